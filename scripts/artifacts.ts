@@ -1,0 +1,16 @@
+import { renderOpenApi, OPENAPI_PATH } from './openapi.ts'
+import { renderTaskTypes, TASK_TYPES_PATH } from './task-types.ts'
+
+export interface Artifact {
+  path: string
+  content: string
+}
+
+/** Every generated file, rendered from the current schemas. */
+export async function renderArtifacts(): Promise<Artifact[]> {
+  const [openapi, types] = await Promise.all([renderOpenApi(), renderTaskTypes()])
+  return [
+    { path: OPENAPI_PATH, content: openapi },
+    { path: TASK_TYPES_PATH, content: types },
+  ]
+}

@@ -1,0 +1,36 @@
+import type { FastifyInstance } from 'fastify'
+import type { Config } from './config.ts'
+import { ERROR_SCHEMA } from './errors.ts'
+import errorHandler from './plugins/error-handler.ts'
+import swaggerPlugin from './plugins/swagger.ts'
+import healthRoutes from './routes/health.ts'
+import taskRoutes from './routes/tasks.ts'
+import { loadComponentDefinition, loadTaskDefinitions } from './schemas/load-tasks.ts'
+import { OpenAIUpstream } from './upstream/openai-upstream.ts'
+
+export interface AppOptions {
+  config: Config
+}
+
+/** The whole service as a Fastify plugin; server.ts (or a test) gives it a server to live in. */
+export default async function openaiTasksApp(fastify: FastifyInstance, { config }: AppOptions): Promise<void> {
+  const [definitions, component] = await Promise.all([loadTaskDefinitions(), loadComponentDefinition()])
+  const upstream = new OpenAIUpstream({ baseUrl: config.openai.baseUrl, ...config.upstream })
+  fastify.addHook('onClose', () => upstream.close())
+  fastify.decorate('upstream', upstream)
+
+  fastify.addSchema(ERROR_SCHEMA)
+  await fastify.register(swaggerPlugin, { component })
+  await fastify.register(errorHandler)
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  await fastify.register(healthRoutes)
+  await fastify.register(taskRoutes, { config, definitions, component, upstream })
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    upstream: OpenAIUpstream
+  }
+}

@@ -1,0 +1,86 @@
+import { readFile } from 'node:fs/promises'
+import { $RefParser } from '@apidevtools/json-schema-ref-parser'
+import { parse } from 'yaml'
+
+export const TASK_NAMES = [
+  'text-generation',
+  'text-embeddings',
+  'speech-recognition',
+  'text-to-speech',
+  'text-to-image',
+] as const
+export type TaskName = (typeof TASK_NAMES)[number]
+
+export type JsonSchema = Record<string, unknown>
+
+export interface TaskDefinition {
+  name: TaskName
+  taskId: string
+  title: string
+  description: string
+  bodyLimit: 'json' | 'media'
+  input: JsonSchema
+  output: JsonSchema
+  examples: Record<string, { summary: string; value: Record<string, unknown> }>
+}
+
+export interface ComponentDefinition {
+  id: string
+  title: string
+  description: string
+  version: string
+  setup: JsonSchema
+  [key: string]: unknown
+}
+
+const SCHEMA_DIR = new URL('../../schemas/', import.meta.url)
+
+/**
+ * Reads schemas/tasks.yaml with every local `$ref` inlined, so that Ajv, fast-json-stringify
+ * and the OpenAPI generator each see a self-contained schema per route.
+ */
+export async function loadTaskDefinitions(dir: URL = SCHEMA_DIR): Promise<TaskDefinition[]> {
+  const doc = parse(await readFile(new URL('tasks.yaml', dir), 'utf8')) as Record<string, RawTask>
+  const names = Object.keys(doc)
+  const unknown = names.filter((n) => !(TASK_NAMES as readonly string[]).includes(n))
+  const missing = TASK_NAMES.filter((n) => !names.includes(n))
+  if (unknown.length || missing.length) {
+    throw new Error(`schemas/tasks.yaml: unknown tasks [${unknown}] / missing tasks [${missing}]`)
+  }
+  return Promise.all(
+    TASK_NAMES.map(async (name) => {
+      const raw = doc[name]!
+      return {
+        name,
+        taskId: raw['task-id'],
+        title: raw.title,
+        description: raw.description,
+        bodyLimit: raw['body-limit'],
+        input: await inlineRefs(raw.input),
+        output: await inlineRefs(raw.output),
+        examples: raw.examples ?? {},
+      }
+    }),
+  )
+}
+
+export async function loadComponentDefinition(dir: URL = SCHEMA_DIR): Promise<ComponentDefinition> {
+  return parse(await readFile(new URL('definition.yaml', dir), 'utf8')) as ComponentDefinition
+}
+
+interface RawTask {
+  'task-id': string
+  title: string
+  description: string
+  'body-limit': 'json' | 'media'
+  input: JsonSchema
+  output: JsonSchema
+  examples?: TaskDefinition['examples']
+}
+
+async function inlineRefs(schema: JsonSchema): Promise<JsonSchema> {
+  const copy = structuredClone(schema)
+  const resolved = (await $RefParser.dereference(copy, { dereference: { circular: false } })) as JsonSchema
+  delete resolved.$defs
+  return resolved
+}

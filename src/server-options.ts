@@ -1,0 +1,50 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import type { FastifyServerOptions } from 'fastify'
+import type { Config } from './config.ts'
+
+const SAFE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
+
+/** Log paths that may hold a key or token; pino replaces them before anything is written. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers["x-openai-api-key"]',
+  'req.headers["openai-organization"]',
+  'headers.authorization',
+  'config.openai.apiKey',
+  'credentials.apiKey',
+  'apiKey',
+  'api-key',
+  '*.apiKey',
+  '*["api-key"]',
+]
+
+/** Honours a sane incoming X-Request-Id, otherwise makes one. */
+export function requestIdFor(req: IncomingMessage): string {
+  const incoming = req.headers['x-request-id']
+  return typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID()
+}
+
+export function serverOptions(config: Config, logger: FastifyServerOptions['logger'] = true): FastifyServerOptions {
+  return {
+    logger:
+      logger === true
+        ? { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }
+        : logger,
+    genReqId: requestIdFor,
+    requestIdHeader: false,
+    bodyLimit: config.bodyLimits.json,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    ajv: {
+      customOptions: {
+        allErrors: true,
+        removeAdditional: false,
+        coerceTypes: false,
+        useDefaults: true,
+        // OpenAPI-only annotation on the route body schemas.
+        keywords: ['x-examples'],
+      },
+    },
+  }
+}

@@ -1,0 +1,16 @@
+import { parseBase64Media, sniffType, unsupportedType } from '../media/base64-media.ts'
+
+const IMAGE_MIMES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp'])
+
+/**
+ * The `url` OpenAI gets for an image input: http(s) URLs pass through untouched (OpenAI fetches
+ * them); data URIs and bare base64 become a data URI of the type detected from the bytes.
+ */
+export async function toImageUrl(value: string, path: string): Promise<string> {
+  if (/^https?:\/\//i.test(value)) return value
+  const media = parseBase64Media(value, path)
+  const type = await sniffType(media.base64)
+  const mime = type && IMAGE_MIMES.has(type.mime) ? type.mime : undefined
+  if (!mime) throw unsupportedType(path, 'a PNG, JPEG, GIF or WebP image', type?.mime ?? media.declaredMime)
+  return `data:${mime};base64,${media.base64}`
+}

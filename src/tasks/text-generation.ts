@@ -1,0 +1,195 @@
+import type OpenAI from 'openai'
+import { invalidField } from '../errors.ts'
+import type { TextGenerationInput, TextGenerationOutput } from '../generated/task-types.ts'
+import type { TaskContext } from './task-context.ts'
+import { toImageUrl } from './image-url.ts'
+import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
+
+type ChatRequest = OpenAI.Chat.ChatCompletionCreateParamsNonStreaming
+type ChatMessage = OpenAI.Chat.ChatCompletionMessageParam
+type ContentPart = OpenAI.Chat.ChatCompletionContentPart
+type HistoryTurn = NonNullable<TextGenerationInput['chat-history']>[number]
+type ResponseFormat = NonNullable<TextGenerationInput['response-format']>
+
+/** o-series reasoning models: developer instead of system turns, max_completion_tokens. */
+const REASONING_MODEL = /^o[1-9](?:$|[-_.])/
+
+/**
+ * Sampling settings reasoning models reject; they run at these values anyway, so the schema
+ * defaults are left out for them rather than failing the request.
+ */
+const FIXED_FOR_REASONING = [
+  ['temperature', 'temperature', 1],
+  ['top-p', 'top_p', 1],
+  ['presence-penalty', 'presence_penalty', 0],
+  ['frequency-penalty', 'frequency_penalty', 0],
+] as const
+
+export function isReasoningModel(model: string): boolean {
+  return REASONING_MODEL.test(model)
+}
+
+export async function toChatRequest(input: TextGenerationInput): Promise<ChatRequest> {
+  const reasoning = isReasoningModel(input.model)
+  const request: ChatRequest = {
+    model: input.model,
+    messages: [...(await historyOrSystem(input, reasoning)), await userTurn(input)],
+  }
+  for (const [field, param, fixed] of FIXED_FOR_REASONING) {
+    const value = input[field]
+    if (value !== undefined && !(reasoning && value === fixed)) request[param] = value
+  }
+  if (input.n !== undefined) request.n = input.n
+  if (input['max-tokens'] !== undefined) {
+    if (reasoning) request.max_completion_tokens = input['max-tokens']
+    else request.max_tokens = input['max-tokens']
+  }
+  const format = responseFormat(input)
+  if (format) request.response_format = format
+  if (input.prediction) request.prediction = { type: 'content', content: input.prediction.content }
+  if (input.tools) {
+    request.tools = input.tools.map(({ function: fn }) => ({
+      type: 'function' as const,
+      function: {
+        name: fn.name,
+        ...(fn.description !== undefined && { description: fn.description }),
+        ...(fn.parameters !== undefined && { parameters: fn.parameters }),
+        ...(fn.strict !== undefined && { strict: fn.strict }),
+      },
+    }))
+  }
+  const toolChoice = input['tool-choice']
+  if (toolChoice !== undefined) {
+    request.tool_choice =
+      typeof toolChoice === 'string' ? toolChoice : { type: 'function', function: { name: toolChoice.function.name } }
+  }
+  return request
+}
+
+async function historyOrSystem(input: TextGenerationInput, reasoning: boolean): Promise<ChatMessage[]> {
+  const history = input['chat-history']
+  const systemRole = reasoning ? 'developer' : 'system'
+  if (!history?.length) {
+    const system = input['system-message']
+    return system === undefined ? [] : [{ role: systemRole, content: system }]
+  }
+  return Promise.all(history.map((turn, i) => historyTurn(turn, `/chat-history/${i}/content`, systemRole)))
+}
+
+async function historyTurn(turn: HistoryTurn, path: string, systemRole: 'system' | 'developer'): Promise<ChatMessage> {
+  const { content } = turn
+  if (turn.role === 'user') {
+    if (typeof content === 'string') return { role: 'user', content }
+    const parts = await Promise.all(
+      content.map(async (part, i): Promise<ContentPart> =>
+        part.type === 'text'
+          ? { type: 'text', text: part.text }
+          : {
+              type: 'image_url',
+              image_url: {
+                url: await toImageUrl(part.image_url.url, `${path}/${i}/image_url/url`),
+                ...(part.image_url.detail && { detail: part.image_url.detail }),
+              },
+            },
+      ),
+    )
+    return { role: 'user', content: parts }
+  }
+  const text =
+    typeof content === 'string'
+      ? content
+      : content.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join('\n')
+  return turn.role === 'assistant' ? { role: 'assistant', content: text } : { role: systemRole, content: text }
+}
+
+async function userTurn(input: TextGenerationInput): Promise<ChatMessage> {
+  const images = await Promise.all(
+    (input.images ?? []).map(async (image, i): Promise<ContentPart> => ({
+      type: 'image_url',
+      image_url: { url: await toImageUrl(image, `/images/${i}`) },
+    })),
+  )
+  return { role: 'user', content: [{ type: 'text', text: input.prompt }, ...images] }
+}
+
+function responseFormat(input: TextGenerationInput): ChatRequest['response_format'] {
+  const [field, format] = pickResponseFormat(input)
+  if (!format) return undefined
+  if (format.type !== 'json_schema') return { type: format.type }
+  const path = `/${field}/json-schema`
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(format['json-schema'] ?? '')
+  } catch (err) {
+    throw invalidField(path, `is not valid JSON: ${(err as Error).message}`)
+  }
+  if (!isObject(parsed)) throw invalidField(path, 'must be a JSON object')
+  if (isObject(parsed.schema) && typeof parsed.name === 'string') {
+    return { type: 'json_schema', json_schema: parsed as unknown as OpenAI.ResponseFormatJSONSchema['json_schema'] }
+  }
+  return {
+    type: 'json_schema',
+    json_schema: {
+      name: format.name ?? 'response',
+      schema: parsed,
+      ...(format.strict !== undefined && { strict: format.strict }),
+    },
+  }
+}
+
+function pickResponseFormat(input: TextGenerationInput): [string, ResponseFormat | undefined] {
+  const viaFormat = input['response-format']
+  const viaType = input['response-type']
+  if (viaFormat && viaType) throw invalidField('/response-type', 'cannot be combined with response-format; give one')
+  return viaType ? ['response-type', viaType] : ['response-format', viaFormat]
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+export function fromChatCompletion(completion: OpenAI.Chat.ChatCompletion): TextGenerationOutput {
+  const output: TextGenerationOutput = { texts: completion.choices.map((c) => c.message?.content ?? '') }
+  const toolCalls = completion.choices.flatMap((c) => c.message?.tool_calls ?? [])
+  if (toolCalls.length) {
+    output['tool-calls'] = toolCalls.flatMap((call) =>
+      call.type === 'function'
+        ? [{ type: call.type, function: { name: call.function.name, arguments: call.function.arguments } }]
+        : [],
+    )
+  }
+  if (completion.usage) output.usage = fromUsage(completion.usage)
+  return output
+}
+
+export function fromUsage(usage: OpenAI.CompletionUsage): NonNullable<TextGenerationOutput['usage']> {
+  const result: NonNullable<TextGenerationOutput['usage']> = {
+    'total-tokens': usage.total_tokens,
+    'prompt-tokens': usage.prompt_tokens,
+    'completion-tokens': usage.completion_tokens,
+  }
+  const prompt = usage.prompt_tokens_details
+  if (prompt) {
+    result['prompt-token-details'] = {
+      'audio-tokens': prompt.audio_tokens ?? 0,
+      'cached-tokens': prompt.cached_tokens ?? 0,
+    }
+  }
+  const completion = usage.completion_tokens_details
+  if (completion) {
+    result['completion-token-details'] = {
+      'accepted-prediction-tokens': completion.accepted_prediction_tokens ?? 0,
+      'audio-tokens': completion.audio_tokens ?? 0,
+      'reasoning-tokens': completion.reasoning_tokens ?? 0,
+      'rejected-prediction-tokens': completion.rejected_prediction_tokens ?? 0,
+    }
+  }
+  return result
+}
+
+export async function runTextGeneration(input: TextGenerationInput, ctx: TaskContext): Promise<TextGenerationOutput> {
+  const body = await toChatRequest(input)
+  const completion = await ctx.upstream.postJson<OpenAI.Chat.ChatCompletion>({ ...ctx, path: '/chat/completions', body })
+  if (!Array.isArray(completion?.choices)) throw badUpstreamResponse('chat completion without choices')
+  return fromChatCompletion(completion)
+}

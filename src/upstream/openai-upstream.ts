@@ -1,0 +1,122 @@
+import { FormData, Pool, type Dispatcher } from 'undici'
+import type { Credentials } from '../credentials.ts'
+import { ClientClosedError } from '../errors.ts'
+import { badUpstreamResponse, errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.ts'
+
+export interface UpstreamOptions {
+  baseUrl: string
+  connections: number
+  connectTimeoutMs: number
+  headersTimeoutMs: number
+  bodyTimeoutMs: number
+  keepAliveTimeoutMs: number
+}
+
+export interface UpstreamCall {
+  /** Path below the base URL, e.g. `/chat/completions`. */
+  path: string
+  body: string | FormData
+  credentials: Credentials
+  signal: AbortSignal
+  requestId: string
+  accept?: string
+}
+
+const USER_AGENT = 'openai-tasks/0.1'
+
+/**
+ * The one HTTP client to OpenAI (or a compatible server): a keep-alive undici Pool bound to the
+ * base URL's origin, shared by every route. Non-2xx answers and transport failures come back
+ * as the service's own errors, already mapped to the status the caller gets.
+ */
+export class OpenAIUpstream {
+  readonly #pool: Pool
+  readonly #basePath: string
+
+  constructor(options: UpstreamOptions) {
+    const url = new URL(options.baseUrl)
+    this.#basePath = url.pathname.replace(/\/+$/, '')
+    this.#pool = new Pool(url.origin, {
+      connections: options.connections,
+      headersTimeout: options.headersTimeoutMs,
+      bodyTimeout: options.bodyTimeoutMs,
+      keepAliveTimeout: options.keepAliveTimeoutMs,
+      connect: { timeout: options.connectTimeoutMs },
+    })
+  }
+
+  /** POSTs and returns the 2xx answer with its body still unread. */
+  async post(call: UpstreamCall): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${call.credentials.apiKey}`,
+      accept: call.accept ?? 'application/json',
+      'user-agent': USER_AGENT,
+      'x-client-request-id': call.requestId,
+    }
+    if (typeof call.body === 'string') headers['content-type'] = 'application/json'
+    if (call.credentials.organization) headers['openai-organization'] = call.credentials.organization
+    if (call.credentials.project) headers['openai-project'] = call.credentials.project
+
+    let res: Dispatcher.ResponseData
+    try {
+      res = await this.#pool.request({
+        method: 'POST',
+        path: this.#basePath + call.path,
+        headers,
+        body: call.body,
+        signal: call.signal,
+      })
+    } catch (err) {
+      throw this.#transportError(err, call.signal)
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      throw await errorFromUpstreamResponse(res)
+    }
+    return res
+  }
+
+  /** POSTs a JSON (or multipart) body and parses the JSON answer. */
+  async postJson<T>(call: Omit<UpstreamCall, 'body'> & { body: unknown }): Promise<T> {
+    const res = await this.post({ ...call, body: encode(call.body) })
+    let text: string
+    try {
+      text = await res.body.text()
+    } catch (err) {
+      throw this.#transportError(err, call.signal)
+    }
+    try {
+      return JSON.parse(text) as T
+    } catch {
+      throw badUpstreamResponse(`expected JSON from ${call.path}, got ${JSON.stringify(text.slice(0, 120))}`)
+    }
+  }
+
+  /** POSTs a JSON body and reads the whole binary answer. */
+  async postForBytes(call: Omit<UpstreamCall, 'body'> & { body: unknown }): Promise<{ bytes: Buffer; contentType: string | undefined }> {
+    const res = await this.post({ ...call, body: encode(call.body) })
+    try {
+      const bytes = Buffer.from(await res.body.arrayBuffer())
+      const contentType = res.headers['content-type']
+      return { bytes, contentType: typeof contentType === 'string' ? contentType : undefined }
+    } catch (err) {
+      throw this.#transportError(err, call.signal)
+    }
+  }
+
+  get stats(): Pool['stats'] {
+    return this.#pool.stats
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close()
+  }
+
+  #transportError(err: unknown, signal: AbortSignal): Error {
+    if (signal.aborted) return new ClientClosedError()
+    return errorFromTransport(err)
+  }
+}
+
+function encode(body: unknown): string | FormData {
+  return body instanceof FormData ? body : JSON.stringify(body)
+}

@@ -1,0 +1,102 @@
+import type { Dispatcher } from 'undici'
+import {
+  UpstreamBadRequestError,
+  UpstreamBadResponseError,
+  UpstreamForbiddenError,
+  UpstreamNotFoundError,
+  UpstreamPayloadTooLargeError,
+  UpstreamRateLimitedError,
+  UpstreamServerError,
+  UpstreamTimeoutError,
+  UpstreamUnauthorizedError,
+  UpstreamUnreachableError,
+  withDetails,
+  type DetailedError,
+  type ErrorDetail,
+} from '../errors.ts'
+
+const MAX_ERROR_BODY_BYTES = 64 * 1024
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT'])
+
+interface OpenAIErrorBody {
+  error?: { message?: unknown; type?: unknown; param?: unknown; code?: unknown }
+}
+
+/** Turns a non-2xx answer from OpenAI into the service's error for it, consuming the body. */
+export async function errorFromUpstreamResponse(res: Dispatcher.ResponseData): Promise<DetailedError> {
+  const text = await readLimited(res.body, MAX_ERROR_BODY_BYTES).catch(() => '')
+  let parsed: OpenAIErrorBody | undefined
+  try {
+    parsed = JSON.parse(text) as OpenAIErrorBody
+  } catch {
+    parsed = undefined
+  }
+  const upstreamError = parsed?.error
+  const message =
+    typeof upstreamError?.message === 'string' && upstreamError.message
+      ? upstreamError.message
+      : text.trim().slice(0, 500) || `HTTP ${res.statusCode}`
+  const detail: ErrorDetail = { message, 'upstream-status': res.statusCode }
+  if (typeof upstreamError?.type === 'string') detail.type = upstreamError.type
+  if (upstreamError?.param != null) detail.param = String(upstreamError.param)
+  if (upstreamError?.code != null) detail['upstream-code'] = String(upstreamError.code)
+  const upstreamRequestId = res.headers['x-request-id']
+  if (typeof upstreamRequestId === 'string') detail['upstream-request-id'] = upstreamRequestId
+
+  const retryAfterSeconds = retryAfterFrom(res.headers)
+  const extra = retryAfterSeconds === undefined ? {} : { retryAfterSeconds }
+  const status = res.statusCode
+  let error: DetailedError
+  if (status === 401) error = new UpstreamUnauthorizedError(message)
+  else if (status === 403) error = new UpstreamForbiddenError(message)
+  else if (status === 404) error = new UpstreamNotFoundError(message)
+  else if (status === 413) error = new UpstreamPayloadTooLargeError(message)
+  else if (status === 429) error = new UpstreamRateLimitedError(message)
+  else if (status === 408) error = new UpstreamTimeoutError(message)
+  else if (status >= 400 && status < 500) error = new UpstreamBadRequestError(message)
+  else error = new UpstreamServerError(status, message)
+  return withDetails(error, [detail], extra)
+}
+
+/** Maps a transport failure (refused, reset, timed out) to the service's error for it. */
+export function errorFromTransport(err: unknown): DetailedError {
+  const code = (err as { code?: string } | null)?.code ?? ''
+  const message = err instanceof Error ? err.message : String(err)
+  if (TIMEOUT_CODES.has(code)) {
+    return withDetails(new UpstreamTimeoutError(message), [{ message, 'transport-code': code }])
+  }
+  return withDetails(new UpstreamUnreachableError(message), [{ message, 'transport-code': code || 'UNKNOWN' }])
+}
+
+/** An answer with a 2xx status whose body could not be understood. */
+export function badUpstreamResponse(message: string): DetailedError {
+  return withDetails(new UpstreamBadResponseError(message), [{ message }])
+}
+
+/** Seconds to wait, from `retry-after-ms`, `retry-after` in seconds, or `retry-after` as a date. */
+export function retryAfterFrom(headers: Dispatcher.ResponseData['headers']): number | undefined {
+  const ms = Number(headers['retry-after-ms'])
+  if (headers['retry-after-ms'] !== undefined && Number.isFinite(ms) && ms >= 0) return Math.ceil(ms / 1000)
+  const value = headers['retry-after']
+  if (typeof value !== 'string' || value === '') return undefined
+  const seconds = Number(value)
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds)
+  const date = Date.parse(value)
+  if (Number.isNaN(date)) return undefined
+  return Math.max(0, Math.ceil((date - Date.now()) / 1000))
+}
+
+async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    const buf = chunk as Buffer
+    chunks.push(buf)
+    size += buf.length
+    if (size >= limit) {
+      body.destroy()
+      break
+    }
+  }
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8')
+}
