@@ -9,7 +9,7 @@ export const OPENAPI_PATH = 'openapi/openapi.yaml'
 /** The OpenAPI document exactly as the service serves it at /openapi.json, as YAML. */
 export async function renderOpenApi(): Promise<string> {
   const config = loadConfig({})
-  const app = Fastify(serverOptions(config, false))
+  const app = Fastify(serverOptions(config, { enabled: false }))
   await app.register(fp(openaiTasksApp), { config })
   await app.ready()
   try {

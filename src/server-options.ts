@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { FastifyServerOptions } from 'fastify'
+import type { DestinationStream } from 'pino'
 import type { Config } from './config.ts'
 
 const SAFE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
@@ -25,12 +26,24 @@ export function requestIdFor(req: IncomingMessage): string {
   return typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID()
 }
 
-export function serverOptions(config: Config, logger: FastifyServerOptions['logger'] = true): FastifyServerOptions {
+export interface LoggingChoice {
+  /** Where log lines go (default stdout); tests pass a stream to read them. */
+  stream?: DestinationStream
+  /** `false` turns logging off entirely. */
+  enabled?: boolean
+}
+
+export function serverOptions(config: Config, logging: LoggingChoice = {}): FastifyServerOptions {
+  const logger =
+    logging.enabled === false
+      ? false
+      : {
+          level: config.logLevel,
+          redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+          ...(logging.stream && { stream: logging.stream }),
+        }
   return {
-    logger:
-      logger === true
-        ? { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }
-        : logger,
+    logger,
     genReqId: requestIdFor,
     requestIdHeader: false,
     bodyLimit: config.bodyLimits.json,

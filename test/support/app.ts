@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict'
+import type { TestContext } from 'node:test'
+import { Writable } from 'node:stream'
+import Fastify, { type FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import openaiTasksApp from '../../src/app.ts'
+import { loadConfig } from '../../src/config.ts'
+import { serverOptions } from '../../src/server-options.ts'
+import { startFakeOpenAI, type FakeOpenAI } from './fake-openai.ts'
+
+/** Every log line any test app wrote, for the test that checks no secret leaks into logs. */
+export const capturedLogLines: string[] = []
+
+const logSink = new Writable({
+  write(chunk: Buffer, _encoding, callback) {
+    capturedLogLines.push(chunk.toString('utf8'))
+    callback()
+  },
+})
+
+export const TEST_API_KEY = 'sk-test-0123456789abcdefSECRET'
+
+/** The app on Fastify's inject, configured from `env` on top of test defaults. */
+export async function build(t: TestContext, env: Record<string, string> = {}): Promise<FastifyInstance> {
+  const config = loadConfig({ LOG_LEVEL: 'debug', OPENAI_API_KEY: TEST_API_KEY, ...env })
+  const app = Fastify(serverOptions(config, { stream: logSink }))
+  await app.register(fp(openaiTasksApp), { config })
+  await app.ready()
+  t.after(() => app.close())
+  return app
+}
+
+/** A fresh stand-in OpenAI plus the app pointed at it; fails the test if a request broke the contract. */
+export async function buildWithUpstream(
+  t: TestContext,
+  env: Record<string, string> = {},
+): Promise<{ app: FastifyInstance; upstream: FakeOpenAI }> {
+  const upstream = await startFakeOpenAI()
+  t.after(async () => {
+    await upstream.close()
+    assert.deepEqual(upstream.violations, [], 'every request that reached the upstream satisfies OpenAI\'s contract')
+  })
+  const app = await build(t, { OPENAI_BASE_URL: upstream.url, ...env })
+  return { app, upstream }
+}
