@@ -19,6 +19,8 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config 
   fastify.addHook('onClose', () => upstream.close())
   fastify.decorate('upstream', upstream)
 
+  // Task inputs are JSON; a text/plain body is refused with 415 rather than parsed as a string.
+  fastify.removeContentTypeParser('text/plain')
   fastify.addSchema(ERROR_SCHEMA)
   await fastify.register(swaggerPlugin, { component })
   await fastify.register(errorHandler)

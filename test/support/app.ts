@@ -20,13 +20,25 @@ const logSink = new Writable({
 
 export const TEST_API_KEY = 'sk-test-0123456789abcdefSECRET'
 
+/** Anything shaped like an OpenAI key (tests use `sk-` keys for callers too). */
+const KEY_PATTERN = /sk-[A-Za-z0-9_-]{8,}/
+
+export function assertNoSecretsLogged(): void {
+  assert.ok(capturedLogLines.length > 0, 'the app logged something')
+  const leaks = capturedLogLines.filter((line) => KEY_PATTERN.test(line))
+  assert.deepEqual(leaks, [], 'no log line holds an API key')
+}
+
 /** The app on Fastify's inject, configured from `env` on top of test defaults. */
 export async function build(t: TestContext, env: Record<string, string> = {}): Promise<FastifyInstance> {
   const config = loadConfig({ LOG_LEVEL: 'debug', OPENAI_API_KEY: TEST_API_KEY, ...env })
   const app = Fastify(serverOptions(config, { stream: logSink }))
   await app.register(fp(openaiTasksApp), { config })
   await app.ready()
-  t.after(() => app.close())
+  t.after(async () => {
+    await app.close()
+    assertNoSecretsLogged()
+  })
   return app
 }
 
