@@ -12,5 +12,14 @@ export async function toImageUrl(value: string, path: string): Promise<string> {
   const type = await sniffType(media.base64)
   const mime = type && IMAGE_MIMES.has(type.mime) ? type.mime : undefined
   if (!mime) throw unsupportedType(path, 'a PNG, JPEG, GIF or WebP image', type?.mime ?? media.declaredMime)
-  return `data:${mime};base64,${media.base64}`
+  return `data:${mime};base64,${standardBase64(media.base64)}`
+}
+
+/**
+ * A data URI carries standard, padded base64 (RFC 2397 / RFC 2045). parseBase64Media also
+ * accepts the URL-safe alphabet and missing padding, which OpenAI would misread, so rewrite them.
+ */
+function standardBase64(base64: string): string {
+  const standard = /[-_]/.test(base64) ? base64.replace(/-/g, '+').replace(/_/g, '/') : base64
+  return standard.padEnd(Math.ceil(standard.length / 4) * 4, '=')
 }
