@@ -1,0 +1,239 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { fileTypeFromBuffer } from 'file-type'
+import { MAX_AUDIO_BYTES } from '../src/tasks/speech-recognition.ts'
+import { buildWithUpstream } from './support/app.ts'
+
+const URL = '/v1/tasks/speech-recognition'
+
+/** A playable 8 kHz mono 16-bit PCM WAV of `samples` samples. */
+function wav(samples = 64): Buffer {
+  const h = Buffer.alloc(44)
+  h.write('RIFF', 0, 'ascii')
+  h.writeUInt32LE(36 + samples * 2, 4)
+  h.write('WAVE', 8, 'ascii')
+  h.write('fmt ', 12, 'ascii')
+  h.writeUInt32LE(16, 16)
+  h.writeUInt16LE(1, 20) // PCM
+  h.writeUInt16LE(1, 22) // mono
+  h.writeUInt32LE(8000, 24)
+  h.writeUInt32LE(16000, 28)
+  h.writeUInt16LE(2, 32)
+  h.writeUInt16LE(16, 34)
+  h.write('data', 36, 'ascii')
+  h.writeUInt32LE(samples * 2, 40)
+  const data = Buffer.alloc(samples * 2)
+  for (let i = 0; i < samples; i++) data.writeInt16LE(Math.round(8000 * Math.sin(i / 3)), i * 2)
+  return Buffer.concat([h, data])
+}
+
+/** One MPEG-1 Layer III frame (128 kbit/s, 44.1 kHz): 417 bytes starting with the frame sync. */
+const MP3_FRAME = Buffer.concat([Buffer.from([0xff, 0xfb, 0x90, 0x64]), Buffer.alloc(413)])
+/** An ID3v2.4 tag (empty) in front of an MPEG frame. */
+const MP3_ID3 = Buffer.concat([Buffer.from('ID3', 'ascii'), Buffer.from([4, 0, 0, 0, 0, 0, 0]), MP3_FRAME])
+/** `fLaC` and a STREAMINFO block (last metadata block, 34 bytes). */
+const FLAC = Buffer.concat([Buffer.from('fLaC', 'ascii'), Buffer.from([0x80, 0, 0, 0x22]), Buffer.alloc(34, 7)])
+/** An Ogg page carrying a Vorbis identification header. */
+const OGG_VORBIS = Buffer.concat([
+  Buffer.from('OggS', 'ascii'), Buffer.from([0, 2]), Buffer.alloc(22),
+  Buffer.from([1]), Buffer.from('vorbis', 'ascii'), Buffer.alloc(23, 1),
+])
+/** An Ogg page carrying an Opus identification header. */
+const OGG_OPUS = Buffer.concat([
+  Buffer.from('OggS', 'ascii'), Buffer.from([0, 2]), Buffer.alloc(22),
+  Buffer.from('OpusHead', 'ascii'), Buffer.alloc(11, 1),
+])
+const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex')
+
+const dataUri = (mime: string, bytes: Buffer): string => `data:${mime};base64,${bytes.toString('base64')}`
+
+function paths(res: { json(): any }): string[] {
+  return res.json().error.details.map((d: { path: string }) => d.path)
+}
+
+test('the audio samples are what file-type says they are', async () => {
+  assert.equal((await fileTypeFromBuffer(wav()))?.ext, 'wav')
+  assert.equal((await fileTypeFromBuffer(MP3_FRAME))?.ext, 'mp3')
+  assert.equal((await fileTypeFromBuffer(MP3_ID3))?.ext, 'mp3')
+  assert.equal((await fileTypeFromBuffer(FLAC))?.ext, 'flac')
+  assert.equal((await fileTypeFromBuffer(OGG_VORBIS))?.ext, 'ogg')
+  assert.equal((await fileTypeFromBuffer(OGG_OPUS))?.ext, 'opus')
+})
+
+test('uploads the decoded WAV with every field and answers with the transcript', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const audio = wav()
+  const payload = {
+    model: 'whisper-1',
+    audio: dataUri('audio/wav', audio),
+    prompt: 'A short sine tone.',
+    language: 'en',
+    temperature: 0.2,
+  }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+
+  assert.equal(res.statusCode, 200, res.body)
+  assert.equal(upstream.requests.length, 1)
+  const sent = upstream.requests[0]!
+  assert.equal(sent.path, '/v1/audio/transcriptions')
+  assert.match(String(sent.headers['content-type']), /^multipart\/form-data; boundary=/)
+  const file = sent.form!.files.file!
+  assert.equal(file.filename, 'audio.wav')
+  assert.equal(file.type, 'audio/wav')
+  assert.ok(file.data.equals(audio), 'the uploaded bytes are the decoded audio')
+  assert.deepEqual(sent.form!.fields, {
+    model: 'whisper-1',
+    response_format: 'json',
+    prompt: 'A short sine tone.',
+    language: 'en',
+    temperature: '0.2',
+  })
+
+  const transcript = JSON.parse(String(sent.responseBody)).text
+  assert.equal(transcript, `Transcript of audio.wav (${audio.length} bytes) in en.`)
+  assert.deepEqual(res.json(), { text: transcript })
+})
+
+test('without optional fields only the model, the format and the default temperature go along', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio: dataUri('audio/wav', wav()) } })
+  assert.equal(res.statusCode, 200, res.body)
+  assert.deepEqual(upstream.requests[0]!.form!.fields, { model: 'whisper-1', response_format: 'json', temperature: '0' })
+})
+
+test('each format is detected from its bytes and uploaded under the matching extension', async (t) => {
+  const cases: Array<[name: string, bytes: Buffer, filename: string, mime: RegExp]> = [
+    ['wav', wav(), 'audio.wav', /^audio\/wav$/],
+    ['mp3 with ID3', MP3_ID3, 'audio.mp3', /^audio\/mpeg$/],
+    ['mp3 frame', MP3_FRAME, 'audio.mp3', /^audio\/mpeg$/],
+    ['flac', FLAC, 'audio.flac', /^audio\/flac$/],
+    ['ogg vorbis', OGG_VORBIS, 'audio.ogg', /^audio\/ogg$/],
+    ['ogg opus', OGG_OPUS, 'audio.ogg', /^audio\/ogg\b/],
+  ]
+  const { app, upstream } = await buildWithUpstream(t)
+  for (const [name, bytes, filename, mime] of cases) {
+    upstream.reset()
+    const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio: bytes.toString('base64') } })
+    assert.equal(res.statusCode, 200, `${name}: ${res.body}`)
+    const file = upstream.requests[0]!.form!.files.file!
+    assert.equal(file.filename, filename, name)
+    assert.match(file.type, mime, name)
+    assert.ok(file.data.equals(bytes), `${name}: bytes arrive unchanged`)
+    assert.equal(res.json().text, `Transcript of ${filename} (${bytes.length} bytes).`)
+  }
+})
+
+test('bare base64, wrapped in lines, decodes to the same bytes', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const audio = wav(200)
+  const wrapped = audio.toString('base64').replace(/.{76}/g, '$&\r\n')
+  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio: wrapped } })
+  assert.equal(res.statusCode, 200, res.body)
+  assert.ok(upstream.requests[0]!.form!.files.file!.data.equals(audio))
+})
+
+test('URL-safe base64 without padding decodes to the same bytes', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  // 0xfb/0xff bytes make '+' and '/' in standard base64; 418 bytes leave a partial last quad.
+  const audio = Buffer.concat([MP3_FRAME, Buffer.from([0xfb])])
+  const urlSafe = audio.toString('base64url')
+  assert.match(urlSafe, /[-_]/)
+  assert.doesNotMatch(urlSafe, /=/)
+  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio: urlSafe } })
+  assert.equal(res.statusCode, 200, res.body)
+  assert.ok(upstream.requests[0]!.form!.files.file!.data.equals(audio))
+})
+
+test('an MP3 whose ID3 tag (cover art) is larger than the sniffed head is still an mp3', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const tagSize = 20_000
+  const syncsafe = [21, 14, 7, 0].map((shift) => (tagSize >> shift) & 0x7f)
+  const audio = Buffer.concat([Buffer.from('ID3', 'ascii'), Buffer.from([4, 0, 0, ...syncsafe]), Buffer.alloc(tagSize, 0x41), MP3_FRAME])
+  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio: dataUri('audio/mpeg', audio) } })
+  assert.equal(res.statusCode, 200, res.body)
+  const file = upstream.requests[0]!.form!.files.file!
+  assert.equal(file.filename, 'audio.mp3')
+  assert.ok(file.data.equals(audio))
+})
+
+test('a data URI that names the wrong type still uploads the detected type', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  for (const declared of ['audio/mpeg', 'image/png', 'application/octet-stream']) {
+    upstream.reset()
+    const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio: dataUri(declared, FLAC) } })
+    assert.equal(res.statusCode, 200, `${declared}: ${res.body}`)
+    const file = upstream.requests[0]!.form!.files.file!
+    assert.equal(file.filename, 'audio.flac', declared)
+    assert.equal(file.type, 'audio/flac', declared)
+    assert.ok(file.data.equals(FLAC), declared)
+  }
+})
+
+test('the task field is accepted when it names this task', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const payload = { task: 'TASK_SPEECH_RECOGNITION', model: 'whisper-1', audio: dataUri('audio/mpeg', MP3_ID3) }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+  assert.equal(res.statusCode, 200, res.body)
+  assert.equal(upstream.requests.length, 1)
+})
+
+test('refused with a 400 naming the field, before any upstream call', async (t) => {
+  const audio = dataUri('audio/wav', wav())
+  const cases: Array<[name: string, payload: object, path: string]> = [
+    ['another task id', { task: 'TASK_TEXT_TO_SPEECH', model: 'whisper-1', audio }, '/task'],
+    ['no audio', { model: 'whisper-1' }, '/audio'],
+    ['no model', { audio }, '/model'],
+    ['empty audio', { model: 'whisper-1', audio: '' }, '/audio'],
+    ['PNG bytes', { model: 'whisper-1', audio: dataUri('audio/wav', PNG) }, '/audio'],
+    ['plain text bytes', { model: 'whisper-1', audio: Buffer.from('not a recording at all').toString('base64') }, '/audio'],
+    ['invalid base64', { model: 'whisper-1', audio: 'data:audio/wav;base64,UklGR!!not*base64' }, '/audio'],
+    ['invalid bare base64', { model: 'whisper-1', audio: '%%%%' }, '/audio'],
+    ['impossible base64 length', { model: 'whisper-1', audio: 'UklGRiQAA' }, '/audio'],
+    ['a data URI without data', { model: 'whisper-1', audio: 'data:audio/wav;base64,' }, '/audio'],
+    ['a data URI that is not base64', { model: 'whisper-1', audio: 'data:audio/wav,RIFF' }, '/audio'],
+    ['language not a code', { model: 'whisper-1', audio, language: 'english' }, '/language'],
+    ['temperature above 1', { model: 'whisper-1', audio, temperature: 1.5 }, '/temperature'],
+  ]
+  const { app, upstream } = await buildWithUpstream(t)
+  for (const [name, payload, path] of cases) {
+    const res = await app.inject({ method: 'POST', url: URL, payload })
+    assert.equal(res.statusCode, 400, `${name}: ${res.body}`)
+    assert.ok(paths(res).includes(path), `${name}: ${JSON.stringify(res.json().error.details)}`)
+  }
+  assert.equal(upstream.requests.length, 0)
+})
+
+test('a transcription answer without text is a 502', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  upstream.enqueue({ status: 200, body: { usage: { type: 'duration', seconds: 1 } } })
+  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio: dataUri('audio/wav', wav()) } })
+  assert.equal(res.statusCode, 502, res.body)
+  assert.equal(res.json().error.code, 'ERR_UPSTREAM_BAD_RESPONSE')
+})
+
+test('audio over 25 MB is a 413 without an upstream call', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  // A WAV header then zeros: 45 bytes encode to 60 base64 characters, every 'AAAA' adds 3 zero bytes.
+  const head = wav(8).subarray(0, 45).toString('base64')
+  const quads = Math.ceil((MAX_AUDIO_BYTES + 1 - 45) / 3)
+  const audio = head + 'AAAA'.repeat(quads)
+  assert.ok(45 + quads * 3 > MAX_AUDIO_BYTES)
+
+  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio } })
+  assert.equal(res.statusCode, 413, res.body.slice(0, 300))
+  assert.equal(res.json().error.code, 'ERR_MEDIA_TOO_LARGE')
+  assert.ok(paths(res).includes('/audio'))
+  assert.equal(upstream.requests.length, 0)
+})
+
+test('audio of exactly 25 MB is uploaded whole', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  // 45 header bytes, zeros in threes, and one more zero byte in the padded last quad.
+  const head = wav(8).subarray(0, 45).toString('base64')
+  const quads = (MAX_AUDIO_BYTES - 46) / 3
+  assert.ok(Number.isInteger(quads))
+  const audio = head + 'AAAA'.repeat(quads) + 'AA=='
+  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio } })
+  assert.equal(res.statusCode, 200, res.body.slice(0, 300))
+  assert.equal(upstream.requests[0]!.form!.files.file!.data.length, MAX_AUDIO_BYTES)
+})
