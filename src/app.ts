@@ -15,7 +15,12 @@ export interface AppOptions {
 /** The whole service as a Fastify plugin; server.ts (or a test) gives it a server to live in. */
 export default async function openaiTasksApp(fastify: FastifyInstance, { config }: AppOptions): Promise<void> {
   const [definitions, component] = await Promise.all([loadTaskDefinitions(), loadComponentDefinition()])
-  const upstream = new OpenAIUpstream({ baseUrl: config.openai.baseUrl, ...config.upstream })
+  const upstream = new OpenAIUpstream({
+    baseUrl: config.openai.baseUrl,
+    ...config.upstream,
+    retries: config.retries,
+    maxConcurrent: config.maxConcurrentUpstream,
+  })
   fastify.addHook('onClose', () => upstream.close())
   fastify.decorate('upstream', upstream)
 

@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs'
 import envSchema from 'env-schema'
 
-const ENV_SCHEMA = {
+/** Every environment variable the service reads, with its type and default. */
+export const ENV_SCHEMA = {
   type: 'object',
   additionalProperties: true,
   properties: {
@@ -24,6 +26,20 @@ const ENV_SCHEMA = {
     JSON_BODY_LIMIT_BYTES: { type: 'integer', default: 1_048_576, minimum: 1024 },
     MEDIA_BODY_LIMIT_BYTES: { type: 'integer', default: 36_000_000, minimum: 1024 },
     GRACE_PERIOD_MS: { type: 'integer', default: 10_000, minimum: 0 },
+    REQUEST_TIMEOUT_MS: { type: 'integer', default: 60_000, minimum: 1 },
+    HEADERS_TIMEOUT_MS: { type: 'integer', default: 20_000, minimum: 1 },
+    SERVICE_TOKENS: { type: 'string', default: '' },
+    SERVICE_TOKENS_FILE: { type: 'string', default: '' },
+    ALLOW_UNAUTHENTICATED: { type: 'boolean', default: false },
+    ALLOW_CALLER_API_KEYS: { type: 'boolean', default: false },
+    RATE_LIMIT_MAX: { type: 'integer', default: 600, minimum: 0 },
+    RATE_LIMIT_WINDOW_MS: { type: 'integer', default: 60_000, minimum: 1 },
+    REDIS_URL: { type: 'string', default: '', pattern: '^(rediss?://.*)?$' },
+    UPSTREAM_MAX_RETRIES: { type: 'integer', default: 2, minimum: 0, maximum: 10 },
+    UPSTREAM_RETRY_BASE_DELAY_MS: { type: 'integer', default: 500, minimum: 0 },
+    UPSTREAM_RETRY_MAX_DELAY_MS: { type: 'integer', default: 20_000, minimum: 0 },
+    MAX_CONCURRENT_UPSTREAM: { type: 'integer', default: 512, minimum: 0 },
+    MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', default: 1_000, minimum: 0 },
   },
 } as const
 
@@ -51,6 +67,20 @@ export interface Config {
     media: number
   }
   gracePeriodMs: number
+  /** Time allowed to receive a whole request, and its headers, from a client. */
+  clientTimeouts: { requestMs: number; headersMs: number }
+  auth: {
+    /** Bearer tokens callers must present; empty: no client authentication. */
+    serviceTokens: string[]
+    /** With tokens on, may a caller bill its own OpenAI key via X-OpenAI-Api-Key? */
+    allowCallerApiKeys: boolean
+  }
+  rateLimit: { max: number; windowMs: number; redisUrl: string | undefined }
+  retries: { max: number; baseDelayMs: number; maxDelayMs: number }
+  /** Upstream requests in flight at most; 0: no cap. */
+  maxConcurrentUpstream: number
+  /** Event-loop delay above which new requests get 503; 0: off. */
+  maxEventLoopDelayMs: number
 }
 
 interface RawEnv {
@@ -70,12 +100,26 @@ interface RawEnv {
   JSON_BODY_LIMIT_BYTES: number
   MEDIA_BODY_LIMIT_BYTES: number
   GRACE_PERIOD_MS: number
+  REQUEST_TIMEOUT_MS: number
+  HEADERS_TIMEOUT_MS: number
+  SERVICE_TOKENS: string
+  SERVICE_TOKENS_FILE: string
+  ALLOW_UNAUTHENTICATED: boolean
+  ALLOW_CALLER_API_KEYS: boolean
+  RATE_LIMIT_MAX: number
+  RATE_LIMIT_WINDOW_MS: number
+  REDIS_URL: string
+  UPSTREAM_MAX_RETRIES: number
+  UPSTREAM_RETRY_BASE_DELAY_MS: number
+  UPSTREAM_RETRY_MAX_DELAY_MS: number
+  MAX_CONCURRENT_UPSTREAM: number
+  MAX_EVENT_LOOP_DELAY_MS: number
 }
 
 /** Reads and validates the configuration; throws with every bad variable named. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const raw = envSchema<RawEnv>({ schema: ENV_SCHEMA, data: { ...env }, env: false, dotenv: false })
-  return {
+  const config: Config = {
     host: raw.HOST,
     port: raw.PORT,
     logLevel: raw.LOG_LEVEL,
@@ -98,7 +142,56 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       media: raw.MEDIA_BODY_LIMIT_BYTES,
     },
     gracePeriodMs: raw.GRACE_PERIOD_MS,
+    clientTimeouts: { requestMs: raw.REQUEST_TIMEOUT_MS, headersMs: Math.min(raw.HEADERS_TIMEOUT_MS, raw.REQUEST_TIMEOUT_MS) },
+    auth: {
+      serviceTokens: serviceTokens(raw.SERVICE_TOKENS, raw.SERVICE_TOKENS_FILE),
+      allowCallerApiKeys: raw.ALLOW_CALLER_API_KEYS,
+    },
+    rateLimit: { max: raw.RATE_LIMIT_MAX, windowMs: raw.RATE_LIMIT_WINDOW_MS, redisUrl: raw.REDIS_URL || undefined },
+    retries: {
+      max: raw.UPSTREAM_MAX_RETRIES,
+      baseDelayMs: raw.UPSTREAM_RETRY_BASE_DELAY_MS,
+      maxDelayMs: raw.UPSTREAM_RETRY_MAX_DELAY_MS,
+    },
+    maxConcurrentUpstream: raw.MAX_CONCURRENT_UPSTREAM,
+    maxEventLoopDelayMs: raw.MAX_EVENT_LOOP_DELAY_MS,
   }
+  refuseOpenProxy(config, raw.ALLOW_UNAUTHENTICATED)
+  return config
+}
+
+function serviceTokens(inline: string, file: string): string[] {
+  let text = inline
+  if (file) {
+    try {
+      text += `\n${readFileSync(file, 'utf8')}`
+    } catch (err) {
+      throw new Error(`SERVICE_TOKENS_FILE cannot be read: ${(err as NodeJS.ErrnoException).code ?? err}`)
+    }
+  }
+  return text.split(/[\s,]+/).filter(Boolean)
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '::1', '[::1]'])
+
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_HOSTS.has(host) || /^127(?:\.\d{1,3}){3}$/.test(host)
+}
+
+/**
+ * A server that holds an OpenAI key, reachable from other machines and asking callers for
+ * nothing, spends its owner's money for anyone who finds it.
+ */
+function refuseOpenProxy(config: Config, allowUnauthenticated: boolean): void {
+  if (!config.openai.apiKey || config.auth.serviceTokens.length || isLoopbackHost(config.host) || allowUnauthenticated) {
+    return
+  }
+  throw new Error(
+    `HOST=${config.host} exposes the server's OPENAI_API_KEY to anyone who can reach it, with no ` +
+      'client authentication. Set SERVICE_TOKENS (or SERVICE_TOKENS_FILE) so callers must send ' +
+      '"Authorization: Bearer <token>", listen on a loopback HOST, or set ALLOW_UNAUTHENTICATED=true ' +
+      'if something in front of the service already authenticates callers.',
+  )
 }
 
 function parseBaseUrl(value: string): string {

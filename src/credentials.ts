@@ -11,20 +11,35 @@ export interface Credentials {
 const BEARER = /^Bearer\s+(\S+)\s*$/i
 
 /**
- * The server's own key wins; without one, the caller's `Authorization: Bearer` key (and
- * `OpenAI-Organization` / `OpenAI-Project` headers) are used for this request only.
+ * Which OpenAI key a request spends:
+ * - with service tokens on, `Authorization` carries the service token; the caller's own key in
+ *   `X-OpenAI-Api-Key` is used only when the operator allows it (ALLOW_CALLER_API_KEYS),
+ *   otherwise the server's key;
+ * - without service tokens, the server's key when it has one, otherwise the caller's key from
+ *   `X-OpenAI-Api-Key` or `Authorization: Bearer`.
+ * A caller's key travels with the caller's `OpenAI-Organization` / `OpenAI-Project` headers.
  */
-export function resolveCredentials(openai: Config['openai'], headers: IncomingHttpHeaders): Credentials {
-  if (openai.apiKey) {
-    return { apiKey: openai.apiKey, organization: openai.organization, project: openai.project }
+export function resolveCredentials(config: Pick<Config, 'openai' | 'auth'>, headers: IncomingHttpHeaders): Credentials {
+  const { openai, auth } = config
+  const tokensOn = auth.serviceTokens.length > 0
+  const callerMayPay = tokensOn ? auth.allowCallerApiKeys : !openai.apiKey
+  const callerKey = callerMayPay ? callerApiKey(headers, tokensOn) : undefined
+  if (callerKey) {
+    return {
+      apiKey: callerKey,
+      organization: singleHeader(headers['openai-organization']) ?? openai.organization,
+      project: singleHeader(headers['openai-project']) ?? openai.project,
+    }
   }
-  const match = BEARER.exec(headers.authorization ?? '')
-  if (!match) throw new MissingApiKeyError()
-  return {
-    apiKey: match[1]!,
-    organization: openai.organization ?? singleHeader(headers['openai-organization']),
-    project: openai.project ?? singleHeader(headers['openai-project']),
-  }
+  if (openai.apiKey) return { apiKey: openai.apiKey, organization: openai.organization, project: openai.project }
+  throw new MissingApiKeyError()
+}
+
+function callerApiKey(headers: IncomingHttpHeaders, tokensOn: boolean): string | undefined {
+  const explicit = singleHeader(headers['x-openai-api-key'])
+  if (explicit) return explicit
+  if (tokensOn) return undefined
+  return BEARER.exec(headers.authorization ?? '')?.[1]
 }
 
 function singleHeader(value: string | string[] | undefined): string | undefined {

@@ -19,7 +19,7 @@ export interface DetailedError extends Error {
 export const ValidationError = createError('ERR_VALIDATION', 'The request is invalid: %s', 400)
 export const MissingApiKeyError = createError(
   'ERR_MISSING_API_KEY',
-  'No OpenAI API key: set OPENAI_API_KEY on the server or send "Authorization: Bearer <key>"',
+  'No OpenAI API key: set OPENAI_API_KEY on the server, or send the key as "Authorization: Bearer <key>" or "X-OpenAI-Api-Key: <key>"',
   401,
 )
 export const ModelNotAllowedError = createError(
@@ -98,3 +98,12 @@ export const ERROR_SCHEMA = {
 
 /** The caller went away before the answer was ready; nobody is left to read this status. */
 export const ClientClosedError = createError('ERR_CLIENT_CLOSED', 'The client closed the request', 499)
+
+/** Too much work in flight; the caller should come back after Retry-After. */
+export const OverloadedError = createError('ERR_OVERLOADED', 'The service is at capacity: %s', 503)
+export const ServiceUnauthorizedError = createError(
+  'ERR_UNAUTHORIZED',
+  'This service needs "Authorization: Bearer <service token>"',
+  401,
+)
+export const RateLimitedError = createError('ERR_RATE_LIMITED', 'Too many requests: %s', 429)

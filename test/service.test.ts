@@ -99,7 +99,7 @@ test('a client that hangs up aborts the upstream call', async (t) => {
 })
 
 test('the API key never appears in an error body', async (t) => {
-  const { app, upstream } = await buildWithUpstream(t)
+  const { app, upstream } = await buildWithUpstream(t, { UPSTREAM_MAX_RETRIES: '0' })
   upstream.enqueue({ status: 500 })
   const res = await app.inject({ method: 'POST', url: '/v1/tasks/text-generation', payload: { model: 'm', prompt: 'p' } })
   assert.equal(res.statusCode, 502)

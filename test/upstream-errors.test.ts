@@ -3,6 +3,7 @@ import { test } from 'node:test'
 import { buildWithUpstream, build } from './support/app.ts'
 import { openAIError } from './support/fake-openai.ts'
 
+const NO_RETRIES = { UPSTREAM_MAX_RETRIES: '0' }
 const CHAT = { model: 'gpt-4o-mini', prompt: 'Say hi' }
 
 async function chat(app: Awaited<ReturnType<typeof build>>) {
@@ -21,7 +22,7 @@ const STATUS_MAPPING = [
 
 for (const { upstream: upstreamStatus, status, code } of STATUS_MAPPING) {
   test(`upstream ${upstreamStatus} becomes ${status} ${code} with OpenAI's message`, async (t) => {
-    const { app, upstream } = await buildWithUpstream(t)
+    const { app, upstream } = await buildWithUpstream(t, NO_RETRIES)
     const message = `upstream says no (${upstreamStatus})`
     upstream.enqueue({ status: upstreamStatus, body: openAIError(upstreamStatus, message, undefined, 'some_code') })
     const res = await chat(app)
@@ -37,7 +38,7 @@ for (const { upstream: upstreamStatus, status, code } of STATUS_MAPPING) {
 }
 
 test('upstream 429 becomes 429 with Retry-After passed on', async (t) => {
-  const { app, upstream } = await buildWithUpstream(t)
+  const { app, upstream } = await buildWithUpstream(t, NO_RETRIES)
   upstream.enqueue({ status: 429, headers: { 'retry-after': '7' }, body: openAIError(429, 'Rate limit reached') })
   const res = await chat(app)
   assert.equal(res.statusCode, 429)
@@ -46,7 +47,7 @@ test('upstream 429 becomes 429 with Retry-After passed on', async (t) => {
 })
 
 test('retry-after-ms is rounded up to whole seconds', async (t) => {
-  const { app, upstream } = await buildWithUpstream(t)
+  const { app, upstream } = await buildWithUpstream(t, NO_RETRIES)
   upstream.enqueue({ status: 429, headers: { 'retry-after-ms': '1500' }, body: openAIError(429, 'slow down') })
   const res = await chat(app)
   assert.equal(res.statusCode, 429)
@@ -54,7 +55,7 @@ test('retry-after-ms is rounded up to whole seconds', async (t) => {
 })
 
 test('a non-JSON error body from the upstream still gives a readable message', async (t) => {
-  const { app, upstream } = await buildWithUpstream(t)
+  const { app, upstream } = await buildWithUpstream(t, NO_RETRIES)
   upstream.enqueue({ status: 502, body: '<html>Bad gateway</html>', headers: { 'content-type': 'text/html' } })
   const res = await chat(app)
   assert.equal(res.statusCode, 502)
@@ -71,7 +72,7 @@ test('malformed upstream JSON becomes 502 ERR_UPSTREAM_BAD_RESPONSE', async (t) 
 })
 
 test('a reset connection becomes 502 ERR_UPSTREAM_UNREACHABLE', async (t) => {
-  const { app, upstream } = await buildWithUpstream(t)
+  const { app, upstream } = await buildWithUpstream(t, NO_RETRIES)
   upstream.enqueue({ kind: 'reset' })
   const res = await chat(app)
   assert.equal(res.statusCode, 502)
@@ -82,7 +83,7 @@ test('a refused connection becomes 502 ERR_UPSTREAM_UNREACHABLE', async (t) => {
   const { upstream } = await buildWithUpstream(t)
   const closedUrl = upstream.url
   await upstream.close()
-  const app = await build(t, { OPENAI_BASE_URL: closedUrl })
+  const app = await build(t, { OPENAI_BASE_URL: closedUrl, ...NO_RETRIES })
   const res = await chat(app)
   assert.equal(res.statusCode, 502)
   const { error } = res.json()
@@ -111,7 +112,7 @@ test('an upstream body that stalls becomes 504 after the body timeout', async (t
 })
 
 test('an audio body cut short becomes 502, and the service keeps serving', async (t) => {
-  const { app, upstream } = await buildWithUpstream(t)
+  const { app, upstream } = await buildWithUpstream(t, NO_RETRIES)
   upstream.enqueue({ kind: 'truncated-stream', path: '/v1/audio/speech', afterChunks: 1 })
   const payload = { model: 'tts-1', text: 'hello', voice: 'alloy' }
   const cut = await app.inject({ method: 'POST', url: '/v1/tasks/text-to-speech', payload })

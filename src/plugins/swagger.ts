@@ -20,7 +20,8 @@ async function swaggerPlugin(fastify: FastifyInstance, { component }: SwaggerOpt
           `${component.description}\n\n` +
           'Each task is `POST /v1/tasks/<task>` with the task input as the JSON body. Every non-2xx ' +
           'answer has the body `{"error":{"code","message","details","request-id"}}`. When the ' +
-          'server holds no OpenAI key, send yours as `Authorization: Bearer <key>` (the Authorize button).',
+          'server holds no OpenAI key, send yours as `Authorization: Bearer <key>` (the Authorize button); ' +
+          'when it requires service tokens, the token goes there and your own key, if allowed, in `X-OpenAI-Api-Key`.',
       },
       tags: [
         { name: 'tasks', description: 'The OpenAI component tasks' },
@@ -28,10 +29,20 @@ async function swaggerPlugin(fastify: FastifyInstance, { component }: SwaggerOpt
       ],
       components: {
         securitySchemes: {
-          openaiApiKey: {
+          bearerAuth: {
             type: 'http',
             scheme: 'bearer',
-            description: "Your OpenAI API key; used only when the server holds none of its own.",
+            description:
+              'The service token when the server requires one (SERVICE_TOKENS); otherwise, when the ' +
+              'server holds no OpenAI key, your OpenAI API key.',
+          },
+          openaiApiKey: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-OpenAI-Api-Key',
+            description:
+              'Your own OpenAI API key, used when the server holds none, or when it requires service ' +
+              'tokens and allows callers to bring their own key (ALLOW_CALLER_API_KEYS).',
           },
         },
       },

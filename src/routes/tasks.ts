@@ -1,7 +1,10 @@
+import underPressure from '@fastify/under-pressure'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
 import { resolveCredentials } from '../credentials.ts'
-import { ModelNotAllowedError, withDetails } from '../errors.ts'
+import { ModelNotAllowedError, OverloadedError, withDetails } from '../errors.ts'
+import rateLimitPlugin from '../plugins/rate-limit.ts'
+import serviceAuth from '../plugins/service-auth.ts'
 import type { ComponentDefinition, TaskDefinition } from '../schemas/load-tasks.ts'
 import { TASK_RUNNERS } from '../tasks/index.ts'
 import type { TaskContext } from '../tasks/task-context.ts'
@@ -19,6 +22,15 @@ const ERROR_REF = { $ref: 'error-response#' }
 /** One POST route per task of schemas/tasks.yaml, plus the catalogue at GET /v1/tasks. */
 export default async function taskRoutes(fastify: FastifyInstance, options: TaskRoutesOptions): Promise<void> {
   const { config, definitions, component, upstream } = options
+  await fastify.register(serviceAuth, { tokens: config.auth.serviceTokens })
+  await fastify.register(rateLimitPlugin, { rateLimit: config.rateLimit })
+  if (config.maxEventLoopDelayMs) {
+    await fastify.register(underPressure, {
+      maxEventLoopDelay: config.maxEventLoopDelayMs,
+      retryAfter: 1,
+      customError: OverloadedError,
+    })
+  }
 
   for (const def of definitions) {
     const run = TASK_RUNNERS[def.name]
@@ -31,7 +43,7 @@ export default async function taskRoutes(fastify: FastifyInstance, options: Task
           tags: ['tasks'],
           summary: def.title,
           description: def.description,
-          security: [{}, { openaiApiKey: [] }],
+          security: [{}, { bearerAuth: [] }, { openaiApiKey: [] }, { bearerAuth: [], openaiApiKey: [] }],
           body: { ...def.input, 'x-examples': def.examples },
           response: {
             200: { description: `${def.title} output`, ...def.output },
@@ -45,7 +57,7 @@ export default async function taskRoutes(fastify: FastifyInstance, options: Task
         assertModelAllowed(config.allowedModels, input.model)
         const ctx: TaskContext = {
           upstream,
-          credentials: resolveCredentials(config.openai, request.headers),
+          credentials: resolveCredentials(config, request.headers),
           signal: abortOnClientClose(reply),
           requestId: request.id,
           log: request.log,

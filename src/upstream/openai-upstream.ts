@@ -1,6 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyBaseLogger } from 'fastify'
 import { FormData, Pool, type Dispatcher } from 'undici'
 import type { Credentials } from '../credentials.ts'
-import { ClientClosedError } from '../errors.ts'
+import { ClientClosedError, OverloadedError, withDetails } from '../errors.ts'
+import { retryDelayForResponse, retryDelayForTransport, type RetryOptions } from './retry-policy.ts'
 import { badUpstreamResponse, errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.ts'
 
 export interface UpstreamOptions {
@@ -10,6 +13,9 @@ export interface UpstreamOptions {
   headersTimeoutMs: number
   bodyTimeoutMs: number
   keepAliveTimeoutMs: number
+  retries: RetryOptions
+  /** Requests in flight at most; 0: no cap. */
+  maxConcurrent: number
 }
 
 export interface UpstreamCall {
@@ -19,6 +25,7 @@ export interface UpstreamCall {
   credentials: Credentials
   signal: AbortSignal
   requestId: string
+  log?: FastifyBaseLogger
   accept?: string
 }
 
@@ -32,10 +39,15 @@ const USER_AGENT = 'openai-tasks/0.1'
 export class OpenAIUpstream {
   readonly #pool: Pool
   readonly #basePath: string
+  readonly #retries: RetryOptions
+  readonly #maxConcurrent: number
+  #inFlight = 0
 
   constructor(options: UpstreamOptions) {
     const url = new URL(options.baseUrl)
     this.#basePath = url.pathname.replace(/\/+$/, '')
+    this.#retries = options.retries
+    this.#maxConcurrent = options.maxConcurrent
     this.#pool = new Pool(url.origin, {
       connections: options.connections,
       headersTimeout: options.headersTimeoutMs,
@@ -45,8 +57,53 @@ export class OpenAIUpstream {
     })
   }
 
-  /** POSTs and returns the 2xx answer with its body still unread. */
+  /**
+   * POSTs and returns the 2xx answer with its body still unread. 429, 5xx and connection
+   * failures are retried (nothing has reached the caller yet) with backoff, within the policy.
+   */
   async post(call: UpstreamCall): Promise<Dispatcher.ResponseData> {
+    if (this.#maxConcurrent && this.#inFlight >= this.#maxConcurrent) {
+      throw withDetails(new OverloadedError(`${this.#inFlight} OpenAI requests in flight`), [], { retryAfterSeconds: 1 })
+    }
+    this.#inFlight++
+    try {
+      return await this.#postWithRetries(call)
+    } finally {
+      this.#inFlight--
+    }
+  }
+
+  async #postWithRetries(call: UpstreamCall): Promise<Dispatcher.ResponseData> {
+    const request = this.#requestOptions(call)
+    for (let attempt = 0; ; attempt++) {
+      let res: Dispatcher.ResponseData
+      try {
+        res = await this.#pool.request(request)
+      } catch (err) {
+        if (call.signal.aborted) throw new ClientClosedError()
+        const delay = retryDelayForTransport(err, attempt, this.#retries)
+        if (delay === undefined) throw errorFromTransport(err)
+        await this.#beforeRetry(call, attempt, delay, { transportCode: (err as { code?: string }).code })
+        continue
+      }
+      if (res.statusCode >= 200 && res.statusCode < 300) return res
+      const delay = retryDelayForResponse(res, attempt, this.#retries)
+      if (delay === undefined) throw await errorFromUpstreamResponse(res)
+      await res.body.dump().catch(() => undefined)
+      await this.#beforeRetry(call, attempt, delay, { status: res.statusCode })
+    }
+  }
+
+  async #beforeRetry(call: UpstreamCall, attempt: number, delayMs: number, cause: object): Promise<void> {
+    call.log?.warn({ ...cause, path: call.path, attempt: attempt + 1, delayMs }, 'retrying OpenAI request')
+    try {
+      await sleep(delayMs, undefined, { signal: call.signal })
+    } catch {
+      throw new ClientClosedError()
+    }
+  }
+
+  #requestOptions(call: UpstreamCall): Dispatcher.RequestOptions {
     const headers: Record<string, string> = {
       authorization: `Bearer ${call.credentials.apiKey}`,
       accept: call.accept ?? 'application/json',
@@ -56,23 +113,7 @@ export class OpenAIUpstream {
     if (typeof call.body === 'string') headers['content-type'] = 'application/json'
     if (call.credentials.organization) headers['openai-organization'] = call.credentials.organization
     if (call.credentials.project) headers['openai-project'] = call.credentials.project
-
-    let res: Dispatcher.ResponseData
-    try {
-      res = await this.#pool.request({
-        method: 'POST',
-        path: this.#basePath + call.path,
-        headers,
-        body: call.body,
-        signal: call.signal,
-      })
-    } catch (err) {
-      throw this.#transportError(err, call.signal)
-    }
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      throw await errorFromUpstreamResponse(res)
-    }
-    return res
+    return { method: 'POST', path: this.#basePath + call.path, headers, body: call.body, signal: call.signal }
   }
 
   /** POSTs a JSON (or multipart) body and parses the JSON answer. */
@@ -101,6 +142,11 @@ export class OpenAIUpstream {
     } catch (err) {
       throw this.#transportError(err, call.signal)
     }
+  }
+
+  /** OpenAI requests in flight now. */
+  get inFlight(): number {
+    return this.#inFlight
   }
 
   get stats(): Pool['stats'] {

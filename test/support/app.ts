@@ -29,9 +29,17 @@ export function assertNoSecretsLogged(): void {
   assert.deepEqual(leaks, [], 'no log line holds an API key')
 }
 
+/** Test defaults: quick retries and no rate limit, unless a test sets them. */
+const TEST_DEFAULTS = {
+  LOG_LEVEL: 'debug',
+  OPENAI_API_KEY: TEST_API_KEY,
+  UPSTREAM_RETRY_BASE_DELAY_MS: '5',
+  RATE_LIMIT_MAX: '0',
+}
+
 /** The app on Fastify's inject, configured from `env` on top of test defaults. */
 export async function build(t: TestContext, env: Record<string, string> = {}): Promise<FastifyInstance> {
-  const config = loadConfig({ LOG_LEVEL: 'debug', OPENAI_API_KEY: TEST_API_KEY, ...env })
+  const config = loadConfig({ ...TEST_DEFAULTS, ...env })
   const app = Fastify(serverOptions(config, { stream: logSink }))
   await app.register(fp(openaiTasksApp), { config })
   await app.ready()
