@@ -1,4 +1,8 @@
 # syntax=docker/dockerfile:1
+# openai-tasks: docker build -t openai-tasks .
+#   --build-arg VERSION=… --build-arg REVISION=$(git rev-parse HEAD) --build-arg CREATED=$(date -u +%FT%TZ)
+# fill the image's OCI labels.
+
 # Build stage: full install, compile TypeScript to dist/.
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
@@ -9,8 +13,22 @@ COPY src ./src
 COPY schemas ./schemas
 RUN npm run build
 
-# Runtime stage: production dependencies only, non-root.
+# Runtime stage: production dependencies only, tini as PID 1, non-root.
 FROM node:24-bookworm-slim AS runtime
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="openai-tasks" \
+      org.opencontainers.image.description="HTTP microservice exposing the OpenAI component's tasks as validated REST endpoints" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.base.name="docker.io/library/node:24-bookworm-slim"
+# tini forwards SIGTERM to Node (PID 1 gets no default signal handlers) and reaps zombies.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080
@@ -19,6 +37,12 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY schemas ./schemas
+# Files stay root-owned and read-only to the process; `node` is uid 1000 in the base image.
 USER node
 EXPOSE 8080
+STOPSIGNAL SIGTERM
+# No curl in the image: Node's own fetch probes the liveness route.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "dist/server.js"]
