@@ -1,3 +1,4 @@
+import accepts from '@fastify/accepts'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config.ts'
 import { ERROR_SCHEMA } from './errors.ts'
@@ -23,12 +24,15 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config 
   })
   fastify.addHook('onClose', () => upstream.close())
   fastify.decorate('upstream', upstream)
+  // Fastify sets requestTimeout; the headers deadline is the http server's own setting.
+  fastify.server.headersTimeout = config.clientTimeouts.headersMs
 
   // Task inputs are JSON; a text/plain body is refused with 415 rather than parsed as a string.
   fastify.removeContentTypeParser('text/plain')
   fastify.addSchema(ERROR_SCHEMA)
   await fastify.register(swaggerPlugin, { component })
   await fastify.register(errorHandler)
+  await fastify.register(accepts)
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })

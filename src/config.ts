@@ -40,6 +40,7 @@ export const ENV_SCHEMA = {
     UPSTREAM_RETRY_MAX_DELAY_MS: { type: 'integer', default: 20_000, minimum: 0 },
     MAX_CONCURRENT_UPSTREAM: { type: 'integer', default: 512, minimum: 0 },
     MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', default: 1_000, minimum: 0 },
+    SSE_HEARTBEAT_MS: { type: 'integer', default: 15_000, minimum: 10 },
   },
 } as const
 
@@ -81,6 +82,8 @@ export interface Config {
   maxConcurrentUpstream: number
   /** Event-loop delay above which new requests get 503; 0: off. */
   maxEventLoopDelayMs: number
+  /** Silence after which an SSE stream gets a keep-alive comment. */
+  sseHeartbeatMs: number
 }
 
 interface RawEnv {
@@ -114,6 +117,7 @@ interface RawEnv {
   UPSTREAM_RETRY_MAX_DELAY_MS: number
   MAX_CONCURRENT_UPSTREAM: number
   MAX_EVENT_LOOP_DELAY_MS: number
+  SSE_HEARTBEAT_MS: number
 }
 
 /** Reads and validates the configuration; throws with every bad variable named. */
@@ -155,6 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     maxConcurrentUpstream: raw.MAX_CONCURRENT_UPSTREAM,
     maxEventLoopDelayMs: raw.MAX_EVENT_LOOP_DELAY_MS,
+    sseHeartbeatMs: raw.SSE_HEARTBEAT_MS,
   }
   refuseOpenProxy(config, raw.ALLOW_UNAUTHENTICATED)
   return config

@@ -35,6 +35,7 @@ export const UpstreamPayloadTooLargeError = createError('ERR_UPSTREAM_PAYLOAD_TO
 export const UpstreamRateLimitedError = createError('ERR_UPSTREAM_RATE_LIMITED', 'OpenAI rate limit reached: %s', 429)
 export const UpstreamServerError = createError('ERR_UPSTREAM_SERVER_ERROR', 'OpenAI failed (HTTP %s): %s', 502)
 export const UpstreamBadResponseError = createError('ERR_UPSTREAM_BAD_RESPONSE', 'OpenAI sent an unreadable answer: %s', 502)
+export const UpstreamStreamError = createError('ERR_UPSTREAM_STREAM_ERROR', 'OpenAI reported an error during the stream: %s', 502)
 export const UpstreamUnreachableError = createError('ERR_UPSTREAM_UNREACHABLE', 'Could not reach OpenAI: %s', 502)
 export const UpstreamTimeoutError = createError('ERR_UPSTREAM_TIMEOUT', 'OpenAI did not answer in time: %s', 504)
 export const NotFoundError = createError('ERR_NOT_FOUND', 'Route %s %s not found', 404)

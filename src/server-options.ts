@@ -48,6 +48,8 @@ export function serverOptions(config: Config, logging: LoggingChoice = {}): Fast
     requestIdHeader: false,
     bodyLimit: config.bodyLimits.json,
     forceCloseConnections: 'idle',
+    // A slow client (slow-loris) is cut off: the whole request must arrive in time.
+    requestTimeout: config.clientTimeouts.requestMs,
     return503OnClosing: true,
     ajv: {
       customOptions: {
@@ -57,6 +59,8 @@ export function serverOptions(config: Config, logging: LoggingChoice = {}): Fast
         useDefaults: true,
         // OpenAPI-only annotation on the route body schemas.
         keywords: ['x-examples'],
+        // A multipart file field: its bytes are never in the validated body.
+        formats: { binary: true },
       },
     },
   }

@@ -7,7 +7,7 @@ export const MediaTooLargeError = createError('ERR_MEDIA_TOO_LARGE', 'The media 
 const DATA_URI = /^data:([^,]*?),/i
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/
 /** Enough leading bytes for any container signature file-type knows. */
-const SNIFF_BYTES = 4104
+export const SNIFF_BYTES = 4104
 
 export interface MediaType {
   mime: string

@@ -22,6 +22,10 @@ export interface TaskDefinition {
   input: JsonSchema
   output: JsonSchema
   examples: Record<string, { summary: string; value: Record<string, unknown> }>
+  /** Media types the task can also answer in, by the Accept header, with what they hold. */
+  streams: Record<string, { description: string }>
+  /** Input fields that may arrive as multipart file parts, with their size limits. */
+  uploads: Record<string, { maxBytes: number }>
 }
 
 export interface ComponentDefinition {
@@ -59,6 +63,10 @@ export async function loadTaskDefinitions(dir: URL = SCHEMA_DIR): Promise<TaskDe
         input: await inlineRefs(raw.input),
         output: await inlineRefs(raw.output),
         examples: raw.examples ?? {},
+        streams: raw.streams ?? {},
+        uploads: Object.fromEntries(
+          Object.entries(raw.uploads ?? {}).map(([field, limits]) => [field, { maxBytes: limits['max-bytes'] }]),
+        ),
       }
     }),
   )
@@ -76,6 +84,8 @@ interface RawTask {
   input: JsonSchema
   output: JsonSchema
   examples?: TaskDefinition['examples']
+  streams?: TaskDefinition['streams']
+  uploads?: Record<string, { 'max-bytes': number }>
 }
 
 async function inlineRefs(schema: JsonSchema): Promise<JsonSchema> {

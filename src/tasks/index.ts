@@ -1,10 +1,11 @@
 import type { TaskName } from '../schemas/load-tasks.ts'
-import type { TaskRunner } from './task-context.ts'
+import type { StreamRunner, TaskRunner } from './task-context.ts'
+import { streamTextGeneration } from './text-generation-stream.ts'
 import { runSpeechRecognition } from './speech-recognition.ts'
 import { runTextEmbeddings } from './text-embeddings.ts'
 import { runTextGeneration } from './text-generation.ts'
-import { runTextToImage } from './text-to-image.ts'
-import { runTextToSpeech } from './text-to-speech.ts'
+import { runTextToImage, streamTextToImage } from './text-to-image.ts'
+import { runTextToSpeech, streamTextToSpeech } from './text-to-speech.ts'
 
 /** The runner of each task; inputs arrive already validated against schemas/tasks.yaml. */
 export const TASK_RUNNERS: Record<TaskName, TaskRunner<never, unknown>> = {
@@ -13,4 +14,11 @@ export const TASK_RUNNERS: Record<TaskName, TaskRunner<never, unknown>> = {
   'speech-recognition': runSpeechRecognition,
   'text-to-speech': runTextToSpeech,
   'text-to-image': runTextToImage,
+}
+
+/** The tasks that can also answer as a stream; schemas/tasks.yaml lists their media types. */
+export const TASK_STREAMERS: Partial<Record<TaskName, StreamRunner<never>>> = {
+  'text-generation': streamTextGeneration,
+  'text-to-speech': streamTextToSpeech,
+  'text-to-image': streamTextToImage,
 }

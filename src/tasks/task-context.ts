@@ -1,5 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Credentials } from '../credentials.ts'
+import type { UploadedFile } from '../plugins/uploads.ts'
+import type { StreamNegotiation, StreamResult } from '../streaming/stream-result.ts'
 import type { OpenAIUpstream } from '../upstream/openai-upstream.ts'
 
 /** What a task needs to carry out one request. */
@@ -10,6 +12,12 @@ export interface TaskContext {
   signal: AbortSignal
   requestId: string
   log: FastifyBaseLogger
+  settings: { sseHeartbeatMs: number }
+  /** Input fields that arrived as multipart file parts, spooled to disk. */
+  uploads: Record<string, UploadedFile>
 }
 
 export type TaskRunner<I, O> = (input: I, ctx: TaskContext) => Promise<O>
+
+/** Answers with bytes (audio, image, SSE) instead of JSON, when the Accept header asks for them. */
+export type StreamRunner<I> = (input: I, ctx: TaskContext, negotiation: StreamNegotiation) => Promise<StreamResult>

@@ -1,5 +1,6 @@
 import type OpenAI from 'openai'
-import { invalidField } from '../errors.ts'
+import { invalidField, withDetails } from '../errors.ts'
+import { NotAcceptableError, type StreamNegotiation, type StreamResult } from '../streaming/stream-result.ts'
 import type { TextToSpeechInput, TextToSpeechOutput } from '../generated/task-types.ts'
 import { AUDIO_MIME } from '../media/audio-formats.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
@@ -24,6 +25,34 @@ export function toSpeechRequest(input: TextToSpeechInput): OpenAI.Audio.SpeechCr
     response_format: audioFormatOf(input),
     ...(input.speed !== undefined && { speed: input.speed }),
   }
+}
+
+/**
+ * The audio itself, piped from OpenAI as it arrives. Without a `response-format`, the format is
+ * the one the Accept header names; with one, the Accept header must allow its MIME type.
+ */
+export async function streamTextToSpeech(
+  input: TextToSpeechInput,
+  ctx: TaskContext,
+  negotiation: StreamNegotiation,
+): Promise<StreamResult> {
+  const explicit = input['response-format'] ?? input['response-type']
+  const format = explicit ? audioFormatOf(input) : formatOfMime(negotiation.mediaType)
+  const contentType = AUDIO_MIME[format]!
+  if (!negotiation.accepts(contentType)) {
+    throw withDetails(new NotAcceptableError(`response-format ${format} is ${contentType}, which Accept excludes`), [
+      { field: 'response-format', path: '/response-format', message: `gives ${contentType}, not accepted by the Accept header` },
+    ])
+  }
+  const body = { ...toSpeechRequest(input), response_format: format }
+  const res = await ctx.upstream.post({ ...ctx, path: '/audio/speech', body: JSON.stringify(body), accept: contentType })
+  const length = res.headers['content-length']
+  return { contentType, body: res.body, headers: typeof length === 'string' ? { 'content-length': length } : {} }
+}
+
+function formatOfMime(mime: string): AudioFormat {
+  const entry = Object.entries(AUDIO_MIME).find(([, m]) => m === mime)
+  return (entry?.[0] ?? 'mp3') as AudioFormat
 }
 
 export async function runTextToSpeech(input: TextToSpeechInput, ctx: TaskContext): Promise<TextToSpeechOutput> {

@@ -7,6 +7,7 @@ import {
   UpstreamPayloadTooLargeError,
   UpstreamRateLimitedError,
   UpstreamServerError,
+  UpstreamStreamError,
   UpstreamTimeoutError,
   UpstreamUnauthorizedError,
   UpstreamUnreachableError,
@@ -66,6 +67,16 @@ export function errorFromTransport(err: unknown): DetailedError {
     return withDetails(new UpstreamTimeoutError(message), [{ message, 'transport-code': code }])
   }
   return withDetails(new UpstreamUnreachableError(message), [{ message, 'transport-code': code || 'UNKNOWN' }])
+}
+
+/** An `{"error":{...}}` event inside a stream that had started well. */
+export function errorFromUpstreamBody(payload: object): DetailedError {
+  const body = payload as OpenAIErrorBody
+  const message = typeof body.error?.message === 'string' ? body.error.message : 'unknown error'
+  const detail: ErrorDetail = { message }
+  if (typeof body.error?.type === 'string') detail.type = body.error.type
+  if (body.error?.code != null) detail['upstream-code'] = String(body.error.code)
+  return withDetails(new UpstreamStreamError(message), [detail])
 }
 
 /** An answer with a 2xx status whose body could not be understood. */

@@ -1,0 +1,90 @@
+import type { FastifyError } from 'fastify'
+import type { ErrorObject } from 'ajv'
+import { pointerToField, type DetailedError, type ErrorDetail } from './errors.ts'
+
+/** Fastify's own client errors, renamed to the service's stable codes with a clearer message. */
+const FASTIFY_ERRORS: Record<string, { code: string; message?: string }> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    code: 'ERR_UNSUPPORTED_MEDIA_TYPE',
+    message: 'Unsupported Content-Type: send the task input as application/json',
+  },
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'ERR_PAYLOAD_TOO_LARGE', message: 'The body is larger than this route accepts' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'ERR_INVALID_JSON', message: 'The body is empty; send the task input as JSON' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'ERR_INVALID_JSON' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'ERR_INVALID_CONTENT_LENGTH' },
+}
+
+export type AnyError = FastifyError & Partial<DetailedError>
+
+export interface ErrorBody {
+  error: { code: string; message: string; details: ErrorDetail[]; 'request-id': string }
+}
+
+/** The status and body the caller gets for an error; also used for SSE `error` events. */
+export function toErrorResponse(error: AnyError, requestId: string): { status: number; body: ErrorBody } {
+  const status = statusOf(error)
+  const known = error.code ? FASTIFY_ERRORS[error.code] : undefined
+  let code = known?.code ?? error.code ?? 'ERR_INTERNAL'
+  let message = known?.message ?? error.message
+  let details = error.details
+  if (error.validation) {
+    code = 'ERR_VALIDATION'
+    details = validationDetails(error.validation, error.validationContext ?? 'body')
+    message = `The request is invalid: ${details.map((d) => `${d.field} ${d.message}`).join('; ')}`
+  } else if (error instanceof SyntaxError && status === 400) {
+    code = 'ERR_INVALID_JSON'
+    message = `The body is not valid JSON: ${error.message}`
+  } else if (status >= 500 && !error.code?.startsWith('ERR_')) {
+    // Anything not raised on purpose by the service is a bug: say nothing about its insides.
+    code = 'ERR_INTERNAL'
+    message = 'Internal server error'
+  }
+  return { status, body: { error: { code, message, details: details ?? [], 'request-id': requestId } } }
+}
+
+function statusOf(error: AnyError): number {
+  const status = error.statusCode
+  return typeof status === 'number' && status >= 400 && status < 600 ? status : 500
+}
+
+export function validationDetails(errors: FastifyError['validation'] & object, context: string): ErrorDetail[] {
+  const details: ErrorDetail[] = []
+  const seen = new Set<string>()
+  for (const e of errors as ErrorObject[]) {
+    // An if/then failure is reported by the `then` branch's own errors, with their paths.
+    if (e.keyword === 'if') continue
+    const detail = describe(e)
+    const key = `${detail.path}\u0000${detail.message}`
+    if (seen.has(key)) continue
+    seen.add(key)
+    details.push({ ...detail, field: detail.field || `(${context})` })
+  }
+  return details
+}
+
+function describe(e: ErrorObject): ErrorDetail {
+  const params = e.params as Record<string, unknown>
+  let path = e.instancePath
+  let message = e.message ?? 'is invalid'
+  switch (e.keyword) {
+    case 'required':
+      path += `/${String(params.missingProperty)}`
+      message = 'is required'
+      break
+    case 'additionalProperties':
+      path += `/${String(params.additionalProperty)}`
+      message = 'is not a known field'
+      break
+    case 'enum':
+      message = `must be one of: ${(params.allowedValues as unknown[]).join(', ')}`
+      break
+    case 'const':
+      message = `must be ${JSON.stringify(params.allowedValue)}`
+      break
+    case 'false schema':
+      message = 'is not supported with these settings'
+      break
+  }
+  return { field: pointerToField(path), path, message, keyword: e.keyword }
+}
+

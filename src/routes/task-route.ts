@@ -1,0 +1,121 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Config } from '../config.ts'
+import { resolveCredentials } from '../credentials.ts'
+import { ModelNotAllowedError, withDetails } from '../errors.ts'
+import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
+import { TASK_RUNNERS, TASK_STREAMERS } from '../tasks/index.ts'
+import type { TaskContext } from '../tasks/task-context.ts'
+import type { OpenAIUpstream } from '../upstream/openai-upstream.ts'
+
+export interface TaskRouteDeps {
+  config: Config
+  upstream: OpenAIUpstream
+}
+
+const ERROR_REF = { $ref: 'error-response#' }
+const SECURITY: Array<Record<string, string[]>> = [{}, { bearerAuth: [] }, { openaiApiKey: [] }, { bearerAuth: [], openaiApiKey: [] }]
+
+/**
+ * `POST /v1/tasks/<task>`: the body is validated against the task's input schema, the answer
+ * serialised with its output schema; an Accept header naming one of the task's stream types
+ * gets the bytes (SSE, audio, image) instead of JSON.
+ */
+export function registerTaskRoute(fastify: FastifyInstance, def: TaskDefinition, { config, upstream }: TaskRouteDeps): void {
+  const run = TASK_RUNNERS[def.name]
+  const stream = TASK_STREAMERS[def.name]
+  const streamTypes = Object.keys(def.streams)
+  if (streamTypes.length && !stream) throw new Error(`schemas/tasks.yaml: ${def.name} lists streams but has no stream runner`)
+  const settings = { sseHeartbeatMs: config.sseHeartbeatMs }
+
+  fastify.post(
+    `/v1/tasks/${def.name}`,
+    {
+      bodyLimit: config.bodyLimits[def.bodyLimit],
+      schema: {
+        operationId: def.name,
+        tags: ['tasks'],
+        summary: def.title,
+        description: def.description,
+        security: SECURITY,
+        body: requestBodySchema(def),
+        response: {
+          200: {
+            description: `${def.title} output`,
+            content: {
+              'application/json': { schema: def.output },
+              ...Object.fromEntries(
+                Object.entries(def.streams).map(([mediaType, { description }]) => [
+                  mediaType,
+                  { schema: { type: 'string', description } },
+                ]),
+              ),
+            },
+          },
+          '4XX': { description: 'The request was refused; see the error code', ...ERROR_REF },
+          '5XX': { description: 'OpenAI failed, or could not be reached in time', ...ERROR_REF },
+        },
+      },
+    },
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      const input = request.body as { model?: string }
+      assertModelAllowed(config.allowedModels, input.model)
+      const ctx: TaskContext = {
+        upstream,
+        credentials: resolveCredentials(config, request.headers),
+        signal: abortOnClientClose(reply),
+        requestId: request.id,
+        log: request.log,
+        settings,
+        uploads: request.uploads ?? {},
+      }
+      const mediaType = stream && request.headers.accept ? negotiate(request, streamTypes) : undefined
+      if (!mediaType || !stream) return run(input as never, ctx)
+      const accepts = request.accepts()
+      const result = await stream(input as never, ctx, { mediaType, accepts: (type) => accepts.type(type) !== false })
+      return reply.headers(result.headers ?? {}).type(result.contentType).send(result.body)
+    },
+  )
+}
+
+/** JSON, and for tasks with uploads also multipart/form-data where those fields are files. */
+function requestBodySchema(def: TaskDefinition): JsonSchema {
+  const json = { ...def.input, 'x-examples': def.examples }
+  const uploadFields = Object.keys(def.uploads)
+  if (!uploadFields.length) return json
+  const properties = { ...(def.input.properties as Record<string, JsonSchema>) }
+  for (const field of uploadFields) {
+    properties[field] = { ...properties[field], type: 'string', format: 'binary' }
+    delete properties[field]!.minLength
+  }
+  return {
+    content: {
+      'application/json': { schema: json },
+      'multipart/form-data': { schema: { ...def.input, properties } },
+    },
+  }
+}
+
+/** The stream media type the Accept header prefers over JSON, if any. */
+function negotiate(request: FastifyRequest, streamTypes: string[]): string | undefined {
+  const best = request.accepts().type(['application/json', ...streamTypes])
+  return typeof best === 'string' && best !== 'application/json' ? best : undefined
+}
+
+function assertModelAllowed(allowed: string[], model: string | undefined): void {
+  if (!allowed.length || model === undefined) return
+  const ok = allowed.some((entry) => (entry.endsWith('*') ? model.startsWith(entry.slice(0, -1)) : entry === model))
+  if (!ok) {
+    throw withDetails(new ModelNotAllowedError(model), [
+      { field: 'model', path: '/model', message: `is not one of the allowed models: ${allowed.join(', ')}` },
+    ])
+  }
+}
+
+/** Aborted when the caller goes away before the answer is written, so the OpenAI call stops too. */
+function abortOnClientClose(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController()
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableEnded) controller.abort()
+  })
+  return controller.signal
+}
