@@ -1,5 +1,6 @@
 import accepts from '@fastify/accepts'
 import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
 import type { Config } from './config.ts'
 import { ERROR_SCHEMA } from './errors.ts'
 import errorHandler from './plugins/error-handler.ts'
@@ -36,7 +37,7 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config 
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
-  await fastify.register(healthRoutes)
+  await fastify.register(fp(healthRoutes))
   await fastify.register(taskRoutes, { config, definitions, component, upstream })
 }
 

@@ -26,6 +26,7 @@ export const ENV_SCHEMA = {
     JSON_BODY_LIMIT_BYTES: { type: 'integer', default: 1_048_576, minimum: 1024 },
     MEDIA_BODY_LIMIT_BYTES: { type: 'integer', default: 36_000_000, minimum: 1024 },
     GRACE_PERIOD_MS: { type: 'integer', default: 10_000, minimum: 0 },
+    SHUTDOWN_DELAY_MS: { type: 'integer', default: 0, minimum: 0 },
     REQUEST_TIMEOUT_MS: { type: 'integer', default: 60_000, minimum: 1 },
     HEADERS_TIMEOUT_MS: { type: 'integer', default: 20_000, minimum: 1 },
     SERVICE_TOKENS: { type: 'string', default: '' },
@@ -68,6 +69,8 @@ export interface Config {
     media: number
   }
   gracePeriodMs: number
+  /** On shutdown, how long /readyz says 503 while new requests are still served, before closing. */
+  shutdownDelayMs: number
   /** Time allowed to receive a whole request, and its headers, from a client. */
   clientTimeouts: { requestMs: number; headersMs: number }
   auth: {
@@ -103,6 +106,7 @@ interface RawEnv {
   JSON_BODY_LIMIT_BYTES: number
   MEDIA_BODY_LIMIT_BYTES: number
   GRACE_PERIOD_MS: number
+  SHUTDOWN_DELAY_MS: number
   REQUEST_TIMEOUT_MS: number
   HEADERS_TIMEOUT_MS: number
   SERVICE_TOKENS: string
@@ -146,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       media: raw.MEDIA_BODY_LIMIT_BYTES,
     },
     gracePeriodMs: raw.GRACE_PERIOD_MS,
+    shutdownDelayMs: raw.SHUTDOWN_DELAY_MS,
     clientTimeouts: { requestMs: raw.REQUEST_TIMEOUT_MS, headersMs: Math.min(raw.HEADERS_TIMEOUT_MS, raw.REQUEST_TIMEOUT_MS) },
     auth: {
       serviceTokens: serviceTokens(raw.SERVICE_TOKENS, raw.SERVICE_TOKENS_FILE),

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
@@ -16,10 +17,16 @@ try {
 const app = Fastify(serverOptions(config))
 await app.register(fp(openaiTasksApp), { config })
 
-closeWithGrace({ delay: config.gracePeriodMs }, async ({ signal, err }) => {
+// On SIGTERM/SIGINT: /readyz turns 503 at once; after SHUTDOWN_DELAY_MS (time for load balancers
+// to notice) the listener closes, refusing new connections, and requests and streams in flight
+// finish; all within GRACE_PERIOD_MS, after which the process exits regardless.
+closeWithGrace({ delay: config.shutdownDelayMs + config.gracePeriodMs }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'closing because of an error')
-  else app.log.info({ signal }, 'closing')
+  else app.log.info({ signal, gracePeriodMs: config.gracePeriodMs }, 'closing')
+  app.startDraining()
+  if (config.shutdownDelayMs) await sleep(config.shutdownDelayMs)
   await app.close()
+  app.log.info('closed')
 })
 
 try {

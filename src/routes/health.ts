@@ -5,8 +5,31 @@ const STATUS_SCHEMA = {
   properties: { status: { type: 'string' } },
 } as const
 
-/** Liveness and readiness; while the server closes, Fastify itself answers 503 to new requests. */
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Turns /readyz to 503 so load balancers stop sending work, ahead of close(). */
+    startDraining(): void
+  }
+}
+
+/**
+ * Liveness and readiness. Readiness turns 503 as soon as shutdown starts; liveness stays 200
+ * until the process exits, so nothing restarts a pod that is finishing its work.
+ */
 export default async function healthRoutes(fastify: FastifyInstance): Promise<void> {
+  let draining = false
+  fastify.decorate('startDraining', () => {
+    draining = true
+  })
+  fastify.addHook('preClose', async () => {
+    draining = true
+  })
+  // A keep-alive connection that finishes its last response while the server drains would hold
+  // close() open until the client hangs up; end it as soon as it is idle.
+  fastify.addHook('onResponse', async () => {
+    if (draining) setImmediate(() => fastify.server.closeIdleConnections())
+  })
+
   fastify.get(
     '/healthz',
     { schema: { tags: ['operations'], summary: 'Liveness: the process answers', response: { 200: STATUS_SCHEMA } } },
@@ -17,10 +40,10 @@ export default async function healthRoutes(fastify: FastifyInstance): Promise<vo
     {
       schema: {
         tags: ['operations'],
-        summary: 'Readiness: the service takes requests',
+        summary: 'Readiness: the service takes requests (503 while shutting down)',
         response: { 200: STATUS_SCHEMA, 503: STATUS_SCHEMA },
       },
     },
-    async () => ({ status: 'ready' }),
+    async (_request, reply) => (draining ? reply.code(503).send({ status: 'draining' }) : { status: 'ready' }),
   )
 }
