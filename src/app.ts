@@ -3,7 +3,9 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from './config.ts'
 import { ERROR_SCHEMA } from './errors.ts'
+import { ServiceMetrics } from './metrics/service-metrics.ts'
 import errorHandler from './plugins/error-handler.ts'
+import metricsPlugin from './plugins/metrics.ts'
 import swaggerPlugin from './plugins/swagger.ts'
 import healthRoutes from './routes/health.ts'
 import taskRoutes from './routes/tasks.ts'
@@ -17,11 +19,14 @@ export interface AppOptions {
 /** The whole service as a Fastify plugin; server.ts (or a test) gives it a server to live in. */
 export default async function openaiTasksApp(fastify: FastifyInstance, { config }: AppOptions): Promise<void> {
   const [definitions, component] = await Promise.all([loadTaskDefinitions(), loadComponentDefinition()])
-  const upstream = new OpenAIUpstream({
+  let upstream: OpenAIUpstream | undefined
+  const metrics = new ServiceMetrics(() => upstream?.inFlight ?? 0)
+  upstream = new OpenAIUpstream({
     baseUrl: config.openai.baseUrl,
     ...config.upstream,
     retries: config.retries,
     maxConcurrent: config.maxConcurrentUpstream,
+    observer: metrics.upstream,
   })
   fastify.addHook('onClose', () => upstream.close())
   fastify.decorate('upstream', upstream)
@@ -33,12 +38,13 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config 
   fastify.addSchema(ERROR_SCHEMA)
   await fastify.register(swaggerPlugin, { component })
   await fastify.register(errorHandler)
+  await fastify.register(metricsPlugin, { metrics, token: config.metricsToken })
   await fastify.register(accepts)
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
   await fastify.register(fp(healthRoutes))
-  await fastify.register(taskRoutes, { config, definitions, component, upstream })
+  await fastify.register(taskRoutes, { config, definitions, component, upstream, metrics })
 }
 
 declare module 'fastify' {

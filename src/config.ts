@@ -42,6 +42,7 @@ export const ENV_SCHEMA = {
     MAX_CONCURRENT_UPSTREAM: { type: 'integer', default: 512, minimum: 0 },
     MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', default: 1_000, minimum: 0 },
     SSE_HEARTBEAT_MS: { type: 'integer', default: 15_000, minimum: 10 },
+    METRICS_TOKEN: { type: 'string', default: '' },
   },
 } as const
 
@@ -87,6 +88,8 @@ export interface Config {
   maxEventLoopDelayMs: number
   /** Silence after which an SSE stream gets a keep-alive comment. */
   sseHeartbeatMs: number
+  /** When set, GET /metrics needs it as a bearer token. */
+  metricsToken: string | undefined
 }
 
 interface RawEnv {
@@ -122,6 +125,7 @@ interface RawEnv {
   MAX_CONCURRENT_UPSTREAM: number
   MAX_EVENT_LOOP_DELAY_MS: number
   SSE_HEARTBEAT_MS: number
+  METRICS_TOKEN: string
 }
 
 /** Reads and validates the configuration; throws with every bad variable named. */
@@ -165,6 +169,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxConcurrentUpstream: raw.MAX_CONCURRENT_UPSTREAM,
     maxEventLoopDelayMs: raw.MAX_EVENT_LOOP_DELAY_MS,
     sseHeartbeatMs: raw.SSE_HEARTBEAT_MS,
+    metricsToken: raw.METRICS_TOKEN || undefined,
   }
   refuseOpenProxy(config, raw.ALLOW_UNAUTHENTICATED)
   return config

@@ -5,11 +5,13 @@ import { ModelNotAllowedError, withDetails } from '../errors.ts'
 import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
 import { TASK_RUNNERS, TASK_STREAMERS } from '../tasks/index.ts'
 import type { TaskContext } from '../tasks/task-context.ts'
+import type { ServiceMetrics } from '../metrics/service-metrics.ts'
 import type { OpenAIUpstream } from '../upstream/openai-upstream.ts'
 
 export interface TaskRouteDeps {
   config: Config
   upstream: OpenAIUpstream
+  metrics: ServiceMetrics
 }
 
 const ERROR_REF = { $ref: 'error-response#' }
@@ -20,12 +22,13 @@ const SECURITY: Array<Record<string, string[]>> = [{}, { bearerAuth: [] }, { ope
  * serialised with its output schema; an Accept header naming one of the task's stream types
  * gets the bytes (SSE, audio, image) instead of JSON.
  */
-export function registerTaskRoute(fastify: FastifyInstance, def: TaskDefinition, { config, upstream }: TaskRouteDeps): void {
+export function registerTaskRoute(fastify: FastifyInstance, def: TaskDefinition, { config, upstream, metrics }: TaskRouteDeps): void {
   const run = TASK_RUNNERS[def.name]
   const stream = TASK_STREAMERS[def.name]
   const streamTypes = Object.keys(def.streams)
   if (streamTypes.length && !stream) throw new Error(`schemas/tasks.yaml: ${def.name} lists streams but has no stream runner`)
   const settings = { sseHeartbeatMs: config.sseHeartbeatMs }
+  const usage = metrics.usageFor(def.name)
 
   fastify.post(
     `/v1/tasks/${def.name}`,
@@ -67,6 +70,7 @@ export function registerTaskRoute(fastify: FastifyInstance, def: TaskDefinition,
         log: request.log,
         settings,
         uploads: request.uploads ?? {},
+        usage,
       }
       const mediaType = stream && request.headers.accept ? negotiate(request, streamTypes) : undefined
       if (!mediaType || !stream) return run(input as never, ctx)

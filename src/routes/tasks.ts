@@ -6,6 +6,7 @@ import rateLimitPlugin from '../plugins/rate-limit.ts'
 import serviceAuth from '../plugins/service-auth.ts'
 import uploads from '../plugins/uploads.ts'
 import type { ComponentDefinition, TaskDefinition } from '../schemas/load-tasks.ts'
+import type { ServiceMetrics } from '../metrics/service-metrics.ts'
 import type { OpenAIUpstream } from '../upstream/openai-upstream.ts'
 import { registerCatalogueRoute } from './catalogue.ts'
 import { registerTaskRoute } from './task-route.ts'
@@ -15,6 +16,7 @@ export interface TaskRoutesOptions {
   definitions: TaskDefinition[]
   component: ComponentDefinition
   upstream: OpenAIUpstream
+  metrics: ServiceMetrics
 }
 
 /**
@@ -22,7 +24,7 @@ export interface TaskRoutesOptions {
  * rate limits and load shedding. One route per task of schemas/tasks.yaml, and the catalogue.
  */
 export default async function taskRoutes(fastify: FastifyInstance, options: TaskRoutesOptions): Promise<void> {
-  const { config, definitions, component, upstream } = options
+  const { config, definitions, component, upstream, metrics } = options
   await fastify.register(serviceAuth, { tokens: config.auth.serviceTokens })
   await fastify.register(rateLimitPlugin, { rateLimit: config.rateLimit })
   if (config.maxEventLoopDelayMs) {
@@ -37,10 +39,10 @@ export default async function taskRoutes(fastify: FastifyInstance, options: Task
     if (Object.keys(def.uploads).length) {
       await fastify.register(async (scope) => {
         await scope.register(uploads, { fields: def.uploads, schema: def.input })
-        registerTaskRoute(scope, def, { config, upstream })
+        registerTaskRoute(scope, def, { config, upstream, metrics })
       })
     } else {
-      registerTaskRoute(fastify, def, { config, upstream })
+      registerTaskRoute(fastify, def, { config, upstream, metrics })
     }
   }
   registerCatalogueRoute(fastify, component, definitions)

@@ -86,5 +86,8 @@ export async function runSpeechRecognition(
   const body = await toTranscriptionForm(input, ctx.uploads.audio)
   const transcription = await ctx.upstream.postJson<OpenAI.Audio.Transcription>({ ...ctx, path: '/audio/transcriptions', body })
   if (typeof transcription?.text !== 'string') throw badUpstreamResponse('transcription without text')
+  const audio = body.get('file') as Blob
+  const seconds = transcription.usage?.type === 'duration' ? transcription.usage.seconds : undefined
+  ctx.usage.audioInput(input.model, audio.size, seconds)
   return { text: transcription.text }
 }

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Credentials } from '../credentials.ts'
+import type { UsageRecorder } from '../metrics/service-metrics.ts'
 import type { UploadedFile } from '../plugins/uploads.ts'
 import type { StreamNegotiation, StreamResult } from '../streaming/stream-result.ts'
 import type { OpenAIUpstream } from '../upstream/openai-upstream.ts'
@@ -15,6 +16,8 @@ export interface TaskContext {
   settings: { sseHeartbeatMs: number }
   /** Input fields that arrived as multipart file parts, spooled to disk. */
   uploads: Record<string, UploadedFile>
+  /** Where the task reports tokens, characters, audio and images for the metrics. */
+  usage: UsageRecorder
 }
 
 export type TaskRunner<I, O> = (input: I, ctx: TaskContext) => Promise<O>

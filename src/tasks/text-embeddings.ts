@@ -20,5 +20,6 @@ export async function runTextEmbeddings(input: TextEmbeddingsInput, ctx: TaskCon
   })
   const embedding = response?.data?.[0]?.embedding
   if (!Array.isArray(embedding)) throw badUpstreamResponse('embedding response without data[0].embedding')
+  ctx.usage.tokens(input.model, { prompt: response.usage?.prompt_tokens })
   return { embedding }
 }

@@ -6,7 +6,7 @@ import type { TextGenerationInput, TextGenerationOutput } from '../generated/tas
 import { sseData, sseEvent, SSE_KEEP_ALIVE, HEARTBEAT, withHeartbeat } from '../streaming/sse.ts'
 import { badUpstreamResponse, errorFromTransport, errorFromUpstreamBody } from '../upstream/upstream-errors.ts'
 import type { TaskContext } from './task-context.ts'
-import { fromUsage, toChatRequest } from './text-generation.ts'
+import { fromUsage, recordChatUsage, toChatRequest } from './text-generation.ts'
 
 type Chunk = OpenAI.Chat.ChatCompletionChunk
 type ToolCallFragment = NonNullable<Chunk['choices'][number]['delta']['tool_calls']>[number]
@@ -23,6 +23,10 @@ export class ChatStreamAccumulator {
   readonly #texts: string[] = []
   readonly #toolCalls: Array<Array<{ type: string; name: string; arguments: string }>> = []
   #usage: OpenAI.CompletionUsage | undefined
+
+  get usage(): OpenAI.CompletionUsage | undefined {
+    return this.#usage
+  }
 
   add(chunk: Chunk): DeltaEvent[] {
     if (chunk.usage) this.#usage = chunk.usage
@@ -88,12 +92,12 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
   })
   return {
     contentType: 'text/event-stream; charset=utf-8',
-    body: Readable.from(relay(res.body, ctx), { objectMode: false }),
+    body: Readable.from(relay(res.body, ctx, input.model), { objectMode: false }),
     headers: { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
   }
 }
 
-async function* relay(upstreamBody: AsyncIterable<Uint8Array>, ctx: TaskContext): AsyncGenerator<string> {
+async function* relay(upstreamBody: AsyncIterable<Uint8Array>, ctx: TaskContext, model: string): AsyncGenerator<string> {
   const accumulator = new ChatStreamAccumulator()
   let finished = false
   try {
@@ -110,6 +114,7 @@ async function* relay(upstreamBody: AsyncIterable<Uint8Array>, ctx: TaskContext)
       for (const delta of accumulator.add(chunk)) yield sseEvent('delta', delta)
     }
     if (!finished) throw badUpstreamResponse('the stream ended before OpenAI finished it')
+    recordChatUsage(ctx, model, accumulator.usage)
     yield sseEvent('output', accumulator.output())
     yield sseEvent('done', {})
   } catch (err) {

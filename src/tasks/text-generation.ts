@@ -191,5 +191,16 @@ export async function runTextGeneration(input: TextGenerationInput, ctx: TaskCon
   const body = await toChatRequest(input)
   const completion = await ctx.upstream.postJson<OpenAI.Chat.ChatCompletion>({ ...ctx, path: '/chat/completions', body })
   if (!Array.isArray(completion?.choices)) throw badUpstreamResponse('chat completion without choices')
+  recordChatUsage(ctx, input.model, completion.usage)
   return fromChatCompletion(completion)
+}
+
+export function recordChatUsage(ctx: TaskContext, model: string, usage: OpenAI.CompletionUsage | null | undefined): void {
+  if (!usage) return
+  ctx.usage.tokens(model, {
+    prompt: usage.prompt_tokens,
+    completion: usage.completion_tokens,
+    reasoning: usage.completion_tokens_details?.reasoning_tokens,
+    cached: usage.prompt_tokens_details?.cached_tokens,
+  })
 }

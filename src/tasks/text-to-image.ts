@@ -42,6 +42,7 @@ async function generate(input: TextToImageInput, ctx: TaskContext): Promise<Arra
     body: toImageRequest(input),
   })
   if (!Array.isArray(response?.data)) throw badUpstreamResponse('image response without data')
+  ctx.usage.images(input.model ?? 'dall-e-2', response.data.length)
   return response.data.map((image) => {
     if (typeof image.b64_json !== 'string') throw badUpstreamResponse('image without b64_json')
     return { b64: image.b64_json, revisedPrompt: image.revised_prompt ?? '' }

@@ -46,6 +46,7 @@ export async function streamTextToSpeech(
   }
   const body = { ...toSpeechRequest(input), response_format: format }
   const res = await ctx.upstream.post({ ...ctx, path: '/audio/speech', body: JSON.stringify(body), accept: contentType })
+  ctx.usage.speechCharacters(input.model, input.text.length)
   const length = res.headers['content-length']
   return { contentType, body: res.body, headers: typeof length === 'string' ? { 'content-length': length } : {} }
 }
@@ -59,5 +60,6 @@ export async function runTextToSpeech(input: TextToSpeechInput, ctx: TaskContext
   const body = toSpeechRequest(input)
   const { bytes } = await ctx.upstream.postForBytes({ ...ctx, path: '/audio/speech', body, accept: 'audio/*' })
   if (bytes.length === 0) throw badUpstreamResponse('speech answer without audio')
+  ctx.usage.speechCharacters(input.model, input.text.length)
   return { audio: `data:${AUDIO_MIME[body.response_format!]};base64,${bytes.toString('base64')}` }
 }

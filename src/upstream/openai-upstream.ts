@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { FormData, Pool, type Dispatcher } from 'undici'
 import type { Credentials } from '../credentials.ts'
+import type { UpstreamObserver } from '../metrics/service-metrics.ts'
 import { ClientClosedError, OverloadedError, withDetails } from '../errors.ts'
 import { retryDelayForResponse, retryDelayForTransport, type RetryOptions } from './retry-policy.ts'
 import { badUpstreamResponse, errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.ts'
@@ -16,6 +17,7 @@ export interface UpstreamOptions {
   retries: RetryOptions
   /** Requests in flight at most; 0: no cap. */
   maxConcurrent: number
+  observer?: UpstreamObserver
 }
 
 export interface UpstreamCall {
@@ -41,6 +43,7 @@ export class OpenAIUpstream {
   readonly #basePath: string
   readonly #retries: RetryOptions
   readonly #maxConcurrent: number
+  readonly #observer: UpstreamObserver | undefined
   #inFlight = 0
 
   constructor(options: UpstreamOptions) {
@@ -48,6 +51,7 @@ export class OpenAIUpstream {
     this.#basePath = url.pathname.replace(/\/+$/, '')
     this.#retries = options.retries
     this.#maxConcurrent = options.maxConcurrent
+    this.#observer = options.observer
     this.#pool = new Pool(url.origin, {
       connections: options.connections,
       headersTimeout: options.headersTimeoutMs,
@@ -77,15 +81,18 @@ export class OpenAIUpstream {
     const request = this.#requestOptions(call)
     for (let attempt = 0; ; attempt++) {
       let res: Dispatcher.ResponseData
+      const started = process.hrtime.bigint()
       try {
         res = await this.#pool.request(request)
       } catch (err) {
         if (call.signal.aborted) throw new ClientClosedError()
+        this.#observer?.failure(call.path, (err as { code?: string }).code ?? 'UNKNOWN')
         const delay = retryDelayForTransport(err, attempt, this.#retries)
         if (delay === undefined) throw errorFromTransport(err)
         await this.#beforeRetry(call, attempt, delay, { transportCode: (err as { code?: string }).code })
         continue
       }
+      this.#observer?.response(call.path, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9)
       if (res.statusCode >= 200 && res.statusCode < 300) return res
       const delay = retryDelayForResponse(res, attempt, this.#retries)
       if (delay === undefined) throw await errorFromUpstreamResponse(res)
@@ -96,6 +103,7 @@ export class OpenAIUpstream {
 
   async #beforeRetry(call: UpstreamCall, attempt: number, delayMs: number, cause: object): Promise<void> {
     call.log?.warn({ ...cause, path: call.path, attempt: attempt + 1, delayMs }, 'retrying OpenAI request')
+    this.#observer?.retry(call.path)
     try {
       await sleep(delayMs, undefined, { signal: call.signal })
     } catch {

@@ -1,0 +1,49 @@
+import { timingSafeEqual, createHash } from 'node:crypto'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { ServiceUnauthorizedError } from '../errors.ts'
+import type { ServiceMetrics } from '../metrics/service-metrics.ts'
+
+export interface MetricsOptions {
+  metrics: ServiceMetrics
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  token: string | undefined
+}
+
+const STARTED = Symbol('metrics-started')
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    [STARTED]?: bigint
+  }
+}
+
+/** Request counts and latencies for every route, and the Prometheus endpoint GET /metrics. */
+async function metricsPlugin(fastify: FastifyInstance, { metrics, token }: MetricsOptions): Promise<void> {
+  fastify.addHook('onRequest', async (request: FastifyRequest) => {
+    request[STARTED] = process.hrtime.bigint()
+    metrics.requestStarted()
+  })
+  fastify.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+    const started = request[STARTED]
+    if (started === undefined) return
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9
+    const route = request.routeOptions.url ?? 'unmatched'
+    metrics.requestFinished(route, request.method, reply.statusCode, seconds)
+  })
+
+  const expected = token ? createHash('sha256').update(token).digest() : undefined
+  fastify.get(
+    '/metrics',
+    { schema: { tags: ['operations'], summary: 'Prometheus metrics (text exposition format)' } },
+    async (request, reply) => {
+      if (expected) {
+        const presented = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? ''
+        if (!timingSafeEqual(createHash('sha256').update(presented).digest(), expected)) throw new ServiceUnauthorizedError()
+      }
+      return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
+    },
+  )
+}
+
+export default fp(metricsPlugin, { name: 'metrics' })
