@@ -43,6 +43,8 @@ export const ENV_SCHEMA = {
     MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', default: 1_000, minimum: 0 },
     SSE_HEARTBEAT_MS: { type: 'integer', default: 15_000, minimum: 10 },
     METRICS_TOKEN: { type: 'string', default: '' },
+    BATCH_MAX_ITEMS: { type: 'integer', default: 256, minimum: 1 },
+    BATCH_CONCURRENCY: { type: 'integer', default: 8, minimum: 1 },
   },
 } as const
 
@@ -90,6 +92,8 @@ export interface Config {
   sseHeartbeatMs: number
   /** When set, GET /metrics needs it as a bearer token. */
   metricsToken: string | undefined
+  /** Batch routes: items per request at most, and items run at once for tasks without a batch runner. */
+  batch: { maxItems: number; concurrency: number }
 }
 
 interface RawEnv {
@@ -126,6 +130,8 @@ interface RawEnv {
   MAX_EVENT_LOOP_DELAY_MS: number
   SSE_HEARTBEAT_MS: number
   METRICS_TOKEN: string
+  BATCH_MAX_ITEMS: number
+  BATCH_CONCURRENCY: number
 }
 
 /** Reads and validates the configuration; throws with every bad variable named. */
@@ -170,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxEventLoopDelayMs: raw.MAX_EVENT_LOOP_DELAY_MS,
     sseHeartbeatMs: raw.SSE_HEARTBEAT_MS,
     metricsToken: raw.METRICS_TOKEN || undefined,
+    batch: { maxItems: raw.BATCH_MAX_ITEMS, concurrency: raw.BATCH_CONCURRENCY },
   }
   refuseOpenProxy(config, raw.ALLOW_UNAUTHENTICATED)
   return config

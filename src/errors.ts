@@ -92,6 +92,7 @@ export const ERROR_SCHEMA = {
           },
         },
         'request-id': { type: 'string', description: 'Id of the request, as in the X-Request-Id header and the logs.' },
+        status: { type: 'integer', description: 'In a batch output: the HTTP status this item would have had alone.' },
       },
     },
   },

@@ -25,6 +25,7 @@ async function swaggerPlugin(fastify: FastifyInstance, { component }: SwaggerOpt
       },
       tags: [
         { name: 'tasks', description: 'The OpenAI component tasks' },
+        { name: 'batch', description: 'Each task for many inputs at once, as pipelines run it' },
         { name: 'operations', description: 'Health and documentation' },
       ],
       components: {

@@ -22,13 +22,13 @@ const SECURITY: Array<Record<string, string[]>> = [{}, { bearerAuth: [] }, { ope
  * serialised with its output schema; an Accept header naming one of the task's stream types
  * gets the bytes (SSE, audio, image) instead of JSON.
  */
-export function registerTaskRoute(fastify: FastifyInstance, def: TaskDefinition, { config, upstream, metrics }: TaskRouteDeps): void {
+export function registerTaskRoute(fastify: FastifyInstance, def: TaskDefinition, deps: TaskRouteDeps): void {
+  const { config } = deps
+  const contextFor = taskContextFactory(deps, def)
   const run = TASK_RUNNERS[def.name]
   const stream = TASK_STREAMERS[def.name]
   const streamTypes = Object.keys(def.streams)
   if (streamTypes.length && !stream) throw new Error(`schemas/tasks.yaml: ${def.name} lists streams but has no stream runner`)
-  const settings = { sseHeartbeatMs: config.sseHeartbeatMs }
-  const usage = metrics.usageFor(def.name)
 
   fastify.post(
     `/v1/tasks/${def.name}`,
@@ -62,16 +62,7 @@ export function registerTaskRoute(fastify: FastifyInstance, def: TaskDefinition,
     async (request: FastifyRequest, reply: FastifyReply) => {
       const input = request.body as { model?: string }
       assertModelAllowed(config.allowedModels, input.model)
-      const ctx: TaskContext = {
-        upstream,
-        credentials: resolveCredentials(config, request.headers),
-        signal: abortOnClientClose(reply),
-        requestId: request.id,
-        log: request.log,
-        settings,
-        uploads: request.uploads ?? {},
-        usage,
-      }
+      const ctx = contextFor(request, reply)
       const mediaType = stream && request.headers.accept ? negotiate(request, streamTypes) : undefined
       if (!mediaType || !stream) return run(input as never, ctx)
       const accepts = request.accepts()
@@ -79,6 +70,25 @@ export function registerTaskRoute(fastify: FastifyInstance, def: TaskDefinition,
       return reply.headers(result.headers ?? {}).type(result.contentType).send(result.body)
     },
   )
+}
+
+/** Builds what a task needs for one request: credentials, the abort signal, where usage counts. */
+export function taskContextFactory(
+  { config, upstream, metrics }: TaskRouteDeps,
+  def: TaskDefinition,
+): (request: FastifyRequest, reply: FastifyReply) => TaskContext {
+  const settings = { sseHeartbeatMs: config.sseHeartbeatMs }
+  const usage = metrics.usageFor(def.name)
+  return (request, reply) => ({
+    upstream,
+    credentials: resolveCredentials(config, request.headers),
+    signal: abortOnClientClose(reply),
+    requestId: request.id,
+    log: request.log,
+    settings,
+    uploads: request.uploads ?? {},
+    usage,
+  })
 }
 
 /** JSON, and for tasks with uploads also multipart/form-data where those fields are files. */
@@ -105,7 +115,7 @@ function negotiate(request: FastifyRequest, streamTypes: string[]): string | und
   return typeof best === 'string' && best !== 'application/json' ? best : undefined
 }
 
-function assertModelAllowed(allowed: string[], model: string | undefined): void {
+export function assertModelAllowed(allowed: string[], model: string | undefined): void {
   if (!allowed.length || model === undefined) return
   const ok = allowed.some((entry) => (entry.endsWith('*') ? model.startsWith(entry.slice(0, -1)) : entry === model))
   if (!ok) {

@@ -8,6 +8,7 @@ import uploads from '../plugins/uploads.ts'
 import type { ComponentDefinition, TaskDefinition } from '../schemas/load-tasks.ts'
 import type { ServiceMetrics } from '../metrics/service-metrics.ts'
 import type { OpenAIUpstream } from '../upstream/openai-upstream.ts'
+import { registerBatchRoute } from './batch-route.ts'
 import { registerCatalogueRoute } from './catalogue.ts'
 import { registerTaskRoute } from './task-route.ts'
 
@@ -35,15 +36,17 @@ export default async function taskRoutes(fastify: FastifyInstance, options: Task
     })
   }
 
+  const deps = { config, upstream, metrics }
   for (const def of definitions) {
     if (Object.keys(def.uploads).length) {
       await fastify.register(async (scope) => {
         await scope.register(uploads, { fields: def.uploads, schema: def.input })
-        registerTaskRoute(scope, def, { config, upstream, metrics })
+        registerTaskRoute(scope, def, deps)
       })
     } else {
-      registerTaskRoute(fastify, def, { config, upstream, metrics })
+      registerTaskRoute(fastify, def, deps)
     }
+    registerBatchRoute(fastify, def, deps)
   }
   registerCatalogueRoute(fastify, component, definitions)
 }

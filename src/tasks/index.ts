@@ -1,8 +1,8 @@
 import type { TaskName } from '../schemas/load-tasks.ts'
-import type { StreamRunner, TaskRunner } from './task-context.ts'
+import type { BatchRunner, StreamRunner, TaskRunner } from './task-context.ts'
 import { streamTextGeneration } from './text-generation-stream.ts'
 import { runSpeechRecognition } from './speech-recognition.ts'
-import { runTextEmbeddings } from './text-embeddings.ts'
+import { runTextEmbeddings, runTextEmbeddingsBatch } from './text-embeddings.ts'
 import { runTextGeneration } from './text-generation.ts'
 import { runTextToImage, streamTextToImage } from './text-to-image.ts'
 import { runTextToSpeech, streamTextToSpeech } from './text-to-speech.ts'
@@ -21,4 +21,9 @@ export const TASK_STREAMERS: Partial<Record<TaskName, StreamRunner<never>>> = {
   'text-generation': streamTextGeneration,
   'text-to-speech': streamTextToSpeech,
   'text-to-image': streamTextToImage,
+}
+
+/** Tasks with a batch form better than running each item on its own. */
+export const TASK_BATCHERS: Partial<Record<TaskName, BatchRunner<never, unknown>>> = {
+  'text-embeddings': runTextEmbeddingsBatch,
 }

@@ -24,3 +24,6 @@ export type TaskRunner<I, O> = (input: I, ctx: TaskContext) => Promise<O>
 
 /** Answers with bytes (audio, image, SSE) instead of JSON, when the Accept header asks for them. */
 export type StreamRunner<I> = (input: I, ctx: TaskContext, negotiation: StreamNegotiation) => Promise<StreamResult>
+
+/** Runs many inputs at once; each result is the item's output or the error that item met. */
+export type BatchRunner<I, O> = (inputs: I[], ctx: TaskContext, concurrency: number) => Promise<Array<O | Error>>

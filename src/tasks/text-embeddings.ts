@@ -1,4 +1,5 @@
 import type OpenAI from 'openai'
+import pMap from 'p-map'
 import type { TextEmbeddingsInput, TextEmbeddingsOutput } from '../generated/task-types.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 import type { TaskContext } from './task-context.ts'
@@ -22,4 +23,73 @@ export async function runTextEmbeddings(input: TextEmbeddingsInput, ctx: TaskCon
   if (!Array.isArray(embedding)) throw badUpstreamResponse('embedding response without data[0].embedding')
   ctx.usage.tokens(input.model, { prompt: response.usage?.prompt_tokens })
   return { embedding }
+}
+
+/** OpenAI's cap on inputs per embeddings request. */
+const MAX_INPUTS_PER_REQUEST = 2048
+/** Keeps a request well under OpenAI's 300k-token cap (about 4 characters a token). */
+const MAX_CHARACTERS_PER_REQUEST = 1_000_000
+
+/**
+ * A batch of embeddings as few OpenAI requests as the limits allow: items that share model and
+ * dimensions go together as one `input` array, split at OpenAI's caps. A failed request fails
+ * only the items it carried.
+ */
+export async function runTextEmbeddingsBatch(
+  inputs: TextEmbeddingsInput[],
+  ctx: TaskContext,
+  concurrency: number,
+): Promise<Array<TextEmbeddingsOutput | Error>> {
+  const results: Array<TextEmbeddingsOutput | Error> = new Array(inputs.length)
+  await pMap(
+    requestGroups(inputs),
+    async (indexes) => {
+      const first = inputs[indexes[0]!]!
+      try {
+        const response = await ctx.upstream.postJson<OpenAI.CreateEmbeddingResponse>({
+          ...ctx,
+          path: '/embeddings',
+          body: { ...toEmbeddingRequest(first), input: indexes.map((i) => inputs[i]!.text) },
+        })
+        if (!Array.isArray(response?.data)) throw badUpstreamResponse('embedding response without data')
+        ctx.usage.tokens(first.model, { prompt: response.usage?.prompt_tokens })
+        for (const item of response.data) {
+          const target = indexes[item.index]
+          if (target !== undefined && Array.isArray(item.embedding)) results[target] = { embedding: item.embedding }
+        }
+        for (const i of indexes) results[i] ??= badUpstreamResponse(`no embedding for input ${i}`)
+      } catch (err) {
+        for (const i of indexes) results[i] = err as Error
+      }
+    },
+    { concurrency },
+  )
+  return results
+}
+
+function requestGroups(inputs: TextEmbeddingsInput[]): number[][] {
+  const byParams = new Map<string, number[]>()
+  inputs.forEach((input, i) => {
+    const key = `${input.model}\u0000${input.dimensions ?? ''}`
+    const group = byParams.get(key)
+    if (group) group.push(i)
+    else byParams.set(key, [i])
+  })
+  const requests: number[][] = []
+  for (const indexes of byParams.values()) {
+    let current: number[] = []
+    let characters = 0
+    for (const i of indexes) {
+      const length = inputs[i]!.text.length
+      if (current.length && (current.length === MAX_INPUTS_PER_REQUEST || characters + length > MAX_CHARACTERS_PER_REQUEST)) {
+        requests.push(current)
+        current = []
+        characters = 0
+      }
+      current.push(i)
+      characters += length
+    }
+    if (current.length) requests.push(current)
+  }
+  return requests
 }

@@ -1,0 +1,104 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import pMap from 'p-map'
+import { toErrorResponse, type AnyError } from '../error-response.ts'
+import { ERROR_SCHEMA } from '../errors.ts'
+import type { TaskDefinition } from '../schemas/load-tasks.ts'
+import { compileItemValidator } from '../schemas/item-validator.ts'
+import { TASK_BATCHERS, TASK_RUNNERS } from '../tasks/index.ts'
+import type { BatchRunner } from '../tasks/task-context.ts'
+import { assertModelAllowed, taskContextFactory, type TaskRouteDeps } from './task-route.ts'
+
+const ITEM_ERROR_SCHEMA = {
+  ...ERROR_SCHEMA,
+  $id: undefined,
+  title: 'BatchItemError',
+  description: 'The error this item met; the other items are unaffected.',
+}
+
+/**
+ * `POST /v1/tasks/<task>/batch`: `{"inputs":[..]}` → `{"outputs":[..]}` in the same order. Each
+ * item is validated and run on its own; one item's failure is its own `{"error":..}` entry.
+ * Tasks with a batch runner (embeddings) combine items into fewer OpenAI requests; the others
+ * run their items with bounded concurrency.
+ */
+export function registerBatchRoute(fastify: FastifyInstance, def: TaskDefinition, deps: TaskRouteDeps): void {
+  const { config } = deps
+  const validate = compileItemValidator(def.input)
+  const contextFor = taskContextFactory(deps, def)
+  const batch: BatchRunner<unknown, unknown> =
+    (TASK_BATCHERS[def.name] as BatchRunner<unknown, unknown> | undefined) ?? runEachItem(TASK_RUNNERS[def.name])
+
+  fastify.post(
+    `/v1/tasks/${def.name}/batch`,
+    {
+      bodyLimit: config.bodyLimits[def.bodyLimit],
+      schema: {
+        operationId: `${def.name}-batch`,
+        tags: ['batch'],
+        summary: `${def.title}, for many inputs`,
+        description: `Runs ${def.title.toLowerCase()} for each input, in order. An item that fails has an \`error\` entry in its place; the others are not affected.`,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['inputs'],
+          properties: {
+            inputs: {
+              type: 'array',
+              minItems: 1,
+              maxItems: config.batch.maxItems,
+              description: `Inputs of ${def.title.toLowerCase()}, each as the single route takes it.`,
+              items: { type: 'object' },
+            },
+          },
+        },
+        response: {
+          200: {
+            description: 'One entry per input, in the same order',
+            type: 'object',
+            properties: {
+              outputs: { type: 'array', items: { anyOf: [def.output, ITEM_ERROR_SCHEMA] } },
+            },
+          },
+          '4XX': { description: 'The batch as a whole was refused', $ref: 'error-response#' },
+          '5XX': { description: 'The service failed', $ref: 'error-response#' },
+        },
+      },
+    },
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      const { inputs } = request.body as { inputs: Array<Record<string, unknown>> }
+      const ctx = contextFor(request, reply)
+      const outputs: unknown[] = new Array(inputs.length)
+      const runnable: number[] = []
+      inputs.forEach((input, i) => {
+        try {
+          if (!validate(input)) {
+            throw Object.assign(new Error('invalid item'), { validation: validate.errors, validationContext: 'item', statusCode: 400 })
+          }
+          assertModelAllowed(config.allowedModels, input.model as string | undefined)
+          runnable.push(i)
+        } catch (err) {
+          outputs[i] = itemError(err, request.id)
+        }
+      })
+      const results = await batch(
+        runnable.map((i) => inputs[i]),
+        ctx,
+        config.batch.concurrency,
+      )
+      results.forEach((result, k) => {
+        outputs[runnable[k]!] = result instanceof Error ? itemError(result, request.id) : result
+      })
+      return { outputs }
+    },
+  )
+}
+
+function runEachItem(run: (input: never, ctx: never) => Promise<unknown>): BatchRunner<unknown, unknown> {
+  return (inputs, ctx, concurrency) =>
+    pMap(inputs, (input) => run(input as never, ctx as never).catch((err: Error) => err), { concurrency })
+}
+
+function itemError(err: unknown, requestId: string): unknown {
+  const { status, body } = toErrorResponse(err as AnyError, requestId)
+  return { error: { ...body.error, status } }
+}
