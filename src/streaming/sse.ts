@@ -1,4 +1,4 @@
-import { setTimeout as delay } from 'node:timers/promises'
+import { PassThrough, type Readable } from 'node:stream'
 import { createParser } from 'eventsource-parser'
 
 /** One Server-Sent Event as written on the wire. */
@@ -20,29 +20,33 @@ export async function* sseData(body: AsyncIterable<Uint8Array>): AsyncGenerator<
   }
 }
 
-export const HEARTBEAT = Symbol('heartbeat')
-
 /**
- * Passes the source's items through and yields HEARTBEAT whenever `everyMs` pass without one.
- * The pending read of the source is kept across heartbeats, so nothing is lost or reordered.
+ * The events as a byte stream, written as they come with backpressure, plus a keep-alive
+ * comment after every `heartbeatMs` of silence (one refreshable timer, not one per event).
  */
-export async function* withHeartbeat<T>(source: AsyncIterator<T>, everyMs: number): AsyncGenerator<T | typeof HEARTBEAT> {
-  let next = source.next()
-  try {
-    for (;;) {
-      const timer = new AbortController()
-      const tick = delay(everyMs, HEARTBEAT, { signal: timer.signal }).catch(() => undefined)
-      const result = await Promise.race([next, tick])
-      timer.abort()
-      if (result === HEARTBEAT) {
-        yield HEARTBEAT
-        continue
+export function sseStream(events: AsyncIterable<string>, heartbeatMs: number): Readable {
+  const out = new PassThrough()
+  const heartbeat = setTimeout(function beat() {
+    if (out.writableEnded || out.destroyed) return
+    out.write(SSE_KEEP_ALIVE)
+    heartbeat.refresh()
+  }, heartbeatMs)
+  const writable = () =>
+    new Promise<void>((resolve) => {
+      out.once('drain', resolve)
+      out.once('close', resolve)
+    })
+  ;(async () => {
+    try {
+      for await (const event of events) {
+        if (out.destroyed) break
+        heartbeat.refresh()
+        if (!out.write(event)) await writable()
       }
-      if (!result || result.done) return
-      yield result.value
-      next = source.next()
+    } finally {
+      clearTimeout(heartbeat)
+      out.end()
     }
-  } finally {
-    await source.return?.()
-  }
+  })().catch((err: Error) => out.destroy(err))
+  return out
 }

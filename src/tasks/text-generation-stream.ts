@@ -1,9 +1,8 @@
-import { Readable } from 'node:stream'
 import type OpenAI from 'openai'
 import { toErrorResponse, type AnyError } from '../error-response.ts'
 import type { StreamResult } from '../streaming/stream-result.ts'
 import type { TextGenerationInput, TextGenerationOutput } from '../generated/task-types.ts'
-import { sseData, sseEvent, SSE_KEEP_ALIVE, HEARTBEAT, withHeartbeat } from '../streaming/sse.ts'
+import { sseData, sseEvent, sseStream } from '../streaming/sse.ts'
 import { badUpstreamResponse, errorFromTransport, errorFromUpstreamBody } from '../upstream/upstream-errors.ts'
 import type { TaskContext } from './task-context.ts'
 import { fromUsage, recordChatUsage, toChatRequest } from './text-generation.ts'
@@ -92,7 +91,7 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
   })
   return {
     contentType: 'text/event-stream; charset=utf-8',
-    body: Readable.from(relay(res.body, ctx, input.model), { objectMode: false }),
+    body: sseStream(relay(res.body, ctx, input.model), ctx.settings.sseHeartbeatMs),
     headers: { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
   }
 }
@@ -101,11 +100,7 @@ async function* relay(upstreamBody: AsyncIterable<Uint8Array>, ctx: TaskContext,
   const accumulator = new ChatStreamAccumulator()
   let finished = false
   try {
-    for await (const data of withHeartbeat(sseData(upstreamBody), ctx.settings.sseHeartbeatMs)) {
-      if (data === HEARTBEAT) {
-        yield SSE_KEEP_ALIVE
-        continue
-      }
+    for await (const data of sseData(upstreamBody)) {
       if (data === '[DONE]') {
         finished = true
         break
