@@ -45,6 +45,8 @@ export function serverOptions(config: Config, logging: LoggingChoice = {}): Fast
   return {
     logger,
     genReqId: requestIdFor,
+    // One log line per request (written by the app on response) instead of Fastify's two.
+    disableRequestLogging: true,
     requestIdHeader: false,
     bodyLimit: config.bodyLimits.json,
     forceCloseConnections: 'idle',
