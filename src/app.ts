@@ -43,12 +43,7 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config 
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
-  fastify.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
-      'request completed',
-    )
-  })
+
   await fastify.register(fp(healthRoutes))
   await fastify.register(taskRoutes, { config, definitions, component, upstream, metrics })
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import type { FastifyServerOptions } from 'fastify'
+import { LogController, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { DestinationStream } from 'pino'
 import type { Config } from './config.ts'
 
@@ -19,6 +19,18 @@ export const REDACTED_PATHS = [
   '*.apiKey',
   '*["api-key"]',
 ]
+
+/** One log line per request, on completion, with the request in it (Fastify writes two). */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return
+    const entry = { req: request, res: reply, responseTime: reply.elapsedTime }
+    if (error) reply.log.error({ ...entry, err: error }, 'request errored')
+    else reply.log.info(entry, 'request completed')
+  }
+}
 
 /** Honours a sane incoming X-Request-Id, otherwise makes one. */
 export function requestIdFor(req: IncomingMessage): string {
@@ -45,8 +57,7 @@ export function serverOptions(config: Config, logging: LoggingChoice = {}): Fast
   return {
     logger,
     genReqId: requestIdFor,
-    // One log line per request (written by the app on response) instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new OneLinePerRequest(),
     requestIdHeader: false,
     bodyLimit: config.bodyLimits.json,
     forceCloseConnections: 'idle',

@@ -48,7 +48,10 @@ export async function streamTextToSpeech(
   const res = await ctx.upstream.post({ ...ctx, path: '/audio/speech', body: JSON.stringify(body), accept: contentType })
   ctx.usage.speechCharacters(input.model, input.text.length)
   const length = res.headers['content-length']
-  return { contentType, body: res.body, headers: typeof length === 'string' ? { 'content-length': length } : {} }
+  // An attachment with a file name: browsers (and Swagger UI) offer the clip as a download.
+  const headers: Record<string, string> = { 'content-disposition': `attachment; filename="speech.${format}"` }
+  if (typeof length === 'string') headers['content-length'] = length
+  return { contentType, body: res.body, headers }
 }
 
 function formatOfMime(mime: string): AudioFormat {
