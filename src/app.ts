@@ -30,8 +30,6 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config 
   })
   fastify.addHook('onClose', () => upstream.close())
   fastify.decorate('upstream', upstream)
-  // Fastify sets requestTimeout; the headers deadline is the http server's own setting.
-  fastify.server.headersTimeout = config.clientTimeouts.headersMs
 
   // Task inputs are JSON; a text/plain body is refused with 415 rather than parsed as a string.
   fastify.removeContentTypeParser('text/plain')

@@ -51,9 +51,8 @@ export function withDetails<E extends Error>(
 
 /** A 400 about one field of the request body, with its JSON pointer. */
 export function invalidField(path: string, message: string): DetailedError {
-  return withDetails(new ValidationError(`${pointerToField(path)} ${message}`), [
-    { field: pointerToField(path), path, message },
-  ])
+  const field = pointerToField(path) || '(body)'
+  return withDetails(new ValidationError(`${field} ${message}`), [{ field, path, message }])
 }
 
 export function pointerToField(pointer: string): string {

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import { LogController, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import { LogController, type FastifyHttpOptions, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import { clientErrorHandler } from './client-errors.ts'
 import type { DestinationStream } from 'pino'
 import type { Config } from './config.ts'
 
@@ -54,15 +56,21 @@ export function serverOptions(config: Config, logging: LoggingChoice = {}): Fast
           redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
           ...(logging.stream && { stream: logging.stream }),
         }
-  return {
+  const options: FastifyHttpOptions<Server> = {
     logger,
     genReqId: requestIdFor,
     logController: new OneLinePerRequest(),
     requestIdHeader: false,
     bodyLimit: config.bodyLimits.json,
     forceCloseConnections: 'idle',
-    // A slow client (slow-loris) is cut off: the whole request must arrive in time.
+    // A slow client (slow-loris) is cut off: headers and the whole request must arrive in time,
+    // checked often enough for those deadlines to mean something (Node checks every 30 s).
     requestTimeout: config.clientTimeouts.requestMs,
+    http: {
+      headersTimeout: config.clientTimeouts.headersMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.clientTimeouts.headersMs / 4))),
+    },
+    clientErrorHandler,
     return503OnClosing: true,
     ajv: {
       customOptions: {
@@ -77,4 +85,5 @@ export function serverOptions(config: Config, logging: LoggingChoice = {}): Fast
       },
     },
   }
+  return options as FastifyServerOptions
 }

@@ -32,7 +32,7 @@ export interface TextGenerationInput {
     /**
      * What was said: plain text, or a list of parts (text, and for user turns images). Turns of other roles keep only the text of their parts.
      */
-    content: string | (TextPart | ImagePart)[]
+    content: string | [TextPart | ImagePart, ...(TextPart | ImagePart)[]]
   }[]
   /**
    * Sampling temperature from 0 to 2: lower is more focused and repeatable, higher is more varied. Prefer changing either this or `top-p`, not both.

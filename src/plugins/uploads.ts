@@ -6,7 +6,8 @@ import { pipeline } from 'node:stream/promises'
 import multipart, { type MultipartFile } from '@fastify/multipart'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { invalidField } from '../errors.ts'
+import createError from '@fastify/error'
+import { invalidField, withDetails } from '../errors.ts'
 import { tooLarge } from '../media/base64-media.ts'
 import type { JsonSchema } from '../schemas/load-tasks.ts'
 
@@ -24,6 +25,8 @@ export interface UploadsOptions {
   /** The task's input schema: text parts are converted to the types it declares. */
   schema: JsonSchema
 }
+
+const MalformedMultipartError = createError('ERR_INVALID_MULTIPART', 'The multipart/form-data body is malformed: %s', 400)
 
 /** Stands in the body for a field that arrived as a file; only `request.uploads` gives its bytes. */
 export const UPLOADED = '(uploaded file)'
@@ -57,7 +60,8 @@ async function uploads(fastify: FastifyInstance, { fields, schema }: UploadsOpti
     attachFieldsToBody: 'keyValues',
     limits: {
       fileSize: Math.max(...Object.values(fields).map((f) => f.maxBytes)),
-      files: Object.keys(fields).length,
+      // Room for a stray file part to be refused by name (below) rather than by count.
+      files: Object.keys(fields).length + 8,
       fields: 64,
       fieldSize: 1024 * 1024,
       parts: 64 + Object.keys(fields).length,
@@ -65,9 +69,12 @@ async function uploads(fastify: FastifyInstance, { fields, schema }: UploadsOpti
     throwFileSizeLimit: false,
     async onFile(this: FastifyRequest, part: MultipartFile) {
       const limit = fields[part.fieldname]
-      if (!limit) {
+      if (!limit || this.uploads[part.fieldname]) {
         part.file.resume()
-        throw invalidField(`/${part.fieldname}`, `cannot be a file; files are accepted for: ${Object.keys(fields).join(', ')}`)
+        throw invalidField(
+          `/${part.fieldname}`,
+          limit ? 'is given more than once' : `cannot be a file; files are accepted for: ${Object.keys(fields).join(', ')}`,
+        )
       }
       const dir = await mkdtemp(join(tmpdir(), 'openai-tasks-upload-'))
       spoolDirs.get(this)?.push(dir)
@@ -82,6 +89,14 @@ async function uploads(fastify: FastifyInstance, { fields, schema }: UploadsOpti
       }
       ;(part as unknown as { value: string }).value = UPLOADED
     },
+  })
+
+  // Busboy's parse errors (no boundary, body cut short) carry no status: they are the caller's.
+  fastify.setErrorHandler(async (error: Error & { statusCode?: number }, request) => {
+    if (request.isMultipart() && error.statusCode === undefined) {
+      throw withDetails(new MalformedMultipartError(error.message), [{ message: error.message }])
+    }
+    throw error
   })
 
   const types = propertyTypes(schema)

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
 import { resolveCredentials } from '../credentials.ts'
-import { ModelNotAllowedError, withDetails } from '../errors.ts'
+import { invalidField, ModelNotAllowedError, withDetails } from '../errors.ts'
 import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
 import { TASK_RUNNERS, TASK_STREAMERS } from '../tasks/index.ts'
 import type { TaskContext } from '../tasks/task-context.ts'
@@ -60,7 +60,9 @@ export function registerTaskRoute(fastify: FastifyInstance, def: TaskDefinition,
       },
     },
     async (request: FastifyRequest, reply: FastifyReply) => {
-      const input = request.body as { model?: string }
+      const input = request.body as { model?: string } | undefined
+      // With per-media-type body schemas Fastify validates nothing when there is no body at all.
+      if (typeof input !== 'object' || input === null) throw invalidField('', 'is required: send the task input')
       assertModelAllowed(config.allowedModels, input.model)
       const ctx = contextFor(request, reply)
       const mediaType = stream && request.headers.accept ? negotiate(request, streamTypes) : undefined

@@ -20,6 +20,13 @@ export interface TaskRoutesOptions {
   metrics: ServiceMetrics
 }
 
+/** under-pressure builds its error without arguments; this one says what the pressure is. */
+class EventLoopOverloadedError extends OverloadedError {
+  constructor() {
+    super('the event loop lags over MAX_EVENT_LOOP_DELAY_MS')
+  }
+}
+
 /**
  * Everything under /v1/tasks, behind the service's guards: client authentication, per-client
  * rate limits and load shedding. One route per task of schemas/tasks.yaml, and the catalogue.
@@ -32,7 +39,7 @@ export default async function taskRoutes(fastify: FastifyInstance, options: Task
     await fastify.register(underPressure, {
       maxEventLoopDelay: config.maxEventLoopDelayMs,
       retryAfter: 1,
-      customError: OverloadedError,
+      customError: EventLoopOverloadedError,
     })
   }
 

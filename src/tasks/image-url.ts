@@ -1,4 +1,8 @@
+import { invalidField } from '../errors.ts'
 import { parseBase64Media, sniffType, unsupportedType } from '../media/base64-media.ts'
+
+/** A DNS name (IDNs arrive as punycode), an IPv4 address or a bracketed IPv6 one. */
+const VALID_HOST = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$|^\[[0-9a-f:.]+\]$/i
 
 const IMAGE_MIMES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp'])
 
@@ -7,7 +11,11 @@ const IMAGE_MIMES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp
  * them); data URIs and bare base64 become a data URI of the type detected from the bytes.
  */
 export async function toImageUrl(value: string, path: string): Promise<string> {
-  if (/^https?:\/\//i.test(value)) return value
+  if (/^https?:\/\//i.test(value)) {
+    const url = URL.parse(value)
+    if (!url || !VALID_HOST.test(url.hostname)) throw invalidField(path, 'is not a valid http(s) URL')
+    return url.href
+  }
   const media = parseBase64Media(value, path)
   const type = await sniffType(media.base64)
   const mime = type && IMAGE_MIMES.has(type.mime) ? type.mime : undefined

@@ -124,18 +124,26 @@ function responseFormat(input: TextGenerationInput): ChatRequest['response_forma
     throw invalidField(path, `is not valid JSON: ${(err as Error).message}`)
   }
   if (!isObject(parsed)) throw invalidField(path, 'must be a JSON object')
-  if (isObject(parsed.schema) && typeof parsed.name === 'string') {
-    return { type: 'json_schema', json_schema: parsed as unknown as OpenAI.ResponseFormatJSONSchema['json_schema'] }
-  }
+  // OpenAI's own wrapper {name, schema, strict, description}, or the bare schema.
+  const wrapped = isObject(parsed.schema) && typeof parsed.name === 'string'
+  const name = format.name ?? (wrapped ? parsed.name : 'response')
+  const strict = format.strict ?? (wrapped ? parsed.strict : undefined)
+  const description = wrapped ? parsed.description : undefined
+  if (typeof name !== 'string' || !SCHEMA_NAME.test(name)) throw invalidField(path, 'name must be 1 to 64 letters, digits, _ or -')
+  if (strict != null && typeof strict !== 'boolean') throw invalidField(path, 'strict must be a boolean')
+  if (description != null && typeof description !== 'string') throw invalidField(path, 'description must be a string')
   return {
     type: 'json_schema',
     json_schema: {
-      name: format.name ?? 'response',
-      schema: parsed,
-      ...(format.strict !== undefined && { strict: format.strict }),
+      name,
+      schema: (wrapped ? parsed.schema : parsed) as Record<string, unknown>,
+      ...(typeof strict === 'boolean' && { strict }),
+      ...(typeof description === 'string' && { description }),
     },
   }
 }
+
+const SCHEMA_NAME = /^[a-zA-Z0-9_-]{1,64}$/
 
 function pickResponseFormat(input: TextGenerationInput): [string, ResponseFormat | undefined] {
   const viaFormat = input['response-format']

@@ -1,0 +1,728 @@
+/**
+ * Property-based fuzzing of the five task routes with fast-check: wrong types, huge strings, deep
+ * nesting, prototype-pollution keys, invalid UTF-8, bad base64 and data URIs, random Accept and
+ * Content-Type headers, and valid-ish bodies built from schemas/tasks.yaml so that many requests
+ * reach the stand-in OpenAI. Whatever comes in, the service answers 2xx or 4xx (never 5xx: the
+ * stand-in validates every request against OpenAI's contract, so a 502 would be a mapping bug),
+ * every error has the one error shape, Object.prototype stays clean, and nothing reaches OpenAI
+ * that the mapping is not meant to send.
+ *
+ * Reproduce a run with FUZZ_SEED=<seed> (printed as a diagnostic); FUZZ_RUNS scales the runs.
+ */
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { describe, test, type TestContext } from 'node:test'
+import fc from 'fast-check'
+import type { FastifyInstance } from 'fastify'
+import YAML from 'yaml'
+import { buildWithUpstream } from './support/app.ts'
+import { fakeImageBytes, type FakeOpenAI, type RecordedRequest } from './support/fake-openai.ts'
+
+const SEED = Number(process.env.FUZZ_SEED ?? 20_250_611)
+const RUNS = Number(process.env.FUZZ_RUNS ?? 600)
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
+type Body = Record<string, unknown>
+
+// -------------------------------------------------------------------------------------------------
+// What may reach OpenAI
+// -------------------------------------------------------------------------------------------------
+
+/** The JSON keys the mapping can produce for each operation. */
+const UPSTREAM_KEYS: Record<string, ReadonlySet<string>> = {
+  '/v1/chat/completions': new Set([
+    'model', 'messages', 'temperature', 'top_p', 'n', 'max_tokens', 'max_completion_tokens', 'presence_penalty',
+    'frequency_penalty', 'response_format', 'prediction', 'tools', 'tool_choice', 'stream', 'stream_options',
+  ]),
+  '/v1/embeddings': new Set(['model', 'input', 'encoding_format', 'dimensions']),
+  '/v1/audio/speech': new Set(['model', 'input', 'voice', 'response_format', 'speed']),
+  '/v1/images/generations': new Set(['model', 'prompt', 'n', 'quality', 'size', 'style', 'response_format']),
+}
+const TRANSCRIPTION_FIELDS: ReadonlySet<string> = new Set(['file', 'model', 'prompt', 'language', 'temperature', 'response_format'])
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function assertKeys(value: unknown, allowed: Iterable<string>, where: string): void {
+  assert.ok(isPlainObject(value), `${where} is an object`)
+  const allow = new Set(allowed)
+  const extra = Object.keys(value).filter((k) => !allow.has(k))
+  assert.deepEqual(extra, [], `${where} holds only ${[...allow].join(', ')}`)
+}
+
+/** Every field of a request that reached the stand-in is one the mapping is meant to send. */
+function assertOnlyMappedFields(rec: RecordedRequest): void {
+  const path = rec.path.split('?')[0]!
+  if (path === '/v1/audio/transcriptions') {
+    assert.ok(rec.form, 'a transcription is a multipart form')
+    const names = rec.form.entries.map(([name]) => name)
+    assert.deepEqual(names.filter((n) => !TRANSCRIPTION_FIELDS.has(n)), [], `form fields ${names.join(', ')}`)
+    return
+  }
+  const allowed = UPSTREAM_KEYS[path]
+  assert.ok(allowed, `unexpected upstream path ${path}`)
+  const body = rec.json as Record<string, unknown>
+  assertKeys(body, allowed, path)
+  if (path !== '/v1/chat/completions') return
+  const messages = body.messages as unknown[]
+  assert.ok(Array.isArray(messages) && messages.length > 0, 'messages is a non-empty array')
+  messages.forEach((message, i) => {
+    assertKeys(message, ['role', 'content'], `messages[${i}]`)
+    const { role, content } = message as { role: unknown; content: unknown }
+    assert.ok(['system', 'developer', 'user', 'assistant'].includes(String(role)), `messages[${i}].role ${String(role)}`)
+    if (typeof content === 'string') return
+    assert.ok(Array.isArray(content), `messages[${i}].content is text or parts`)
+    content.forEach((part: unknown, j: number) => {
+      const where = `messages[${i}].content[${j}]`
+      assertKeys(part, ['type', 'text', 'image_url'], where)
+      const p = part as { type: unknown; image_url?: unknown }
+      assert.ok(p.type === 'text' || p.type === 'image_url', `${where}.type`)
+      if (p.image_url !== undefined) assertKeys(p.image_url, ['url', 'detail'], `${where}.image_url`)
+    })
+  })
+  if (body.tools !== undefined) {
+    ;(body.tools as unknown[]).forEach((tool, i) => {
+      assertKeys(tool, ['type', 'function'], `tools[${i}]`)
+      assertKeys((tool as { function: unknown }).function, ['name', 'description', 'parameters', 'strict'], `tools[${i}].function`)
+    })
+  }
+  if (isPlainObject(body.tool_choice)) {
+    assertKeys(body.tool_choice, ['type', 'function'], 'tool_choice')
+    assertKeys(body.tool_choice.function, ['name'], 'tool_choice.function')
+  }
+  if (body.prediction !== undefined) assertKeys(body.prediction, ['type', 'content'], 'prediction')
+  if (body.stream_options !== undefined) assertKeys(body.stream_options, ['include_usage'], 'stream_options')
+  if (body.response_format !== undefined) {
+    assertKeys(body.response_format, ['type', 'json_schema'], 'response_format')
+    const schema = (body.response_format as { json_schema?: unknown }).json_schema
+    if (schema !== undefined) assertKeys(schema, ['name', 'schema', 'strict', 'description'], 'response_format.json_schema')
+  }
+}
+
+// -------------------------------------------------------------------------------------------------
+// Checks on every answer
+// -------------------------------------------------------------------------------------------------
+
+const PROTOTYPES = [Object.prototype, Array.prototype, Function.prototype, String.prototype]
+const PROTOTYPE_KEYS = PROTOTYPES.map((p) => Object.getOwnPropertyNames(p).sort().join(','))
+
+function assertNotPolluted(): void {
+  PROTOTYPES.forEach((p, i) => assert.equal(Object.getOwnPropertyNames(p).sort().join(','), PROTOTYPE_KEYS[i], 'prototype untouched'))
+  const probe = {} as Record<string, unknown>
+  assert.equal(probe.polluted, undefined, 'Object.prototype.polluted is not set')
+  assert.equal(probe.isAdmin, undefined, 'Object.prototype.isAdmin is not set')
+}
+
+function assertErrorShape(status: number, headers: Record<string, unknown>, text: string): void {
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    assert.fail(`a ${status} answer whose body is not JSON: ${text.slice(0, 200)}`)
+  }
+  assertKeys(body, ['error'], 'error body')
+  const error = (body as { error: Record<string, unknown> }).error
+  assert.ok(isPlainObject(error), 'error is an object')
+  assert.equal(typeof error.code, 'string', 'error.code')
+  assert.equal(typeof error.message, 'string', 'error.message')
+  assert.ok(Array.isArray(error.details), 'error.details')
+  assert.equal(typeof error['request-id'], 'string', 'error.request-id')
+  assert.equal(error['request-id'], headers['x-request-id'])
+}
+
+interface FuzzRequest {
+  payload: string | Buffer
+  contentType: string | undefined
+  accept: string | undefined
+}
+
+interface Tally {
+  skipped: Map<string, number>
+  runs: number
+  reachedUpstream: number
+  statuses: Map<number, number>
+}
+
+/** Inputs the properties skip (fc.pre): those beyond what the stand-in OpenAI can simulate. */
+const SKIPS: Array<{ reason: string; matches: (route: string, body: unknown, req: FuzzRequest) => boolean }> = [
+  {
+    reason: 'stand-in limit, not a src bug: fake-openai allocates `dimensions` floats per embedding (a 500 for huge values, gigabytes for large ones)',
+    matches: (route, body) => route === 'text-embeddings' && isPlainObject(body) && typeof body.dimensions === 'number' && body.dimensions > 100_000,
+  },
+]
+
+/** The body as Fastify's JSON parser reads it (a leading BOM is dropped), or undefined. */
+function parsed(payload: string | Buffer): unknown {
+  try {
+    return JSON.parse(payload.toString().replace(/^\ufeff/, ''))
+  } catch {
+    return undefined
+  }
+}
+
+async function check(app: FastifyInstance, upstream: FakeOpenAI, route: string, req: FuzzRequest, tally: Tally): Promise<void> {
+  const body = parsed(req.payload)
+  const skip = SKIPS.find((s) => s.matches(route, body, req))
+  if (skip) {
+    tally.skipped.set(skip.reason, (tally.skipped.get(skip.reason) ?? 0) + 1)
+    fc.pre(false)
+  }
+  const violationsBefore = upstream.violations.length
+  upstream.requests.length = 0 // only this run's requests; the stand-in otherwise keeps them all
+  const headers: Record<string, string> = {}
+  if (req.contentType !== undefined) headers['content-type'] = req.contentType
+  if (req.accept !== undefined) headers.accept = req.accept
+  const res = await app.inject({ method: 'POST', url: `/v1/tasks/${route}`, payload: req.payload, headers })
+  const status = res.statusCode
+  tally.runs++
+  tally.statuses.set(status, (tally.statuses.get(status) ?? 0) + 1)
+  if (upstream.requests.length) tally.reachedUpstream++
+
+  assert.ok((status >= 200 && status < 300) || (status >= 400 && status < 500), `status ${status}: ${res.body.slice(0, 500)}`)
+  if (status >= 400) assertErrorShape(status, res.headers, res.body)
+  else if (String(res.headers['content-type']).startsWith('text/event-stream')) {
+    const events = [...res.body.matchAll(/^event: (\w+)$/gm)].map((m) => m[1])
+    assert.equal(events.at(-1), 'done', `an SSE answer ends with done: ${res.body.slice(-300)}`)
+  }
+  assert.deepEqual(upstream.violations.slice(violationsBefore), [], 'what reached the stand-in satisfies OpenAI\'s contract')
+  for (const rec of upstream.requests) assertOnlyMappedFields(rec)
+  assertNotPolluted()
+}
+
+// -------------------------------------------------------------------------------------------------
+// Building blocks
+// -------------------------------------------------------------------------------------------------
+
+interface TaskSchema {
+  properties: Record<string, unknown>
+  required?: string[]
+}
+const TASK_SCHEMAS = YAML.parse(readFileSync(new URL('../schemas/tasks.yaml', import.meta.url), 'utf8')) as Record<string, { input: TaskSchema }>
+const fieldsOf = (task: string): string[] => Object.keys(TASK_SCHEMAS[task]!.input.properties)
+
+const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 40 })
+
+/** Up to ~200 KB of one repeated character (cheap to build, expensive to mishandle). */
+const hugeString = fc
+  .tuple(fc.integer({ min: 1_000, max: 200_000 }), fc.constantFrom('a', ' ', 'é', '😀', '"', '\\', '\n', '\u0000', '\u2028', '\ud800'))
+  .map(([n, c]) => c.repeat(Math.max(1, Math.floor(n / c.length))))
+
+const oddString = fc.constantFrom('', ' ', '\u0000', '\ud800', '\udfff\ud800', '𝔘𝔫𝔦𝔠𝔬𝔡𝔢', 'null', 'true', '0', '-1', '1e309', '<script>', '${x}', '%s%n', '../../etc/passwd', '\r\n\r\nX: y')
+
+const text = fc.oneof(
+  { weight: 6, arbitrary: fc.string({ maxLength: 60 }) },
+  { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 30 }) },
+  { weight: 2, arbitrary: oddString },
+  { weight: 1, arbitrary: hugeString },
+)
+const nonEmptyText = text.filter((s) => s.length > 0)
+
+/** A JSON value up to 500 levels deep, as objects or arrays. */
+const deepValue: fc.Arbitrary<Json> = fc
+  .tuple(fc.integer({ min: 1, max: 500 }), fc.constantFrom('object', 'array', 'mixed'), fc.constantFrom<Json>(1, 'x', null, {}, []))
+  .map(([depth, shape, leaf]) => {
+    let value: Json = leaf
+    for (let i = 0; i < depth; i++) {
+      const asArray = shape === 'array' || (shape === 'mixed' && i % 2 === 0)
+      value = asArray ? [value] : { type: 'object', properties: { k: value } }
+    }
+    return value
+  })
+
+/** Any JSON value, extreme numbers and odd strings included. */
+const anyJson: fc.Arbitrary<Json> = fc.letrec<{ json: Json }>((tie) => ({
+  json: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer({ min: -5000, max: 5000 }),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.constantFrom(0, -0, 0.5, -1, 1e-300, 2 ** 53, Number.MAX_VALUE),
+    text,
+    fc.array(tie('json'), { maxLength: 4 }),
+    fc.dictionary(fc.string({ maxLength: 8 }), tie('json'), { maxKeys: 4 }),
+  ),
+})).json
+
+const wrongValue: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 5, arbitrary: anyJson },
+  { weight: 1, arbitrary: deepValue },
+  { weight: 1, arbitrary: hugeString },
+)
+
+// -------------------------------------------------------------------------------------------------
+// Media: audio and images as data URIs and base64, good and bad
+// -------------------------------------------------------------------------------------------------
+
+const WAV = Buffer.from('UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA=', 'base64')
+const [PNG, JPEG, WEBP] = await Promise.all([fakeImageBytes('png'), fakeImageBytes('jpeg'), fakeImageBytes('webp')])
+
+/** Ways to write good bytes that the service must accept. */
+function goodEncodings(bytes: Buffer, mimes: string[]): fc.Arbitrary<string> {
+  const b64 = bytes.toString('base64')
+  return fc.oneof(
+    fc.constant(b64),
+    fc.constantFrom(...mimes, 'application/octet-stream', '').map((mime) => `data:${mime};base64,${b64}`),
+    fc.constant(`DATA:${mimes[0]!.toUpperCase()};BASE64,${b64}`),
+    fc.constant(`data:${mimes[0]};charset=utf-8;base64,${b64}`),
+    fc.constant(b64.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')),
+    fc.integer({ min: 1, max: 9 }).map((every) => b64.replace(new RegExp(`(.{${every}})`, 'g'), '$1\n')),
+  )
+}
+
+/** Strings that are not usable media: the service must refuse them with a 4xx, never a 5xx. */
+function badEncodings(bytes: Buffer, mime: string, other: Buffer): fc.Arbitrary<string> {
+  const b64 = bytes.toString('base64')
+  return fc.oneof(
+    printable,
+    oddString,
+    fc.base64String({ maxLength: 200 }),
+    fc.base64String({ maxLength: 200 }).map((s) => `${s}A`), // length % 4 == 1
+    fc.uint8Array({ maxLength: 3000 }).map((u) => Buffer.from(u).toString('base64')),
+    fc.uint8Array({ maxLength: 64 }).map((u) => `data:${mime};base64,${Buffer.from(u).toString('base64')}`),
+    fc.constant(`data:${mime},${b64}`), // not base64
+    fc.constant(`data:${mime};base64,`),
+    fc.constant(`data:${mime};base64`),
+    fc.constant('data:,'),
+    fc.constant(`data:${mime};base64,${b64.slice(0, 12)}!!${b64.slice(12)}`),
+    fc.constant(`data:${mime};base64,====`),
+    fc.constant(`${b64}${b64}`.replace(/=/g, '')),
+    fc.constant(other.toString('base64')), // a valid file of the wrong kind
+    fc.integer({ min: 1, max: b64.length - 1 }).map((n) => b64.slice(0, n)), // cut short
+    hugeString,
+  )
+}
+
+const audioGood = goodEncodings(WAV, ['audio/wav', 'audio/x-wav', 'audio/mpeg'])
+const audioBad = badEncodings(WAV, 'audio/wav', PNG)
+const imageGood = fc.oneof(
+  goodEncodings(PNG, ['image/png', 'image/jpeg']),
+  goodEncodings(JPEG, ['image/jpeg']),
+  goodEncodings(WEBP, ['image/webp']),
+  fc.webUrl({ validSchemes: ['http', 'https'], withQueryParameters: true, withFragments: true }),
+)
+const imageBad = fc.oneof(
+  badEncodings(PNG, 'image/png', WAV),
+  // http(s) URLs pass through untouched, so odd ones must not reach OpenAI either.
+  printable.map((rest) => `http://${rest}`),
+  fc.constantFrom('http://', 'https://', 'HTTP://EXAMPLE.COM/A.PNG', 'https://a b/c.png', 'https://example.com/ü.png', 'http://[::1', 'https://example.com/%zz', 'http://x/\u0000'),
+)
+
+// -------------------------------------------------------------------------------------------------
+// Valid-ish bodies from schemas/tasks.yaml
+// -------------------------------------------------------------------------------------------------
+
+const functionName = fc.stringMatching(/^[a-zA-Z0-9_-]{1,64}$/)
+const schemaName = fc.stringMatching(/^[a-zA-Z0-9_-]{1,64}$/)
+const smallSchema = fc.oneof(
+  fc.constant({ type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'], additionalProperties: false }),
+  fc.constant({ type: 'object' }),
+  fc.dictionary(fc.string({ maxLength: 6 }), anyJson, { maxKeys: 3 }).map((properties) => ({ type: 'object', properties })),
+)
+
+const responseFormat = fc.oneof(
+  fc.constantFrom({ type: 'text' }, { type: 'json_object' }),
+  fc.record(
+    { type: fc.constant('json_schema'), 'json-schema': smallSchema.map((s) => JSON.stringify(s)), name: schemaName, strict: fc.boolean() },
+    { requiredKeys: ['type', 'json-schema'] },
+  ),
+  fc.record(
+    {
+      type: fc.constant('json_schema'),
+      'json-schema': fc
+        .record({ name: schemaName, schema: smallSchema, strict: fc.boolean(), description: fc.string({ maxLength: 20 }) }, { requiredKeys: ['name', 'schema'] })
+        .map((wrapper) => JSON.stringify(wrapper)),
+    },
+    { requiredKeys: ['type', 'json-schema'] },
+  ),
+)
+
+/** Response formats beyond the happy path: odd wrappers and schemas, as JSON text or not. */
+const wildResponseFormat = fc.oneof(
+  responseFormat,
+  fc.record(
+    {
+      type: fc.constantFrom('text', 'json_object', 'json_schema'),
+      'json-schema': fc.oneof(
+        fc.string({ maxLength: 30 }),
+        anyJson.map((v) => JSON.stringify(v)),
+        fc
+          .record({ name: fc.oneof(schemaName, anyJson), schema: fc.oneof(smallSchema, anyJson), strict: anyJson, description: anyJson, extra: anyJson })
+          .map((wrapper) => JSON.stringify(wrapper)),
+      ),
+      name: schemaName,
+      strict: fc.boolean(),
+    },
+    { requiredKeys: ['type'] },
+  ),
+)
+
+const tool = fc.record(
+  {
+    type: fc.constant('function'),
+    function: fc.record(
+      {
+        name: functionName,
+        description: fc.string({ maxLength: 40 }),
+        parameters: fc.oneof(smallSchema, deepValue.filter(isPlainObject)),
+        strict: fc.boolean(),
+      },
+      { requiredKeys: ['name'] },
+    ),
+  },
+  { requiredKeys: ['function'] },
+)
+
+const toolChoice = fc.oneof(
+  fc.constantFrom('none', 'auto', 'required'),
+  fc.record({ type: fc.constant('function'), function: fc.record({ name: functionName }) }, { requiredKeys: ['function'] }),
+)
+
+function historyTurn(image: fc.Arbitrary<string>, minParts: number): fc.Arbitrary<Body> {
+  const part = fc.oneof(
+    fc.record({ type: fc.constant('text'), text }),
+    fc.record({
+      type: fc.constant('image_url'),
+      image_url: fc.record({ url: image, detail: fc.constantFrom('auto', 'low', 'high') }, { requiredKeys: ['url'] }),
+    }),
+  )
+  return fc.record({
+    role: fc.constantFrom('system', 'user', 'assistant'),
+    content: fc.oneof(text, fc.array(part, { minLength: minParts, maxLength: 3 })),
+  })
+}
+
+const chatModel = fc.oneof(fc.constantFrom('gpt-4o-mini', 'gpt-4o', 'gpt-4.1', 'o1', 'o3-mini', 'o4-mini-2025-04-16'), fc.stringMatching(/^[a-z0-9.-]{1,30}$/))
+
+/** `wild`: bad images and URLs, empty part lists, odd response formats. */
+function textGeneration(wild: boolean): fc.Arbitrary<Body> {
+  const image = wild ? fc.oneof(imageGood, imageBad) : imageGood
+  return fc.record(
+    {
+      task: fc.constant('TASK_TEXT_GENERATION'),
+      model: chatModel,
+      prompt: text,
+      'system-message': text,
+      images: fc.array(image, { maxLength: 2 }),
+      'chat-history': fc.array(historyTurn(image, wild ? 0 : 1), { maxLength: 3 }),
+      temperature: fc.double({ min: 0, max: 2, noNaN: true }),
+      n: fc.integer({ min: 1, max: 3 }),
+      'max-tokens': fc.integer({ min: 1, max: 100_000 }),
+      'response-format': wild ? wildResponseFormat : responseFormat,
+      'top-p': fc.double({ min: 0, max: 1, noNaN: true }),
+      'presence-penalty': fc.double({ min: -2, max: 2, noNaN: true }),
+      'frequency-penalty': fc.double({ min: -2, max: 2, noNaN: true }),
+      prediction: fc.record({ content: text }),
+      tools: fc.array(tool, { maxLength: 2 }),
+      'tool-choice': toolChoice,
+    },
+    { requiredKeys: ['model', 'prompt'] },
+  ).chain((body) =>
+    // `response-type` is the same field under its other name; give at most one of them.
+    fc.boolean().map((renamed) => {
+      if (!renamed || body['response-format'] === undefined) return body
+      const { 'response-format': format, ...rest } = body
+      return { ...rest, 'response-type': format }
+    }),
+  )
+}
+
+const textEmbeddings = fc.record(
+  {
+    task: fc.constant('TASK_TEXT_EMBEDDINGS'),
+    model: fc.oneof(fc.constantFrom('text-embedding-3-small', 'text-embedding-3-large', 'text-embedding-ada-002'), printable.filter((s) => s.length > 0)),
+    text: nonEmptyText,
+    dimensions: fc.integer({ min: 1, max: 3072 }),
+  },
+  { requiredKeys: ['model', 'text'] },
+)
+
+function speechRecognition(audio: fc.Arbitrary<string>): fc.Arbitrary<Body> {
+  return fc.record(
+    {
+      task: fc.constant('TASK_SPEECH_RECOGNITION'),
+      model: fc.constantFrom('whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe'),
+      audio,
+      prompt: text,
+      language: fc.stringMatching(/^[a-zA-Z]{2,3}([-_][a-zA-Z0-9]{2,8})?$/),
+      temperature: fc.double({ min: 0, max: 1, noNaN: true }),
+    },
+    { requiredKeys: ['model', 'audio'] },
+  )
+}
+
+const AUDIO_FORMATS = ['mp3', 'opus', 'aac', 'flac', 'wav', 'pcm']
+const textToSpeech = fc
+  .record(
+    {
+      task: fc.constant('TASK_TEXT_TO_SPEECH'),
+      model: fc.constantFrom('tts-1', 'tts-1-hd', 'gpt-4o-mini-tts'),
+      text: fc.oneof(fc.string({ minLength: 1, maxLength: 200 }), fc.string({ minLength: 1, maxLength: 4096 })),
+      voice: fc.oneof(fc.constantFrom('alloy', 'echo', 'fable', 'onyx', 'nova', 'shimmer'), fc.stringMatching(/^[a-z0-9_-]{1,64}$/)),
+      'response-format': fc.constantFrom(...AUDIO_FORMATS),
+      'response-type': fc.constantFrom(...AUDIO_FORMATS),
+      speed: fc.double({ min: 0.25, max: 4, noNaN: true }),
+    },
+    { requiredKeys: ['model', 'text', 'voice'] },
+  )
+  .filter((body) => [...String(body.text)].length <= 4096)
+
+const textToImage = fc.oneof(
+  fc.record(
+    {
+      task: fc.constant('TASK_TEXT_TO_IMAGE'),
+      model: fc.constant('dall-e-2'),
+      prompt: fc.string({ minLength: 1, maxLength: 300 }),
+      n: fc.integer({ min: 1, max: 3 }),
+      quality: fc.constant('standard'),
+      size: fc.constantFrom('256x256', '512x512', '1024x1024'),
+    },
+    { requiredKeys: ['prompt'] },
+  ),
+  fc.record(
+    {
+      model: fc.constant('dall-e-3'),
+      prompt: fc.string({ minLength: 1, maxLength: 300 }),
+      n: fc.constant(1),
+      quality: fc.constantFrom('standard', 'hd'),
+      size: fc.constantFrom('1024x1024', '1792x1024', '1024x1792'),
+      style: fc.constantFrom('vivid', 'natural'),
+    },
+    { requiredKeys: ['model', 'prompt'] },
+  ),
+  // Any of the schema's values, any model: the dall-e rules decide; other models pass through.
+  fc.record(
+    {
+      model: fc.oneof(fc.constantFrom('dall-e-2', 'dall-e-3', 'gpt-image-1'), fc.stringMatching(/^[a-z0-9-]{1,20}$/)),
+      prompt: fc.oneof(fc.string({ minLength: 1, maxLength: 40 }), hugeString),
+      n: fc.integer({ min: 1, max: 10 }),
+      quality: fc.constantFrom('standard', 'hd'),
+      size: fc.constantFrom('256x256', '512x512', '1024x1024', '1792x1024', '1024x1792'),
+      style: fc.constantFrom('vivid', 'natural'),
+    },
+    { requiredKeys: ['prompt'] },
+  ),
+)
+
+// -------------------------------------------------------------------------------------------------
+// Mutations and encodings
+// -------------------------------------------------------------------------------------------------
+
+/** Keys a mapping bug might pass straight through: OpenAI's own names, and junk. */
+const foreignKey = fc.oneof(
+  fc.constantFrom(
+    'messages', 'stream', 'stream_options', 'user', 'logit_bias', 'max_tokens', 'response_format', 'top_p', 'input',
+    'file', 'instructions', 'seed', 'store', 'metadata', 'encoding_format', 'output_format', 'background', 'tools ',
+    'Model', 'PROMPT', '', ' ', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '__defineGetter__',
+  ),
+  fc.string({ maxLength: 12 }),
+)
+
+/** A valid-ish body, then fields replaced by wrong values, required ones dropped, foreign ones added. */
+function mutated(valid: fc.Arbitrary<Body>, fields: string[]): fc.Arbitrary<unknown> {
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('set' as const), key: fc.constantFrom(...fields), value: wrongValue }),
+    fc.record({ kind: fc.constant('delete' as const), key: fc.constantFrom(...fields) }),
+    fc.record({ kind: fc.constant('add' as const), key: foreignKey, value: anyJson }),
+  )
+  return fc.tuple(valid, fc.array(op, { minLength: 1, maxLength: 3 })).map(([body, ops]) => {
+    const out: Body = { ...body }
+    for (const o of ops) {
+      if (o.kind === 'delete') delete out[o.key]
+      else Object.defineProperty(out, o.key, { value: o.value, enumerable: true, writable: true, configurable: true })
+    }
+    return out
+  })
+}
+
+const POLLUTION_KEYS = ['__proto__', 'constructor', 'prototype', '\\u005f_proto__', '__pro\\u0074o__']
+const POLLUTION_VALUES = ['{"polluted":"yes","isAdmin":true}', '{"prototype":{"polluted":"yes"}}', '"yes"', 'null', '[]', '{"__proto__":{"polluted":"yes"}}']
+
+/** Adds `"key": value` to the n-th object of the JSON text (possibly one inside a string: then the JSON breaks). */
+function withMember(json: string, key: string, value: string, nth: number): string {
+  const starts = [...json.matchAll(/\{/g)].map((m) => m.index)
+  if (!starts.length) return `{"${key}":${value}}`
+  const at = starts[nth % starts.length]!
+  const rest = json.slice(at + 1)
+  const member = `"${key}":${value}`
+  return json.slice(0, at + 1) + (rest.startsWith('}') ? member : `${member},`) + rest
+}
+
+const BAD_UTF8 = [[0xff], [0xfe, 0xff], [0xc3, 0x28], [0xc0, 0xaf], [0xe0, 0x80, 0xaf], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80], [0x80]]
+
+/** The JSON bytes with invalid UTF-8 put at a string value's start or anywhere. */
+function withBadBytes(json: string, bytes: number[], nth: number, inString: boolean): Buffer {
+  const buf = Buffer.from(json, 'utf8')
+  let at: number
+  if (inString) {
+    const starts = [...json.matchAll(/":"/g)].map((m) => Buffer.byteLength(json.slice(0, m.index + 3)))
+    at = starts.length ? starts[nth % starts.length]! : 0
+  } else at = nth % (buf.length + 1)
+  return Buffer.concat([buf.subarray(0, at), Buffer.from(bytes), buf.subarray(at)])
+}
+
+const payloadOf = (body: unknown): fc.Arbitrary<string | Buffer> => {
+  const json = JSON.stringify(body) ?? 'null'
+  return fc.oneof(
+    { weight: 12, arbitrary: fc.constant(json) },
+    {
+      weight: 3,
+      arbitrary: fc
+        .tuple(fc.constantFrom(...POLLUTION_KEYS), fc.constantFrom(...POLLUTION_VALUES), fc.nat())
+        .map(([key, value, nth]) => withMember(json, key, value, nth)),
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(fc.oneof(fc.constantFrom(...BAD_UTF8), fc.array(fc.integer({ min: 0x80, max: 0xff }), { minLength: 1, maxLength: 4 })), fc.nat(), fc.boolean())
+        .map(([bytes, nth, inString]) => withBadBytes(json, bytes, nth, inString)),
+    },
+    { weight: 1, arbitrary: fc.nat().map((n) => json.slice(0, n % Math.max(1, json.length))) },
+    { weight: 1, arbitrary: fc.constantFrom(`\ufeff${json}`, `${json}x`, `${json}${json}`, ` \n${json}\n `, '', 'null', '[]', '"text"', '1', '{', '{"a":1,}') },
+  )
+}
+
+const ACCEPTS = [
+  'application/json', 'text/event-stream', 'text/event-stream;q=0.5, application/json', 'audio/*', 'audio/mpeg', 'audio/ogg',
+  'audio/wav', 'audio/pcm', 'audio/flac', 'audio/aac', 'audio/*;q=0', 'image/*', 'image/png', 'image/webp',
+  'image/png;q=0.9, image/webp', '*/*', '*/*;q=0', 'text/html', 'application/xml', 'text/*', '', ';;;', 'garbage/',
+  '*/*;q=abc', 'application/json;q=0, */*', 'audio/mpeg, audio/mpeg, audio/mpeg',
+]
+const accept = fc.option(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...ACCEPTS) }, { weight: 1, arbitrary: printable }), { freq: 3 })
+
+const CONTENT_TYPES = [
+  'application/json; charset=utf-8', 'APPLICATION/JSON', 'application/json;charset=latin1', 'application/problem+json',
+  'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data', 'multipart/form-data; boundary=x', 'application/octet-stream', '',
+]
+const contentType = fc.oneof(
+  { weight: 12, arbitrary: fc.constant<string | undefined>('application/json') },
+  { weight: 2, arbitrary: fc.constantFrom<string | undefined>(...CONTENT_TYPES, undefined) },
+  { weight: 1, arbitrary: printable },
+)
+
+function requests(valid: fc.Arbitrary<Body>, wild: fc.Arbitrary<Body>, task: string): fc.Arbitrary<FuzzRequest> {
+  const body = fc.oneof(
+    { weight: 4, arbitrary: valid },
+    { weight: 2, arbitrary: wild },
+    { weight: 4, arbitrary: mutated(valid, fieldsOf(task)) },
+    { weight: 1, arbitrary: anyJson },
+  )
+  return fc
+    .tuple(body.chain(payloadOf), contentType, accept)
+    .map(([payload, type, acceptHeader]) => ({ payload, contentType: type, accept: acceptHeader ?? undefined }))
+}
+
+const ROUTES: Record<string, fc.Arbitrary<FuzzRequest>> = {
+  'text-generation': requests(textGeneration(false), textGeneration(true), 'text-generation'),
+  'text-embeddings': requests(textEmbeddings, textEmbeddings, 'text-embeddings'),
+  'speech-recognition': requests(speechRecognition(audioGood), speechRecognition(audioBad), 'speech-recognition'),
+  'text-to-speech': requests(textToSpeech, textToSpeech, 'text-to-speech'),
+  'text-to-image': requests(textToImage, textToImage, 'text-to-image'),
+}
+
+// -------------------------------------------------------------------------------------------------
+// The properties
+// -------------------------------------------------------------------------------------------------
+
+describe('fuzzing the task routes', () => {
+  Object.entries(ROUTES).forEach(([route, arbitrary], i) => {
+    test(`POST /v1/tasks/${route}: 2xx or 4xx in the error shape, nothing unmapped reaches OpenAI`, async (t) => {
+      const { app, upstream } = await buildWithUpstream(t)
+      const seed = SEED + i
+      t.diagnostic(`seed ${seed} (FUZZ_SEED=${SEED}), ${RUNS} runs`)
+      const tally: Tally = { skipped: new Map(), runs: 0, reachedUpstream: 0, statuses: new Map() }
+      await fc.assert(
+        fc.asyncProperty(arbitrary, (req) => check(app, upstream, route, req, tally)),
+        { seed, numRuns: RUNS },
+      )
+      const statuses = [...tally.statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}×${n}`).join(' ')
+      t.diagnostic(`${tally.runs} requests, ${tally.reachedUpstream} reached the stand-in; statuses ${statuses}`)
+      for (const [reason, n] of tally.skipped) t.diagnostic(`skipped ${n} input(s): ${reason}`)
+      assert.ok(tally.reachedUpstream >= RUNS * 0.1, `the generators reach OpenAI often enough (${tally.reachedUpstream} of ${RUNS})`)
+      const health = await app.inject({ method: 'GET', url: '/healthz' })
+      assert.equal(health.statusCode, 200, 'the service is alive afterwards')
+      assertNotPolluted()
+    })
+  })
+})
+
+// -------------------------------------------------------------------------------------------------
+// Bugs the fuzzing found (all fixed), minimised into regression tests
+// -------------------------------------------------------------------------------------------------
+
+describe('regressions found by fuzzing', () => {
+  test(
+    'a body that is not multipart, sent as multipart/form-data to speech-recognition, gets a 4xx',
+    async (t) => {
+      const app = (await buildWithUpstream(t)).app
+      const multipartType = fc.constantFrom('multipart/form-data', 'multipart/form-data; boundary=x', 'Multipart/Form-Data; boundary="----b"')
+      const notMultipart = fc.oneof(
+        fc.constantFrom('{}', 'garbage', '--x\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'),
+        textEmbeddings.map((body) => JSON.stringify(body)),
+        printable.filter((s) => s.length > 0),
+      )
+      t.diagnostic(`seed ${SEED}`)
+      await fc.assert(
+        fc.asyncProperty(multipartType, notMultipart, async (type, payload) => {
+          const res = await app.inject({ method: 'POST', url: '/v1/tasks/speech-recognition', payload, headers: { 'content-type': type } })
+          assert.ok(res.statusCode >= 400 && res.statusCode < 500, `${type} ${JSON.stringify(payload)}: ${res.statusCode} ${res.body}`)
+          assertErrorShape(res.statusCode, res.headers, res.body)
+        }),
+        { seed: SEED, numRuns: 60, examples: [['multipart/form-data; boundary=x', '{}'], ['multipart/form-data', '{}']] },
+      )
+    },
+  )
+
+  test(
+    'an empty POST without Content-Type to speech-recognition gets a 4xx',
+    async (t) => {
+      const { app, upstream } = await buildWithUpstream(t)
+      const res = await app.inject({ method: 'POST', url: '/v1/tasks/speech-recognition' })
+      assert.ok(res.statusCode >= 400 && res.statusCode < 500, `${res.statusCode} ${res.body}`)
+      assertErrorShape(res.statusCode, res.headers, res.body)
+      assert.equal(upstream.requests.length, 0)
+    },
+  )
+
+  /** Posts a text-generation body; OpenAI must never get what its contract refuses. */
+  async function refusedOrMappedCleanly(t: TestContext, body: object): Promise<void> {
+    const { app, upstream } = await buildWithUpstream(t)
+    const res = await app.inject({ method: 'POST', url: '/v1/tasks/text-generation', payload: body })
+    assert.deepEqual(upstream.violations, [], `${JSON.stringify(body)} reached OpenAI breaking its contract (answered ${res.statusCode})`)
+    for (const rec of upstream.requests) assertOnlyMappedFields(rec)
+    if (res.statusCode >= 400) {
+      assert.equal(res.statusCode, 400)
+      assert.equal(JSON.parse(res.body).error.code, 'ERR_VALIDATION', 'refused by the service, not by OpenAI')
+    }
+  }
+
+  test(
+    'a chat-history user turn with content [] is refused (OpenAI requires at least one part)',
+    (t) => refusedOrMappedCleanly(t, { model: 'gpt-4o-mini', prompt: 'hi', 'chat-history': [{ role: 'user', content: [] }] }),
+  )
+
+  for (const url of ['http://x/\u0000', 'https://a b/c.png', 'http://[::1']) {
+    test(
+      `an image URL that is not a valid URI (${JSON.stringify(url)}) is refused or normalised`,
+      (t) => refusedOrMappedCleanly(t, { model: 'gpt-4o-mini', prompt: 'hi', images: [url] }),
+    )
+  }
+
+  const WRAPPERS = [
+    { name: 'answer', schema: { type: 'object' }, description: null },
+    { name: 'answer', schema: { type: 'object' }, strict: 'yes' },
+    { name: 'answer', schema: { type: 'object' }, evil: { injected: true } },
+  ]
+  for (const wrapper of WRAPPERS) {
+    test(
+      `OpenAI's json_schema wrapper ${JSON.stringify(wrapper)} is checked, not forwarded as is`,
+      (t) =>
+        refusedOrMappedCleanly(t, {
+          model: 'gpt-4o-mini',
+          prompt: 'hi',
+          'response-format': { type: 'json_schema', 'json-schema': JSON.stringify(wrapper) },
+        }),
+    )
+  }
+})

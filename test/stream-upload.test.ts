@@ -1,0 +1,351 @@
+import assert from 'node:assert/strict'
+import { createHash, randomFillSync } from 'node:crypto'
+import { readdirSync } from 'node:fs'
+import { request } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { test, type TestContext } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyInstance } from 'fastify'
+import { buildWithUpstream } from './support/app.ts'
+import type { FakeOpenAI } from './support/fake-openai.ts'
+
+/** The parsed JSON body (fetch types it as unknown). */
+const jsonOf = (res: Response): Promise<any> => res.json() as Promise<any>
+
+/**
+ * Speech recognition with the audio as a multipart/form-data file part, the way
+ * `curl -F audio=@talk.mp3 -F model=whisper-1` sends it, through a real socket.
+ */
+
+const ROUTE = '/v1/tasks/speech-recognition'
+const MAX = 26_214_400
+const SPOOL_PREFIX = 'openai-tasks-upload-'
+
+interface Served {
+  app: FastifyInstance
+  upstream: FakeOpenAI
+  base: string
+}
+
+async function serve(t: TestContext, env: Record<string, string> = {}): Promise<Served> {
+  const { app, upstream } = await buildWithUpstream(t, env)
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as AddressInfo
+  return { app, upstream, base: `http://127.0.0.1:${port}` }
+}
+
+/** A 16 kHz mono 16-bit PCM WAV whose data chunk is `dataBytes` of noise (random, so a shifted or repeated slice shows). */
+function wav(dataBytes: number): Buffer {
+  const h = Buffer.alloc(44)
+  h.write('RIFF', 0, 'ascii')
+  h.writeUInt32LE(36 + dataBytes, 4)
+  h.write('WAVE', 8, 'ascii')
+  h.write('fmt ', 12, 'ascii')
+  h.writeUInt32LE(16, 16)
+  h.writeUInt16LE(1, 20)
+  h.writeUInt16LE(1, 22)
+  h.writeUInt32LE(16000, 24)
+  h.writeUInt32LE(32000, 28)
+  h.writeUInt16LE(2, 32)
+  h.writeUInt16LE(16, 34)
+  h.write('data', 36, 'ascii')
+  h.writeUInt32LE(dataBytes, 40)
+  return Buffer.concat([h, randomFillSync(Buffer.alloc(dataBytes))])
+}
+
+/** An ID3v2.4 tag then MPEG-1 Layer III frames (128 kbit/s, 44.1 kHz, 417 bytes each). */
+function mp3(frames: number): Buffer {
+  const frame = (i: number): Buffer => {
+    const f = Buffer.alloc(417, i & 0xff)
+    f.set([0xff, 0xfb, 0x90, 0x64])
+    return f
+  }
+  return Buffer.concat([
+    Buffer.from('ID3', 'ascii'),
+    Buffer.from([4, 0, 0, 0, 0, 0, 0]),
+    ...Array.from({ length: frames }, (_, i) => frame(i)),
+  ])
+}
+
+const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex')
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
+
+type Part = [name: string, value: string | { bytes: Buffer; filename: string; type?: string }]
+
+function form(parts: Part[]): FormData {
+  const fd = new FormData()
+  for (const [name, value] of parts) {
+    if (typeof value === 'string') fd.append(name, value)
+    else fd.append(name, new Blob([value.bytes], { type: value.type ?? 'application/octet-stream' }), value.filename)
+  }
+  return fd
+}
+
+function postForm(base: string, parts: Part[]): Promise<Response> {
+  return fetch(base + ROUTE, { method: 'POST', body: form(parts) })
+}
+
+async function errorOf(res: Response, status: number): Promise<any> {
+  const body = await jsonOf(res)
+  assert.equal(res.status, status, JSON.stringify(body))
+  assert.deepEqual(Object.keys(body.error).sort(), ['code', 'details', 'message', 'request-id'])
+  return body.error
+}
+
+const pathsOf = (error: any): string[] => error.details.map((d: { path: string }) => d.path)
+
+function spoolEntries(): Set<string> {
+  return new Set(readdirSync(tmpdir()).filter((name) => name.startsWith(SPOOL_PREFIX)))
+}
+
+/** Spool directories made since `before` are all gone (removal is asynchronous: poll briefly). */
+async function assertSpoolCleaned(before: Set<string>): Promise<void> {
+  let left: string[] = []
+  for (let i = 0; i < 100; i++) {
+    left = [...spoolEntries()].filter((name) => !before.has(name))
+    if (!left.length) return
+    await sleep(20)
+  }
+  assert.deepEqual(left, [], 'the temporary spool directories are removed')
+}
+
+const FIELDS: Part[] = [
+  ['model', 'whisper-1'],
+  ['language', 'en'],
+  ['prompt', 'A short noisy tone.'],
+  ['temperature', '0.3'],
+]
+
+for (const order of ['audio first', 'fields first']) {
+  test(`multipart upload, ${order}: the upstream gets the exact bytes and typed fields`, async (t) => {
+    const { upstream, base } = await serve(t)
+    const before = spoolEntries()
+    const audio = wav(300_000)
+    const file: Part = ['audio', { bytes: audio, filename: 'talk.wav', type: 'audio/wav' }]
+    const parts = order === 'audio first' ? [file, ...FIELDS] : [...FIELDS, file]
+
+    // While the upstream call is under way, the upload sits in a spool file of its own.
+    let spooledDuringCall: string[] = []
+    upstream.setHandler('/audio/transcriptions', (_req, res, rec) => {
+      spooledDuringCall = [...spoolEntries()].filter((name) => !before.has(name))
+      const file = rec.form!.files.file!
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ text: `heard ${file.data.length} bytes`, usage: { type: 'duration', seconds: 9 } }))
+    })
+
+    const res = await postForm(base, parts)
+    assert.equal(res.status, 200, await res.clone().text())
+    assert.deepEqual(await jsonOf(res), { text: `heard ${audio.length} bytes` })
+
+    assert.equal(upstream.requests.length, 1)
+    const sent = upstream.requests[0]!
+    assert.equal(sent.path, '/v1/audio/transcriptions')
+    const upload = sent.form!.files.file!
+    assert.equal(upload.data.length, audio.length)
+    assert.ok(upload.data.equals(audio), 'the file part is byte-identical to the upload')
+    assert.equal(upload.filename, 'audio.wav')
+    assert.equal(upload.type, 'audio/wav')
+    assert.deepEqual(sent.form!.fields, {
+      model: 'whisper-1',
+      response_format: 'json',
+      prompt: 'A short noisy tone.',
+      language: 'en',
+      temperature: '0.3',
+    })
+    assert.equal(spooledDuringCall.length, 1, 'one spool directory while the call was made')
+    await assertSpoolCleaned(before)
+  })
+}
+
+test("the extension comes from the bytes, not the client's filename or type", async (t) => {
+  const { upstream, base } = await serve(t)
+  const audio = mp3(700)
+  const res = await postForm(base, [
+    ['model', 'whisper-1'],
+    ['audio', { bytes: audio, filename: 'recording.bin', type: 'application/octet-stream' }],
+  ])
+  assert.equal(res.status, 200, await res.clone().text())
+  const upload = upstream.requests[0]!.form!.files.file!
+  assert.equal(upload.filename, 'audio.mp3')
+  assert.equal(upload.type, 'audio/mpeg')
+  assert.ok(upload.data.equals(audio))
+  assert.match((await jsonOf(res)).text, new RegExp(`\\(${audio.length} bytes\\)`))
+})
+
+test('an upload of exactly 25 MB passes whole; one byte more is a 413 with no upstream call', async (t) => {
+  // The stand-in parses 25 MB of multipart in this same process, which stalls the event loop long
+  // enough on a busy machine for load shedding (503 ERR_OVERLOADED) to refuse the second request.
+  const { upstream, base } = await serve(t, { MAX_EVENT_LOOP_DELAY_MS: '0' })
+  const before = spoolEntries()
+  const audio = wav(MAX - 44)
+  assert.equal(audio.length, MAX)
+
+  const ok = await postForm(base, [
+    ['model', 'whisper-1'],
+    ['audio', { bytes: audio, filename: 'big.wav' }],
+  ])
+  assert.equal(ok.status, 200, await ok.clone().text())
+  await ok.arrayBuffer()
+  const upload = upstream.requests[0]!.form!.files.file!
+  assert.equal(upload.data.length, MAX)
+  assert.equal(sha256(upload.data), sha256(audio))
+
+  upstream.reset()
+  const over = Buffer.concat([audio, Buffer.from([0])])
+  const res = await postForm(base, [
+    ['model', 'whisper-1'],
+    ['audio', { bytes: over, filename: 'big.wav' }],
+  ])
+  const error = await errorOf(res, 413)
+  assert.equal(error.code, 'ERR_MEDIA_TOO_LARGE')
+  assert.deepEqual(pathsOf(error), ['/audio'])
+  assert.equal(upstream.requests.length, 0)
+  await assertSpoolCleaned(before)
+})
+
+test('a text field that is not a number (temperature=hot) is a 400 naming temperature', async (t) => {
+  const { upstream, base } = await serve(t)
+  const before = spoolEntries()
+  const res = await postForm(base, [
+    ['audio', { bytes: wav(2000), filename: 'a.wav' }],
+    ['model', 'whisper-1'],
+    ['temperature', 'hot'],
+  ])
+  const error = await errorOf(res, 400)
+  assert.equal(error.code, 'ERR_VALIDATION')
+  assert.deepEqual(pathsOf(error), ['/temperature'])
+  assert.equal(upstream.requests.length, 0)
+  await assertSpoolCleaned(before)
+})
+
+test('a temperature out of range as text is a 400 too (the text is typed, then validated)', async (t) => {
+  const { upstream, base } = await serve(t)
+  const res = await postForm(base, [
+    ['audio', { bytes: wav(2000), filename: 'a.wav' }],
+    ['model', 'whisper-1'],
+    ['temperature', '1.5'],
+  ])
+  const error = await errorOf(res, 400)
+  assert.deepEqual(pathsOf(error), ['/temperature'])
+  assert.equal(upstream.requests.length, 0)
+})
+
+test('a form without model is a 400 naming model', async (t) => {
+  const { upstream, base } = await serve(t)
+  const res = await postForm(base, [
+    ['audio', { bytes: wav(2000), filename: 'a.wav' }],
+    ['language', 'en'],
+  ])
+  const error = await errorOf(res, 400)
+  assert.equal(error.code, 'ERR_VALIDATION')
+  assert.deepEqual(pathsOf(error), ['/model'])
+  assert.equal(upstream.requests.length, 0)
+})
+
+test('a form without the audio is a 400 naming audio', async (t) => {
+  const { upstream, base } = await serve(t)
+  const res = await postForm(base, [['model', 'whisper-1']])
+  const error = await errorOf(res, 400)
+  assert.deepEqual(pathsOf(error), ['/audio'])
+  assert.equal(upstream.requests.length, 0)
+})
+
+for (const order of ['before the audio', 'after the audio']) {
+  test(`a file part for a field that is not an upload (model), ${order}, is a 400 naming it`, async (t) => {
+    const { upstream, base } = await serve(t)
+    const before = spoolEntries()
+    const audio: Part = ['audio', { bytes: wav(2000), filename: 'a.wav' }]
+    const model: Part = ['model', { bytes: Buffer.from('whisper-1'), filename: 'model.txt', type: 'text/plain' }]
+    const res = await postForm(base, order === 'before the audio' ? [model, audio] : [audio, model])
+    const error = await errorOf(res, 400)
+    assert.equal(error.code, 'ERR_VALIDATION')
+    assert.deepEqual(pathsOf(error), ['/model'])
+    assert.equal(upstream.requests.length, 0)
+    await assertSpoolCleaned(before)
+  })
+}
+
+test(
+  'the audio given twice is refused with a service error code naming audio',
+  async (t) => {
+    const { upstream, base } = await serve(t)
+    const res = await postForm(base, [
+      ['model', 'whisper-1'],
+      ['audio', { bytes: wav(2000), filename: 'a.wav' }],
+      ['audio', { bytes: wav(2000), filename: 'b.wav' }],
+    ])
+    const body = await jsonOf(res)
+    assert.ok(res.status === 400 || res.status === 413, String(res.status))
+    assert.match(body.error.code, /^ERR_/, JSON.stringify(body))
+    assert.deepEqual(pathsOf(body.error), ['/audio'])
+    assert.equal(upstream.requests.length, 0)
+  },
+)
+
+test('a client that goes away mid-upload leaves no spool file behind and calls no upstream', async (t) => {
+  const { upstream, base } = await serve(t)
+  const before = spoolEntries()
+  const boundary = '----openai-tasks-test-boundary'
+  const head = Buffer.from(
+    `--${boundary}\r\ncontent-disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n` +
+      `--${boundary}\r\ncontent-disposition: form-data; name="audio"; filename="talk.wav"\r\ncontent-type: audio/wav\r\n\r\n`,
+  )
+  const audio = wav(4_000_000)
+  const url = new URL(base + ROUTE)
+  const req = request(url, {
+    method: 'POST',
+    headers: {
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+      'content-length': String(head.length + audio.length + 100),
+    },
+  })
+  const failed = new Promise<void>((resolve) => {
+    req.on('error', () => resolve())
+    req.on('close', () => resolve())
+  })
+  req.write(head)
+  req.write(audio.subarray(0, 1_000_000))
+  // Wait until the server has started spooling this upload, then hang up.
+  for (let i = 0; i < 200 && [...spoolEntries()].every((n) => before.has(n)); i++) await sleep(10)
+  assert.ok(
+    [...spoolEntries()].some((n) => !before.has(n)),
+    'the upload was being spooled',
+  )
+  req.destroy()
+  await failed
+  await assertSpoolCleaned(before)
+  await sleep(50)
+  assert.equal(upstream.requests.length, 0)
+})
+
+test('bytes that are not audio are a 400 naming /audio, whatever the client claims', async (t) => {
+  const { upstream, base } = await serve(t)
+  const before = spoolEntries()
+  for (const bytes of [PNG, Buffer.from('just some text, not a recording at all')]) {
+    const res = await postForm(base, [
+      ['model', 'whisper-1'],
+      ['audio', { bytes, filename: 'talk.mp3', type: 'audio/mpeg' }],
+    ])
+    const error = await errorOf(res, 400)
+    assert.equal(error.code, 'ERR_VALIDATION')
+    assert.deepEqual(pathsOf(error), ['/audio'])
+  }
+  assert.equal(upstream.requests.length, 0)
+  await assertSpoolCleaned(before)
+})
+
+test('the JSON form with base64 audio still works beside multipart', async (t) => {
+  const { upstream, base } = await serve(t)
+  const audio = wav(20_000)
+  const res = await fetch(base + ROUTE, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'whisper-1', audio: `data:audio/wav;base64,${audio.toString('base64')}`, temperature: 0.3 }),
+  })
+  assert.equal(res.status, 200, await res.clone().text())
+  assert.deepEqual(await jsonOf(res), { text: `Transcript of audio.wav (${audio.length} bytes).` })
+  const sent = upstream.requests[0]!
+  assert.ok(sent.form!.files.file!.data.equals(audio))
+  assert.equal(sent.form!.fields.temperature, '0.3')
+})
