@@ -121,3 +121,10 @@ test('log redaction hides keys in headers and setup fields', async (t) => {
   assert.doesNotMatch(line, /sk-leak/)
   assert.match(line, /\[redacted\]/)
 })
+
+test('the README documents every environment variable the service reads', async () => {
+  const { ENV_SCHEMA } = await import('../src/config.ts')
+  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
+  const missing = Object.keys(ENV_SCHEMA.properties).filter((name) => !readme.includes(`| \`${name}\` |`))
+  assert.deepEqual(missing, [])
+})
