@@ -440,7 +440,7 @@ test('Dockerfile: node:24 stages, non-root runtime, tini, HEALTHCHECK on /health
   assert.match(healthcheck, /\/healthz/)
   assert.doesNotMatch(healthcheck, /\b(curl|wget)\b/, 'needs no curl/wget in the image')
 
-  assert.deepEqual(JSON.parse(last(runtime, 'CMD')?.args ?? 'null'), ['node', 'dist/server.js'])
+  assert.deepEqual(JSON.parse(last(runtime, 'CMD')?.args ?? 'null'), ['node', '--max-semi-space-size=16', 'dist/server.js'])
   const entrypoint = JSON.parse(last(runtime, 'ENTRYPOINT')?.args ?? 'null') as string[]
   assert.deepEqual(entrypoint, ['/usr/bin/tini', '--'], 'tini is PID 1')
   assert.ok(runtime.some((i) => i.keyword === 'RUN' && /apt-get install\b.*\btini\b/.test(i.args)), 'tini is installed')

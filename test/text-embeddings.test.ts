@@ -103,3 +103,26 @@ test('an upstream answer with an empty data list is a 502', async (t) => {
   assert.equal(res.statusCode, 502)
   assert.equal(res.json().error.code, 'ERR_UPSTREAM_BAD_RESPONSE')
 })
+
+test('the embedding is copied exactly from any well-formed answer layout, and a malformed one is a 502', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t, { UPSTREAM_MAX_RETRIES: '0' })
+  const answers = [
+    '{\n  "object": "list",\n  "data": [\n    {\n      "object": "embedding",\n      "index": 0,\n      "embedding": [ -1.5e-7, 0.25 , 3E+2, 0 ]\n    }\n  ],\n  "model": "m",\n  "usage": { "prompt_tokens": 3, "total_tokens": 3 }\n}\n',
+    '{"data":[{"embedding":[0.1],"index":0,"object":"embedding"},{"embedding":[0.2],"index":1,"object":"embedding"}],"object":"list","model":"m","usage":{"prompt_tokens":1,"total_tokens":1}}',
+    '{"object":"list","data":[{"object":"embedding","index":0,"embedding":[1,,2]}],"model":"m","usage":{"prompt_tokens":1,"total_tokens":1}}',
+  ]
+  let next = 0
+  upstream.setHandler('/v1/embeddings', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(answers[next++])
+  })
+  const post = () => app.inject({ method: 'POST', url: '/v1/tasks/text-embeddings', payload: { model: 'text-embedding-3-small', text: 'x' } })
+  const pretty = await post()
+  assert.equal(pretty.statusCode, 200)
+  assert.deepEqual(pretty.json(), { embedding: [-1.5e-7, 0.25, 300, 0] })
+  const two = await post()
+  assert.deepEqual(two.json(), { embedding: [0.1] }, 'several embeddings: the first, parsed the ordinary way')
+  const broken = await post()
+  assert.equal(broken.statusCode, 502)
+  assert.equal(broken.json().error.code, 'ERR_UPSTREAM_BAD_RESPONSE')
+})

@@ -4,6 +4,7 @@ import { resolveCredentials } from '../credentials.ts'
 import { invalidField, ModelNotAllowedError, withDetails } from '../errors.ts'
 import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
 import { TASK_RUNNERS, TASK_STREAMERS } from '../tasks/index.ts'
+import { RawJson } from '../tasks/raw-json.ts'
 import type { TaskContext } from '../tasks/task-context.ts'
 import type { ServiceMetrics } from '../metrics/service-metrics.ts'
 import type { OpenAIUpstream } from '../upstream/openai-upstream.ts'
@@ -66,12 +67,20 @@ export function registerTaskRoute(fastify: FastifyInstance, def: TaskDefinition,
       assertModelAllowed(config.allowedModels, input.model)
       const ctx = contextFor(request, reply)
       const mediaType = stream && request.headers.accept ? negotiate(request, streamTypes) : undefined
-      if (!mediaType || !stream) return run(input as never, ctx)
+      if (!mediaType || !stream) {
+        const output = await run(input as never, ctx)
+        if (!(output instanceof RawJson)) return output
+        return reply.type('application/json; charset=utf-8').serializer(sendAsIs).send(output.text)
+      }
       const accepts = request.accepts()
       const result = await stream(input as never, ctx, { mediaType, accepts: (type) => accepts.type(type) !== false })
       return reply.headers(result.headers ?? {}).type(result.contentType).send(result.body)
     },
   )
+}
+
+function sendAsIs(payload: unknown): string {
+  return payload as string
 }
 
 /** Builds what a task needs for one request: credentials, the abort signal, where usage counts. */

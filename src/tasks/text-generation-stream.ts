@@ -100,10 +100,12 @@ async function* relay(upstreamBody: AsyncIterable<Uint8Array>, ctx: TaskContext,
   const accumulator = new ChatStreamAccumulator()
   let finished = false
   try {
+    // Read to the end rather than break at [DONE]: breaking out destroys the body with an error.
     for await (const data of sseData(upstreamBody)) {
+      if (finished) continue
       if (data === '[DONE]') {
         finished = true
-        break
+        continue
       }
       const chunk = parseChunk(data)
       for (const delta of accumulator.add(chunk)) yield sseEvent('delta', delta)

@@ -1,13 +1,17 @@
 import type OpenAI from 'openai'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import sharp from 'sharp'
 import { withDetails } from '../errors.ts'
 import { sniffType } from '../media/base64-media.ts'
 import { NotAcceptableError, type StreamNegotiation, type StreamResult } from '../streaming/stream-result.ts'
 import type { TextToImageInput, TextToImageOutput } from '../generated/task-types.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 import type { TaskContext } from './task-context.ts'
+
+/** libvips is loaded on the first image, not at start-up: it weighs some 20 MB of memory. */
+async function loadSharp(): Promise<typeof import('sharp').default> {
+  return (await import('sharp')).default
+}
 
 /** GPT image models always answer in base64 and reject `response_format`. */
 const ALWAYS_BASE64_MODEL = /^gpt-image/
@@ -26,6 +30,7 @@ export function toImageRequest(input: TextToImageInput): OpenAI.Images.ImageGene
 }
 
 export async function toWebpDataUri(base64: string): Promise<string> {
+  const sharp = await loadSharp()
   let webp: Buffer
   try {
     webp = await sharp(Buffer.from(base64, 'base64')).webp().toBuffer()
@@ -79,6 +84,7 @@ export async function streamTextToImage(
   const headers = { 'x-revised-prompt': encodeURIComponent(image.revisedPrompt) }
   const png = Readable.from(base64Slices(image.b64))
   if (negotiation.mediaType === 'image/png') return { contentType: 'image/png', body: png, headers }
+  const sharp = await loadSharp()
   const webp = sharp().webp()
   pipeline(png, webp).catch((err: Error) => ctx.log.warn({ err }, 'image conversion failed'))
   return { contentType: 'image/webp', body: webp, headers }

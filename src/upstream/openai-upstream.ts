@@ -126,17 +126,16 @@ export class OpenAIUpstream {
 
   /** POSTs a JSON (or multipart) body and parses the JSON answer. */
   async postJson<T>(call: Omit<UpstreamCall, 'body'> & { body: unknown }): Promise<T> {
+    return parseUpstreamJson<T>(await this.postForText(call), call.path)
+  }
+
+  /** POSTs a JSON (or multipart) body and returns the answer's text, unparsed. */
+  async postForText(call: Omit<UpstreamCall, 'body'> & { body: unknown }): Promise<string> {
     const res = await this.post({ ...call, body: encode(call.body) })
-    let text: string
     try {
-      text = await res.body.text()
+      return await res.body.text()
     } catch (err) {
       throw this.#transportError(err, call.signal)
-    }
-    try {
-      return JSON.parse(text) as T
-    } catch {
-      throw badUpstreamResponse(`expected JSON from ${call.path}, got ${JSON.stringify(text.slice(0, 120))}`)
     }
   }
 
@@ -173,4 +172,12 @@ export class OpenAIUpstream {
 
 function encode(body: unknown): string | FormData {
   return body instanceof FormData ? body : JSON.stringify(body)
+}
+
+export function parseUpstreamJson<T>(text: string, path: string): T {
+  try {
+    return JSON.parse(text) as T
+  } catch {
+    throw badUpstreamResponse(`expected JSON from ${path}, got ${JSON.stringify(text.slice(0, 120))}`)
+  }
 }
