@@ -68,4 +68,6 @@ test('SIGTERM: readyz turns 503, new connections are refused, a stream in flight
   assert.match(body, /event: done\n/)
   const [code] = await exited
   assert.equal(code, 0)
+  assert.ok(!server.log().includes('sk-shutdown-test-key'), 'the real process never logs its key')
+  assert.ok(!server.log().includes('Bearer sk-'), 'nor an Authorization header')
 })
