@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Server } from 'node:http'
 import { LogController, type FastifyHttpOptions, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { clientErrorHandler } from './client-errors.ts'
+import { BODY_VALIDATION_OPTIONS } from './schemas/ajv-options.ts'
 import type { DestinationStream } from 'pino'
 import type { Config } from './config.ts'
 
@@ -72,18 +73,7 @@ export function serverOptions(config: Config, logging: LoggingChoice = {}): Fast
     },
     clientErrorHandler,
     return503OnClosing: true,
-    ajv: {
-      customOptions: {
-        allErrors: true,
-        removeAdditional: false,
-        coerceTypes: false,
-        useDefaults: true,
-        // OpenAPI-only annotation on the route body schemas.
-        keywords: ['x-examples'],
-        // A multipart file field: its bytes are never in the validated body.
-        formats: { binary: true },
-      },
-    },
+    ajv: { customOptions: BODY_VALIDATION_OPTIONS },
   }
   return options as FastifyServerOptions
 }

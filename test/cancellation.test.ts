@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict'
 import { request, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import type { FastifyInstance } from 'fastify'
-import { buildWithUpstream } from './support/app.ts'
+import { serveWithUpstream } from './support/app.ts'
 import type { FakeOpenAI, RecordedRequest } from './support/fake-openai.ts'
+import { findGc, settledHeap } from './support/heap.ts'
 
 /**
  * A caller that hangs up must not leave an OpenAI request running: the stand-in sees its
@@ -16,18 +14,7 @@ import type { FakeOpenAI, RecordedRequest } from './support/fake-openai.ts'
  * t.diagnostic, never asserted (speed goals live in the benchmarks).
  */
 
-interface Served {
-  app: FastifyInstance
-  upstream: FakeOpenAI
-  base: string
-}
-
-async function serve(t: TestContext, env: Record<string, string> = {}): Promise<Served> {
-  const { app, upstream } = await buildWithUpstream(t, env)
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const { port } = app.server.address() as AddressInfo
-  return { app, upstream, base: `http://127.0.0.1:${port}` }
-}
+const serve = serveWithUpstream
 
 interface Call {
   req: ClientRequest
@@ -281,25 +268,6 @@ function connectionsOf(app: FastifyInstance): Promise<number> {
   return new Promise((resolve, reject) => app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))))
 }
 
-/** global.gc, or the same function fetched through V8 flags when node ran without --expose-gc. */
-function findGc(): (() => void) | undefined {
-  if (typeof globalThis.gc === 'function') return globalThis.gc as () => void
-  try {
-    setFlagsFromString('--expose-gc')
-    const gc = runInNewContext('gc') as unknown
-    return typeof gc === 'function' ? (gc as () => void) : undefined
-  } catch {
-    return undefined
-  }
-}
-
-async function heapAfterGc(gc: () => void): Promise<number> {
-  for (let i = 0; i < 3; i++) {
-    gc()
-    await sleep(20)
-  }
-  return process.memoryUsage().heapUsed
-}
 
 const FIRST_CHUNK = {
   id: 'c',
@@ -423,7 +391,7 @@ test('1,000 cancelled requests in a row leave no upstream request, connection or
   await upstream.waitFor(() => upstream.requests.every((r) => r.aborted), 10_000)
   await assertSettled(app)
   const baselineConnections = await connectionsOf(app)
-  const baselineHeap = gc ? await heapAfterGc(gc) : undefined
+  const baselineHeap = gc ? await settledHeap(gc) : undefined
 
   await cancelMany(base, arrivedUpstream, 'run', 1000, 20)
   const runRequests = upstream.requests.filter((r) => String(r.headers['x-client-request-id']).startsWith('run-'))
@@ -444,7 +412,7 @@ test('1,000 cancelled requests in a row leave no upstream request, connection or
   assert.ok(connections <= baselineConnections, `server connections back to ${baselineConnections}: ${connections}`)
 
   if (gc && baselineHeap !== undefined) {
-    const heap = await heapAfterGc(gc)
+    const heap = await settledHeap(gc)
     const growthMb = (heap - baselineHeap) / 2 ** 20
     const mb = (bytes: number): string => (bytes / 2 ** 20).toFixed(1)
     t.diagnostic(

@@ -7,15 +7,14 @@
  */
 import assert from 'node:assert/strict'
 import type { IncomingHttpHeaders } from 'node:http'
-import net, { type AddressInfo } from 'node:net'
+import net from 'node:net'
 import { describe, test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import v8 from 'node:v8'
-import vm from 'node:vm'
 import type { FastifyInstance } from 'fastify'
 import { Agent, request } from 'undici'
-import { buildWithUpstream, capturedLogLines } from './support/app.ts'
+import { serveWithUpstream, capturedLogLines } from './support/app.ts'
 import { openAIError, type CustomHandler, type FakeOpenAI } from './support/fake-openai.ts'
+import { findGc, settledHeap } from './support/heap.ts'
 
 const WAV = 'data:audio/wav;base64,UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA='
 
@@ -47,12 +46,10 @@ interface Service {
 
 /** The app and its stand-in OpenAI, the app listening on an ephemeral loopback port. */
 async function startService(t: TestContext, env: Record<string, string> = {}): Promise<Service> {
-  const { app, upstream } = await buildWithUpstream(t, env)
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const { port } = app.server.address() as AddressInfo
+  const { app, upstream, base, port } = await serveWithUpstream(t, env)
   const agent = new Agent({ keepAliveTimeout: 1000, connections: 16 })
   t.after(() => agent.close())
-  return { app, upstream, origin: `http://127.0.0.1:${port}`, port, agent }
+  return { app, upstream, origin: base, port, agent }
 }
 
 interface Answer {
@@ -359,28 +356,6 @@ describe('slow clients', () => {
 // Soak
 // -------------------------------------------------------------------------------------------------
 
-/** `global.gc`, or the same function obtained at run time: `node --test` does not pass --expose-gc. */
-function findGc(): (() => void) | undefined {
-  const exposed = (globalThis as { gc?: () => void }).gc
-  if (exposed) return exposed
-  try {
-    v8.setFlagsFromString('--expose-gc')
-    return vm.runInNewContext('gc') as () => void
-  } catch {
-    return undefined
-  }
-}
-
-/** heapUsed once the dust settles: the least of a few samples, each after a full GC when available. */
-async function settledHeap(gc: (() => void) | undefined): Promise<number> {
-  let least = Infinity
-  for (let i = 0; i < 5; i++) {
-    gc?.()
-    await sleep(gc ? 20 : 200)
-    least = Math.min(least, process.memoryUsage().heapUsed)
-  }
-  return least
-}
 
 type SoakKind = 'status-429' | 'status-500' | 'status-503' | 'status-401' | 'status-400' | 'reset' | 'malformed' | 'hang' | 'sse-cut' | 'audio-cut'
 

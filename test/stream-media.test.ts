@@ -1,29 +1,16 @@
 import assert from 'node:assert/strict'
 import { request, type IncomingHttpHeaders } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { describe, test, type TestContext } from 'node:test'
-import type { FastifyInstance } from 'fastify'
+import { describe, test } from 'node:test'
 import sharp from 'sharp'
-import { buildWithUpstream } from './support/app.ts'
-import { expectedSpeechBytes, type FakeOpenAI } from './support/fake-openai.ts'
+import { serveWithUpstream } from './support/app.ts'
+import { expectedSpeechBytes } from './support/fake-openai.ts'
 
 /** The parsed JSON body (fetch types it as unknown). */
 const jsonOf = (res: Response): Promise<any> => res.json() as Promise<any>
 
 /** Audio and image answers as bytes, chosen by Accept, through a real socket. */
 
-interface Served {
-  app: FastifyInstance
-  upstream: FakeOpenAI
-  base: string
-}
-
-async function serve(t: TestContext, env: Record<string, string> = {}): Promise<Served> {
-  const { app, upstream } = await buildWithUpstream(t, env)
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const { port } = app.server.address() as AddressInfo
-  return { app, upstream, base: `http://127.0.0.1:${port}` }
-}
+const serve = serveWithUpstream
 
 function post(base: string, task: string, body: unknown, accept?: string): Promise<Response> {
   const headers: Record<string, string> = { 'content-type': 'application/json' }

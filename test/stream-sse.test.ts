@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict'
 import type { ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { test, type TestContext } from 'node:test'
+import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { FastifyInstance } from 'fastify'
-import { buildWithUpstream } from './support/app.ts'
-import { openAIError, type FakeOpenAI } from './support/fake-openai.ts'
+import { serveWithUpstream } from './support/app.ts'
+import { openAIError } from './support/fake-openai.ts'
 
 /** The parsed JSON body (fetch types it as unknown). */
 const jsonOf = (res: Response): Promise<any> => res.json() as Promise<any>
@@ -33,18 +31,7 @@ interface SseEvent {
   data: string
 }
 
-interface Served {
-  app: FastifyInstance
-  upstream: FakeOpenAI
-  base: string
-}
-
-async function serve(t: TestContext, env: Record<string, string> = {}): Promise<Served> {
-  const { app, upstream } = await buildWithUpstream(t, env)
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const { port } = app.server.address() as AddressInfo
-  return { app, upstream, base: `http://127.0.0.1:${port}` }
-}
+const serve = serveWithUpstream
 
 function post(base: string, body: unknown, headers: Record<string, string> = SSE): Promise<Response> {
   return fetch(base + ROUTE, { method: 'POST', headers, body: JSON.stringify(body) })

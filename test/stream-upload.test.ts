@@ -2,13 +2,10 @@ import assert from 'node:assert/strict'
 import { createHash, randomFillSync } from 'node:crypto'
 import { readdirSync } from 'node:fs'
 import { request } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { test, type TestContext } from 'node:test'
+import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { FastifyInstance } from 'fastify'
-import { buildWithUpstream } from './support/app.ts'
-import type { FakeOpenAI } from './support/fake-openai.ts'
+import { serveWithUpstream } from './support/app.ts'
 
 /** The parsed JSON body (fetch types it as unknown). */
 const jsonOf = (res: Response): Promise<any> => res.json() as Promise<any>
@@ -22,18 +19,7 @@ const ROUTE = '/v1/tasks/speech-recognition'
 const MAX = 26_214_400
 const SPOOL_PREFIX = 'openai-tasks-upload-'
 
-interface Served {
-  app: FastifyInstance
-  upstream: FakeOpenAI
-  base: string
-}
-
-async function serve(t: TestContext, env: Record<string, string> = {}): Promise<Served> {
-  const { app, upstream } = await buildWithUpstream(t, env)
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const { port } = app.server.address() as AddressInfo
-  return { app, upstream, base: `http://127.0.0.1:${port}` }
-}
+const serve = serveWithUpstream
 
 /** A 16 kHz mono 16-bit PCM WAV whose data chunk is `dataBytes` of noise (random, so a shifted or repeated slice shows). */
 function wav(dataBytes: number): Buffer {

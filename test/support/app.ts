@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import type { TestContext } from 'node:test'
+import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -62,4 +63,20 @@ export async function buildWithUpstream(
   })
   const app = await build(t, { OPENAI_BASE_URL: upstream.url, ...env })
   return { app, upstream }
+}
+
+export interface Served {
+  app: FastifyInstance
+  upstream: FakeOpenAI
+  /** `http://127.0.0.1:<port>` */
+  base: string
+  port: number
+}
+
+/** buildWithUpstream, with the app listening for real on an ephemeral loopback port. */
+export async function serveWithUpstream(t: TestContext, env: Record<string, string> = {}): Promise<Served> {
+  const { app, upstream } = await buildWithUpstream(t, env)
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as AddressInfo
+  return { app, upstream, base: `http://127.0.0.1:${port}`, port }
 }
