@@ -1,6 +1,7 @@
 /** The SVG bar chart of latest.svg: requests/s direct vs through, per scenario (hand-written SVG). */
 import { OTHER_CPU_LIMIT } from './cpu.ts'
-import { derive, num, warnings, type BenchRun } from './report.ts'
+import { derive, warnings, type BenchRun } from './report.ts'
+import { num } from './targets.ts'
 
 const escapeXml = (s: string): string => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`)
 

@@ -25,7 +25,7 @@ export interface LoadResult {
 }
 
 /** Growable list of latencies (ms, fractional) of the 2xx answers. */
-class Samples {
+export class Samples {
   #values = new Float64Array(1 << 16)
   #length = 0
 
@@ -36,6 +36,10 @@ class Samples {
       this.#values = grown
     }
     this.#values[this.#length++] = value
+  }
+
+  get length(): number {
+    return this.#length
   }
 
   summary(): { p50: number; p99: number; mean: number } {
@@ -67,7 +71,11 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     instance.on('response', (_client, statusCode, _bytes, responseTime) => {
       if (statusCode >= 200 && statusCode < 300) samples.push(responseTime)
     })
-    spec.signal?.addEventListener('abort', () => instance.stop(), { once: true })
+    // Removed once the run ends: a listener left on the long-lived signal would keep every
+    // finished instance (and its buffers) alive, and the load generator's GC pauses growing.
+    const stop = (): void => instance.stop()
+    spec.signal?.addEventListener('abort', stop, { once: true })
+    instance.once('done', () => spec.signal?.removeEventListener('abort', stop))
   })
   const { p50, p99, mean } = samples.summary()
   return {

@@ -1,6 +1,5 @@
-/** The benchmark's two child processes (bench upstream, service) and their clean-up. */
+/** The benchmark's child processes (bench upstream, service builds and runs) and their clean-up. */
 import { fork, spawn, type ChildProcess } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
@@ -18,6 +17,8 @@ export interface Child {
 }
 
 const children = new Set<Child>()
+/** Children stopped on purpose one by one: their exit is not a failure. */
+const stoppedOnPurpose = new WeakSet<Child>()
 let stopping = false
 let onUnexpectedExit: (message: string) => void = () => {}
 
@@ -42,7 +43,7 @@ function track(name: string, proc: ChildProcess): Child {
   proc.once('exit', () => {
     children.delete(child)
     // Let the last output arrive before reporting it.
-    if (!stopping) setImmediate(() => onUnexpectedExit(describeExit(child)))
+    if (!stopping && !stoppedOnPurpose.has(child)) setImmediate(() => onUnexpectedExit(describeExit(child)))
   })
   return child
 }
@@ -87,22 +88,40 @@ export async function freePort(): Promise<number> {
   return address.port
 }
 
+/** How the service is run: the build, as production runs it, or its TypeScript source. */
+export const ENTRIES = {
+  server: { built: 'dist/server.js', source: 'src/server.ts' },
+  cluster: { built: 'dist/cluster.js', source: 'src/cluster.ts' },
+} as const
+
 export interface ServiceOptions {
   upstreamPort: number
-  /** Directory holding src/server.ts (another checkout, to compare versions). */
+  /** Checkout to run (another one, to compare versions). */
   dir: string
+  /** Path of the entry point in `dir`, e.g. `dist/server.js`. */
+  entry: string
   /** Extra node flags, e.g. `--cpu-prof --cpu-prof-dir=bench/results/prof`. */
   nodeArgs: string[]
+  /** Extra environment, e.g. `WORKERS` for the cluster. */
+  env?: Record<string, string>
+  name?: string
 }
 
-/** Starts `node src/server.ts` against the bench upstream; resolves once /healthz answers 200. */
-export async function startService(options: ServiceOptions): Promise<{ child: Child; url: string; startupMs: number }> {
+export interface Service {
+  child: Child
+  url: string
+  startupMs: number
+}
+
+/** Starts the service against the bench upstream; resolves once /healthz answers 200. */
+export async function startService(options: ServiceOptions): Promise<Service> {
   const port = await freePort()
   const started = performance.now()
-  const proc = spawn(process.execPath, [...options.nodeArgs, 'src/server.ts'], {
+  const proc = spawn(process.execPath, [...options.nodeArgs, options.entry], {
     cwd: options.dir,
     env: {
       ...process.env,
+      NODE_ENV: 'production',
       HOST: '127.0.0.1',
       PORT: String(port),
       OPENAI_BASE_URL: `http://127.0.0.1:${options.upstreamPort}/v1`,
@@ -112,10 +131,11 @@ export async function startService(options: ServiceOptions): Promise<{ child: Ch
       // A per-client rate limit (when the service has one) would turn the run into 429s; a
       // limit never reached keeps its per-request cost in the figures.
       RATE_LIMIT_MAX: '1000000000',
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  const child = track('service', proc)
+  const child = track(options.name ?? 'service', proc)
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 30_000
   while (Date.now() < deadline) {
@@ -129,33 +149,47 @@ export async function startService(options: ServiceOptions): Promise<{ child: Ch
     }
     await sleep(100)
   }
-  throw new Error(`service did not answer /healthz within 30 s${child.logTail.length ? `: ${child.logTail.join('\n')}` : ''}`)
+  throw new Error(`${child.name} did not answer /healthz within 30 s${child.logTail.length ? `: ${child.logTail.join('\n')}` : ''}`)
 }
 
-/** Resident memory of a process, from /proc (Linux only): current and peak, in MB. */
-export async function memoryOf(child: Child): Promise<{ rssMb: number; peakRssMb: number } | undefined> {
-  try {
-    const status = await readFile(`/proc/${child.proc.pid}/status`, 'utf8')
-    const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN)
-    return { rssMb: kb('VmRSS') / 1024, peakRssMb: kb('VmHWM') / 1024 }
-  } catch {
-    return undefined
-  }
+/**
+ * `npm run build` in `dir`, as a deployment does, bounded in time. Resolves to tsc's complaints
+ * when it reports type errors (it still emits dist/, which is then what runs); throws when
+ * nothing runnable came out.
+ */
+export async function buildService(dir: string, timeoutMs = 180_000): Promise<{ ms: number; errors: string[] }> {
+  const started = performance.now()
+  // Under `npm run`, npm_execpath is npm's own script: run it with this node.
+  const npm = process.env.npm_execpath
+  const [command, args] = npm?.endsWith('.js') ? [process.execPath, [npm, 'run', 'build']] : ['npm', ['run', 'build']]
+  const proc = spawn(command, args as string[], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  proc.stdout.on('data', (d: Buffer) => (output += d))
+  proc.stderr.on('data', (d: Buffer) => (output += d))
+  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs)
+  const code = await new Promise<number | null>((resolve, reject) => proc.once('error', reject).once('exit', resolve))
+  clearTimeout(timer)
+  const errors = output.split('\n').filter((line) => /error TS\d+/.test(line))
+  if (code !== 0 && !errors.length) throw new Error(`npm run build in ${dir} failed (${code ?? 'killed'}):\n${output.slice(-2000)}`)
+  return { ms: performance.now() - started, errors }
+}
+
+/** SIGTERM to one child, SIGKILL if still there after `graceMs`; not reported as a death. */
+export async function stopChild(child: Child, graceMs = 3000): Promise<void> {
+  const { proc } = child
+  stoppedOnPurpose.add(child)
+  if (exited(proc)) return
+  const gone = new Promise((resolve) => proc.once('exit', resolve))
+  proc.kill('SIGTERM')
+  const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs)
+  await gone
+  clearTimeout(timer)
 }
 
 /** SIGTERM to every child still running, SIGKILL to those still there after `graceMs`. */
 export async function stopAll(graceMs = 3000): Promise<void> {
   stopping = true
-  const running = [...children].filter((c) => !exited(c.proc))
-  await Promise.all(
-    running.map(async ({ proc }) => {
-      const gone = new Promise((resolve) => proc.once('exit', resolve))
-      proc.kill('SIGTERM')
-      const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs)
-      await gone
-      clearTimeout(timer)
-    }),
-  )
+  await Promise.all([...children].map((child) => stopChild(child, graceMs)))
 }
 
 /** Last resort when the bench process exits without having stopped its children. */

@@ -1,17 +1,31 @@
-/** The figures derived from a run, the targets, and the markdown report. */
+/** What a run of `npm run bench` measured, the figures derived from it, and its targets. */
 import { OTHER_CPU_LIMIT, type CpuShare } from './cpu.ts'
 import type { LoadResult } from './load.ts'
+import type { PacedResult } from './paced.ts'
+import { num, target, type Target } from './targets.ts'
 
 export interface Measured extends LoadResult {
   cpu: CpuShare
 }
 
 export interface PairResult {
-  /** At `connections` (50 by default): throughput and loaded latency. */
+  /** At `connections` (50 by default), as fast as answers come: throughput, saturation latency. */
   loaded: Measured
   /** At 1 connection: latency. */
   single: Measured
 }
+
+export type RateMeasured = PacedResult & { cpu: CpuShare }
+
+/** Both sides at the same fixed rate, a fraction of the through capacity, over `connections`. */
+export interface FixedRateResult {
+  ratePerSec: number
+  direct: RateMeasured
+  through: RateMeasured
+}
+
+/** A load generator stall longer than this may show in a fixed-rate p99. */
+export const GENERATOR_STALL_LIMIT_MS = 5
 
 export interface ScenarioResult {
   id: string
@@ -19,6 +33,28 @@ export interface ScenarioResult {
   skipped?: string
   direct?: PairResult
   through?: PairResult
+  fixedRate?: FixedRateResult
+}
+
+/** Embeddings through the service, one input per request vs `batchSize` inputs per request. */
+export interface BatchResult {
+  batchSize: number
+  single: Measured
+  batch: Measured
+}
+
+/** Text generation JSON through the cluster entry point (one process per worker). */
+export interface ClusterResult {
+  workers: number
+  entry: string
+  nodeArgs: string[]
+  startupMs: number
+  through: Measured
+  /** Primary and workers added up, after the run. */
+  rssMb?: number
+  /** Lines the cluster wrote at warn level or above (a worker replaced, for one). */
+  logLines: number
+  logTail: string[]
 }
 
 export interface BenchRun {
@@ -28,38 +64,42 @@ export interface BenchRun {
   durationSec: number
   warmupSec: number
   connections: number
+  rateFraction: number
   service: {
     dir: string
+    /** What runs: `dist/server.js` (built before the run) or `src/server.ts`. */
+    entry: string
+    /** Node flags: production's (from package.json `start`), then BENCH_SERVICE_NODE_ARGS. */
+    buildMs?: number
+    /** Type errors the build reported (it emits regardless); empty when it was clean. */
+    buildErrors?: string[]
     nodeArgs: string[]
     startupMs: number
     idleRssMb?: number
+    /** After every run on the single process (scenarios, then batch). */
     rssMb?: number
     peakRssMb?: number
+    /** After the scenarios, before the batch runs. */
+    afterScenariosRssMb?: number
     logLines: number
     logTail: string[]
   }
   scenarios: ScenarioResult[]
-}
-
-export interface Target {
-  name: string
-  scenario: string
-  value: number
-  limit: number
-  unit: string
-  /** `min`: value must be at least the limit; `max`: at most. */
-  kind: 'min' | 'max'
-  met: boolean
+  batch?: BatchResult
+  cluster?: ClusterResult
 }
 
 export interface Derived {
   throughputPct: number
   addedP50Single: number
   addedP99Single: number
+  /** At saturation: mostly the queueing of the slower side, not per-request overhead. */
   addedP99Loaded: number
+  addedP50Rate: number
+  addedP99Rate: number
 }
 
-export const LIMITS = { throughputPct: 50, addedP50SingleMs: 0.25, addedP99LoadedMs: 2, rssMb: 150 }
+export const LIMITS = { throughputPct: 50, addedP50SingleMs: 0.25, addedP99Ms: 2, rssMb: 150 }
 
 export function derive(s: ScenarioResult): Derived | undefined {
   if (!s.direct || !s.through) return undefined
@@ -68,117 +108,90 @@ export function derive(s: ScenarioResult): Derived | undefined {
     addedP50Single: s.through.single.p50Ms - s.direct.single.p50Ms,
     addedP99Single: s.through.single.p99Ms - s.direct.single.p99Ms,
     addedP99Loaded: s.through.loaded.p99Ms - s.direct.loaded.p99Ms,
+    addedP50Rate: s.fixedRate ? s.fixedRate.through.p50Ms - s.fixedRate.direct.p50Ms : NaN,
+    addedP99Rate: s.fixedRate ? s.fixedRate.through.p99Ms - s.fixedRate.direct.p99Ms : NaN,
   }
 }
 
-function target(name: string, scenario: string, value: number, limit: number, unit: string, kind: 'min' | 'max'): Target {
-  return { name, scenario, value, limit, unit, kind, met: kind === 'min' ? value >= limit : value <= limit }
+/** Items per second of a batch result's two runs, and how many times more the batch route gives. */
+export function batchFigures(b: BatchResult): { singleItemsPerSec: number; batchItemsPerSec: number; gain: number } {
+  const singleItemsPerSec = b.single.reqPerSec
+  const batchItemsPerSec = b.batch.reqPerSec * b.batchSize
+  return { singleItemsPerSec, batchItemsPerSec, gain: batchItemsPerSec / singleItemsPerSec }
 }
+
+/** The text-generation JSON scenario, which the cluster is compared with. */
+export const clusterBaseline = (run: BenchRun): ScenarioResult | undefined =>
+  run.scenarios.find((s) => s.id === 'text-generation-json')
 
 export function targets(run: BenchRun): Target[] {
   const list: Target[] = []
   const n = run.connections
+  const pct = num(run.rateFraction * 100)
   for (const s of run.scenarios) {
     const d = derive(s)
     if (!d) continue
     list.push(
       target('throughput through / direct', s.title, d.throughputPct, LIMITS.throughputPct, '%', 'min'),
       target('added p50 at 1 connection', s.title, d.addedP50Single, LIMITS.addedP50SingleMs, 'ms', 'max'),
-      target(`added p99 at ${n} connections`, s.title, d.addedP99Loaded, LIMITS.addedP99LoadedMs, 'ms', 'max'),
+      target(`added p99 at a fixed rate (${pct} % of capacity, ${n} connections)`, s.title, d.addedP99Rate, LIMITS.addedP99Ms, 'ms', 'max'),
+      target(`added p99 at saturation (${n} connections, unthrottled)`, s.title, d.addedP99Loaded, LIMITS.addedP99Ms, 'ms', 'max'),
     )
   }
   list.push(target('service RSS after the run', 'all', run.service.rssMb ?? NaN, LIMITS.rssMb, 'MB', 'max'))
   return list
 }
 
-export const num = (v: number, digits = 0): string =>
-  Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a'
-const ms = (v: number): string => num(v, 3)
-const signedMs = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${v.toFixed(3)}` : 'n/a')
+/** Every measured run with its label, for the warnings and the CPU table. */
+export function allRuns(run: BenchRun): Array<{ label: string; result: Measured }> {
+  const out: Array<{ label: string; result: Measured }> = []
+  for (const s of run.scenarios) {
+    for (const [side, pair] of [['direct', s.direct], ['through', s.through]] as const) {
+      if (!pair) continue
+      out.push({ label: `${s.title} ${side} @${pair.loaded.connections}`, result: pair.loaded })
+      out.push({ label: `${s.title} ${side} @1`, result: pair.single })
+    }
+    if (s.fixedRate) {
+      const rate = `${num(s.fixedRate.ratePerSec)} req/s`
+      out.push({ label: `${s.title} direct at ${rate}`, result: s.fixedRate.direct })
+      out.push({ label: `${s.title} through at ${rate}`, result: s.fixedRate.through })
+    }
+  }
+  if (run.batch) {
+    out.push({ label: 'text-embeddings single requests', result: run.batch.single })
+    out.push({ label: `text-embeddings batches of ${run.batch.batchSize}`, result: run.batch.batch })
+  }
+  if (run.cluster) out.push({ label: `text-generation JSON through the cluster (${run.cluster.workers} workers)`, result: run.cluster.through })
+  return out
+}
 
 /** Runs with transport errors, non-2xx answers or a busy machine: their figures are not to be trusted. */
 export function warnings(run: BenchRun): string[] {
   const out: string[] = []
+  if (run.service.buildErrors?.length) {
+    out.push(`npm run build reported ${run.service.buildErrors.length} type errors (it emitted dist/ regardless, and that ran): ${run.service.buildErrors[0]}`)
+  }
+  for (const { label, result: r } of allRuns(run)) {
+    if (r.errors || r.non2xx) out.push(`${label}: ${r.errors} errors, ${r.non2xx} non-2xx answers`)
+    if (r.cpu.other > OTHER_CPU_LIMIT) {
+      out.push(`${label}: other processes used ${num(r.cpu.other)} % of a core during the run; its figures are unreliable (run the bench on a quiet machine)`)
+    }
+  }
   for (const s of run.scenarios) {
-    for (const [side, pair] of [['direct', s.direct], ['through', s.through]] as const) {
-      for (const r of pair ? [pair.loaded, pair.single] : []) {
-        if (r.errors || r.non2xx) {
-          out.push(`${s.title} ${side} @${r.connections}: ${r.errors} errors, ${r.non2xx} non-2xx answers`)
-        }
-        if (r.cpu.other > OTHER_CPU_LIMIT) {
-          out.push(
-            `${s.title} ${side} @${r.connections}: other processes used ${num(r.cpu.other)} % of a core ` +
-              'during the run; its figures are unreliable (run the bench on a quiet machine)',
-          )
-        }
+    if (!s.fixedRate) continue
+    const { ratePerSec } = s.fixedRate
+    for (const side of ['direct', 'through'] as const) {
+      const achieved = s.fixedRate[side].reqPerSec
+      if (achieved < 0.95 * ratePerSec) {
+        out.push(`${s.title} ${side} at a fixed rate: ${num(achieved)} req/s answered of ${num(ratePerSec)} asked; the load generator or the server fell behind`)
+      }
+      const stall = s.fixedRate[side].generatorStallMaxMs
+      if (stall > GENERATOR_STALL_LIMIT_MS) {
+        out.push(`${s.title} ${side} at a fixed rate: the load generator's own event loop stalled up to ${num(stall, 1)} ms; its p99 may include that`)
       }
     }
   }
   if (run.service.logLines) out.push(`the service wrote ${run.service.logLines} log lines at warn level or above`)
+  if (run.cluster?.logLines) out.push(`the cluster wrote ${run.cluster.logLines} log lines at warn level or above; last: ${run.cluster.logTail.at(-1)}`)
   return out
-}
-
-export function markdown(run: BenchRun): string {
-  const n = run.connections
-  const lines = [
-    `# openai-tasks benchmark — ${run.date}`,
-    '',
-    `Node ${run.node}, ${run.cpus} CPUs; each run ${run.durationSec} s after a ${run.warmupSec} s warm-up; ` +
-      'load generator (autocannon), bench upstream and service all on this machine. ' +
-      'Latencies in ms; "direct" = straight to the bench upstream, "through" = via the service.',
-    '',
-    `| scenario | req/s direct @${n} | req/s through @${n} | through/direct | p50 @1 direct | p50 @1 through | added p50 @1 | p99 @1 direct | p99 @1 through | added p99 @1 | p99 @${n} direct | p99 @${n} through | added p99 @${n} |`,
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ]
-  for (const s of run.scenarios) {
-    const d = derive(s)
-    if (!d || !s.direct || !s.through) {
-      lines.push(`| ${s.title} | n/a (${s.skipped ?? 'not measured'}) |${' |'.repeat(11)}`)
-      continue
-    }
-    const { direct, through } = s
-    lines.push(
-      `| ${s.title} | ${num(direct.loaded.reqPerSec)} | ${num(through.loaded.reqPerSec)} | ${num(d.throughputPct, 1)} % ` +
-        `| ${ms(direct.single.p50Ms)} | ${ms(through.single.p50Ms)} | ${signedMs(d.addedP50Single)} ` +
-        `| ${ms(direct.single.p99Ms)} | ${ms(through.single.p99Ms)} | ${signedMs(d.addedP99Single)} ` +
-        `| ${ms(direct.loaded.p99Ms)} | ${ms(through.loaded.p99Ms)} | ${signedMs(d.addedP99Loaded)} |`,
-    )
-  }
-  lines.push(
-    '',
-    `CPU during the runs at ${n} connections, in % of one core (the machine has ${run.cpus}), and CPU time per answered request:`,
-    '',
-    '| scenario | side | load generator | bench upstream | service | other processes | service CPU µs/request |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
-  )
-  for (const s of run.scenarios) {
-    for (const [side, pair] of [['direct', s.direct], ['through', s.through]] as const) {
-      if (!pair) continue
-      const { cpu, reqPerSec } = pair.loaded
-      const perRequest = side === 'through' ? num((cpu.service / 100 / reqPerSec) * 1e6) : '—'
-      lines.push(`| ${s.title} | ${side} | ${num(cpu.loadgen)} % | ${num(cpu.upstream)} % | ${num(cpu.service)} % | ${num(cpu.other)} % | ${perRequest} |`)
-    }
-  }
-  const { service } = run
-  lines.push(
-    '',
-    `Service (${service.dir}${service.nodeArgs.length ? `, node ${service.nodeArgs.join(' ')}` : ''}): ready in ${num(service.startupMs)} ms; RSS idle after start ${num(service.idleRssMb ?? NaN, 1)} MB, ` +
-      `after the run ${num(service.rssMb ?? NaN, 1)} MB (peak ${num(service.peakRssMb ?? NaN, 1)} MB).`,
-    '',
-    '## Targets',
-    '',
-    '| target | scenario | value | limit | result |',
-    '| --- | --- | ---: | ---: | --- |',
-  )
-  for (const t of targets(run)) {
-    const value = t.unit === '%' ? `${num(t.value, 1)} %` : t.unit === 'ms' ? `${signedMs(t.value)} ms` : `${num(t.value, 1)} MB`
-    lines.push(`| ${t.name} | ${t.scenario} | ${value} | ${t.kind === 'min' ? '≥' : '≤'} ${t.limit} ${t.unit} | ${t.met ? 'met' : '**not met**'} |`)
-  }
-  for (const s of run.scenarios) if (s.skipped) lines.push(`| (all) | ${s.title} | n/a (${s.skipped}) | | n/a |`)
-  const warns = warnings(run)
-  if (warns.length) {
-    lines.push('', '## Warnings', '', ...warns.map((w) => `- ${w}`))
-    if (service.logTail.length) lines.push('', '```', ...service.logTail, '```')
-  }
-  return `${lines.join('\n')}\n`
 }

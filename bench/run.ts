@@ -1,17 +1,24 @@
 /**
  * `npm run bench`: the service's overhead over a fast stand-in OpenAI, measured in one run.
- * Starts bench/upstream.ts and the service as child processes, loads each scenario straight at
- * the upstream and through the service with autocannon, and writes bench/results/latest.*.
+ * Builds the service and starts bench/upstream.ts and `node dist/server.js` as child processes;
+ * loads each scenario straight at the upstream and through the service (as fast as answers come,
+ * at 1 connection, and at a fixed rate), then embeddings one by one vs in batches, then text
+ * generation through `node dist/cluster.js`; writes bench/results/latest.*.
  * Settings: see SETTINGS_HELP in bench/settings.ts (`node bench/run.ts --help`).
  */
 import { availableParallelism } from 'node:os'
-import { CpuMeter, OTHER_CPU_LIMIT } from './cpu.ts'
-import { runLoad } from './load.ts'
-import { killAllNow, memoryOf, ROOT, startService, startUpstream, stopAll, whenAChildDies } from './processes.ts'
-import type { BenchRun, Measured, PairResult, ScenarioResult } from './report.ts'
-import { writeResults } from './write-results.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { prepareBatch } from './batch.ts'
+import { CpuMeter } from './cpu.ts'
+import { Measurer } from './measure.ts'
+import { stopPacedGenerator } from './paced.ts'
+import { memoryOf, processTree, treeMemoryOf } from './proc.ts'
+import { killAllNow, ROOT, startUpstream, stopAll, stopChild, whenAChildDies } from './processes.ts'
+import type { BatchResult, BenchRun, ClusterResult, ScenarioResult } from './report.ts'
 import { prepare, type RequestSpec } from './scenarios.ts'
+import { buildIfNeeded, entryOf, launch } from './service.ts'
 import { readSettings, SETTINGS_HELP, type Settings } from './settings.ts'
+import { writeResults } from './write-results.ts'
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`)
 
@@ -40,61 +47,108 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 whenAChildDies((message) => interrupted.abort(new Error(message)))
 process.once('exit', killAllNow)
 
-// Bound on the whole run: every scenario measured, waits for a quiet machine, start-up and slack.
-const perSide = warmupSec + 2 * durationSec + 2
-const budgetMs = (settings.scenarios.length * 2 * perSide + 60) * 1000 + settings.quietWaitMs
+// Bound on the whole run: the build, every run, waits for a quiet machine, start-ups and slack.
+const loadedSec = warmupSec + durationSec + 1
+const perScenario = 2 * (loadedSec + durationSec + 1) + 2 * (loadedSec + 1)
+const budgetMs = (180 + settings.scenarios.length * perScenario + settings.sections.length * (2 * loadedSec + 40) + 60) * 1000 + settings.quietWaitMs
 setTimeout(() => {
   log(`bench: still running after ${budgetMs / 1000} s, giving up`)
   killAllNow()
   process.exit(2)
 }, budgetMs).unref()
 
-/** Warm-up, then the loaded run (throughput, loaded latency), then the 1-connection run (latency). */
-async function measure(title: string, side: string, request: RequestSpec, meter: CpuMeter): Promise<PairResult> {
-  const run = async (conns: number, seconds: number): Promise<Measured> => {
-    interrupted.signal.throwIfAborted()
-    await meter.waitForQuiet(log)
-    const before = await meter.snapshot()
-    const result = await runLoad({ ...request, connections: conns, durationSec: seconds, signal: interrupted.signal })
-    const cpu = meter.share(before, await meter.snapshot())
-    interrupted.signal.throwIfAborted()
-    if (!result.requests) {
-      throw new Error(`${title} ${side}: no 2xx answer in ${seconds} s (${result.errors} errors, ${result.non2xx} non-2xx)`)
-    }
-    return { ...result, cpu }
+/** Direct and through: loaded and 1-connection runs, then both at the same fixed rate. */
+async function measureScenario(
+  measurer: Measurer,
+  title: string,
+  requests: { direct: RequestSpec; through: RequestSpec },
+): Promise<Omit<ScenarioResult, 'id' | 'title'>> {
+  const direct = await measurer.pair(`${title} direct`, requests.direct)
+  const through = await measurer.pair(`${title} through`, requests.through)
+  const ratePerSec = Math.max(1, Math.round(settings.rateFraction * through.loaded.reqPerSec))
+  const fixedRate = {
+    ratePerSec,
+    direct: await measurer.fixedRate(`${title} direct`, requests.direct, ratePerSec),
+    through: await measurer.fixedRate(`${title} through`, requests.through, ratePerSec),
   }
-  const busy = (r: Measured): string => (r.cpu.other > OTHER_CPU_LIMIT ? ` (busy machine: others ${r.cpu.other.toFixed(0)} % CPU)` : '')
-  await run(connections, warmupSec)
-  const loaded = await run(connections, durationSec)
-  log(`  ${title} ${side} @${connections}: ${loaded.reqPerSec.toFixed(0)} req/s, p99 ${loaded.p99Ms.toFixed(3)} ms${busy(loaded)}`)
-  const single = await run(1, durationSec)
-  log(`  ${title} ${side} @1: p50 ${single.p50Ms.toFixed(3)} ms, p99 ${single.p99Ms.toFixed(3)} ms${busy(single)}`)
-  return { loaded, single }
+  return { direct, through, fixedRate }
+}
+
+async function measureBatch(measurer: Measurer, serviceUrl: string): Promise<BatchResult> {
+  const { single, batch } = await prepareBatch(serviceUrl, settings.batchSize)
+  return {
+    batchSize: settings.batchSize,
+    single: await measurer.loaded('text-embeddings single', single),
+    batch: await measurer.loaded(`text-embeddings batch of ${settings.batchSize}`, batch),
+  }
+}
+
+/** Text generation JSON through the cluster entry point, started for this run only. */
+async function measureCluster(measurer: Measurer, meter: CpuMeter, upstreamPort: number, through: RequestSpec): Promise<ClusterResult> {
+  const cluster = await launch(settings, upstreamPort, 'cluster', { WORKERS: String(settings.workers) })
+  // /healthz answers once one worker listens: wait for the others to be there too.
+  const deadline = Date.now() + 10_000
+  while ((await processTree(cluster.child.proc.pid!)).length < settings.workers + 1 && Date.now() < deadline) await sleep(100)
+  await sleep(500)
+  const single = meter.service
+  meter.service = cluster.child
+  try {
+    const url = new URL(through.url)
+    const clusterUrl = new URL(url.pathname, cluster.url).href
+    const result = await measurer.loaded(`text-generation JSON through the cluster (${settings.workers} workers)`, { ...through, url: clusterUrl })
+    const memory = await treeMemoryOf(cluster.child.proc.pid!)
+    return {
+      workers: settings.workers,
+      entry: entryOf(settings, 'cluster'),
+      nodeArgs: cluster.nodeArgs,
+      startupMs: cluster.startupMs,
+      through: result,
+      ...(memory && { rssMb: memory.rssMb }),
+      logLines: cluster.child.logLines,
+      logTail: cluster.child.logTail,
+    }
+  } finally {
+    meter.service = single
+    await stopChild(cluster.child)
+  }
 }
 
 async function main(): Promise<void> {
   log(`bench: ${durationSec} s runs, ${warmupSec} s warm-up, ${connections} connections`)
+  const build = await buildIfNeeded(settings, log)
   const upstream = await startUpstream()
   const upstreamUrl = `http://127.0.0.1:${upstream.port}`
-  const service = await startService({ upstreamPort: upstream.port, dir: settings.serviceDir, nodeArgs: settings.serviceNodeArgs })
-  const idle = await memoryOf(service.child)
-  log(`bench: upstream ${upstreamUrl}, service ${service.url} (ready in ${service.startupMs.toFixed(0)} ms)`)
+  const service = await launch(settings, upstream.port)
+  const pid = service.child.proc.pid!
+  const idle = await memoryOf(pid)
+  log(`bench: upstream ${upstreamUrl}, service ${service.url} (node ${[...service.nodeArgs, entryOf(settings, 'server')].join(' ')}, ready in ${service.startupMs.toFixed(0)} ms)`)
 
   const meter = new CpuMeter(upstream.child, service.child, settings.quietWaitMs)
+  const measurer = new Measurer({ meter, signal: interrupted.signal, log, durationSec, warmupSec, connections })
   const scenarios: ScenarioResult[] = []
+  const prepared = new Map<string, RequestSpec>()
   for (const scenario of settings.scenarios) {
-    const prepared = await prepare(scenario, service.url, upstreamUrl)
-    if ('skipped' in prepared) {
-      log(`  ${scenario.title}: n/a (${prepared.skipped})`)
-      scenarios.push({ id: scenario.id, title: scenario.title, skipped: prepared.skipped })
+    const requests = await prepare(scenario, service.url, upstreamUrl)
+    if ('skipped' in requests) {
+      log(`  ${scenario.title}: n/a (${requests.skipped})`)
+      scenarios.push({ id: scenario.id, title: scenario.title, skipped: requests.skipped })
       continue
     }
-    const direct = await measure(scenario.title, 'direct', prepared.direct, meter)
-    const through = await measure(scenario.title, 'through', prepared.through, meter)
-    scenarios.push({ id: scenario.id, title: scenario.title, direct, through })
+    prepared.set(scenario.id, requests.through)
+    scenarios.push({ id: scenario.id, title: scenario.title, ...(await measureScenario(measurer, scenario.title, requests)) })
+  }
+  const afterScenarios = await memoryOf(pid)
+  const batch = settings.sections.includes('text-embeddings-batch') ? await measureBatch(measurer, service.url) : undefined
+  const memory = await memoryOf(pid)
+
+  const generation = prepared.get('text-generation-json')
+  let cluster: ClusterResult | undefined
+  if (settings.sections.includes('cluster') && generation) {
+    // The single process makes way: on a small machine an idle one still takes memory and wake-ups.
+    await stopChild(service.child)
+    cluster = await measureCluster(measurer, meter, upstream.port, generation)
   }
 
-  const memory = await memoryOf(service.child)
   const run: BenchRun = {
     date: new Date().toISOString(),
     node: process.version,
@@ -102,16 +156,22 @@ async function main(): Promise<void> {
     durationSec,
     warmupSec,
     connections,
+    rateFraction: settings.rateFraction,
     service: {
       dir: settings.serviceDir === ROOT.replace(/\/$/, '') ? 'this checkout' : settings.serviceDir,
-      nodeArgs: settings.serviceNodeArgs,
+      entry: entryOf(settings, 'server'),
+      ...(build && { buildMs: build.ms, buildErrors: build.errors }),
+      nodeArgs: service.nodeArgs,
       startupMs: service.startupMs,
       ...(idle && { idleRssMb: idle.rssMb }),
+      ...(afterScenarios && { afterScenariosRssMb: afterScenarios.rssMb }),
       ...memory,
       logLines: service.child.logLines,
       logTail: service.child.logTail,
     },
     scenarios,
+    ...(batch && { batch }),
+    ...(cluster && { cluster }),
   }
   const md = await writeResults(run, new URL('results/', import.meta.url))
   process.stdout.write(`\n${md}\nwritten: bench/results/latest.md, latest.json, latest.svg\n`)
@@ -125,6 +185,6 @@ try {
   exitCode = reason.message.startsWith('interrupted by') ? 130 : 1
   log(`bench failed: ${reason.message}`)
 } finally {
-  await stopAll()
+  await Promise.all([stopAll(), stopPacedGenerator()])
 }
 process.exit(exitCode)

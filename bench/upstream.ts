@@ -2,7 +2,10 @@
  * A minimal, fast stand-in for OpenAI used by the benchmark: no validation, fixed answers.
  *
  *   POST /v1/chat/completions   chat.completion JSON, or SSE chunks when the body has "stream":true
- *   POST /v1/embeddings         one 1536-float embedding per input
+ *   POST /v1/embeddings         one 1536-float embedding per input (`input` a string or an array:
+ *                               one data item per input, with its `index`)
+ *   POST /v1/audio/speech, POST /v1/audio/transcriptions, GET /_bench/held, and requests held
+ *                               open: see upstream-streams.ts
  *   GET  /_bench/last-body?path=/v1/embeddings   the last body received on that path (as sent)
  *
  * Run as a child process (`node bench/upstream.ts`); listens on 127.0.0.1:$PORT (0: any free
@@ -11,6 +14,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { CHAT_COMPLETION_EVENTS, CHAT_COMPLETION_JSON, embeddingsJson } from './fixtures.ts'
+import { hold, holdChatStream, heldEvent, holdIdOf, speech, transcription } from './upstream-streams.ts'
 
 const STREAM_FLAG = Buffer.from('"stream":true')
 const lastBodies = new Map<string, Buffer>()
@@ -43,17 +47,28 @@ function inputCount(body: Buffer): number {
   }
 }
 
+function chat(body: Buffer, res: ServerResponse): void {
+  const stream = body.includes(STREAM_FLAG)
+  const id = holdIdOf(body)
+  if (id && stream) holdChatStream(id, res)
+  else if (id) hold(id, res)
+  else if (stream) sendEvents(res)
+  else sendJson(res, 200, CHAT_COMPLETION_JSON)
+}
+
 const server = createServer((req, res) => {
   const url = req.url ?? '/'
-  if (req.method === 'POST' && (url === '/v1/chat/completions' || url === '/v1/embeddings')) {
+  if (req.method === 'POST' && (url === '/v1/chat/completions' || url === '/v1/embeddings' || url === '/v1/audio/speech')) {
     readBody(req, (body) => {
       lastBodies.set(url, body)
       if (url === '/v1/embeddings') sendJson(res, 200, embeddingsJson(inputCount(body)))
-      else if (body.includes(STREAM_FLAG)) sendEvents(res)
-      else sendJson(res, 200, CHAT_COMPLETION_JSON)
+      else if (url === '/v1/audio/speech') speech(body, res)
+      else chat(body, res)
     })
     return
   }
+  if (req.method === 'POST' && url === '/v1/audio/transcriptions') return transcription(req, res)
+  if (req.method === 'GET' && url.startsWith('/_bench/held?')) return heldEvent(new URLSearchParams(url.slice(url.indexOf('?') + 1)), res)
   if (req.method === 'GET' && url.startsWith('/_bench/last-body?')) {
     const path = new URLSearchParams(url.slice(url.indexOf('?') + 1)).get('path') ?? ''
     const body = lastBodies.get(path)
