@@ -123,3 +123,19 @@ test("embeddings batches are split at OpenAI's 2048 inputs and by size", async (
   assert.equal(split.statusCode, 200)
   assert.deepEqual(upstream.requests.map((r) => r.json.input.length), [1, 1, 1], '600k characters each: one per request')
 })
+
+test('an embeddings answer listing its items out of order is still mapped by index', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  upstream.setHandler('/v1/embeddings', (_req, res, recorded) => {
+    const body = JSON.parse(recorded.raw.toString())
+    const data = body.input.map((text: string, index: number) => ({ object: 'embedding', index, embedding: [text.length, index] }))
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ object: 'list', data: data.reverse(), model: body.model, usage: { prompt_tokens: 3, total_tokens: 3 } }))
+  })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/tasks/text-embeddings/batch',
+    payload: { inputs: ['a', 'bb', 'ccc'].map((text) => ({ model: 'text-embedding-3-small', text })) },
+  })
+  assert.deepEqual(res.json().outputs, [{ embedding: [1, 0] }, { embedding: [2, 1] }, { embedding: [3, 2] }])
+})

@@ -6,7 +6,8 @@ import type { TaskDefinition } from '../schemas/load-tasks.ts'
 import { compileItemValidator } from '../schemas/item-validator.ts'
 import { TASK_BATCHERS, TASK_RUNNERS } from '../tasks/index.ts'
 import type { BatchRunner } from '../tasks/task-context.ts'
-import { assertModelAllowed, taskContextFactory, type TaskRouteDeps } from './task-route.ts'
+import { RawJson } from '../tasks/raw-json.ts'
+import { assertModelAllowed, sendAsIs, taskContextFactory, type TaskRouteDeps } from './task-route.ts'
 
 const ITEM_ERROR_SCHEMA = {
   ...ERROR_SCHEMA,
@@ -88,7 +89,10 @@ export function registerBatchRoute(fastify: FastifyInstance, def: TaskDefinition
       results.forEach((result, k) => {
         outputs[runnable[k]!] = result instanceof Error ? itemError(result, request.id) : result
       })
-      return { outputs }
+      // Written by hand: items may be JSON copied from OpenAI's answer (RawJson), and a schema
+      // serializer would check each item against "output or error" for nothing.
+      const json = outputs.map((output) => (output instanceof RawJson ? output.text : JSON.stringify(output)))
+      return reply.type('application/json; charset=utf-8').serializer(sendAsIs).send(`{"outputs":[${json.join(',')}]}`)
     },
   )
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { ComponentDefinition, TaskDefinition } from '../schemas/load-tasks.ts'
+import { sendAsIs } from './task-route.ts'
 
 /** `GET /v1/tasks`: the component and its tasks with their schemas, rendered once at start-up. */
 export function registerCatalogueRoute(
@@ -44,6 +45,6 @@ export function registerCatalogueRoute(
         },
       },
     },
-    async (_request, reply) => reply.type('application/json').serializer((payload) => payload as string).send(catalogueJson),
+    async (_request, reply) => reply.type('application/json; charset=utf-8').serializer(sendAsIs).send(catalogueJson),
   )
 }

@@ -79,7 +79,8 @@ export function registerTaskRoute(fastify: FastifyInstance, def: TaskDefinition,
   )
 }
 
-function sendAsIs(payload: unknown): string {
+/** A serializer for payloads that are JSON text already. */
+export function sendAsIs(payload: unknown): string {
   return payload as string
 }
 

@@ -20,10 +20,10 @@ export async function runTextEmbeddings(
   ctx: TaskContext,
 ): Promise<TextEmbeddingsOutput | RawJson> {
   const text = await ctx.upstream.postForText({ ...ctx, path: '/embeddings', body: toEmbeddingRequest(input) })
-  const copied = copyEmbedding(text)
+  const copied = copyEmbeddings(text, 1)
   if (copied) {
     ctx.usage.tokens(input.model, { prompt: copied.promptTokens })
-    return new RawJson(`{"embedding":${copied.array}}`)
+    return new RawJson(`{"embedding":${copied.arrays[0]}}`)
   }
   const response = parseUpstreamJson<OpenAI.CreateEmbeddingResponse>(text, '/embeddings')
   const embedding = response?.data?.[0]?.embedding
@@ -33,28 +33,42 @@ export async function runTextEmbeddings(
 }
 
 const EMBEDDING_KEY = /"embedding"\s*:\s*\[/g
+const INDEX_KEY = /"index"\s*:\s*(\d+)/g
 const NUMBER = '-?\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?'
 const NUMBER_ARRAY = new RegExp(`^\\[\\s*(?:${NUMBER}\\s*(?:,\\s*${NUMBER}\\s*)*)?\\]$`)
 const PROMPT_TOKENS = /"prompt_tokens"\s*:\s*(\d+)/
 
 /**
- * The text of the one embedding array in OpenAI's answer, checked to be a JSON number array,
- * without parsing the answer (a 1536-number array costs ~40 µs to parse and ~100 µs to print).
- * Anything unusual — several embeddings, another shape, a cut answer — returns undefined and
- * the answer is parsed the ordinary way.
+ * The text of each embedding array in OpenAI's answer, in input order and checked to be JSON
+ * number arrays, without parsing the answer (one 1536-number array costs ~40 µs to parse and
+ * ~100 µs to print again). Anything unusual — another count, indexes out of order, another
+ * shape, a cut answer — returns undefined and the answer is parsed the ordinary way.
  */
-export function copyEmbedding(body: string): { array: string; promptTokens: number | undefined } | undefined {
+export function copyEmbeddings(
+  body: string,
+  count: number,
+): { arrays: string[]; promptTokens: number | undefined } | undefined {
   if (!body.trimEnd().endsWith('}')) return undefined
+  const arrays: string[] = []
   EMBEDDING_KEY.lastIndex = 0
-  const key = EMBEDDING_KEY.exec(body)
-  if (!key) return undefined
-  const start = key.index + key[0].length - 1
-  const end = body.indexOf(']', start)
-  if (end < 0 || EMBEDDING_KEY.exec(body)) return undefined
-  const array = body.slice(start, end + 1)
-  if (!NUMBER_ARRAY.test(array)) return undefined
+  for (let key = EMBEDDING_KEY.exec(body); key; key = EMBEDDING_KEY.exec(body)) {
+    const start = key.index + key[0].length - 1
+    const end = body.indexOf(']', start)
+    if (end < 0) return undefined
+    const array = body.slice(start, end + 1)
+    if (!NUMBER_ARRAY.test(array)) return undefined
+    arrays.push(array)
+    EMBEDDING_KEY.lastIndex = end
+  }
+  if (arrays.length !== count) return undefined
+  let expected = 0
+  INDEX_KEY.lastIndex = 0
+  for (let index = INDEX_KEY.exec(body); index; index = INDEX_KEY.exec(body)) {
+    if (Number(index[1]) !== expected++) return undefined
+  }
+  if (expected !== count) return undefined
   const tokens = PROMPT_TOKENS.exec(body)
-  return { array, promptTokens: tokens ? Number(tokens[1]) : undefined }
+  return { arrays, promptTokens: tokens ? Number(tokens[1]) : undefined }
 }
 
 /** OpenAI's cap on inputs per embeddings request. */
@@ -71,18 +85,25 @@ export async function runTextEmbeddingsBatch(
   inputs: TextEmbeddingsInput[],
   ctx: TaskContext,
   concurrency: number,
-): Promise<Array<TextEmbeddingsOutput | Error>> {
-  const results: Array<TextEmbeddingsOutput | Error> = new Array(inputs.length)
+): Promise<Array<TextEmbeddingsOutput | RawJson | Error>> {
+  const results: Array<TextEmbeddingsOutput | RawJson | Error> = new Array(inputs.length)
   await pMap(
     requestGroups(inputs),
     async (indexes) => {
       const first = inputs[indexes[0]!]!
       try {
-        const response = await ctx.upstream.postJson<OpenAI.CreateEmbeddingResponse>({
+        const text = await ctx.upstream.postForText({
           ...ctx,
           path: '/embeddings',
           body: { ...toEmbeddingRequest(first), input: indexes.map((i) => inputs[i]!.text) },
         })
+        const copied = copyEmbeddings(text, indexes.length)
+        if (copied) {
+          ctx.usage.tokens(first.model, { prompt: copied.promptTokens })
+          copied.arrays.forEach((array, k) => (results[indexes[k]!] = new RawJson(`{"embedding":${array}}`)))
+          return
+        }
+        const response = parseUpstreamJson<OpenAI.CreateEmbeddingResponse>(text, '/embeddings')
         if (!Array.isArray(response?.data)) throw badUpstreamResponse('embedding response without data')
         ctx.usage.tokens(first.model, { prompt: response.usage?.prompt_tokens })
         for (const item of response.data) {
