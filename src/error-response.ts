@@ -71,6 +71,11 @@ function describe(e: ErrorObject): ErrorDetail {
       path += `/${String(params.missingProperty)}`
       message = 'is required'
       break
+    case 'dependencies':
+    case 'dependentRequired':
+      path += `/${String(params.missingProperty)}`
+      message = `is required when ${String(params.property)} is given`
+      break
     case 'additionalProperties':
       path += `/${String(params.additionalProperty)}`
       message = 'is not a known field'

@@ -646,3 +646,31 @@ describe('validation', () => {
     ])
   })
 })
+
+test('tool-choice without tools is refused before OpenAI is called', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/tasks/text-generation',
+    payload: { model: 'gpt-4o-mini', prompt: 'hi', 'tool-choice': 'auto' },
+  })
+  assert.equal(res.statusCode, 400)
+  assert.equal(res.json().error.details[0].path, '/tools')
+  assert.equal(upstream.requests.length, 0)
+})
+
+test('a refusal is the choice text, in the JSON answer as in the stream', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  upstream.enqueue({
+    status: 200,
+    body: {
+      id: 'chatcmpl-1',
+      object: 'chat.completion',
+      created: 1,
+      model: 'gpt-4o-mini',
+      choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: 'I cannot help with that.' }, finish_reason: 'stop', logprobs: null }],
+    },
+  })
+  const res = await app.inject({ method: 'POST', url: '/v1/tasks/text-generation', payload: { model: 'gpt-4o-mini', prompt: 'x' } })
+  assert.deepEqual(res.json().texts, ['I cannot help with that.'])
+})

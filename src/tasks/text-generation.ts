@@ -157,7 +157,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 export function fromChatCompletion(completion: OpenAI.Chat.ChatCompletion): TextGenerationOutput {
-  const output: TextGenerationOutput = { texts: completion.choices.map((c) => c.message?.content ?? '') }
+  // A refusal is the model's reply too; the streamed output carries it the same way.
+  const output: TextGenerationOutput = {
+    texts: completion.choices.map((c) => c.message?.content ?? c.message?.refusal ?? ''),
+  }
   const toolCalls = completion.choices.flatMap((c) => c.message?.tool_calls ?? [])
   if (toolCalls.length) {
     output['tool-calls'] = toolCalls.flatMap((call) =>
