@@ -296,7 +296,7 @@ describe('sampling and limits', () => {
     assert.deepEqual(paths.sort(), ['/max-tokens', '/n', '/temperature'])
   })
 
-  for (const model of ['o1', 'o3-mini', 'o4-mini']) {
+  for (const model of ['o1', 'o3-mini', 'o4-mini', 'gpt-5', 'gpt-5-mini-2025-08-07']) {
     test(`${model}: developer role, max_completion_tokens, no default sampling values`, async (t) => {
       const body = await sent(t, { model, prompt: 'Think', 'max-tokens': 500 })
       assert.deepEqual(body, {
@@ -305,6 +305,15 @@ describe('sampling and limits', () => {
         n: 1,
         max_completion_tokens: 500,
       })
+    })
+  }
+
+  for (const model of ['gpt-4o', 'gpt-5-chat-latest', 'gpt-4.1', 'omni-moderation-latest']) {
+    test(`${model} is not a reasoning model: system role and max_tokens`, async (t) => {
+      const body = await sent(t, { model, prompt: 'Hi', 'max-tokens': 5 })
+      assert.equal(body.messages[0].role, 'system')
+      assert.equal(body.max_tokens, 5)
+      assert.equal('max_completion_tokens' in body, false)
     })
   }
 

@@ -11,8 +11,11 @@ type ContentPart = OpenAI.Chat.ChatCompletionContentPart
 type HistoryTurn = NonNullable<TextGenerationInput['chat-history']>[number]
 type ResponseFormat = NonNullable<TextGenerationInput['response-format']>
 
-/** o-series reasoning models: developer instead of system turns, max_completion_tokens. */
-const REASONING_MODEL = /^o[1-9](?:$|[-_.])/
+/**
+ * Reasoning models — the o-series and the gpt-5 family but its `-chat` variants: developer
+ * instead of system turns, max_completion_tokens instead of max_tokens.
+ */
+const REASONING_MODEL = /^(?:o[1-9]|gpt-5(?!.*-chat))(?:$|[-_.])/
 
 /**
  * Sampling settings reasoning models reject; they run at these values anyway, so the schema
