@@ -3,6 +3,7 @@ import { OTHER_CPU_LIMIT, type CpuShare } from './cpu.ts'
 import type { LoadResult } from './load.ts'
 import type { PacedResult } from './paced.ts'
 import { num, target, type Target } from './targets.ts'
+import type { ServiceFacts } from './service.ts'
 
 export interface Measured extends LoadResult {
   cpu: CpuShare
@@ -65,24 +66,10 @@ export interface BenchRun {
   warmupSec: number
   connections: number
   rateFraction: number
-  service: {
-    dir: string
-    /** What runs: `dist/server.js` (built before the run) or `src/server.ts`. */
-    entry: string
-    /** Node flags: production's (from package.json `start`), then BENCH_SERVICE_NODE_ARGS. */
-    buildMs?: number
-    /** Type errors the build reported (it emits regardless); empty when it was clean. */
-    buildErrors?: string[]
-    nodeArgs: string[]
-    startupMs: number
-    idleRssMb?: number
-    /** After every run on the single process (scenarios, then batch). */
-    rssMb?: number
-    peakRssMb?: number
+  /** rssMb: after every run on the single process (scenarios, then batch). */
+  service: ServiceFacts & {
     /** After the scenarios, before the batch runs. */
     afterScenariosRssMb?: number
-    logLines: number
-    logTail: string[]
   }
   scenarios: ScenarioResult[]
   batch?: BatchResult

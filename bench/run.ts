@@ -16,7 +16,7 @@ import { memoryOf, processTree, treeMemoryOf } from './proc.ts'
 import { killAllNow, ROOT, startUpstream, stopAll, stopChild, whenAChildDies } from './processes.ts'
 import type { BatchResult, BenchRun, ClusterResult, ScenarioResult } from './report.ts'
 import { prepare, type RequestSpec } from './scenarios.ts'
-import { buildIfNeeded, entryOf, launch } from './service.ts'
+import { buildIfNeeded, entryOf, launch, serviceFacts } from './service.ts'
 import { readSettings, SETTINGS_HELP, type Settings } from './settings.ts'
 import { writeResults } from './write-results.ts'
 
@@ -158,16 +158,8 @@ async function main(): Promise<void> {
     connections,
     rateFraction: settings.rateFraction,
     service: {
-      dir: settings.serviceDir === ROOT.replace(/\/$/, '') ? 'this checkout' : settings.serviceDir,
-      entry: entryOf(settings, 'server'),
-      ...(build && { buildMs: build.ms, buildErrors: build.errors }),
-      nodeArgs: service.nodeArgs,
-      startupMs: service.startupMs,
-      ...(idle && { idleRssMb: idle.rssMb }),
+      ...serviceFacts(settings, build, service, idle, memory),
       ...(afterScenarios && { afterScenariosRssMb: afterScenarios.rssMb }),
-      ...memory,
-      logLines: service.child.logLines,
-      logTail: service.child.logTail,
     },
     scenarios,
     ...(batch && { batch }),

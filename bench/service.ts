@@ -1,7 +1,8 @@
 /** The service as both benches run it: built once and run from dist/, as in production (or from source). */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { buildService, ENTRIES, startService, type Service } from './processes.ts'
+import type { Memory } from './proc.ts'
+import { buildService, ENTRIES, ROOT, startService, type Service } from './processes.ts'
 import type { ServiceSettings } from './settings.ts'
 
 export interface BuildInfo {
@@ -61,4 +62,42 @@ export async function launch(
     ...(env && { env }),
   })
   return { ...service, nodeArgs }
+}
+
+/** What both reports say about the service they measured. */
+export interface ServiceFacts {
+  dir: string
+  /** What runs: `dist/server.js` (built before the run) or `src/server.ts`. */
+  entry: string
+  buildMs?: number
+  /** Type errors the build reported (it emits regardless); empty when it was clean. */
+  buildErrors?: string[]
+  /** Node flags: production's (from package.json `start`), then BENCH_SERVICE_NODE_ARGS. */
+  nodeArgs: string[]
+  startupMs: number
+  idleRssMb?: number
+  rssMb?: number
+  peakRssMb?: number
+  logLines: number
+  logTail: string[]
+}
+
+export function serviceFacts(
+  settings: ServiceSettings,
+  build: BuildInfo | undefined,
+  service: Service & { nodeArgs: string[] },
+  idle: Memory | undefined,
+  memory: Memory | undefined,
+): ServiceFacts {
+  return {
+    dir: settings.serviceDir === ROOT.replace(/\/$/, '') ? 'this checkout' : settings.serviceDir,
+    entry: entryOf(settings, 'server'),
+    ...(build && { buildMs: build.ms, buildErrors: build.errors }),
+    nodeArgs: service.nodeArgs,
+    startupMs: service.startupMs,
+    ...(idle && { idleRssMb: idle.rssMb }),
+    ...memory,
+    logLines: service.child.logLines,
+    logTail: service.child.logTail,
+  }
 }

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { OTHER_CPU_LIMIT } from './cpu.ts'
 import type { RssGrowth } from './rss-sampler.ts'
 import { ms, num, signedMs, target, targetTable, type Target } from './targets.ts'
+import type { ServiceFacts } from './service.ts'
 
 export interface Distribution {
   n: number
@@ -39,20 +40,9 @@ export interface StreamingRun {
   date: string
   node: string
   cpus: number
-  service: {
-    dir: string
-    entry: string
-    buildMs?: number
-    buildErrors?: string[]
-    nodeArgs: string[]
-    startupMs: number
-    idleRssMb?: number
-    rssMb?: number
-    peakRssMb?: number
+  service: ServiceFacts & {
     /** openai_tasks_upstream_requests_in_flight after every cancellation: 0 when none leaked. */
     upstreamInFlightAfter?: number
-    logLines: number
-    logTail: string[]
   }
   firstByte: FirstByteResult[]
   slowRead?: MemoryResult & { bytesPerSec: number }

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { CpuMeter } from './cpu.ts'
 import { memoryOf } from './proc.ts'
 import { killAllNow, ROOT, startUpstream, stopAll, whenAChildDies } from './processes.ts'
-import { buildIfNeeded, entryOf, launch } from './service.ts'
+import { buildIfNeeded, entryOf, launch, serviceFacts } from './service.ts'
 import { number, readServiceSettings, SERVICE_SETTINGS_HELP } from './settings.ts'
 import { cancellations, firstBytes, MB, slowReader, SSE, TEXT_TO_SPEECH, upload, upstreamInFlight, type PhaseContext } from './streaming-phases.ts'
 import { writeStreamingResults, type StreamingRun } from './streaming-report.ts'
@@ -100,16 +100,8 @@ async function main(): Promise<void> {
     node: process.version,
     cpus: availableParallelism(),
     service: {
-      dir: settings.serviceDir === ROOT.replace(/\/$/, '') ? 'this checkout' : settings.serviceDir,
-      entry: entryOf(settings, 'server'),
-      ...(build && { buildMs: build.ms, buildErrors: build.errors }),
-      nodeArgs: service.nodeArgs,
-      startupMs: service.startupMs,
-      ...(idle && { idleRssMb: idle.rssMb }),
-      ...memory,
+      ...serviceFacts(settings, build, service, idle, memory),
       ...(inFlight !== undefined && { upstreamInFlightAfter: inFlight }),
-      logLines: service.child.logLines,
-      logTail: service.child.logTail,
     },
     firstByte,
     slowRead,
