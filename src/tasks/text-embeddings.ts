@@ -19,17 +19,39 @@ export async function runTextEmbeddings(
   input: TextEmbeddingsInput,
   ctx: TaskContext,
 ): Promise<TextEmbeddingsOutput | RawJson> {
-  const text = await ctx.upstream.postForText({ ...ctx, path: '/embeddings', body: toEmbeddingRequest(input) })
-  const copied = copyEmbeddings(text, 1)
+  const [result] = await requestEmbeddings(ctx, toEmbeddingRequest(input), 1)
+  if (result instanceof Error) throw result
+  return result!
+}
+
+type EmbeddingResult = TextEmbeddingsOutput | RawJson | Error
+
+/**
+ * One embeddings request for `count` inputs, and each input's output: copied from OpenAI's
+ * answer when it can be, otherwise parsed from it (an input without its embedding gets an error).
+ */
+async function requestEmbeddings(
+  ctx: TaskContext,
+  body: OpenAI.EmbeddingCreateParams,
+  count: number,
+): Promise<EmbeddingResult[]> {
+  const text = await ctx.upstream.postForText({ ...ctx, path: '/embeddings', body })
+  const copied = copyEmbeddings(text, count)
   if (copied) {
-    ctx.usage.tokens(input.model, { prompt: copied.promptTokens })
-    return new RawJson(`{"embedding":${copied.arrays[0]}}`)
+    ctx.usage.tokens(body.model, { prompt: copied.promptTokens })
+    return copied.arrays.map((array) => new RawJson(`{"embedding":${array}}`))
   }
   const response = parseUpstreamJson<OpenAI.CreateEmbeddingResponse>(text, '/embeddings')
-  const embedding = response?.data?.[0]?.embedding
-  if (!Array.isArray(embedding)) throw badUpstreamResponse('embedding response without data[0].embedding')
-  ctx.usage.tokens(input.model, { prompt: response.usage?.prompt_tokens })
-  return { embedding }
+  if (!Array.isArray(response?.data)) throw badUpstreamResponse('embedding response without data')
+  ctx.usage.tokens(body.model, { prompt: response.usage?.prompt_tokens })
+  const embeddings: Array<number[] | undefined> = new Array(count)
+  response.data.forEach((item, position) => {
+    const index = typeof item?.index === 'number' ? item.index : position
+    if (index < count && Array.isArray(item?.embedding)) embeddings[index] ??= item.embedding
+  })
+  return Array.from(embeddings, (embedding, i) =>
+    embedding ? { embedding } : badUpstreamResponse(`no embedding for input ${i}`),
+  )
 }
 
 const EMBEDDING_KEY = /"embedding"\s*:\s*\[/g
@@ -85,32 +107,15 @@ export async function runTextEmbeddingsBatch(
   inputs: TextEmbeddingsInput[],
   ctx: TaskContext,
   concurrency: number,
-): Promise<Array<TextEmbeddingsOutput | RawJson | Error>> {
-  const results: Array<TextEmbeddingsOutput | RawJson | Error> = new Array(inputs.length)
+): Promise<EmbeddingResult[]> {
+  const results: EmbeddingResult[] = new Array(inputs.length)
   await pMap(
     requestGroups(inputs),
     async (indexes) => {
-      const first = inputs[indexes[0]!]!
+      const body = { ...toEmbeddingRequest(inputs[indexes[0]!]!), input: indexes.map((i) => inputs[i]!.text) }
       try {
-        const text = await ctx.upstream.postForText({
-          ...ctx,
-          path: '/embeddings',
-          body: { ...toEmbeddingRequest(first), input: indexes.map((i) => inputs[i]!.text) },
-        })
-        const copied = copyEmbeddings(text, indexes.length)
-        if (copied) {
-          ctx.usage.tokens(first.model, { prompt: copied.promptTokens })
-          copied.arrays.forEach((array, k) => (results[indexes[k]!] = new RawJson(`{"embedding":${array}}`)))
-          return
-        }
-        const response = parseUpstreamJson<OpenAI.CreateEmbeddingResponse>(text, '/embeddings')
-        if (!Array.isArray(response?.data)) throw badUpstreamResponse('embedding response without data')
-        ctx.usage.tokens(first.model, { prompt: response.usage?.prompt_tokens })
-        for (const item of response.data) {
-          const target = indexes[item.index]
-          if (target !== undefined && Array.isArray(item.embedding)) results[target] = { embedding: item.embedding }
-        }
-        for (const i of indexes) results[i] ??= badUpstreamResponse(`no embedding for input ${i}`)
+        const outputs = await requestEmbeddings(ctx, body, indexes.length)
+        outputs.forEach((output, k) => (results[indexes[k]!] = output))
       } catch (err) {
         for (const i of indexes) results[i] = err as Error
       }
