@@ -13,10 +13,10 @@ import { CpuMeter } from './cpu.ts'
 import { Measurer } from './measure.ts'
 import { stopPacedGenerator } from './paced.ts'
 import { memoryOf, processTree, treeMemoryOf } from './proc.ts'
-import { killAllNow, ROOT, startUpstream, stopAll, stopChild, whenAChildDies } from './processes.ts'
+import { killAllNow, stopAll, stopChild, whenAChildDies } from './processes.ts'
 import type { BatchResult, BenchRun, ClusterResult, ScenarioResult } from './report.ts'
 import { prepare, type RequestSpec } from './scenarios.ts'
-import { buildIfNeeded, entryOf, launch, serviceFacts } from './service.ts'
+import { entryOf, launch, serviceFacts, startBenchPair } from './service.ts'
 import { readSettings, SETTINGS_HELP, type Settings } from './settings.ts'
 import { writeResults } from './write-results.ts'
 
@@ -115,13 +115,7 @@ async function measureCluster(measurer: Measurer, meter: CpuMeter, upstreamPort:
 
 async function main(): Promise<void> {
   log(`bench: ${durationSec} s runs, ${warmupSec} s warm-up, ${connections} connections`)
-  const build = await buildIfNeeded(settings, log)
-  const upstream = await startUpstream()
-  const upstreamUrl = `http://127.0.0.1:${upstream.port}`
-  const service = await launch(settings, upstream.port)
-  const pid = service.child.proc.pid!
-  const idle = await memoryOf(pid)
-  log(`bench: upstream ${upstreamUrl}, service ${service.url} (node ${[...service.nodeArgs, entryOf(settings, 'server')].join(' ')}, ready in ${service.startupMs.toFixed(0)} ms)`)
+  const { build, upstream, upstreamUrl, service, pid, idle } = await startBenchPair(settings, log, 'bench')
 
   const meter = new CpuMeter(upstream.child, service.child, settings.quietWaitMs)
   const measurer = new Measurer({ meter, signal: interrupted.signal, log, durationSec, warmupSec, connections })

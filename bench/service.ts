@@ -1,8 +1,8 @@
 /** The service as both benches run it: built once and run from dist/, as in production (or from source). */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Memory } from './proc.ts'
-import { buildService, ENTRIES, ROOT, startService, type Service } from './processes.ts'
+import { memoryOf, type Memory } from './proc.ts'
+import { buildService, ENTRIES, ROOT, startService, startUpstream, type Child, type Service } from './processes.ts'
 import type { ServiceSettings } from './settings.ts'
 
 export interface BuildInfo {
@@ -100,4 +100,27 @@ export function serviceFacts(
     logLines: service.child.logLines,
     logTail: service.child.logTail,
   }
+}
+
+/** What both benches start with: the build, the bench upstream, and the service against it. */
+export interface BenchPair {
+  build: BuildInfo | undefined
+  upstream: { child: Child; port: number }
+  upstreamUrl: string
+  service: Service & { nodeArgs: string[] }
+  pid: number
+  /** The service's memory once it answers, before any load. */
+  idle: Memory | undefined
+}
+
+export async function startBenchPair(settings: ServiceSettings, log: (line: string) => void, name: string): Promise<BenchPair> {
+  const build = await buildIfNeeded(settings, log)
+  const upstream = await startUpstream()
+  const upstreamUrl = `http://127.0.0.1:${upstream.port}`
+  const service = await launch(settings, upstream.port)
+  const pid = service.child.proc.pid!
+  const idle = await memoryOf(pid)
+  const command = [...service.nodeArgs, entryOf(settings, 'server')].join(' ')
+  log(`${name}: upstream ${upstreamUrl}, service ${service.url} (node ${command}, ready in ${service.startupMs.toFixed(0)} ms)`)
+  return { build, upstream, upstreamUrl, service, pid, idle }
 }

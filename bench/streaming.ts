@@ -9,8 +9,8 @@ import { availableParallelism } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CpuMeter } from './cpu.ts'
 import { memoryOf } from './proc.ts'
-import { killAllNow, ROOT, startUpstream, stopAll, whenAChildDies } from './processes.ts'
-import { buildIfNeeded, entryOf, launch, serviceFacts } from './service.ts'
+import { killAllNow, stopAll, whenAChildDies } from './processes.ts'
+import { serviceFacts, startBenchPair } from './service.ts'
 import { number, readServiceSettings, SERVICE_SETTINGS_HELP } from './settings.ts'
 import { cancellations, firstBytes, MB, slowReader, SSE, TEXT_TO_SPEECH, upload, upstreamInFlight, type PhaseContext } from './streaming-phases.ts'
 import { writeStreamingResults, type StreamingRun } from './streaming-report.ts'
@@ -69,13 +69,7 @@ setTimeout(() => {
 }, budgetMs).unref()
 
 async function main(): Promise<void> {
-  const build = await buildIfNeeded(settings, log)
-  const upstream = await startUpstream()
-  const upstreamUrl = `http://127.0.0.1:${upstream.port}`
-  const service = await launch(settings, upstream.port)
-  const pid = service.child.proc.pid!
-  const idle = await memoryOf(pid)
-  log(`bench:streaming: upstream ${upstreamUrl}, service ${service.url} (node ${[...service.nodeArgs, entryOf(settings, 'server')].join(' ')})`)
+  const { build, upstream, upstreamUrl, service, pid, idle } = await startBenchPair(settings, log, 'bench:streaming')
   const ctx: PhaseContext = {
     settings,
     meter: new CpuMeter(upstream.child, service.child, settings.quietWaitMs),
