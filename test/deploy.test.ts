@@ -440,7 +440,8 @@ test('Dockerfile: node:24 stages, non-root runtime, tini, HEALTHCHECK on /health
   assert.match(healthcheck, /\/healthz/)
   assert.doesNotMatch(healthcheck, /\b(curl|wget)\b/, 'needs no curl/wget in the image')
 
-  assert.deepEqual(JSON.parse(last(runtime, 'CMD')?.args ?? 'null'), ['node', '--max-semi-space-size=16', 'dist/server.js'])
+  const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  assert.deepEqual(JSON.parse(last(runtime, 'CMD')?.args ?? 'null'), scripts.start!.split(' '), 'CMD runs what `npm start` runs')
   const entrypoint = JSON.parse(last(runtime, 'ENTRYPOINT')?.args ?? 'null') as string[]
   assert.deepEqual(entrypoint, ['/usr/bin/tini', '--'], 'tini is PID 1')
   assert.ok(runtime.some((i) => i.keyword === 'RUN' && /apt-get install\b.*\btini\b/.test(i.args)), 'tini is installed')
