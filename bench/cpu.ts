@@ -21,14 +21,15 @@ const cpuSecondsOf = (child: Child): Promise<number> => treeCpuSeconds(child.pro
 type Snapshot = CpuShare & { at: number }
 
 export class CpuMeter {
-  readonly #upstream: Child
-  /** The service being measured (the single process, later the cluster). */
-  service: Child
+  /** The upstream answering (the bench upstream, or the contract stand-in for the reference runs). */
+  upstream: Child
+  /** The server being measured (the single process, the cluster, or the floor forwarder); none for direct runs without one. */
+  service: Child | undefined
   /** What is left of the time the bench may spend waiting for a quiet machine. */
   #quietWaitLeftMs: number
 
   constructor(upstream: Child, service: Child, quietWaitMs: number) {
-    this.#upstream = upstream
+    this.upstream = upstream
     this.service = service
     this.#quietWaitLeftMs = quietWaitMs
   }
@@ -39,8 +40,8 @@ export class CpuMeter {
     return {
       at: performance.now(),
       loadgen: (own.user + own.system) / 1e6,
-      upstream: await cpuSecondsOf(this.#upstream),
-      service: await cpuSecondsOf(this.service),
+      upstream: await cpuSecondsOf(this.upstream),
+      service: this.service ? await cpuSecondsOf(this.service) : 0,
       other: await machineBusySeconds(),
     }
   }

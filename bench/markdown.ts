@@ -1,5 +1,5 @@
 /** The markdown report of `npm run bench` (bench/results/latest.md, also printed). */
-import { allRuns, batchFigures, clusterBaseline, derive, targets, warnings, type BenchRun } from './report.ts'
+import { allRuns, batchFigures, clusterBaseline, derive, targets, warnings, type BenchRun, type ReferenceSide } from './report.ts'
 import { ms, num, signedMs, targetTable } from './targets.ts'
 
 function scenarioTable(run: BenchRun): string[] {
@@ -71,6 +71,33 @@ function batchSection(run: BenchRun): string[] {
   ]
 }
 
+function referencesSection(run: BenchRun): string[] {
+  if (!run.references) return []
+  const { bench, contract } = run.references
+  const row = (name: string, side: ReferenceSide): string => {
+    const pct = (r: number): string => `${num((100 * r) / side.direct.reqPerSec, 1)} %`
+    return (
+      `| ${name} | ${num(side.direct.reqPerSec)} | ${num(side.floor.reqPerSec)} (${pct(side.floor.reqPerSec)}) ` +
+      `| ${num(side.through.reqPerSec)} (${pct(side.through.reqPerSec)}) | ${num((100 * side.through.reqPerSec) / side.floor.reqPerSec, 1)} % ` +
+      `| ${num(side.floorRssMb ?? NaN, 1)} |`
+    )
+  }
+  return [
+    '',
+    `References: text-generation JSON at ${bench.direct.connections} connections against two upstreams — the bench upstream ` +
+      '(fixed bytes, no per-request work: the service\'s worst case) and the test suite\'s contract stand-in ' +
+      '(parses each request, checks it against OpenAI\'s OpenAPI contract, builds its answer) — straight, through the ' +
+      '*floor forwarder* (node:http + one undici Pool, nothing else: the least any Node gateway does) and through the service:',
+    '',
+    '| upstream | req/s direct | req/s floor forwarder (% of direct) | req/s service (% of direct) | service / floor | floor RSS after its run, MB |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    row('bench upstream (fixed bytes)', bench),
+    row('contract stand-in', contract),
+    '',
+    `Service against the contract stand-in (its own process): RSS after its run ${num(contract.serviceRssMb ?? NaN, 1)} MB.`,
+  ]
+}
+
 function clusterSection(run: BenchRun): string[] {
   if (!run.cluster) return []
   const c = run.cluster
@@ -122,6 +149,7 @@ export function markdown(run: BenchRun): string {
     ...scenarioTable(run),
     ...fixedRateTable(run),
     ...batchSection(run),
+    ...referencesSection(run),
     ...clusterSection(run),
     ...cpuTable(run),
     '',

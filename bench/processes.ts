@@ -59,14 +59,25 @@ function describeExit(child: Child): string {
 }
 
 /** Starts bench/upstream.ts on a free port; resolves once it listens. */
-export async function startUpstream(): Promise<{ child: Child; port: number }> {
-  const proc = fork(fileURLToPath(new URL('upstream.ts', import.meta.url)), [], {
-    env: { ...process.env, PORT: '0' },
+export function startUpstream(): Promise<{ child: Child; port: number }> {
+  return startBenchServer('upstream.ts', 'bench upstream')
+}
+
+/** Forks one of bench/'s servers (`script`), which listens on a free port and reports it over IPC. */
+export async function startBenchServer(
+  script: string,
+  name: string,
+  env: Record<string, string> = {},
+  execArgv: string[] = [],
+): Promise<{ child: Child; port: number }> {
+  const proc = fork(fileURLToPath(new URL(script, import.meta.url)), [], {
+    execArgv: [...process.execArgv, ...execArgv],
+    env: { ...process.env, PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })
-  const child = track('bench upstream', proc)
+  const child = track(name, proc)
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('bench upstream did not start within 10 s')), 10_000)
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 10 s`)), 10_000)
     proc.once('message', (msg: { port: number }) => {
       clearTimeout(timer)
       resolve(msg.port)

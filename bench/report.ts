@@ -58,6 +58,22 @@ export interface ClusterResult {
   logTail: string[]
 }
 
+/** One upstream, text-generation JSON at `connections`: straight, via the floor forwarder, via the service. */
+export interface ReferenceSide {
+  direct: Measured
+  floor: Measured
+  through: Measured
+  floorRssMb?: number
+  /** The service started for this upstream only (the contract stand-in's), after its run. */
+  serviceRssMb?: number
+}
+
+/** `bench`: bench/upstream.ts, fixed bytes; `contract`: the test suite's stand-in, per-request work. */
+export interface ReferenceResult {
+  bench: ReferenceSide
+  contract: ReferenceSide
+}
+
 export interface BenchRun {
   date: string
   node: string
@@ -73,6 +89,7 @@ export interface BenchRun {
   }
   scenarios: ScenarioResult[]
   batch?: BatchResult
+  references?: ReferenceResult
   cluster?: ClusterResult
 }
 
@@ -125,6 +142,11 @@ export function targets(run: BenchRun): Target[] {
       target(`added p99 at saturation (${n} connections, unthrottled)`, s.title, d.addedP99Loaded, LIMITS.addedP99Ms, 'ms', 'max'),
     )
   }
+  const contract = run.references?.contract
+  if (contract) {
+    const pct = (100 * contract.through.reqPerSec) / contract.direct.reqPerSec
+    list.push(target('throughput through / direct', 'text-generation JSON, contract stand-in', pct, LIMITS.throughputPct, '%', 'min'))
+  }
   list.push(target('service RSS after the run', 'all', run.service.rssMb ?? NaN, LIMITS.rssMb, 'MB', 'max'))
   return list
 }
@@ -147,6 +169,13 @@ export function allRuns(run: BenchRun): Array<{ label: string; result: Measured 
   if (run.batch) {
     out.push({ label: 'text-embeddings single requests', result: run.batch.single })
     out.push({ label: `text-embeddings batches of ${run.batch.batchSize}`, result: run.batch.batch })
+  }
+  if (run.references) {
+    for (const [name, side] of [['bench upstream', run.references.bench], ['contract stand-in', run.references.contract]] as const) {
+      if (name === 'contract stand-in') out.push({ label: `text-generation JSON direct (${name})`, result: side.direct })
+      out.push({ label: `text-generation JSON through the floor forwarder (${name})`, result: side.floor })
+      if (name === 'contract stand-in') out.push({ label: `text-generation JSON through (${name})`, result: side.through })
+    }
   }
   if (run.cluster) out.push({ label: `text-generation JSON through the cluster (${run.cluster.workers} workers)`, result: run.cluster.through })
   return out

@@ -14,8 +14,9 @@ import { Measurer } from './measure.ts'
 import { stopPacedGenerator } from './paced.ts'
 import { memoryOf, processTree, treeMemoryOf } from './proc.ts'
 import { killAllNow, stopAll, stopChild, whenAChildDies } from './processes.ts'
-import type { BatchResult, BenchRun, ClusterResult, ScenarioResult } from './report.ts'
-import { prepare, type RequestSpec } from './scenarios.ts'
+import type { BatchResult, BenchRun, ClusterResult, ReferenceResult, ScenarioResult } from './report.ts'
+import { measureReferences } from './references.ts'
+import { prepare, type PreparedScenario, type RequestSpec } from './scenarios.ts'
 import { entryOf, launch, serviceFacts, startBenchPair } from './service.ts'
 import { readSettings, SETTINGS_HELP, type Settings } from './settings.ts'
 import { writeResults } from './write-results.ts'
@@ -50,7 +51,10 @@ process.once('exit', killAllNow)
 // Bound on the whole run: the build, every run, waits for a quiet machine, start-ups and slack.
 const loadedSec = warmupSec + durationSec + 1
 const perScenario = 2 * (loadedSec + durationSec + 1) + 2 * (loadedSec + 1)
-const budgetMs = (180 + settings.scenarios.length * perScenario + settings.sections.length * (2 * loadedSec + 40) + 60) * 1000 + settings.quietWaitMs
+// The references load four servers in turn, the other sections two.
+const perSection = (section: string): number => (section === 'references' ? 4 : 2) * loadedSec + 40
+const sectionsSec = settings.sections.reduce((sum, section) => sum + perSection(section), 0)
+const budgetMs = (180 + settings.scenarios.length * perScenario + sectionsSec + 60) * 1000 + settings.quietWaitMs
 setTimeout(() => {
   log(`bench: still running after ${budgetMs / 1000} s, giving up`)
   killAllNow()
@@ -120,7 +124,7 @@ async function main(): Promise<void> {
   const meter = new CpuMeter(upstream.child, service.child, settings.quietWaitMs)
   const measurer = new Measurer({ meter, signal: interrupted.signal, log, durationSec, warmupSec, connections })
   const scenarios: ScenarioResult[] = []
-  const prepared = new Map<string, RequestSpec>()
+  const prepared = new Map<string, PreparedScenario>()
   for (const scenario of settings.scenarios) {
     const requests = await prepare(scenario, service.url, upstreamUrl)
     if ('skipped' in requests) {
@@ -128,7 +132,7 @@ async function main(): Promise<void> {
       scenarios.push({ id: scenario.id, title: scenario.title, skipped: requests.skipped })
       continue
     }
-    prepared.set(scenario.id, requests.through)
+    prepared.set(scenario.id, requests)
     scenarios.push({ id: scenario.id, title: scenario.title, ...(await measureScenario(measurer, scenario.title, requests)) })
   }
   const afterScenarios = await memoryOf(pid)
@@ -136,11 +140,22 @@ async function main(): Promise<void> {
   const memory = await memoryOf(pid)
 
   const generation = prepared.get('text-generation-json')
+  const generationResult = scenarios.find((s) => s.id === 'text-generation-json')
+  // The single process makes way: on a small machine an idle one still takes memory and wake-ups.
+  await stopChild(service.child)
+  let references: ReferenceResult | undefined
+  if (settings.sections.includes('references') && generation && generationResult?.direct && generationResult.through) {
+    references = await measureReferences({
+      settings,
+      measurer,
+      meter,
+      bench: { ...upstream, direct: generationResult.direct.loaded, through: generationResult.through.loaded },
+      generation,
+    })
+  }
   let cluster: ClusterResult | undefined
   if (settings.sections.includes('cluster') && generation) {
-    // The single process makes way: on a small machine an idle one still takes memory and wake-ups.
-    await stopChild(service.child)
-    cluster = await measureCluster(measurer, meter, upstream.port, generation)
+    cluster = await measureCluster(measurer, meter, upstream.port, generation.through)
   }
 
   const run: BenchRun = {
@@ -157,6 +172,7 @@ async function main(): Promise<void> {
     },
     scenarios,
     ...(batch && { batch }),
+    ...(references && { references }),
     ...(cluster && { cluster }),
   }
   const md = await writeResults(run, new URL('results/', import.meta.url))

@@ -4,7 +4,7 @@ import { ROOT } from './processes.ts'
 import { SCENARIOS, type Scenario } from './scenarios.ts'
 
 /** Runs besides the scenarios, selectable with BENCH_SCENARIOS like them. */
-export const SECTIONS = ['text-embeddings-batch', 'cluster'] as const
+export const SECTIONS = ['text-embeddings-batch', 'references', 'cluster'] as const
 export type Section = (typeof SECTIONS)[number]
 
 /** How the service is started, shared by `npm run bench` and `npm run bench:streaming`. */
@@ -76,8 +76,9 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const unknown = only.filter((id) => !known(id))
   if (unknown.length) throw new Error(`BENCH_SCENARIOS: no scenario ${unknown.join(', ')}`)
   const sections = only.length ? SECTIONS.filter((s) => only.includes(s)) : [...SECTIONS]
-  // The cluster is compared with text generation straight to the upstream: that scenario runs too.
-  if (only.length && sections.includes('cluster') && !only.includes('text-generation-json')) only.push('text-generation-json')
+  // The cluster and the references are compared with text generation straight to the upstream: that scenario runs too.
+  const needsGeneration = sections.includes('cluster') || sections.includes('references')
+  if (only.length && needsGeneration && !only.includes('text-generation-json')) only.push('text-generation-json')
   const rateFraction = number(env, 'BENCH_RATE_FRACTION', 0.5)
   if (rateFraction > 1) throw new Error(`BENCH_RATE_FRACTION must be at most 1, got ${rateFraction}`)
   return {

@@ -173,6 +173,8 @@ export interface FakeOpenAIOptions {
   apiKey?: string;
   /** Pause between streamed chunks, in ms (default 1). */
   chunkDelayMs?: number;
+  /** Keep every request in `requests` (default true); off for long load runs. */
+  record?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1278,7 +1280,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
         bodyProblem = `Could not parse multipart form: ${(err as Error).message}`;
       }
     }
-    requests.push(rec);
+    if (opts.record !== false) requests.push(rec);
     if (readFailed) return;
 
     const op = operationOf(pathname.startsWith('/v1/') ? pathname : '/nope');
