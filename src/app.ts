@@ -38,8 +38,9 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config 
   await fastify.register(errorHandler)
   await fastify.register(metricsPlugin, { metrics, token: config.metricsToken })
   await fastify.register(accepts)
-  fastify.addHook('onRequest', async (request, reply) => {
+  fastify.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    done()
   })
 
   await fastify.register(fp(healthRoutes))

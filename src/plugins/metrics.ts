@@ -20,16 +20,19 @@ declare module 'fastify' {
 
 /** Request counts and latencies for every route, and the Prometheus endpoint GET /metrics. */
 async function metricsPlugin(fastify: FastifyInstance, { metrics, token }: MetricsOptions): Promise<void> {
-  fastify.addHook('onRequest', async (request: FastifyRequest) => {
+  // Callback-style hooks: they run on every request, and an async one costs a promise each time.
+  fastify.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
     request[STARTED] = process.hrtime.bigint()
     metrics.requestStarted()
+    done()
   })
-  fastify.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+  fastify.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const started = request[STARTED]
-    if (started === undefined) return
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9
-    const route = request.routeOptions.url ?? 'unmatched'
-    metrics.requestFinished(route, request.method, reply.statusCode, seconds)
+    if (started !== undefined) {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      metrics.requestFinished(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, seconds)
+    }
+    done()
   })
 
   const expected = token ? createHash('sha256').update(token).digest() : undefined

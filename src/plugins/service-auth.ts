@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ServiceUnauthorizedError } from '../errors.ts'
 
@@ -29,21 +29,23 @@ async function serviceAuth(fastify: FastifyInstance, { tokens }: ServiceAuthOpti
   const known = tokens.map((token) => ({ digest: digest(token), id: `token:${digest(token).toString('hex').slice(0, 12)}` }))
   fastify.decorateRequest('clientId', '')
 
-  fastify.addHook('onRequest', async (request: FastifyRequest) => {
+  // Callback style: it runs on every request, and an async hook costs a promise each time.
+  fastify.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
     if (!known.length) {
       request.clientId = `ip:${request.ip}`
-      return
+      return done()
     }
     const presented = BEARER.exec(request.headers.authorization ?? '')?.[1]
-    if (presented === undefined) throw new ServiceUnauthorizedError()
+    if (presented === undefined) return done(new ServiceUnauthorizedError())
     const presentedDigest = digest(presented)
     let match: string | undefined
     for (const token of known) {
       if (timingSafeEqual(token.digest, presentedDigest)) match = token.id
     }
-    if (!match) throw new ServiceUnauthorizedError()
+    if (!match) return done(new ServiceUnauthorizedError())
     request.clientId = match
     request.log.debug({ client: match }, 'authenticated')
+    done()
   })
 }
 
