@@ -96,25 +96,31 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
   }
 }
 
+/** Our events for OpenAI's, as text: what one upstream read completed comes out as one string. */
 async function* relay(upstreamBody: AsyncIterable<Uint8Array>, ctx: TaskContext, model: string): AsyncGenerator<string> {
   const accumulator = new ChatStreamAccumulator()
   let finished = false
+  let events = ''
   try {
     // Read to the end rather than break at [DONE]: breaking out destroys the body with an error.
-    for await (const data of sseData(upstreamBody)) {
-      if (finished) continue
-      if (data === '[DONE]') {
-        finished = true
-        continue
+    for await (const batch of sseData(upstreamBody)) {
+      for (const data of batch) {
+        if (finished) continue
+        if (data === '[DONE]') {
+          finished = true
+          continue
+        }
+        for (const delta of accumulator.add(parseChunk(data))) events += sseEvent('delta', delta)
       }
-      const chunk = parseChunk(data)
-      for (const delta of accumulator.add(chunk)) yield sseEvent('delta', delta)
+      if (events) yield events
+      events = ''
     }
     if (!finished) throw badUpstreamResponse('the stream ended before OpenAI finished it')
     recordChatUsage(ctx, model, accumulator.usage)
-    yield sseEvent('output', accumulator.output())
-    yield sseEvent('done', {})
+    yield sseEvent('output', accumulator.output()) + sseEvent('done', {})
   } catch (err) {
+    // Deltas taken from the read that failed still go out, before the error.
+    if (events) yield events
     if (ctx.signal.aborted) return
     const error = isServiceError(err) ? err : errorFromTransport(err)
     ctx.log.warn({ err: error }, 'stream failed after it started')
