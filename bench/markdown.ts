@@ -33,11 +33,12 @@ function fixedRateTable(run: BenchRun): string[] {
     `At a fixed rate — ${num(run.rateFraction * 100)} % of the through capacity measured above, requests evenly spaced over ` +
       `${run.connections} connections, open loop — both sides see the same load and neither saturates, so the difference ` +
       'is what the service adds to each request (at saturation the through side queues, and its p99 is mostly that queue). ' +
-      '"Generator stall": the longest the load generator\'s own event loop was held up during the run, its noise floor ' +
+      'Each side runs several times, interleaved; the run with the median p99 is shown, and every run\'s p99 in the last column. ' +
+      '"Generator stall": the longest the load generator\'s own event loop was held up during the shown run, its noise floor ' +
       '(1–2 ms is timer resolution):',
     '',
-    '| scenario | rate req/s | answered direct | answered through | p50 direct | p50 through | added p50 | p99 direct | p99 through | added p99 | generator stall max direct / through |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| scenario | rate req/s | answered direct | answered through | p50 direct | p50 through | added p50 | p99 direct | p99 through | added p99 | generator stall max direct / through | p99 of each run, direct / through |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ]
   for (const s of measured) {
     const r = s.fixedRate!
@@ -46,7 +47,8 @@ function fixedRateTable(run: BenchRun): string[] {
       `| ${s.title} | ${num(r.ratePerSec)} | ${num(r.direct.reqPerSec)} | ${num(r.through.reqPerSec)} ` +
         `| ${ms(r.direct.p50Ms)} | ${ms(r.through.p50Ms)} | ${signedMs(d.addedP50Rate)} ` +
         `| ${ms(r.direct.p99Ms)} | ${ms(r.through.p99Ms)} | ${signedMs(d.addedP99Rate)} ` +
-        `| ${num(r.direct.generatorStallMaxMs, 1)} / ${num(r.through.generatorStallMaxMs, 1)} |`,
+        `| ${num(r.direct.generatorStallMaxMs, 1)} / ${num(r.through.generatorStallMaxMs, 1)} ` +
+        `| ${r.p99Runs ? `${r.p99Runs.direct.map((v) => num(v, 2)).join(', ')} / ${r.p99Runs.through.map((v) => num(v, 2)).join(', ')}` : '—'} |`,
     )
   }
   return lines

@@ -18,11 +18,23 @@ export interface PairResult {
 
 export type RateMeasured = PacedResult & { cpu: CpuShare }
 
-/** Both sides at the same fixed rate, a fraction of the through capacity, over `connections`. */
+/**
+ * Both sides at the same fixed rate, a fraction of the through capacity, over `connections`,
+ * in `p99Runs.direct.length` interleaved runs each: `direct` and `through` are each side's run
+ * with the median p99 (a 2-core machine shared by three processes has the odd bad run).
+ */
 export interface FixedRateResult {
   ratePerSec: number
   direct: RateMeasured
   through: RateMeasured
+  /** Every run's p99, in the order run. */
+  p99Runs?: { direct: number[]; through: number[] }
+}
+
+/** The run whose p99 is the median (the lower middle one of an even count). */
+export function medianByP99(runs: RateMeasured[]): RateMeasured {
+  const sorted = [...runs].sort((a, b) => a.p99Ms - b.p99Ms)
+  return sorted[Math.floor((sorted.length - 1) / 2)]!
 }
 
 /** A load generator stall longer than this may show in a fixed-rate p99. */

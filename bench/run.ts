@@ -14,7 +14,7 @@ import { Measurer } from './measure.ts'
 import { stopPacedGenerator } from './paced.ts'
 import { memoryOf, processTree, treeMemoryOf } from './proc.ts'
 import { killAllNow, stopAll, stopChild, whenAChildDies } from './processes.ts'
-import type { BatchResult, BenchRun, ClusterResult, ReferenceResult, ScenarioResult } from './report.ts'
+import { medianByP99, type BatchResult, type BenchRun, type ClusterResult, type RateMeasured, type ReferenceResult, type ScenarioResult } from './report.ts'
 import { measureReferences } from './references.ts'
 import { prepare, type PreparedScenario, type RequestSpec } from './scenarios.ts'
 import { entryOf, launch, serviceFacts, startBenchPair } from './service.ts'
@@ -50,7 +50,7 @@ process.once('exit', killAllNow)
 
 // Bound on the whole run: the build, every run, waits for a quiet machine, start-ups and slack.
 const loadedSec = warmupSec + durationSec + 1
-const perScenario = 2 * (loadedSec + durationSec + 1) + 2 * (loadedSec + 1)
+const perScenario = 2 * (loadedSec + durationSec + 1) + 2 * settings.rateRepeats * (loadedSec + 1)
 // The references load four servers in turn, the other sections two.
 const perSection = (section: string): number => (section === 'references' ? 4 : 2) * loadedSec + 40
 const sectionsSec = settings.sections.reduce((sum, section) => sum + perSection(section), 0)
@@ -70,10 +70,18 @@ async function measureScenario(
   const direct = await measurer.pair(`${title} direct`, requests.direct)
   const through = await measurer.pair(`${title} through`, requests.through)
   const ratePerSec = Math.max(1, Math.round(settings.rateFraction * through.loaded.reqPerSec))
+  const runs: { direct: RateMeasured[]; through: RateMeasured[] } = { direct: [], through: [] }
+  const repeats = settings.rateRepeats
+  for (let i = 1; i <= repeats; i++) {
+    const nth = repeats > 1 ? ` (${i}/${repeats})` : ''
+    runs.direct.push(await measurer.fixedRate(`${title} direct${nth}`, requests.direct, ratePerSec))
+    runs.through.push(await measurer.fixedRate(`${title} through${nth}`, requests.through, ratePerSec))
+  }
   const fixedRate = {
     ratePerSec,
-    direct: await measurer.fixedRate(`${title} direct`, requests.direct, ratePerSec),
-    through: await measurer.fixedRate(`${title} through`, requests.through, ratePerSec),
+    direct: medianByP99(runs.direct),
+    through: medianByP99(runs.through),
+    p99Runs: { direct: runs.direct.map((r) => r.p99Ms), through: runs.through.map((r) => r.p99Ms) },
   }
   return { direct, through, fixedRate }
 }

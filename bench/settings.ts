@@ -28,6 +28,8 @@ export interface Settings extends ServiceSettings {
   connections: number
   /** Rate of the fixed-rate runs, as a fraction of the measured through capacity. */
   rateFraction: number
+  /** Fixed-rate runs per side, interleaved; the one with the median p99 is reported. */
+  rateRepeats: number
   /** Items per request of the embeddings batch run. */
   batchSize: number
   /** WORKERS of the cluster run. */
@@ -46,6 +48,7 @@ export const SETTINGS_HELP = `Env:
   BENCH_WARMUP              s of warm-up load before each side's runs (default 2)
   BENCH_CONNECTIONS         connections of the loaded and fixed-rate runs (default 50)
   BENCH_RATE_FRACTION       rate of the fixed-rate runs, as a fraction of the through capacity (default 0.5)
+  BENCH_RATE_REPEATS        fixed-rate runs per side, direct and through interleaved; the median p99 is reported (default 3)
   BENCH_BATCH_SIZE          items per request of the embeddings batch run (default 32)
   BENCH_WORKERS             WORKERS of the cluster run (default 2)
   BENCH_SCENARIOS           comma-separated ids (default all: ${[...SCENARIOS.map((s) => s.id), ...SECTIONS].join(', ')})
@@ -87,6 +90,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     warmupSec: number(env, 'BENCH_WARMUP', 2),
     connections: Math.max(1, Math.round(number(env, 'BENCH_CONNECTIONS', 50))),
     rateFraction,
+    rateRepeats: Math.max(1, Math.round(number(env, 'BENCH_RATE_REPEATS', 3))),
     batchSize: Math.max(1, Math.round(number(env, 'BENCH_BATCH_SIZE', 32))),
     workers: Math.max(1, Math.round(number(env, 'BENCH_WORKERS', 2))),
     scenarios: only.length ? SCENARIOS.filter((s) => only.includes(s.id)) : SCENARIOS,
