@@ -33,10 +33,13 @@ export function isReasoningModel(model: string): boolean {
 }
 
 export async function toChatRequest(input: TextGenerationInput): Promise<ChatRequest> {
+  // Image inputs are checked (and base64 sniffed) up front; the rest is built synchronously.
+  const images = imageInputs(input)
+  const urls = images.length ? await resolveImageUrls(images) : NO_IMAGES
   const reasoning = isReasoningModel(input.model)
   const request: ChatRequest = {
     model: input.model,
-    messages: [...(await historyOrSystem(input, reasoning)), await userTurn(input)],
+    messages: [...historyOrSystem(input, reasoning, urls), userTurn(input, urls)],
   }
   for (const [field, param, fixed] of FIXED_FOR_REASONING) {
     const value = input[field]
@@ -69,32 +72,54 @@ export async function toChatRequest(input: TextGenerationInput): Promise<ChatReq
   return request
 }
 
-async function historyOrSystem(input: TextGenerationInput, reasoning: boolean): Promise<ChatMessage[]> {
+/** Where an image input sits (its JSON pointer) and what the caller gave. */
+type ImageInput = [path: string, value: string]
+
+const NO_IMAGES: ReadonlyMap<string, string> = new Map()
+
+function imageInputs(input: TextGenerationInput): ImageInput[] {
+  const found: ImageInput[] = []
+  input['chat-history']?.forEach((turn, t) => {
+    if (turn.role !== 'user' || typeof turn.content === 'string') return
+    turn.content.forEach((part, i) => {
+      if (part.type !== 'text') found.push([`/chat-history/${t}/content/${i}/image_url/url`, part.image_url.url])
+    })
+  })
+  input.images?.forEach((image, i) => found.push([`/images/${i}`, image]))
+  return found
+}
+
+/** Each image input's `url` for OpenAI, by its path. */
+async function resolveImageUrls(images: ImageInput[]): Promise<ReadonlyMap<string, string>> {
+  const urls = await Promise.all(images.map(([path, value]) => toImageUrl(value, path)))
+  return new Map(images.map(([path], k) => [path, urls[k]!]))
+}
+
+function historyOrSystem(input: TextGenerationInput, reasoning: boolean, urls: ReadonlyMap<string, string>): ChatMessage[] {
   const history = input['chat-history']
   const systemRole = reasoning ? 'developer' : 'system'
   if (!history?.length) {
     const system = input['system-message']
     return system === undefined ? [] : [{ role: systemRole, content: system }]
   }
-  return Promise.all(history.map((turn, i) => historyTurn(turn, `/chat-history/${i}/content`, systemRole)))
+  return history.map((turn, t) => historyTurn(turn, `/chat-history/${t}/content`, systemRole, urls))
 }
 
-async function historyTurn(turn: HistoryTurn, path: string, systemRole: 'system' | 'developer'): Promise<ChatMessage> {
+function historyTurn(turn: HistoryTurn, path: string, systemRole: 'system' | 'developer', urls: ReadonlyMap<string, string>): ChatMessage {
   const { content } = turn
   if (turn.role === 'user') {
     if (typeof content === 'string') return { role: 'user', content }
-    const parts = await Promise.all(
-      content.map(async (part, i): Promise<ContentPart> =>
+    const parts = content.map(
+      (part, i): ContentPart =>
         part.type === 'text'
           ? { type: 'text', text: part.text }
           : {
               type: 'image_url',
               image_url: {
-                url: await toImageUrl(part.image_url.url, `${path}/${i}/image_url/url`),
+                url: urls.get(`${path}/${i}/image_url/url`)!,
                 ...(part.image_url.detail && { detail: part.image_url.detail }),
               },
             },
-      ),
     )
     return { role: 'user', content: parts }
   }
@@ -105,12 +130,9 @@ async function historyTurn(turn: HistoryTurn, path: string, systemRole: 'system'
   return turn.role === 'assistant' ? { role: 'assistant', content: text } : { role: systemRole, content: text }
 }
 
-async function userTurn(input: TextGenerationInput): Promise<ChatMessage> {
-  const images = await Promise.all(
-    (input.images ?? []).map(async (image, i): Promise<ContentPart> => ({
-      type: 'image_url',
-      image_url: { url: await toImageUrl(image, `/images/${i}`) },
-    })),
+function userTurn(input: TextGenerationInput, urls: ReadonlyMap<string, string>): ChatMessage {
+  const images = (input.images ?? []).map(
+    (_image, i): ContentPart => ({ type: 'image_url', image_url: { url: urls.get(`/images/${i}`)! } }),
   )
   return { role: 'user', content: [{ type: 'text', text: input.prompt }, ...images] }
 }
