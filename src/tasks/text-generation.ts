@@ -77,15 +77,19 @@ type ImageInput = [path: string, value: string]
 
 const NO_IMAGES: ReadonlyMap<string, string> = new Map()
 
+/** The JSON pointers of image inputs: the keys of the resolved URLs, and where errors point. */
+const historyImagePath = (turn: number, part: number): string => `/chat-history/${turn}/content/${part}/image_url/url`
+const imagePath = (index: number): string => `/images/${index}`
+
 function imageInputs(input: TextGenerationInput): ImageInput[] {
   const found: ImageInput[] = []
   input['chat-history']?.forEach((turn, t) => {
     if (turn.role !== 'user' || typeof turn.content === 'string') return
     turn.content.forEach((part, i) => {
-      if (part.type !== 'text') found.push([`/chat-history/${t}/content/${i}/image_url/url`, part.image_url.url])
+      if (part.type !== 'text') found.push([historyImagePath(t, i), part.image_url.url])
     })
   })
-  input.images?.forEach((image, i) => found.push([`/images/${i}`, image]))
+  input.images?.forEach((image, i) => found.push([imagePath(i), image]))
   return found
 }
 
@@ -102,10 +106,10 @@ function historyOrSystem(input: TextGenerationInput, reasoning: boolean, urls: R
     const system = input['system-message']
     return system === undefined ? [] : [{ role: systemRole, content: system }]
   }
-  return history.map((turn, t) => historyTurn(turn, `/chat-history/${t}/content`, systemRole, urls))
+  return history.map((turn, t) => historyTurn(turn, t, systemRole, urls))
 }
 
-function historyTurn(turn: HistoryTurn, path: string, systemRole: 'system' | 'developer', urls: ReadonlyMap<string, string>): ChatMessage {
+function historyTurn(turn: HistoryTurn, t: number, systemRole: 'system' | 'developer', urls: ReadonlyMap<string, string>): ChatMessage {
   const { content } = turn
   if (turn.role === 'user') {
     if (typeof content === 'string') return { role: 'user', content }
@@ -116,7 +120,7 @@ function historyTurn(turn: HistoryTurn, path: string, systemRole: 'system' | 'de
           : {
               type: 'image_url',
               image_url: {
-                url: urls.get(`${path}/${i}/image_url/url`)!,
+                url: urls.get(historyImagePath(t, i))!,
                 ...(part.image_url.detail && { detail: part.image_url.detail }),
               },
             },
@@ -132,7 +136,7 @@ function historyTurn(turn: HistoryTurn, path: string, systemRole: 'system' | 'de
 
 function userTurn(input: TextGenerationInput, urls: ReadonlyMap<string, string>): ChatMessage {
   const images = (input.images ?? []).map(
-    (_image, i): ContentPart => ({ type: 'image_url', image_url: { url: urls.get(`/images/${i}`)! } }),
+    (_image, i): ContentPart => ({ type: 'image_url', image_url: { url: urls.get(imagePath(i))! } }),
   )
   return { role: 'user', content: [{ type: 'text', text: input.prompt }, ...images] }
 }
