@@ -75,7 +75,7 @@ function batchSection(run: BenchRun): string[] {
 
 function referencesSection(run: BenchRun): string[] {
   if (!run.references) return []
-  const { bench, contract } = run.references
+  const { bench, contract, contractSkipped } = run.references
   const row = (name: string, side: ReferenceSide): string => {
     const pct = (r: number): string => `${num((100 * r) / side.direct.reqPerSec, 1)} %`
     return (
@@ -94,9 +94,8 @@ function referencesSection(run: BenchRun): string[] {
     '| upstream | req/s direct | req/s floor forwarder (% of direct) | req/s service (% of direct) | service / floor | floor RSS after its run, MB |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
     row('bench upstream (fixed bytes)', bench),
-    row('contract stand-in', contract),
-    '',
-    `Service against the contract stand-in (its own process): RSS after its run ${num(contract.serviceRssMb ?? NaN, 1)} MB.`,
+    contract ? row('contract stand-in', contract) : `| contract stand-in | n/a (${contractSkipped ?? 'not measured'}) | | | | |`,
+    ...(contract ? ['', `Service against the contract stand-in (its own process): RSS after its run ${num(contract.serviceRssMb ?? NaN, 1)} MB.`] : []),
   ]
 }
 

@@ -4,6 +4,8 @@
  * of each upstream, and a second upstream that does per-request work — the test suite's
  * contract stand-in — straight, through the floor forwarder and through the service.
  */
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import type { CpuMeter } from './cpu.ts'
 import type { Measurer } from './measure.ts'
 import { memoryOf } from './proc.ts'
@@ -12,6 +14,9 @@ import type { Measured, ReferenceResult } from './report.ts'
 import type { PreparedScenario, RequestSpec } from './scenarios.ts'
 import { launch, productionNodeArgs } from './service.ts'
 import type { Settings } from './settings.ts'
+
+/** What the contract stand-in checks requests against (as test/support/fake-openai.ts finds it). */
+const CONTRACT_FILE = process.env.OPENAI_OPENAPI_YAML || fileURLToPath(new URL('../../shared/openai/openapi.yaml', import.meta.url))
 
 const at = (port: number, spec: RequestSpec): RequestSpec => ({ ...spec, url: `http://127.0.0.1:${port}${new URL(spec.url).pathname}` })
 
@@ -51,6 +56,8 @@ export async function measureReferences({ settings, measurer, meter, bench, gene
   try {
     meter.upstream = bench.child
     const benchFloor = await viaFloor(bench.port, 'bench upstream')
+    const benchSide = { direct: bench.direct, through: bench.through, floor: benchFloor.result, floorRssMb: benchFloor.rssMb }
+    if (!existsSync(CONTRACT_FILE)) return { bench: benchSide, contractSkipped: `no OpenAPI contract at ${CONTRACT_FILE}` }
 
     const contract = await startBenchServer('contract-upstream.ts', 'contract stand-in')
     meter.upstream = contract.child
@@ -69,7 +76,7 @@ export async function measureReferences({ settings, measurer, meter, bench, gene
       }
       const contractFloor = await viaFloor(contract.port, 'contract stand-in')
       return {
-        bench: { direct: bench.direct, through: bench.through, floor: benchFloor.result, floorRssMb: benchFloor.rssMb },
+        bench: benchSide,
         contract: { direct, through, floor: contractFloor.result, floorRssMb: contractFloor.rssMb, serviceRssMb },
       }
     } finally {

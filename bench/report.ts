@@ -83,7 +83,9 @@ export interface ReferenceSide {
 /** `bench`: bench/upstream.ts, fixed bytes; `contract`: the test suite's stand-in, per-request work. */
 export interface ReferenceResult {
   bench: ReferenceSide
-  contract: ReferenceSide
+  contract?: ReferenceSide
+  /** Why the contract stand-in was not measured (its OpenAPI file is missing). */
+  contractSkipped?: string
 }
 
 export interface BenchRun {
@@ -184,6 +186,7 @@ export function allRuns(run: BenchRun): Array<{ label: string; result: Measured 
   }
   if (run.references) {
     for (const [name, side] of [['bench upstream', run.references.bench], ['contract stand-in', run.references.contract]] as const) {
+      if (!side) continue
       if (name === 'contract stand-in') out.push({ label: `text-generation JSON direct (${name})`, result: side.direct })
       out.push({ label: `text-generation JSON through the floor forwarder (${name})`, result: side.floor })
       if (name === 'contract stand-in') out.push({ label: `text-generation JSON through (${name})`, result: side.through })
