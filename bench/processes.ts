@@ -207,3 +207,47 @@ export async function stopAll(graceMs = 3000): Promise<void> {
 export function killAllNow(): void {
   for (const { proc } of children) if (!exited(proc)) proc.kill('SIGKILL')
 }
+
+/**
+ * What every bench entry point does around its run: Ctrl-C, SIGTERM or a child dying abort the
+ * returned signal (the load stops, then `runToExit` stops the children); children still running
+ * when the process exits anyway are killed; after `budgetMs` the run gives up (exit 2).
+ */
+export function guardBenchRun(name: string, log: (line: string) => void, budgetMs: number): AbortSignal {
+  const interrupted = new AbortController()
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`\n${signal}: stopping`)
+      interrupted.abort(new Error(`interrupted by ${signal}`))
+    })
+  }
+  whenAChildDies((message) => interrupted.abort(new Error(message)))
+  process.once('exit', killAllNow)
+  setTimeout(() => {
+    log(`${name}: still running after ${budgetMs / 1000} s, giving up`)
+    killAllNow()
+    process.exit(2)
+  }, budgetMs).unref()
+  return interrupted.signal
+}
+
+/** Runs `main`, then stops every child (and `cleanup`); exits 0, 1 when it failed, 130 when interrupted. */
+export async function runToExit(
+  name: string,
+  log: (line: string) => void,
+  interrupted: AbortSignal,
+  main: () => Promise<void>,
+  cleanup: () => Promise<void> = async () => {},
+): Promise<never> {
+  let exitCode = 0
+  try {
+    await main()
+  } catch (err) {
+    const reason = interrupted.aborted ? (interrupted.reason as Error) : (err as Error)
+    exitCode = reason.message.startsWith('interrupted by') ? 130 : 1
+    log(`${name} failed: ${reason.message}`)
+  } finally {
+    await Promise.all([stopAll(), cleanup()])
+  }
+  process.exit(exitCode)
+}

@@ -13,7 +13,7 @@ import { CpuMeter } from './cpu.ts'
 import { Measurer } from './measure.ts'
 import { stopPacedGenerator } from './paced.ts'
 import { memoryOf, processTree, treeMemoryOf } from './proc.ts'
-import { killAllNow, stopAll, stopChild, whenAChildDies } from './processes.ts'
+import { guardBenchRun, runToExit, stopChild } from './processes.ts'
 import { medianByP99, type BatchResult, type BenchRun, type ClusterResult, type RateMeasured, type ReferenceResult, type ScenarioResult } from './report.ts'
 import { measureReferences } from './references.ts'
 import { prepare, type PreparedScenario, type RequestSpec } from './scenarios.ts'
@@ -37,17 +37,6 @@ try {
 }
 const { durationSec, warmupSec, connections } = settings
 
-// Ctrl-C / SIGTERM, or a child dying, stop the load; then the finally block stops the children.
-const interrupted = new AbortController()
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`\n${signal}: stopping`)
-    interrupted.abort(new Error(`interrupted by ${signal}`))
-  })
-}
-whenAChildDies((message) => interrupted.abort(new Error(message)))
-process.once('exit', killAllNow)
-
 // Bound on the whole run: the build, every run, waits for a quiet machine, start-ups and slack.
 const loadedSec = warmupSec + durationSec + 1
 const perScenario = 2 * (loadedSec + durationSec + 1) + 2 * settings.rateRepeats * (loadedSec + 1)
@@ -55,11 +44,7 @@ const perScenario = 2 * (loadedSec + durationSec + 1) + 2 * settings.rateRepeats
 const perSection = (section: string): number => (section === 'references' ? 4 : 2) * loadedSec + 40
 const sectionsSec = settings.sections.reduce((sum, section) => sum + perSection(section), 0)
 const budgetMs = (180 + settings.scenarios.length * perScenario + sectionsSec + 60) * 1000 + settings.quietWaitMs
-setTimeout(() => {
-  log(`bench: still running after ${budgetMs / 1000} s, giving up`)
-  killAllNow()
-  process.exit(2)
-}, budgetMs).unref()
+const interrupted = guardBenchRun('bench', log, budgetMs)
 
 /** Direct and through: loaded and 1-connection runs, then both at the same fixed rate. */
 async function measureScenario(
@@ -130,7 +115,7 @@ async function main(): Promise<void> {
   const { build, upstream, upstreamUrl, service, pid, idle } = await startBenchPair(settings, log, 'bench')
 
   const meter = new CpuMeter(upstream.child, service.child, settings.quietWaitMs)
-  const measurer = new Measurer({ meter, signal: interrupted.signal, log, durationSec, warmupSec, connections })
+  const measurer = new Measurer({ meter, signal: interrupted, log, durationSec, warmupSec, connections })
   const scenarios: ScenarioResult[] = []
   const prepared = new Map<string, PreparedScenario>()
   for (const scenario of settings.scenarios) {
@@ -187,14 +172,4 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${md}\nwritten: bench/results/latest.md, latest.json, latest.svg\n`)
 }
 
-let exitCode = 0
-try {
-  await main()
-} catch (err) {
-  const reason = interrupted.signal.aborted ? (interrupted.signal.reason as Error) : (err as Error)
-  exitCode = reason.message.startsWith('interrupted by') ? 130 : 1
-  log(`bench failed: ${reason.message}`)
-} finally {
-  await Promise.all([stopAll(), stopPacedGenerator()])
-}
-process.exit(exitCode)
+await runToExit('bench', log, interrupted, main, stopPacedGenerator)

@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CpuMeter } from './cpu.ts'
 import { memoryOf } from './proc.ts'
-import { killAllNow, stopAll, whenAChildDies } from './processes.ts'
+import { guardBenchRun, runToExit } from './processes.ts'
 import { serviceFacts, startBenchPair } from './service.ts'
 import { number, readServiceSettings, SERVICE_SETTINGS_HELP } from './settings.ts'
 import { cancellations, firstBytes, MB, slowReader, SSE, TEXT_TO_SPEECH, upload, upstreamInFlight, type PhaseContext } from './streaming-phases.ts'
@@ -54,26 +54,16 @@ try {
   process.exit(1)
 }
 
-const interrupted = new AbortController()
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => interrupted.abort(new Error(`interrupted by ${signal}`)))
-}
-whenAChildDies((message) => interrupted.abort(new Error(message)))
-process.once('exit', killAllNow)
 // Bound on the whole run: the build, the slow read, everything else, and waits for a quiet machine.
 const budgetMs = 180_000 + settings.slowReadLimitMs + 120_000 + settings.quietWaitMs
-setTimeout(() => {
-  log(`bench:streaming: still running after ${budgetMs / 1000} s, giving up`)
-  killAllNow()
-  process.exit(2)
-}, budgetMs).unref()
+const interrupted = guardBenchRun('bench:streaming', log, budgetMs)
 
 async function main(): Promise<void> {
   const { build, upstream, upstreamUrl, service, pid, idle } = await startBenchPair(settings, log, 'bench:streaming')
   const ctx: PhaseContext = {
     settings,
     meter: new CpuMeter(upstream.child, service.child, settings.quietWaitMs),
-    signal: interrupted.signal,
+    signal: interrupted,
     log,
     serviceUrl: service.url,
     upstreamUrl,
@@ -106,14 +96,4 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${md}\nwritten: bench/results/streaming.md, streaming.json\n`)
 }
 
-let exitCode = 0
-try {
-  await main()
-} catch (err) {
-  const reason = interrupted.signal.aborted ? (interrupted.signal.reason as Error) : (err as Error)
-  exitCode = reason.message.startsWith('interrupted by') ? 130 : 1
-  log(`bench:streaming failed: ${reason.message}`)
-} finally {
-  await stopAll()
-}
-process.exit(exitCode)
+await runToExit('bench:streaming', log, interrupted, main)
