@@ -8,6 +8,7 @@ import { whileSampling } from './rss-sampler.ts'
 import { prepare, SCENARIOS, type RequestSpec, type Scenario } from './scenarios.ts'
 import { cancelOnce, firstByteMs, slowRead, uploadMultipart } from './stream-client.ts'
 import { distribution, type CancelResult, type FirstByteResult, type MemoryResult, type StreamingRun } from './streaming-report.ts'
+import { wavHeader } from '../test/support/wav.ts'
 
 export const MB = 1024 * 1024
 
@@ -103,20 +104,7 @@ const round = (v: number): string => (Number.isInteger(v) ? String(v) : v.toFixe
 
 /** A WAV file of `bytes` (header and silence): the service sniffs the type, OpenAI takes wav. */
 async function wavFile(path: string, bytes: number): Promise<void> {
-  const file = Buffer.alloc(bytes)
-  file.write('RIFF', 0, 'latin1')
-  file.writeUInt32LE(bytes - 8, 4)
-  file.write('WAVEfmt ', 8, 'latin1')
-  file.writeUInt32LE(16, 16)
-  file.writeUInt16LE(1, 20) // PCM
-  file.writeUInt16LE(1, 22) // mono
-  file.writeUInt32LE(16_000, 24)
-  file.writeUInt32LE(32_000, 28)
-  file.writeUInt16LE(2, 32)
-  file.writeUInt16LE(16, 34)
-  file.write('data', 36, 'latin1')
-  file.writeUInt32LE(bytes - 44, 40)
-  await writeFile(path, file)
+  await writeFile(path, Buffer.concat([wavHeader(bytes - 44, 16_000), Buffer.alloc(bytes - 44)]))
 }
 
 /** A file posted as multipart to speech-recognition, streamed from disk, the service's RSS sampled. */

@@ -3,28 +3,15 @@ import { test } from 'node:test'
 import { fileTypeFromBuffer } from 'file-type'
 import { MAX_AUDIO_BYTES } from '../src/tasks/speech-recognition.ts'
 import { buildWithUpstream } from './support/app.ts'
+import { wavHeader } from './support/wav.ts'
 
 const URL = '/v1/tasks/speech-recognition'
 
 /** A playable 8 kHz mono 16-bit PCM WAV of `samples` samples. */
 function wav(samples = 64): Buffer {
-  const h = Buffer.alloc(44)
-  h.write('RIFF', 0, 'ascii')
-  h.writeUInt32LE(36 + samples * 2, 4)
-  h.write('WAVE', 8, 'ascii')
-  h.write('fmt ', 12, 'ascii')
-  h.writeUInt32LE(16, 16)
-  h.writeUInt16LE(1, 20) // PCM
-  h.writeUInt16LE(1, 22) // mono
-  h.writeUInt32LE(8000, 24)
-  h.writeUInt32LE(16000, 28)
-  h.writeUInt16LE(2, 32)
-  h.writeUInt16LE(16, 34)
-  h.write('data', 36, 'ascii')
-  h.writeUInt32LE(samples * 2, 40)
   const data = Buffer.alloc(samples * 2)
   for (let i = 0; i < samples; i++) data.writeInt16LE(Math.round(8000 * Math.sin(i / 3)), i * 2)
-  return Buffer.concat([h, data])
+  return Buffer.concat([wavHeader(samples * 2, 8000), data])
 }
 
 /** One MPEG-1 Layer III frame (128 kbit/s, 44.1 kHz): 417 bytes starting with the frame sync. */

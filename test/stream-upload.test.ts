@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { serveWithUpstream } from './support/app.ts'
+import { wavHeader } from './support/wav.ts'
 
 /** The parsed JSON body (fetch types it as unknown). */
 const jsonOf = (res: Response): Promise<any> => res.json() as Promise<any>
@@ -23,21 +24,7 @@ const serve = serveWithUpstream
 
 /** A 16 kHz mono 16-bit PCM WAV whose data chunk is `dataBytes` of noise (random, so a shifted or repeated slice shows). */
 function wav(dataBytes: number): Buffer {
-  const h = Buffer.alloc(44)
-  h.write('RIFF', 0, 'ascii')
-  h.writeUInt32LE(36 + dataBytes, 4)
-  h.write('WAVE', 8, 'ascii')
-  h.write('fmt ', 12, 'ascii')
-  h.writeUInt32LE(16, 16)
-  h.writeUInt16LE(1, 20)
-  h.writeUInt16LE(1, 22)
-  h.writeUInt32LE(16000, 24)
-  h.writeUInt32LE(32000, 28)
-  h.writeUInt16LE(2, 32)
-  h.writeUInt16LE(16, 34)
-  h.write('data', 36, 'ascii')
-  h.writeUInt32LE(dataBytes, 40)
-  return Buffer.concat([h, randomFillSync(Buffer.alloc(dataBytes))])
+  return Buffer.concat([wavHeader(dataBytes, 16_000), randomFillSync(Buffer.alloc(dataBytes))])
 }
 
 /** An ID3v2.4 tag then MPEG-1 Layer III frames (128 kbit/s, 44.1 kHz, 417 bytes each). */

@@ -35,6 +35,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import Ajv2020Module from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
+import { wavHeader } from './wav.ts';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 
 // ---------------------------------------------------------------------------------------------
@@ -746,24 +747,6 @@ export const SPEECH_CONTENT_TYPES: Record<string, string> = {
 
 const SPEECH_SAMPLE_RATE = 24000;
 
-function wavHeader(dataLength: number): Buffer {
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'ascii');
-  h.writeUInt32LE(36 + dataLength, 4);
-  h.write('WAVE', 8, 'ascii');
-  h.write('fmt ', 12, 'ascii');
-  h.writeUInt32LE(16, 16); // fmt chunk size
-  h.writeUInt16LE(1, 20); // PCM
-  h.writeUInt16LE(1, 22); // mono
-  h.writeUInt32LE(SPEECH_SAMPLE_RATE, 24);
-  h.writeUInt32LE(SPEECH_SAMPLE_RATE * 2, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'ascii');
-  h.writeUInt32LE(dataLength, 40);
-  return h;
-}
-
 /**
  * The exact bytes the stand-in answers POST /audio/speech with for this request body: a
  * recognisable header for the format ('ID3' mp3, 'OggS' opus, ADTS aac, 'fLaC', a valid RIFF/WAVE
@@ -782,7 +765,7 @@ export function expectedSpeechBytes(body: any): Buffer {
     opus: Buffer.concat([Buffer.from('OggS', 'ascii'), Buffer.from([0, 2]), Buffer.alloc(22), Buffer.from('OpusHead', 'ascii')]),
     aac: Buffer.from([0xff, 0xf1, 0x50, 0x80, 0x00, 0x1f, 0xfc]),
     flac: Buffer.concat([Buffer.from('fLaC', 'ascii'), Buffer.from([0x80, 0, 0, 0x22])]),
-    wav: wavHeader(len),
+    wav: wavHeader(len, SPEECH_SAMPLE_RATE),
     pcm: Buffer.alloc(0),
   };
   return Buffer.concat([headers[format] ?? Buffer.alloc(0), payload]);
