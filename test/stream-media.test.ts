@@ -3,6 +3,7 @@ import { request, type IncomingHttpHeaders } from 'node:http'
 import { describe, test } from 'node:test'
 import sharp from 'sharp'
 import { serveWithUpstream } from './support/app.ts'
+import { SPEECH_FORMATS } from './support/speech-formats.ts'
 import { expectedSpeechBytes } from './support/fake-openai.ts'
 
 /** The parsed JSON body (fetch types it as unknown). */
@@ -45,15 +46,6 @@ async function errorOf(res: Response, status: number): Promise<any> {
   return body.error
 }
 
-const FORMATS: Array<[format: string, mime: string]> = [
-  ['mp3', 'audio/mpeg'],
-  ['opus', 'audio/ogg'],
-  ['aac', 'audio/aac'],
-  ['flac', 'audio/flac'],
-  ['wav', 'audio/wav'],
-  ['pcm', 'audio/pcm'],
-]
-
 describe('text to speech as audio bytes', () => {
   // Long enough for the stand-in to send its audio in several 4 KB chunks.
   const SPEECH = { model: 'tts-1', text: 'Hello from openai-tasks, streamed as it is spoken. '.repeat(5), voice: 'alloy' }
@@ -78,7 +70,7 @@ describe('text to speech as audio bytes', () => {
 
   test('each response-format, with Accept audio/*, gets its content type and exact bytes', async (t) => {
     const { upstream, base } = await serve(t)
-    for (const [format, mime] of FORMATS) {
+    for (const [format, mime] of SPEECH_FORMATS) {
       upstream.reset()
       const res = await post(base, 'text-to-speech', { ...SPEECH, 'response-format': format }, 'audio/*')
       assert.equal(res.status, 200, format)
@@ -104,7 +96,7 @@ describe('text to speech as audio bytes', () => {
 
   test('without response-format the format follows Accept alone', async (t) => {
     const { upstream, base } = await serve(t)
-    for (const [format, mime] of FORMATS) {
+    for (const [format, mime] of SPEECH_FORMATS) {
       upstream.reset()
       const res = await post(base, 'text-to-speech', SPEECH, mime)
       assert.equal(res.status, 200, mime)

@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { buildWithUpstream } from './support/app.ts'
+import { SPEECH_FORMATS } from './support/speech-formats.ts'
 import { expectedSpeechBytes } from './support/fake-openai.ts'
 
 const URL = '/v1/tasks/text-to-speech'
 const BASE = { model: 'tts-1', text: 'Hello from openai-tasks.', voice: 'alloy' }
-
-const FORMATS: Array<[format: string, mime: string]> = [
-  ['mp3', 'audio/mpeg'],
-  ['opus', 'audio/ogg'],
-  ['aac', 'audio/aac'],
-  ['flac', 'audio/flac'],
-  ['wav', 'audio/wav'],
-  ['pcm', 'audio/pcm'],
-]
 
 /** Splits `data:<mime>;base64,<data>` into the MIME type and the decoded bytes. */
 function decodeDataUri(uri: string): { mime: string; bytes: Buffer } {
@@ -68,7 +60,7 @@ test('speed and a non-default model are passed on', async (t) => {
 for (const field of ['response-format', 'response-type']) {
   test(`every format via ${field} gets its MIME type and the exact bytes`, async (t) => {
     const { app, upstream } = await buildWithUpstream(t)
-    for (const [format, expectedMime] of FORMATS) {
+    for (const [format, expectedMime] of SPEECH_FORMATS) {
       upstream.reset()
       const res = await app.inject({ method: 'POST', url: URL, payload: { ...BASE, [field]: format } })
       assert.equal(res.statusCode, 200, `${format}: ${res.body}`)
