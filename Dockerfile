@@ -26,9 +26,15 @@ LABEL org.opencontainers.image.title="openai-tasks" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.base.name="docker.io/library/node:24-bookworm-slim"
 # tini forwards SIGTERM to Node (PID 1 gets no default signal handlers) and reaps zombies.
+# jemalloc replaces glibc's malloc (README, "Performance"): glibc keeps the memory a burst of
+# large answers fragmented in its main heap for good; jemalloc hands freed pages back within a
+# second or two. The link gives it one path on every architecture.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini \
+ && apt-get install -y --no-install-recommends tini libjemalloc2 \
+ && ln -s "$(dpkg -L libjemalloc2 | grep '/libjemalloc\.so\.2$')" /usr/local/lib/libjemalloc.so.2 \
  && rm -rf /var/lib/apt/lists/*
+ENV LD_PRELOAD=/usr/local/lib/libjemalloc.so.2 \
+    MALLOC_CONF=background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080

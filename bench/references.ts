@@ -32,7 +32,7 @@ export interface ReferenceDeps {
 
 export async function measureReferences({ settings, measurer, meter, bench, generation }: ReferenceDeps): Promise<ReferenceResult> {
   const { upstream: benchUpstream, service: measuredService } = meter
-  // The service's production flags (young generation size, pretenuring) for a like-for-like comparison.
+  // The service's production flags (young generation size, pretenuring) and malloc, for a like-for-like comparison.
   const floorArgs = await productionNodeArgs(settings.serviceDir, 'server')
 
   /** The floor forwarder in front of `upstreamPort`, loaded; stopped afterwards. */
@@ -40,7 +40,7 @@ export async function measureReferences({ settings, measurer, meter, bench, gene
     const floor = await startBenchServer(
       'floor-forwarder.ts',
       `floor forwarder (${label})`,
-      { UPSTREAM_ORIGIN: `http://127.0.0.1:${upstreamPort}` },
+      { ...settings.allocator.env, UPSTREAM_ORIGIN: `http://127.0.0.1:${upstreamPort}` },
       floorArgs,
     )
     meter.service = floor.child

@@ -20,6 +20,7 @@ import { prepare, type PreparedScenario, type RequestSpec } from './scenarios.ts
 import { entryOf, launch, serviceFacts, startBenchPair } from './service.ts'
 import { readSettings, SETTINGS_HELP, type Settings } from './settings.ts'
 import { writeResults } from './write-results.ts'
+import { ENV_SCHEMA } from '../src/config.ts'
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`)
 
@@ -36,6 +37,9 @@ try {
   process.exit(1)
 }
 const { durationSec, warmupSec, connections } = settings
+// The service gives memory back once IDLE_MEMORY_RELEASE_MS (its default) pass without an OpenAI
+// call, checked every as often: within twice that after the last run, plus slack.
+const settleMs = 2 * ENV_SCHEMA.properties.IDLE_MEMORY_RELEASE_MS.default + 2000
 
 // Bound on the whole run: the build, every run, waits for a quiet machine, start-ups and slack.
 const loadedSec = warmupSec + durationSec + 1
@@ -43,7 +47,7 @@ const perScenario = 2 * (loadedSec + durationSec + 1) + 2 * settings.rateRepeats
 // The references load four servers in turn, the other sections two.
 const perSection = (section: string): number => (section === 'references' ? 4 : 2) * loadedSec + 40
 const sectionsSec = settings.sections.reduce((sum, section) => sum + perSection(section), 0)
-const budgetMs = (180 + settings.scenarios.length * perScenario + sectionsSec + 60) * 1000 + settings.quietWaitMs
+const budgetMs = (180 + settings.scenarios.length * perScenario + sectionsSec + 60) * 1000 + settings.quietWaitMs + settleMs
 const interrupted = guardBenchRun('bench', log, budgetMs)
 
 /** Direct and through: loaded and 1-connection runs, then both at the same fixed rate. */
@@ -131,6 +135,9 @@ async function main(): Promise<void> {
   const afterScenarios = await memoryOf(pid)
   const batch = settings.sections.includes('text-embeddings-batch') ? await measureBatch(measurer, service.url) : undefined
   const memory = await memoryOf(pid)
+  log(`  waiting ${settleMs / 1000} s for the idle service to give memory back`)
+  await sleep(settleMs, undefined, { signal: interrupted })
+  const settled = await memoryOf(pid)
 
   const generation = prepared.get('text-generation-json')
   const generationResult = scenarios.find((s) => s.id === 'text-generation-json')
@@ -162,6 +169,7 @@ async function main(): Promise<void> {
     service: {
       ...serviceFacts(settings, build, service, idle, memory),
       ...(afterScenarios && { afterScenariosRssMb: afterScenarios.rssMb }),
+      ...(settled && { settledRssMb: settled.rssMb, settleMs }),
     },
     scenarios,
     ...(batch && { batch }),

@@ -59,7 +59,7 @@ export async function launch(
     entry: entryOf(settings, kind),
     nodeArgs,
     name: kind === 'cluster' ? 'service cluster' : 'service',
-    ...(env && { env }),
+    env: { ...settings.allocator.env, ...env },
   })
   return { ...service, nodeArgs }
 }
@@ -74,6 +74,8 @@ export interface ServiceFacts {
   buildErrors?: string[]
   /** Node flags: production's (from package.json `start`), then BENCH_SERVICE_NODE_ARGS. */
   nodeArgs: string[]
+  /** The malloc it ran with (absent in results from before it was recorded). */
+  allocator?: string
   startupMs: number
   idleRssMb?: number
   rssMb?: number
@@ -94,6 +96,7 @@ export function serviceFacts(
     entry: entryOf(settings, 'server'),
     ...(build && { buildMs: build.ms, buildErrors: build.errors }),
     nodeArgs: service.nodeArgs,
+    allocator: settings.allocator.description,
     startupMs: service.startupMs,
     ...(idle && { idleRssMb: idle.rssMb }),
     ...memory,
@@ -121,6 +124,6 @@ export async function startBenchPair(settings: ServiceSettings, log: (line: stri
   const pid = service.child.proc.pid!
   const idle = await memoryOf(pid)
   const command = [...service.nodeArgs, entryOf(settings, 'server')].join(' ')
-  log(`${name}: upstream ${upstreamUrl}, service ${service.url} (node ${command}, ready in ${service.startupMs.toFixed(0)} ms)`)
+  log(`${name}: upstream ${upstreamUrl}, service ${service.url} (node ${command}, ${settings.allocator.description}, ready in ${service.startupMs.toFixed(0)} ms)`)
   return { build, upstream, upstreamUrl, service, pid, idle }
 }

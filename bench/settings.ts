@@ -1,5 +1,6 @@
 /** The benchmark's settings, from the environment. */
 import { resolve } from 'node:path'
+import { imageAllocator, SYSTEM_ALLOCATOR, type Allocator } from './allocator.ts'
 import { ROOT } from './processes.ts'
 import { SCENARIOS, type Scenario } from './scenarios.ts'
 
@@ -17,6 +18,8 @@ export interface ServiceSettings {
   serviceDir: string
   /** Run `src/*.ts` instead of building and running `dist/*.js`. */
   fromSource: boolean
+  /** The malloc the service (and the floor forwarder) run with: the image's, or the system's. */
+  allocator: Allocator
 }
 
 export interface Settings extends ServiceSettings {
@@ -41,7 +44,8 @@ export interface Settings extends ServiceSettings {
 export const SERVICE_SETTINGS_HELP = `  BENCH_FROM_SOURCE         1: run the service's src/*.ts instead of building it (npm run build) and running dist/*.js
   BENCH_QUIET_WAIT          s, in all, to wait for other processes to leave the CPUs alone (default 15; 0: never)
   BENCH_SERVICE_NODE_ARGS   extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
-  BENCH_SERVICE_DIR         another checkout to build and run instead of this one (to compare versions)`
+  BENCH_SERVICE_DIR         another checkout to build and run instead of this one (to compare versions)
+  BENCH_ALLOCATOR           image: the malloc the Dockerfile preloads (jemalloc), when this machine has it (default); system: glibc's`
 
 export const SETTINGS_HELP = `Env:
   BENCH_DURATION            s per measured run (default 7)
@@ -65,11 +69,15 @@ export function number(env: NodeJS.ProcessEnv, name: string, fallback: number, a
 }
 
 export function readServiceSettings(env: NodeJS.ProcessEnv = process.env): ServiceSettings {
+  const serviceDir = resolve(env.BENCH_SERVICE_DIR || ROOT)
+  const allocator = env.BENCH_ALLOCATOR || 'image'
+  if (allocator !== 'image' && allocator !== 'system') throw new Error(`BENCH_ALLOCATOR must be image or system, got ${JSON.stringify(allocator)}`)
   return {
     quietWaitMs: number(env, 'BENCH_QUIET_WAIT', 15, true) * 1000,
     serviceNodeArgs: (env.BENCH_SERVICE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
-    serviceDir: resolve(env.BENCH_SERVICE_DIR || ROOT),
+    serviceDir,
     fromSource: ['1', 'true', 'yes'].includes(env.BENCH_FROM_SOURCE ?? ''),
+    allocator: allocator === 'image' ? imageAllocator(serviceDir) : SYSTEM_ALLOCATOR,
   }
 }
 

@@ -103,7 +103,7 @@ export function streamingMarkdown(run: StreamingRun): string {
   const lines = [
     `# openai-tasks streaming benchmark — ${run.date}`,
     '',
-    `Node ${run.node}, ${run.cpus} CPUs; \`node ${[...service.nodeArgs, service.entry].join(' ')}\` (${service.dir}), bench upstream and client on this machine. ` +
+    `Node ${run.node}, ${run.cpus} CPUs; \`node ${[...service.nodeArgs, service.entry].join(' ')}\` (${service.dir}; ${service.allocator ?? 'glibc malloc'}), bench upstream and client on this machine. ` +
       '"direct" = straight to the bench upstream, "through" = via the service.',
     '',
     `## Time to first byte (ms; ${run.firstByte[0]?.through.n ?? 0} sequential requests per side, direct and through interleaved)`,

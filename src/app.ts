@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from './config.ts'
 import { ERROR_SCHEMA } from './errors.ts'
+import { IdleMemoryRelease } from './idle-memory-release.ts'
 import { ServiceMetrics } from './metrics/service-metrics.ts'
 import errorHandler from './plugins/error-handler.ts'
 import metricsPlugin from './plugins/metrics.ts'
@@ -29,6 +30,22 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config 
     observer: metrics.upstream,
   })
   fastify.addHook('onClose', () => upstream.close())
+  if (config.idleMemoryReleaseMs) {
+    const idleRelease = new IdleMemoryRelease({
+      idleMs: config.idleMemoryReleaseMs,
+      calls: () => upstream.calls,
+      busy: () => upstream.inFlight > 0,
+      log: fastify.log,
+    })
+    fastify.addHook('onReady', (done) => {
+      idleRelease.start()
+      done()
+    })
+    fastify.addHook('onClose', (_instance, done) => {
+      idleRelease.stop()
+      done()
+    })
+  }
   fastify.decorate('upstream', upstream)
 
   // Task inputs are JSON; a text/plain body is refused with 415 rather than parsed as a string.

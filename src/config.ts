@@ -45,6 +45,7 @@ export const ENV_SCHEMA = {
     METRICS_TOKEN: { type: 'string', default: '' },
     BATCH_MAX_ITEMS: { type: 'integer', default: 256, minimum: 1 },
     BATCH_CONCURRENCY: { type: 'integer', default: 8, minimum: 1 },
+    IDLE_MEMORY_RELEASE_MS: { type: 'integer', default: 10_000, minimum: 0 },
   },
 } as const
 
@@ -94,6 +95,8 @@ export interface Config {
   metricsToken: string | undefined
   /** Batch routes: items per request at most, and items run at once for tasks without a batch runner. */
   batch: { maxItems: number; concurrency: number }
+  /** Quiet time after the last OpenAI call before memory is given back; 0: never. */
+  idleMemoryReleaseMs: number
 }
 
 interface RawEnv {
@@ -132,6 +135,7 @@ interface RawEnv {
   METRICS_TOKEN: string
   BATCH_MAX_ITEMS: number
   BATCH_CONCURRENCY: number
+  IDLE_MEMORY_RELEASE_MS: number
 }
 
 /** Reads and validates the configuration; throws with every bad variable named. */
@@ -177,6 +181,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sseHeartbeatMs: raw.SSE_HEARTBEAT_MS,
     metricsToken: raw.METRICS_TOKEN || undefined,
     batch: { maxItems: raw.BATCH_MAX_ITEMS, concurrency: raw.BATCH_CONCURRENCY },
+    idleMemoryReleaseMs: raw.IDLE_MEMORY_RELEASE_MS,
   }
   refuseOpenProxy(config, raw.ALLOW_UNAUTHENTICATED)
   return config

@@ -5,10 +5,11 @@ import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import { join, relative } from 'node:path'
+import { basename, join, relative } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
+import { findLibrary, imageAllocatorEnv } from '../bench/allocator.ts'
 import { ENV_SCHEMA, loadConfig } from '../src/config.ts'
 import { build } from './support/app.ts'
 
@@ -452,6 +453,24 @@ test('Dockerfile: node:24 stages, non-root runtime, tini, HEALTHCHECK on /health
   for (const key of ['title', 'description', 'version', 'revision', 'created', 'licenses']) {
     assert.match(runtime.filter((i) => i.keyword === 'LABEL').map((i) => i.args).join(' '), new RegExp(`org\\.opencontainers\\.image\\.${key}=`))
   }
+})
+
+test('Dockerfile: the malloc it preloads is installed, linked where LD_PRELOAD points, and takes its MALLOC_CONF', () => {
+  const allocator = imageAllocatorEnv(ROOT) ?? assert.fail('the runtime stage sets LD_PRELOAD and MALLOC_CONF')
+  const runs = runtime.filter((i) => i.keyword === 'RUN').map((i) => i.args)
+  assert.ok(runs.some((a) => /apt-get install\b.*\blibjemalloc2\b/.test(a)), 'libjemalloc2 is installed')
+  assert.ok(runs.some((a) => a.includes('ln -s') && a.includes(allocator.preload)), `${allocator.preload} is linked to the package's library`)
+  const envs = runtime.filter((i) => i.keyword === 'ENV').map((i) => i.args).join(' ')
+  assert.ok(envs.includes(`LD_PRELOAD=${allocator.preload}`) && envs.includes(`MALLOC_CONF=${allocator.mallocConf}`), 'both are ENV of the runtime stage')
+
+  const library = findLibrary(basename(allocator.preload)) ?? assert.fail(`${basename(allocator.preload)} on this machine (.ci/run installs libjemalloc2)`)
+  const child = spawnSync(process.execPath, ['-e', "process.stdout.write(require('fs').readFileSync('/proc/self/maps', 'utf8'))"], {
+    env: { ...process.env, LD_PRELOAD: library, MALLOC_CONF: allocator.mallocConf },
+    encoding: 'utf8',
+  })
+  assert.equal(child.status, 0)
+  assert.equal(child.stderr, '', 'jemalloc accepts every MALLOC_CONF option (it warns about the ones it does not know)')
+  assert.ok(child.stdout.includes(library), 'node runs with the library loaded')
 })
 
 /** Minimal .dockerignore semantics: last matching pattern wins; a pattern matching a parent matches. */

@@ -45,6 +45,7 @@ export class OpenAIUpstream {
   readonly #maxConcurrent: number
   readonly #observer: UpstreamObserver | undefined
   #inFlight = 0
+  #calls = 0
 
   constructor(options: UpstreamOptions) {
     const url = new URL(options.baseUrl)
@@ -70,6 +71,7 @@ export class OpenAIUpstream {
       throw withDetails(new OverloadedError(`${this.#inFlight} OpenAI requests in flight`), [], { retryAfterSeconds: 1 })
     }
     this.#inFlight++
+    this.#calls++
     try {
       return await this.#postWithRetries(call)
     } finally {
@@ -154,6 +156,11 @@ export class OpenAIUpstream {
   /** OpenAI requests in flight now. */
   get inFlight(): number {
     return this.#inFlight
+  }
+
+  /** OpenAI requests made since start (retries not counted). */
+  get calls(): number {
+    return this.#calls
   }
 
   get stats(): Pool['stats'] {

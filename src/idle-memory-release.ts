@@ -1,0 +1,92 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import type { FastifyBaseLogger } from 'fastify'
+
+export interface IdleMemoryReleaseOptions {
+  /** Quiet time after the last OpenAI call before memory is released. */
+  idleMs: number
+  /** A count that grows with every OpenAI call. */
+  calls: () => number
+  /** Whether an OpenAI call is waiting for its answer now. */
+  busy: () => boolean
+  log: FastifyBaseLogger
+}
+
+type FullCollection = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void
+
+/**
+ * Gives the memory a burst of traffic left behind back to the system once the service is idle.
+ *
+ * After load, V8 keeps the pages it freed pooled (tens of MB resident) until a memory-reducing
+ * collection, and its own memory reducer waits for a low allocation-rate sample that an idle
+ * process never produces: the memory would stay resident until the next burst. Once `idleMs`
+ * have passed without an OpenAI call, one last-resort collection (a few full GCs, 10–60 ms)
+ * compacts the heap and releases the pooled pages. It runs at most once per quiet period, never
+ * while a call awaits its answer (a stream already answering may see one short pause).
+ */
+export class IdleMemoryRelease {
+  readonly #options: IdleMemoryReleaseOptions
+  readonly #collect: FullCollection
+  #timer: NodeJS.Timeout | undefined
+  #callsAtLastTick = 0
+  /** False at boot too: starting up leaves garbage of its own. */
+  #releasedSinceLastCall = false
+
+  constructor(options: IdleMemoryReleaseOptions) {
+    this.#options = options
+    this.#collect = fullCollection()
+  }
+
+  start(): void {
+    this.#callsAtLastTick = this.#options.calls()
+    this.#timer = setInterval(() => this.#tick(), this.#options.idleMs).unref()
+  }
+
+  stop(): void {
+    clearInterval(this.#timer)
+  }
+
+  #tick(): void {
+    const calls = this.#options.calls()
+    if (calls !== this.#callsAtLastTick || this.#options.busy()) {
+      this.#callsAtLastTick = calls
+      this.#releasedSinceLastCall = false
+      return
+    }
+    if (this.#releasedSinceLastCall) return
+    this.#releasedSinceLastCall = true
+    this.release()
+  }
+
+  /** One memory-reducing collection now; logs what it gave back. */
+  release(): void {
+    const rssBefore = process.memoryUsage.rss()
+    const started = performance.now()
+    this.#collect({ type: 'major', execution: 'sync', flavor: 'last-resort' })
+    const durationMs = Math.round((performance.now() - started) * 10) / 10
+    const rssAfter = process.memoryUsage.rss()
+    this.#options.log.info(
+      { rssBeforeMb: toMb(rssBefore), rssAfterMb: toMb(rssAfter), durationMs },
+      'released memory while idle',
+    )
+  }
+}
+
+/**
+ * V8's collector, from `--expose-gc` when the process was started with it, otherwise from a
+ * fresh context created while the flag is briefly on (the global scope stays without `gc`).
+ */
+function fullCollection(): FullCollection {
+  const exposed = (globalThis as { gc?: FullCollection }).gc
+  if (exposed) return exposed
+  setFlagsFromString('--expose-gc')
+  try {
+    return runInNewContext('gc') as FullCollection
+  } finally {
+    setFlagsFromString('--no-expose-gc')
+  }
+}
+
+function toMb(bytes: number): number {
+  return Math.round(bytes / 104857.6) / 10
+}
