@@ -157,7 +157,8 @@ export function markdown(run: BenchRun): string {
     `Service (\`node ${[...service.nodeArgs, service.entry].join(' ')}\` in ${service.dir}${build}; ${service.allocator ?? 'glibc malloc'}): ` +
       `ready in ${num(service.startupMs)} ms; RSS idle after start ${num(service.idleRssMb ?? NaN, 1)} MB, ` +
       `after the scenarios ${num(service.afterScenariosRssMb ?? NaN, 1)} MB, at the end of the last run ${num(service.rssMb ?? NaN, 1)} MB ` +
-      `(peak ${num(service.peakRssMb ?? NaN, 1)} MB), ${num(service.settledRssMb ?? NaN, 1)} MB ${num((service.settleMs ?? NaN) / 1000, 1)} s later, idle.`,
+      `(peak ${num(service.peakRssMb ?? NaN, 1)} MB)` +
+      (service.settledRssMb === undefined ? '.' : `, ${num(service.settledRssMb, 1)} MB ${num((service.settleMs ?? NaN) / 1000, 1)} s later, idle.`),
     '',
     '## Targets',
     '',
