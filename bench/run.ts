@@ -18,7 +18,7 @@ import { medianByP99, type BatchResult, type BenchRun, type ClusterResult, type 
 import { measureReferences } from './references.ts'
 import { prepare, type PreparedScenario, type RequestSpec } from './scenarios.ts'
 import { entryOf, launch, serviceFacts, startBenchPair } from './service.ts'
-import { readSettings, SETTINGS_HELP, type Settings } from './settings.ts'
+import { number, readSettings, SETTINGS_HELP, type Settings } from './settings.ts'
 import { writeResults } from './write-results.ts'
 import { ENV_SCHEMA } from '../src/config.ts'
 
@@ -29,17 +29,20 @@ if (process.argv.includes('--help')) {
   process.exit(0)
 }
 
+// The service gives memory back once IDLE_MEMORY_RELEASE_MS pass without an OpenAI call, checked
+// every as often: within twice that after the last run, plus slack. The service inherits this
+// process's environment, so a value set here is the one it runs with; otherwise its default.
 let settings: Settings
+let idleReleaseMs: number
 try {
   settings = readSettings()
+  idleReleaseMs = number(process.env, 'IDLE_MEMORY_RELEASE_MS', ENV_SCHEMA.properties.IDLE_MEMORY_RELEASE_MS.default, true)
 } catch (err) {
   log(`bench: ${(err as Error).message}\n${SETTINGS_HELP}`)
   process.exit(1)
 }
 const { durationSec, warmupSec, connections } = settings
-// The service gives memory back once IDLE_MEMORY_RELEASE_MS (its default) pass without an OpenAI
-// call, checked every as often: within twice that after the last run, plus slack.
-const settleMs = 2 * ENV_SCHEMA.properties.IDLE_MEMORY_RELEASE_MS.default + 2000
+const settleMs = 2 * idleReleaseMs + 2000
 
 // Bound on the whole run: the build, every run, waits for a quiet machine, start-ups and slack.
 const loadedSec = warmupSec + durationSec + 1
