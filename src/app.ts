@@ -11,6 +11,7 @@ import swaggerPlugin from './plugins/swagger.ts'
 import healthRoutes from './routes/health.ts'
 import taskRoutes from './routes/tasks.ts'
 import { loadComponentDefinition, loadTaskDefinitions } from './schemas/load-tasks.ts'
+import { defaultMaxConcurrentUpstream } from './upstream/capacity.ts'
 import { OpenAIUpstream } from './upstream/openai-upstream.ts'
 
 export interface AppOptions {
@@ -26,7 +27,7 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config 
     baseUrl: config.openai.baseUrl,
     ...config.upstream,
     retries: config.retries,
-    maxConcurrent: config.maxConcurrentUpstream,
+    maxConcurrent: config.maxConcurrentUpstream ?? defaultMaxConcurrentUpstream(),
     observer: metrics.upstream,
   })
   fastify.addHook('onClose', () => upstream.close())

@@ -18,7 +18,7 @@ export const ENV_SCHEMA = {
     OPENAI_PROJECT: { type: 'string', default: '' },
     OPENAI_BASE_URL: { type: 'string', default: 'https://api.openai.com/v1', pattern: '^https?://' },
     ALLOWED_MODELS: { type: 'string', default: '' },
-    UPSTREAM_CONNECTIONS: { type: 'integer', default: 128, minimum: 1, maximum: 65535 },
+    UPSTREAM_CONNECTIONS: { type: 'integer', default: 0, minimum: 0, maximum: 65535 },
     UPSTREAM_CONNECT_TIMEOUT_MS: { type: 'integer', default: 10_000, minimum: 1 },
     UPSTREAM_HEADERS_TIMEOUT_MS: { type: 'integer', default: 600_000, minimum: 1 },
     UPSTREAM_BODY_TIMEOUT_MS: { type: 'integer', default: 120_000, minimum: 1 },
@@ -33,15 +33,18 @@ export const ENV_SCHEMA = {
     SERVICE_TOKENS_FILE: { type: 'string', default: '' },
     ALLOW_UNAUTHENTICATED: { type: 'boolean', default: false },
     ALLOW_CALLER_API_KEYS: { type: 'boolean', default: false },
-    RATE_LIMIT_MAX: { type: 'integer', default: 600, minimum: 0 },
+    RATE_LIMIT_MAX: { type: 'integer', default: 0, minimum: 0 },
     RATE_LIMIT_WINDOW_MS: { type: 'integer', default: 60_000, minimum: 1 },
     REDIS_URL: { type: 'string', default: '', pattern: '^(rediss?://.*)?$' },
+    REDIS_COMMAND_TIMEOUT_MS: { type: 'integer', default: 100, minimum: 1 },
     UPSTREAM_MAX_RETRIES: { type: 'integer', default: 2, minimum: 0, maximum: 10 },
     UPSTREAM_RETRY_BASE_DELAY_MS: { type: 'integer', default: 500, minimum: 0 },
     UPSTREAM_RETRY_MAX_DELAY_MS: { type: 'integer', default: 20_000, minimum: 0 },
-    MAX_CONCURRENT_UPSTREAM: { type: 'integer', default: 512, minimum: 0 },
+    MAX_CONCURRENT_UPSTREAM: { type: 'integer', minimum: 0 },
     MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', default: 1_000, minimum: 0 },
     SSE_HEARTBEAT_MS: { type: 'integer', default: 15_000, minimum: 10 },
+    CLIENT_WRITE_TIMEOUT_MS: { type: 'integer', default: 30_000, minimum: 0 },
+    LOG_SUMMARY_INTERVAL_MS: { type: 'integer', default: 10_000, minimum: 0 },
     METRICS_TOKEN: { type: 'string', default: '' },
     BATCH_MAX_ITEMS: { type: 'integer', default: 256, minimum: 1 },
     BATCH_CONCURRENCY: { type: 'integer', default: 8, minimum: 1 },
@@ -83,14 +86,19 @@ export interface Config {
     /** With tokens on, may a caller bill its own OpenAI key via X-OpenAI-Api-Key? */
     allowCallerApiKeys: boolean
   }
-  rateLimit: { max: number; windowMs: number; redisUrl: string | undefined }
+  /** Requests per window per client; 0: no limit. Redis commands give up after `redisCommandTimeoutMs`. */
+  rateLimit: { max: number; windowMs: number; redisUrl: string | undefined; redisCommandTimeoutMs: number }
   retries: { max: number; baseDelayMs: number; maxDelayMs: number }
-  /** Upstream requests in flight at most; 0: no cap. */
-  maxConcurrentUpstream: number
+  /** OpenAI calls open at most (until their answer's body ends); 0: no cap. Unset: derived from memory. */
+  maxConcurrentUpstream: number | undefined
   /** Event-loop delay above which new requests get 503; 0: off. */
   maxEventLoopDelayMs: number
   /** Silence after which an SSE stream gets a keep-alive comment. */
   sseHeartbeatMs: number
+  /** A response that cannot write to its client for this long is cut off; 0: never. */
+  clientWriteTimeoutMs: number
+  /** Repeated warnings (shed requests, upstream failures, retries) are logged as one count per interval; 0: each one. */
+  logSummaryIntervalMs: number
   /** When set, GET /metrics needs it as a bearer token. */
   metricsToken: string | undefined
   /** Batch routes: items per request at most, and items run at once for tasks without a batch runner. */
@@ -126,12 +134,15 @@ interface RawEnv {
   RATE_LIMIT_MAX: number
   RATE_LIMIT_WINDOW_MS: number
   REDIS_URL: string
+  REDIS_COMMAND_TIMEOUT_MS: number
   UPSTREAM_MAX_RETRIES: number
   UPSTREAM_RETRY_BASE_DELAY_MS: number
   UPSTREAM_RETRY_MAX_DELAY_MS: number
-  MAX_CONCURRENT_UPSTREAM: number
+  MAX_CONCURRENT_UPSTREAM?: number
   MAX_EVENT_LOOP_DELAY_MS: number
   SSE_HEARTBEAT_MS: number
+  CLIENT_WRITE_TIMEOUT_MS: number
+  LOG_SUMMARY_INTERVAL_MS: number
   METRICS_TOKEN: string
   BATCH_MAX_ITEMS: number
   BATCH_CONCURRENCY: number
@@ -170,7 +181,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       serviceTokens: serviceTokens(raw.SERVICE_TOKENS, raw.SERVICE_TOKENS_FILE),
       allowCallerApiKeys: raw.ALLOW_CALLER_API_KEYS,
     },
-    rateLimit: { max: raw.RATE_LIMIT_MAX, windowMs: raw.RATE_LIMIT_WINDOW_MS, redisUrl: raw.REDIS_URL || undefined },
+    rateLimit: {
+      max: raw.RATE_LIMIT_MAX,
+      windowMs: raw.RATE_LIMIT_WINDOW_MS,
+      redisUrl: raw.REDIS_URL || undefined,
+      redisCommandTimeoutMs: raw.REDIS_COMMAND_TIMEOUT_MS,
+    },
     retries: {
       max: raw.UPSTREAM_MAX_RETRIES,
       baseDelayMs: raw.UPSTREAM_RETRY_BASE_DELAY_MS,
@@ -179,6 +195,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxConcurrentUpstream: raw.MAX_CONCURRENT_UPSTREAM,
     maxEventLoopDelayMs: raw.MAX_EVENT_LOOP_DELAY_MS,
     sseHeartbeatMs: raw.SSE_HEARTBEAT_MS,
+    clientWriteTimeoutMs: raw.CLIENT_WRITE_TIMEOUT_MS,
+    logSummaryIntervalMs: raw.LOG_SUMMARY_INTERVAL_MS,
     metricsToken: raw.METRICS_TOKEN || undefined,
     batch: { maxItems: raw.BATCH_MAX_ITEMS, concurrency: raw.BATCH_CONCURRENCY },
     idleMemoryReleaseMs: raw.IDLE_MEMORY_RELEASE_MS,

@@ -23,7 +23,7 @@ test('values are parsed and the base URL loses its trailing slash', () => {
 
 test('a bad value is refused with the variable named', () => {
   assert.throws(() => loadConfig({ PORT: 'eighty' }), /PORT/)
-  assert.throws(() => loadConfig({ UPSTREAM_CONNECTIONS: '0' }), /UPSTREAM_CONNECTIONS/)
+  assert.throws(() => loadConfig({ UPSTREAM_CONNECTIONS: '-1' }), /UPSTREAM_CONNECTIONS/)
   assert.throws(() => loadConfig({ OPENAI_BASE_URL: 'ftp://example' }), /OPENAI_BASE_URL/)
   assert.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), /LOG_LEVEL/)
 })
