@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
-import { buildWithUpstream, capturedLogLines } from './support/app.ts'
+import { build, buildWithUpstream, capturedLogLines } from './support/app.ts'
+import { startFakeOpenAI } from './support/fake-openai.ts'
 
 const IDLE_MS = 100
 
@@ -48,6 +49,24 @@ test('no release while an OpenAI call awaits its answer', async (t) => {
   assert.equal((await answered).statusCode, 200)
   await sleep(IDLE_MS * 3)
   assert.equal(releasesSince(mark).length, 1, 'once the answer is in and the service is idle')
+})
+
+test('no release while a stream is still being relayed', async (t) => {
+  const slow = await startFakeOpenAI({ chunkDelayMs: IDLE_MS })
+  t.after(() => slow.close())
+  const app = await build(t, { OPENAI_BASE_URL: slow.url, IDLE_MEMORY_RELEASE_MS: String(IDLE_MS) })
+  await sleep(IDLE_MS * 3)
+  const mark = capturedLogLines.length
+  const started = performance.now()
+  const stream = await app.inject({
+    method: 'POST',
+    url: '/v1/tasks/text-generation',
+    headers: { accept: 'text/event-stream' },
+    payload: { model: 'gpt-4o-mini', prompt: 'a prompt long enough to be answered in several chunks, one by one' },
+  })
+  assert.match(stream.body, /event: done/)
+  assert.ok(performance.now() - started > IDLE_MS * 4, 'the stream outlasted several idle checks')
+  assert.equal(releasesSince(mark).length, 0, 'not while the stream was open')
 })
 
 test('IDLE_MEMORY_RELEASE_MS=0 turns the release off', async (t) => {

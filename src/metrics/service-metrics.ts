@@ -60,7 +60,7 @@ export class ServiceMetrics {
     })
     new Gauge({
       name: 'openai_tasks_upstream_requests_in_flight',
-      help: 'OpenAI requests in flight now',
+      help: 'OpenAI calls open now (a stream until its end)',
       registers,
       collect() {
         this.set(upstreamInFlight())

@@ -1,3 +1,4 @@
+import { finished } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import { FormData, Pool, type Dispatcher } from 'undici'
@@ -15,7 +16,7 @@ export interface UpstreamOptions {
   bodyTimeoutMs: number
   keepAliveTimeoutMs: number
   retries: RetryOptions
-  /** Requests in flight at most; 0: no cap. */
+  /** Calls open at most, until their answer's body ends; 0: no cap. */
   maxConcurrent: number
   observer?: UpstreamObserver
 }
@@ -54,29 +55,37 @@ export class OpenAIUpstream {
     this.#maxConcurrent = options.maxConcurrent
     this.#observer = options.observer
     this.#pool = new Pool(url.origin, {
-      connections: options.connections,
+      // 0: a connection per concurrent call over HTTP/1.1, however many; HTTP/2 multiplexes.
+      connections: options.connections || null,
+      // HTTPS origins that offer HTTP/2 (OpenAI does) carry many calls per connection.
+      allowH2: true,
       headersTimeout: options.headersTimeoutMs,
       bodyTimeout: options.bodyTimeoutMs,
       keepAliveTimeout: options.keepAliveTimeoutMs,
-      connect: { timeout: options.connectTimeoutMs },
+      connect: { timeout: options.connectTimeoutMs, preferH2: true },
     })
   }
 
   /**
    * POSTs and returns the 2xx answer with its body still unread. 429, 5xx and connection
    * failures are retried (nothing has reached the caller yet) with backoff, within the policy.
+   * The call counts as open until its answer's body ends: a stream holds its place to the end.
    */
   async post(call: UpstreamCall): Promise<Dispatcher.ResponseData> {
     if (this.#maxConcurrent && this.#inFlight >= this.#maxConcurrent) {
-      throw withDetails(new OverloadedError(`${this.#inFlight} OpenAI requests in flight`), [], { retryAfterSeconds: 1 })
+      throw withDetails(new OverloadedError(`${this.#inFlight} OpenAI calls open`), [], { retryAfterSeconds: 1 })
     }
     this.#inFlight++
     this.#calls++
+    let res: Dispatcher.ResponseData
     try {
-      return await this.#postWithRetries(call)
-    } finally {
+      res = await this.#postWithRetries(call)
+    } catch (err) {
       this.#inFlight--
+      throw err
     }
+    finished(res.body, () => this.#inFlight--)
+    return res
   }
 
   async #postWithRetries(call: UpstreamCall): Promise<Dispatcher.ResponseData> {
@@ -153,7 +162,7 @@ export class OpenAIUpstream {
     }
   }
 
-  /** OpenAI requests in flight now. */
+  /** OpenAI calls open now: awaiting their answer, or still receiving its body. */
   get inFlight(): number {
     return this.#inFlight
   }
