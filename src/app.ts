@@ -5,6 +5,7 @@ import type { Config } from './config.ts'
 import { ERROR_SCHEMA } from './errors.ts'
 import { IdleMemoryRelease } from './idle-memory-release.ts'
 import { ServiceMetrics } from './metrics/service-metrics.ts'
+import clientWriteTimeout from './plugins/client-write-timeout.ts'
 import errorHandler from './plugins/error-handler.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import swaggerPlugin from './plugins/swagger.ts'
@@ -55,6 +56,13 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config 
   await fastify.register(swaggerPlugin, { component })
   await fastify.register(errorHandler)
   await fastify.register(metricsPlugin, { metrics, token: config.metricsToken })
+  await fastify.register(clientWriteTimeout, {
+    timeoutMs: config.clientWriteTimeoutMs,
+    onTimeout: (pendingBytes) => {
+      metrics.clientWriteTimedOut()
+      fastify.log.info({ pendingBytes }, 'client stopped reading: connection closed')
+    },
+  })
   await fastify.register(accepts)
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)

@@ -36,6 +36,7 @@ export class ServiceMetrics {
   readonly #audioBytes: Counter<'model'>
   readonly #audioSeconds: Counter<'model'>
   readonly #images: Counter<'model'>
+  readonly #clientWriteTimeouts: Counter
 
   constructor(upstreamInFlight: () => number) {
     const registers = [this.registry]
@@ -109,12 +110,21 @@ export class ServiceMetrics {
       labelNames: ['model'],
       registers,
     })
+    this.#clientWriteTimeouts = new Counter({
+      name: 'openai_tasks_client_write_timeouts_total',
+      help: 'Connections cut off because their client stopped reading for CLIENT_WRITE_TIMEOUT_MS',
+      registers,
+    })
     this.#images = new Counter({
       name: 'openai_tasks_images_generated_total',
       help: 'Images generated, by model',
       labelNames: ['model'],
       registers,
     })
+  }
+
+  clientWriteTimedOut(): void {
+    this.#clientWriteTimeouts.inc()
   }
 
   requestStarted(): void {
