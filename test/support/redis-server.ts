@@ -15,14 +15,23 @@ async function freePort(): Promise<number> {
   return port
 }
 
+export interface RedisServer {
+  url: string
+  /** The redis-server process, for SIGSTOP/SIGCONT. */
+  pid: number
+  /** Resumes it if frozen, then ends it; safe to call again. */
+  stop: () => Promise<void>
+}
+
 /** A throwaway real redis-server on 127.0.0.1, no persistence. */
-export async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
+export async function startRedis(): Promise<RedisServer> {
   const port = await freePort()
   const child: ChildProcess = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
     { stdio: 'ignore' },
   )
+  const exited = new Promise((resolve) => child.once('exit', resolve))
   const url = `redis://127.0.0.1:${port}`
   const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
   probe.on('error', () => {})
@@ -32,7 +41,10 @@ export async function startRedis(): Promise<{ url: string; stop: () => Promise<v
       await probe.ping()
       break
     } catch (err) {
-      if (i > 50) throw err
+      if (i > 50) {
+        child.kill('SIGKILL')
+        throw err
+      }
       probe.disconnect()
       await sleep(50)
     }
@@ -40,9 +52,14 @@ export async function startRedis(): Promise<{ url: string; stop: () => Promise<v
   probe.disconnect()
   return {
     url,
+    pid: child.pid!,
     stop: async () => {
-      child.kill('SIGTERM')
-      await new Promise((resolve) => child.once('exit', resolve))
+      if (child.exitCode === null && child.signalCode === null) {
+        // A stopped process would hold SIGTERM until resumed.
+        child.kill('SIGCONT')
+        child.kill('SIGTERM')
+      }
+      await exited
     },
   }
 }
