@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import type { Config } from './config.ts'
 import { ERROR_SCHEMA } from './errors.ts'
 import { IdleMemoryRelease } from './idle-memory-release.ts'
+import { LogSummary } from './log-summary.ts'
 import { ServiceMetrics } from './metrics/service-metrics.ts'
 import clientWriteTimeout from './plugins/client-write-timeout.ts'
 import errorHandler from './plugins/error-handler.ts'
@@ -23,6 +24,11 @@ export interface AppOptions {
 export default async function openaiTasksApp(fastify: FastifyInstance, { config }: AppOptions): Promise<void> {
   const [definitions, component] = await Promise.all([loadTaskDefinitions(), loadComponentDefinition()])
   let upstream: OpenAIUpstream | undefined
+  const logSummary = new LogSummary({ intervalMs: config.logSummaryIntervalMs, log: fastify.log })
+  fastify.addHook('onClose', (_instance, done) => {
+    logSummary.close()
+    done()
+  })
   const metrics = new ServiceMetrics(() => upstream?.inFlight ?? 0)
   upstream = new OpenAIUpstream({
     baseUrl: config.openai.baseUrl,
@@ -30,6 +36,7 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config 
     retries: config.retries,
     maxConcurrent: config.maxConcurrentUpstream ?? defaultMaxConcurrentUpstream(),
     observer: metrics.upstream,
+    logSummary,
   })
   fastify.addHook('onClose', () => upstream.close())
   if (config.idleMemoryReleaseMs) {
@@ -54,7 +61,7 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config 
   fastify.removeContentTypeParser('text/plain')
   fastify.addSchema(ERROR_SCHEMA)
   await fastify.register(swaggerPlugin, { component })
-  await fastify.register(errorHandler)
+  await fastify.register(errorHandler, { logSummary })
   await fastify.register(metricsPlugin, { metrics, token: config.metricsToken })
   await fastify.register(clientWriteTimeout, {
     timeoutMs: config.clientWriteTimeoutMs,

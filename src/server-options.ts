@@ -6,6 +6,7 @@ import { clientErrorHandler } from './client-errors.ts'
 import { BODY_VALIDATION_OPTIONS } from './schemas/ajv-options.ts'
 import type { DestinationStream } from 'pino'
 import type { Config } from './config.ts'
+import { errorCodeOf, repeatedKind } from './log-summary.ts'
 
 const SAFE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
 
@@ -23,15 +24,23 @@ export const REDACTED_PATHS = [
   '*["api-key"]',
 ]
 
-/** One log line per request, on completion, with the request in it (Fastify writes two). */
+/**
+ * One log line per request, on completion, with the request in it (Fastify writes two), and the
+ * error code when the answer is one. Shed requests' lines are debug: the shed is there to spare
+ * the process work, and their warnings are counted (log-summary.ts) and in the metrics.
+ */
 class OneLinePerRequest extends LogController {
   override incomingRequest(): void {}
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return
     const entry = { req: request, res: reply, responseTime: reply.elapsedTime }
+    const code = errorCodeOf(request)
+    // Only a failed write to the client or a failing onResponse hook gets here with an error.
     if (error) reply.log.error({ ...entry, err: error }, 'request errored')
-    else reply.log.info(entry, 'request completed')
+    else if (code === undefined) reply.log.info(entry, 'request completed')
+    else if (repeatedKind(code, reply.statusCode) === 'shed') reply.log.debug({ ...entry, code }, 'request completed')
+    else reply.log.info({ ...entry, code }, 'request completed')
   }
 }
 

@@ -34,7 +34,8 @@ test('a reset connection is retried', async (t) => {
 })
 
 test('retries stop after UPSTREAM_MAX_RETRIES and the last error is mapped', async (t) => {
-  const { app, upstream } = await buildWithUpstream(t, { UPSTREAM_MAX_RETRIES: '2' })
+  // Each retry's own line: with a summary interval the second would only be counted.
+  const { app, upstream } = await buildWithUpstream(t, { UPSTREAM_MAX_RETRIES: '2', LOG_SUMMARY_INTERVAL_MS: '0' })
   upstream.enqueue({ status: 500, times: 5 })
   const res = await app.inject({ method: 'POST', url: '/v1/tasks/text-generation', payload: CHAT })
   assert.equal(res.statusCode, 502)

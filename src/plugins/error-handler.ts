@@ -2,13 +2,27 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { toErrorResponse, type AnyError } from '../error-response.ts'
 import { NotFoundError } from '../errors.ts'
+import { rememberErrorCode, repeatedKind, type LogSummary } from '../log-summary.ts'
+
+export interface ErrorHandlerOptions {
+  /** Where sheds and OpenAI outages are counted rather than each logged. */
+  logSummary: LogSummary
+}
 
 /** Every non-2xx answer leaves through here, as `{"error":{code,message,details,request-id}}`. */
-async function errorHandler(fastify: FastifyInstance): Promise<void> {
+async function errorHandler(fastify: FastifyInstance, { logSummary }: ErrorHandlerOptions): Promise<void> {
   fastify.setErrorHandler((error: AnyError, request: FastifyRequest, reply: FastifyReply) => {
     const { status, body } = toErrorResponse(error, request.id)
-    if (status >= 500) request.log.error({ err: error, status }, 'request failed')
-    else request.log.info({ code: body.error.code, status }, 'request refused')
+    const { code, message } = body.error
+    rememberErrorCode(request, code)
+    const kind = repeatedKind(code, status)
+    if (kind) {
+      // Trouble outside the service, in floods: its stack says nothing, the counts say enough.
+      const operation = request.routeOptions.url ?? request.url.split('?')[0]!
+      const cause = upstreamCause(error)
+      logSummary.warn(request.log, { kind, operation, code, cause }, { code, status, operation, cause, message }, 'request failed')
+    } else if (status >= 500) request.log.error({ err: error, status }, 'request failed')
+    else request.log.info({ code, status }, 'request refused')
     if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds))
     reply.code(status).send(body)
   })
@@ -16,6 +30,12 @@ async function errorHandler(fastify: FastifyInstance): Promise<void> {
   fastify.setNotFoundHandler((request, reply) => {
     reply.send(new NotFoundError(request.method, request.url.split('?')[0]))
   })
+}
+
+/** OpenAI's status, or the transport code when it did not answer. */
+function upstreamCause(error: AnyError): string | number | undefined {
+  const detail = error.details?.[0]
+  return (detail?.['upstream-status'] ?? detail?.['transport-code']) as string | number | undefined
 }
 
 export default fp(errorHandler, { name: 'error-handler' })

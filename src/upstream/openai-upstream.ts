@@ -5,6 +5,7 @@ import { FormData, Pool, type Dispatcher } from 'undici'
 import type { Credentials } from '../credentials.ts'
 import type { UpstreamObserver } from '../metrics/service-metrics.ts'
 import { ClientClosedError, OverloadedError, withDetails } from '../errors.ts'
+import { LogSummary } from '../log-summary.ts'
 import { retryDelayForResponse, retryDelayForTransport, type RetryOptions } from './retry-policy.ts'
 import { badUpstreamResponse, errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.ts'
 
@@ -19,6 +20,8 @@ export interface UpstreamOptions {
   /** Calls open at most, until their answer's body ends; 0: no cap. */
   maxConcurrent: number
   observer?: UpstreamObserver
+  /** Where retry warnings are counted; without it each is logged. */
+  logSummary?: LogSummary
 }
 
 export interface UpstreamCall {
@@ -45,6 +48,7 @@ export class OpenAIUpstream {
   readonly #retries: RetryOptions
   readonly #maxConcurrent: number
   readonly #observer: UpstreamObserver | undefined
+  readonly #logSummary: LogSummary
   #inFlight = 0
   #calls = 0
 
@@ -54,6 +58,7 @@ export class OpenAIUpstream {
     this.#retries = options.retries
     this.#maxConcurrent = options.maxConcurrent
     this.#observer = options.observer
+    this.#logSummary = options.logSummary ?? new LogSummary({ intervalMs: 0 })
     this.#pool = new Pool(url.origin, {
       // 0: a connection per concurrent call over HTTP/1.1, however many; HTTP/2 multiplexes.
       connections: options.connections || null,
@@ -112,8 +117,9 @@ export class OpenAIUpstream {
     }
   }
 
-  async #beforeRetry(call: UpstreamCall, attempt: number, delayMs: number, cause: object): Promise<void> {
-    call.log?.warn({ ...cause, path: call.path, attempt: attempt + 1, delayMs }, 'retrying OpenAI request')
+  async #beforeRetry(call: UpstreamCall, attempt: number, delayMs: number, cause: { status?: number; transportCode?: string }): Promise<void> {
+    const key = { kind: 'retry' as const, operation: call.path, cause: cause.status ?? cause.transportCode ?? 'UNKNOWN' }
+    this.#logSummary.warn(call.log, key, { ...cause, path: call.path, attempt: attempt + 1, delayMs }, 'retrying OpenAI request')
     this.#observer?.retry(call.path)
     try {
       await sleep(delayMs, undefined, { signal: call.signal })
