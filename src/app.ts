@@ -67,7 +67,7 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config 
     timeoutMs: config.clientWriteTimeoutMs,
     onTimeout: (pendingBytes) => {
       metrics.clientWriteTimedOut()
-      fastify.log.info({ pendingBytes }, 'client stopped reading: connection closed')
+      logSummary.warn(fastify.log, { kind: 'stalled client', operation: 'response' }, { pendingBytes }, 'client stopped reading: connection closed')
     },
   })
   await fastify.register(accepts)

@@ -2,8 +2,8 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 
 /** What a repeated warning is about; warnings with the same key are counted together. */
 export interface SummaryKey {
-  /** `shed` (503 at capacity), `upstream failure` (OpenAI down, slow or failing) or `retry`. */
-  kind: RepeatedKind | 'retry'
+  /** `shed` (503 at capacity), `upstream failure` (OpenAI down, slow or failing), `retry`, or `stalled client` (cut off). */
+  kind: RepeatedKind | 'retry' | 'stalled client'
   /** The route (`/v1/tasks/<task>`) or OpenAI path (`/chat/completions`). */
   operation: string
   /** The error code the caller got. */
