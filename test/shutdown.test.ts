@@ -24,7 +24,19 @@ async function startServer(env: Record<string, string>) {
   return { child, base, log: () => log }
 }
 
-test('SIGTERM: readyz turns 503, new connections are refused, a stream in flight finishes, exit 0', async (t) => {
+const GENERATE = {
+  method: 'POST' as const,
+  path: '/v1/tasks/text-generation',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ model: 'gpt-4o-mini', prompt: 'hello' }),
+}
+const STREAM = {
+  ...GENERATE,
+  headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+  body: JSON.stringify({ model: 'gpt-4o-mini', prompt: 'a prompt long enough to stream in a few chunks' }),
+}
+
+test('SIGTERM: readyz turns 503, new connections are refused, a stream in flight finishes, its client is answered again, exit 0', async (t) => {
   const upstream = await startFakeOpenAI({ chunkDelayMs: 150 })
   t.after(() => upstream.close())
   const server = await startServer({
@@ -37,12 +49,11 @@ test('SIGTERM: readyz turns 503, new connections are refused, a stream in flight
   const streamClient = new Client(server.base)
   t.after(() => streamClient.destroy())
   const stream = await streamClient.request({
-    method: 'POST',
-    path: '/v1/tasks/text-generation',
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    ...STREAM,
     body: JSON.stringify({ model: 'gpt-4o-mini', prompt: 'a long enough prompt to stream in several chunks', n: 2 }),
   })
   assert.equal(stream.statusCode, 200)
+  assert.equal(stream.headers.connection, 'keep-alive')
   const chunks: string[] = []
   const streamDone = (async () => {
     for await (const chunk of stream.body) chunks.push(chunk.toString())
@@ -66,8 +77,112 @@ test('SIGTERM: readyz turns 503, new connections are refused, a stream in flight
   const body = chunks.join('')
   assert.match(body, /event: output/)
   assert.match(body, /event: done\n/)
+  // The stream said keep-alive before the drain began; the request its client sends at once on
+  // that connection, after the listener closed, is answered rather than cut off.
+  const next = await streamClient.request(GENERATE)
+  assert.equal(next.statusCode, 200)
+  assert.equal(next.headers.connection, 'close')
+  await next.body.json()
   const [code] = await exited
   assert.equal(code, 0)
   assert.ok(!server.log().includes('sk-shutdown-test-key'), 'the real process never logs its key')
   assert.ok(!server.log().includes('Bearer sk-'), 'nor an Authorization header')
+})
+
+test('SIGTERM: a request in flight on a keep-alive connection is answered with Connection: close, and so is the next one', async (t) => {
+  const upstream = await startFakeOpenAI()
+  t.after(() => upstream.close())
+  const server = await startServer({
+    OPENAI_BASE_URL: upstream.url,
+    SHUTDOWN_DELAY_MS: '2000',
+    GRACE_PERIOD_MS: '10000',
+  })
+  t.after(() => server.child.kill('SIGKILL'))
+  const busy = new Client(server.base)
+  const idle = new Client(server.base)
+  t.after(() => Promise.all([busy.destroy(), idle.destroy()]))
+  for (const client of [busy, idle]) {
+    const res = await client.request({ method: 'GET', path: '/healthz' })
+    await res.body.text()
+    assert.equal(res.headers.connection, 'keep-alive')
+  }
+
+  upstream.enqueue({ kind: 'slow', delayMs: 800 })
+  const inFlight = busy.request(GENERATE)
+  await upstream.waitForRequests(1)
+  const exited = once(server.child, 'exit')
+  server.child.kill('SIGTERM')
+  await upstream.waitFor(() => /"msg":"closing"/.test(server.log()), 5000)
+
+  const answer = await inFlight
+  assert.equal(answer.statusCode, 200)
+  assert.equal(answer.headers.connection, 'close', 'the response in flight when the drain began ends its connection')
+  await answer.body.json()
+  // The client, told to close, sends its next request on a new connection: still answered during the delay.
+  const next = await busy.request(GENERATE)
+  assert.equal(next.statusCode, 200)
+  assert.equal(next.headers.connection, 'close')
+  await next.body.json()
+  // A connection idle since before the signal was left open: a request on it is answered, not reset.
+  const late = await idle.request(GENERATE)
+  assert.equal(late.statusCode, 200)
+  assert.equal(late.headers.connection, 'close')
+  await late.body.json()
+
+  const [code] = await exited
+  assert.equal(code, 0)
+})
+
+test('SIGTERM under load on keep-alive connections: no request that was sent is reset or cut short', { timeout: 60_000 }, async (t) => {
+  const upstream = await startFakeOpenAI({ chunkDelayMs: 10, record: false })
+  t.after(() => upstream.close())
+  const server = await startServer({
+    OPENAI_BASE_URL: upstream.url,
+    SHUTDOWN_DELAY_MS: '500',
+    GRACE_PERIOD_MS: '10000',
+  })
+  t.after(() => server.child.kill('SIGKILL'))
+
+  const counts = { answered: 0, toldToClose: 0, refused: 0, lost: [] as string[] }
+  let signalled = false
+  const deadline = Date.now() + 30_000
+  // One keep-alive connection per client, which sends its next request once the last is answered,
+  // until it cannot connect any more.
+  async function keepSending(client: Client): Promise<void> {
+    for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
+      try {
+        const res = await client.request(STREAM)
+        const body = await res.body.text()
+        assert.equal(res.statusCode, 200)
+        assert.match(body, /event: done\n/)
+        counts.answered++
+        if (signalled && res.headers.connection === 'close') counts.toldToClose++
+      } catch (err) {
+        // Refused: the listener is gone and the client can go elsewhere; anything else lost a request.
+        if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') counts.refused++
+        else counts.lost.push(`${(err as Error).name}: ${(err as Error).message}`)
+        return
+      }
+    }
+  }
+  const clients = Array.from({ length: 200 }, () => new Client(server.base))
+  t.after(() => Promise.all(clients.map((client) => client.destroy())))
+  const sending = Promise.all(clients.map(keepSending))
+  await upstream.waitFor(() => counts.answered >= 400, 15_000)
+
+  // Requests that reach the stand-in from now on are slow: they are in flight when the listener
+  // closes, and no client is opening a connection just then (the kernel resets a connection it
+  // accepted for a listener that closes before the process takes it: keeping new connections
+  // away by then is what SHUTDOWN_DELAY_MS and the load balancer are for).
+  upstream.enqueue({ kind: 'slow', delayMs: 800, times: 1000 })
+  const exited = once(server.child, 'exit')
+  signalled = true
+  server.child.kill('SIGTERM')
+  await sending
+  const [code] = await exited
+  t.diagnostic(JSON.stringify({ ...counts, lost: counts.lost.length, reasons: [...new Set(counts.lost)] }))
+  assert.deepEqual(counts.lost, [], 'no request already sent is reset or cut short')
+  assert.ok(counts.toldToClose >= 200, 'every client was told to close its connection')
+  assert.equal(counts.refused, 200, 'every client sent until the listener closed')
+  assert.equal(code, 0)
 })

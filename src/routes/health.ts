@@ -24,12 +24,6 @@ export default async function healthRoutes(fastify: FastifyInstance): Promise<vo
   fastify.addHook('preClose', async () => {
     draining = true
   })
-  // A keep-alive connection that finishes its last response while the server drains would hold
-  // close() open until the client hangs up; end it as soon as it is idle.
-  fastify.addHook('onResponse', (_request, _reply, done) => {
-    if (draining) setImmediate(() => fastify.server.closeIdleConnections())
-    done()
-  })
 
   fastify.get(
     '/healthz',
