@@ -18,36 +18,65 @@ const signed = (n: number): string => `${n < 0 ? '−' : '+'}${ms(Math.abs(n))}`
 const pct = (share: number): string => `${(share * 100).toFixed(share === 1 || share === 0 ? 0 : 1)} %`
 const counts = (c: Record<string, number>): string =>
   Object.entries(c).map(([k, n]) => `${k} ×${int(n)}`).join(', ') || '–'
-const verdict = (met: boolean | undefined): string => (met === undefined ? 'not measured' : met ? '**met**' : '**not met**')
+const sum = (c: Record<string, number>): number => Object.values(c).reduce((a, b) => a + b, 0)
+const errors = (c: Record<string, number>): Record<string, number> =>
+  Object.fromEntries(Object.entries(c).filter(([k]) => !/^\d+$/.test(k) && k !== 'ECONNREFUSED'))
 
-function concurrencyTarget(r: Results, kind: 'stream' | 'json', what: string): string {
+/** One target: met, not met, or not measured (undefined), and what was measured. */
+function target(met: boolean | undefined, goal: string, got: string | undefined): string {
+  const mark = met === undefined ? 'not measured' : met ? '**met**' : '**not met**'
+  return got === undefined ? `${mark}: ${goal}` : `${mark}: ${goal} — ${got}`
+}
+
+function concurrencyTarget(r: Results, kind: 'stream' | 'json', goal: string): string {
   const x = row(r, kind, 2000, 'service')
-  const p99 = x?.summary.duration?.p99
-  const met = x && x.summary.completed === x.summary.sent && p99 !== undefined && p99 <= 6000
-  const got = x ? `${pct(completedShare(x))} ${kind === 'json' ? 'answered 200' : 'completed'}, p99 ${p99 === undefined ? 'n/a' : `${(p99 / 1000).toFixed(2)} s`}` : ''
-  return `${verdict(x && met)}: 2,000 concurrent ${what} through the service all ${kind === 'json' ? 'answered 200' : 'complete'} with p99 ≤ 6 s${got && ` — ${got}`}`
+  if (!x) return target(undefined, goal, undefined)
+  const p99 = x.summary.duration?.p99
+  const got = `${pct(completedShare(x))} ${kind === 'json' ? 'answered 200' : 'completed'}, p99 ${p99 === undefined ? 'n/a' : seconds(p99)}`
+  return target(x.summary.completed === x.summary.sent && p99 !== undefined && p99 <= 6000, goal, got)
+}
+
+function throughputTarget(r: Results): string {
+  const { service, forwarder, portkey } = r.throughput
+  const goal = "zero-latency throughput ≥ 0.70 × the forwarder's and ≥ 5 × Portkey's"
+  if (!service || !forwarder) return target(undefined, goal, undefined)
+  const vsForwarder = service.reqPerS / forwarder.reqPerS
+  const vsPortkey = portkey && service.reqPerS / portkey.reqPerS
+  const got = `service ${int(service.reqPerS)} req/s = ${vsForwarder.toFixed(2)} × the forwarder's ${int(forwarder.reqPerS)}, ${
+    vsPortkey ? `${vsPortkey.toFixed(1)} × Portkey's ${int(portkey.reqPerS)}` : 'Portkey n/a'
+  }`
+  return target(vsForwarder >= 0.7 && (!vsPortkey || vsPortkey >= 5), goal, got)
+}
+
+function faultTargets(r: Results): string[] {
+  const { stalledReaders: a, frozenRedis: b, sigterm: c } = r.faults
+  const ordinary = a && `${int(a.ordinary.outcomes['200'] ?? 0)} of ${int(sum(a.ordinary.outcomes))} answered 200 (${counts(a.ordinary.outcomes)}), slowest ${ms(a.ordinary.latencyMs.max)} ms`
+  const aborts = a && `${a.aborted} of ${a.stalled} aborted${a.aborted ? `, p50 ${seconds(a.reactionMs.p50)} / max ${seconds(a.reactionMs.max)} after the service's send queue filled, ${seconds(a.stallToAbortMs.p50)} / ${seconds(a.stallToAbortMs.max)} after the reader stopped` : ''}`
+  const lost = c && sum(errors(c.calls.outcomes))
+  const shutdown = c && `${c.clients} keep-alive clients, ${int(sum(c.calls.outcomes))} calls: ${counts(c.calls.outcomes)}; ${lost} lost; exit ${c.exit.signal ?? `code ${c.exit.code}`} ${seconds(c.exit.afterMs)} after the signal`
+  return [
+    target(a && a.ordinary.outcomes['200'] === sum(a.ordinary.outcomes) && a.ordinary.latencyMs.max <= 3000, `with ${a?.stalled ?? ''} readers stalled on audio streams, ordinary calls answer 200 within 3 s`, ordinary),
+    target(a && a.aborted === a.stalled && a.reactionMs.max <= a.writeTimeoutMs + 1000, "stalled readers' OpenAI calls aborted ~2 s after the service's writes stall (CLIENT_WRITE_TIMEOUT_MS=2000)", aborts),
+    target(b && b.latencyMs.max <= 1000, 'with Redis frozen (SIGSTOP), each call answers within 1 s', b && `${sum(b.outcomes)} sequential calls (${counts(b.outcomes)}), slowest ${ms(b.latencyMs.max)} ms`),
+    target(c && lost === 0, 'SIGTERM under load (SHUTDOWN_DELAY_MS=500) loses no request once sent (a refused new connection is not a loss)', shutdown),
+  ]
 }
 
 export function targets(r: Results): string[] {
   const top = row(r, 'stream', 5000, 'service')
   const cpu = streamCpuPerEventUs(r, 'service')
   const floor = streamCpuPerEventUs(r, 'forwarder')
-  const t = r.throughput
-  const vsForwarder = t.service && t.forwarder ? t.service.reqPerS / t.forwarder.reqPerS : undefined
-  const vsPortkey = t.service && t.portkey ? t.service.reqPerS / t.portkey.reqPerS : undefined
-  const { stalledReaders: a, frozenRedis: b, sigterm: c } = r.faults
-  const slowest = b?.latencyMs.length ? Math.max(...b.latencyMs) : undefined
-  const lost = c ? Object.values(c.lost).reduce((s, n) => s + n, 0) : undefined
   return [
-    concurrencyTarget(r, 'stream', '4 s streams'),
-    concurrencyTarget(r, 'json', '1–4 s JSON calls'),
-    `${verdict(top && true)}: 5,000 concurrent streams measured${top ? ` — ${pct(completedShare(top))} completed, peak RSS ${int(top.peakRss! / 2 ** 20)} MB (${int(rssPerCall(top)! / 1024)} KB per open stream)` : ''}`,
-    `${verdict(cpu !== undefined && floor !== undefined ? cpu <= floor : undefined)}: CPU per streamed token event ≤ the bare forwarder's — service ${cpu?.toFixed(1) ?? 'n/a'} µs, forwarder ${floor?.toFixed(1) ?? 'n/a'} µs (all stream levels together)`,
-    `${verdict(vsForwarder === undefined ? undefined : vsForwarder >= 0.7 && (vsPortkey === undefined || vsPortkey >= 5))}: zero-latency throughput ≥ 0.70 × the forwarder's and ≥ 5 × Portkey's — service ${t.service ? int(t.service.reqPerS) : 'n/a'} req/s = ${vsForwarder?.toFixed(2) ?? 'n/a'} × forwarder (${t.forwarder ? int(t.forwarder.reqPerS) : 'n/a'}), ${vsPortkey === undefined ? 'Portkey n/a' : `${vsPortkey.toFixed(1)} × Portkey (${int(t.portkey!.reqPerS)})`}`,
-    `${verdict(a && a.ordinary.ok === a.ordinary.sent && (a.ordinary.latency?.max ?? Infinity) <= 3000)}: with ${a?.stalled ?? 0} readers stalled on audio streams, ordinary calls answer within 3 s — ${a ? `${int(a.ordinary.ok)} of ${int(a.ordinary.sent)} answered 200, slowest ${ms(a.ordinary.latency?.max ?? NaN)} ms (p99 ${ms(a.ordinary.latency?.p99 ?? NaN)} ms); failures ${counts(a.ordinary.failures)}` : ''}`,
-    `${verdict(a && a.aborted === a.stalled && (a.reactionMs?.max ?? Infinity) <= a.writeTimeoutMs + 1000)}: stalled readers' OpenAI calls aborted ~2 s after the service's writes to them stall (CLIENT_WRITE_TIMEOUT_MS=2000) — ${a ? `${a.aborted} of ${a.stalled} aborted${a.reactionMs ? `, p50 ${seconds(a.reactionMs.p50)}, max ${seconds(a.reactionMs.max)} after the service's send buffer filled` : ''}${a.stallToAbortMs ? ` (${seconds(a.stallToAbortMs.p50)} / ${seconds(a.stallToAbortMs.max)} after the reader stopped)` : ''}` : ''}`,
-    `${verdict(b && !b.error ? slowest! <= 1000 : undefined)}: with Redis frozen (SIGSTOP), each request answers within 1 s — ${b ? (b.error ?? `${b.requests} sequential requests, slowest ${ms(slowest!)} ms, statuses ${counts(b.statuses)}`) : ''}`,
-    `${verdict(c && lost === 0)}: SIGTERM under load (SHUTDOWN_DELAY_MS=500) resets no request after it was sent — ${c ? `${c.clients} keep-alive clients, ${int(c.attempted)} requests: ${int(c.ok)} × 200, ${lost} lost (${counts(c.lost)}), other statuses ${counts(c.statuses)}, ${int(c.refused)} refused new connections (not a loss); exit ${c.exit.signal ?? `code ${c.exit.code}`} ${(c.exit.afterMs / 1000).toFixed(1)} s after the signal` : ''}`,
+    concurrencyTarget(r, 'stream', '2,000 concurrent 4 s streams through the service all complete, duration p99 ≤ 6 s'),
+    concurrencyTarget(r, 'json', '2,000 concurrent 1–4 s JSON calls through the service all answered 200, p99 ≤ 6 s'),
+    target(top && true, '5,000 concurrent streams measured', top && `${pct(completedShare(top))} completed, peak RSS ${int(top.peakRss! / 2 ** 20)} MB`),
+    target(
+      cpu === undefined || floor === undefined ? undefined : cpu <= floor,
+      "CPU per streamed token event ≤ the bare forwarder's (all levels together)",
+      `service ${cpu?.toFixed(1) ?? 'n/a'} µs, forwarder ${floor?.toFixed(1) ?? 'n/a'} µs`,
+    ),
+    throughputTarget(r),
+    ...faultTargets(r),
   ]
 }
 
@@ -70,6 +99,21 @@ function cells(r: Results, x: ConcurrencyRow): string[] {
     cpu === undefined ? '' : cpu < 100 ? cpu.toFixed(1) : int(cpu),
     rss === undefined ? '' : int(rss / 1024),
     counts(s.failures),
+  ]
+}
+
+/** The two figures src/upstream/capacity.ts takes from the bench. */
+function memory(r: Results): string[] {
+  const level = Math.max(...r.levels)
+  const stream = row(r, 'stream', level, 'service')
+  const json = row(r, 'json', level, 'service')
+  const kb = (x: ConcurrencyRow | undefined): string => (x && rssPerCall(x) !== undefined ? `${int(rssPerCall(x)! / 1024)} KB` : 'n/a')
+  const idle = stream?.idleRss ?? json?.idleRss
+  return [
+    '## Memory per open call (src/upstream/capacity.ts)',
+    '',
+    `The service's idle RSS (BASELINE_BYTES): ${idle === undefined ? 'n/a' : `${int(idle / 2 ** 20)} MB`}. ` +
+      `RSS per open call at ${int(level)} (BYTES_PER_OPEN_CALL: the larger): streams ${kb(stream)}, JSON calls ${kb(json)}.`,
   ]
 }
 
@@ -99,28 +143,35 @@ export function markdown(r: Results): string {
     ...r.concurrency.map((x) => `| ${cells(r, x).join(' | ')} |`),
     '',
   ]
+  lines.push(...memory(r), '')
   if (r.errors.length) lines.push('## Errors', '', ...r.errors.map((e) => `- ${e.replace(/\n/g, ' ')}`), '')
   return lines.join('\n')
 }
 
 const COLORS: Record<string, string> = { service: '#1f77b4', forwarder: '#7f7f7f', portkey: '#d62728' }
 
-/** Grouped bars: added stream duration p99 per concurrency level and proxy; the share completed under each bar when not all. */
+/**
+ * Grouped bars on a log scale (the levels span four orders of magnitude): added stream duration
+ * p99 per concurrency level and proxy; the share completed under a bar when not all.
+ */
 export function chart(r: Results): string {
   const [W, H, left, top, bottom] = [640, 300, 56, 36, 48]
   const proxies = PROXIES.filter((p) => r.concurrency.some((x) => x.via === p))
   const bars = r.levels.map((level) => proxies.map((via) => row(r, 'stream', level, via)))
-  const values = bars.flat().map((x) => (x ? added(r, x, 'duration')?.p99 ?? 0 : 0))
-  const max = Math.max(1, ...values) * 1.15
+  const values = bars.flat().map((x) => (x ? added(r, x, 'duration')?.p99 ?? 1 : 1))
+  const decades = Math.max(1, Math.ceil(Math.log10(Math.max(...values))))
   const groupW = (W - left - 16) / r.levels.length
   const barW = (groupW * 0.7) / Math.max(1, proxies.length)
-  const y = (v: number): number => top + (H - top - bottom) * (1 - Math.max(0, v) / max)
+  const y = (v: number): number => top + (H - top - bottom) * (1 - Math.log10(Math.max(1, v)) / decades)
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${left}" y="16" font-size="13">Added stream duration p99 (ms, through − direct) by concurrent streams</text>`,
-    `<line x1="${left}" y1="${y(0)}" x2="${W - 16}" y2="${y(0)}" stroke="#333"/>`,
+    `<text x="${left}" y="16" font-size="13">Added stream duration p99 (ms, through − direct, log scale) by concurrent streams</text>`,
   ]
+  for (let d = 0; d <= decades; d++) {
+    parts.push(`<line x1="${left}" y1="${y(10 ** d)}" x2="${W - 16}" y2="${y(10 ** d)}" stroke="${d ? '#ddd' : '#333'}"/>`)
+    parts.push(`<text x="${left - 6}" y="${y(10 ** d) + 4}" text-anchor="end">${int(10 ** d)}</text>`)
+  }
   bars.forEach((group, g) => {
     const x0 = left + g * groupW + groupW * 0.15
     parts.push(`<text x="${x0 + (barW * proxies.length) / 2}" y="${H - bottom + 16}" text-anchor="middle">${int(r.levels[g]!)}</text>`)
@@ -128,9 +179,8 @@ export function chart(r: Results): string {
       if (!x) return
       const v = added(r, x, 'duration')?.p99
       const bx = x0 + i * barW
-      const label = v === undefined ? 'none done' : int(v)
-      parts.push(`<rect x="${bx}" y="${y(v ?? 0)}" width="${barW - 2}" height="${y(0) - y(v ?? 0)}" fill="${COLORS[x.via]}"/>`)
-      parts.push(`<text x="${bx + barW / 2}" y="${y(v ?? 0) - 3}" text-anchor="middle">${label}</text>`)
+      parts.push(`<rect x="${bx}" y="${y(v ?? 1)}" width="${barW - 2}" height="${y(1) - y(v ?? 1)}" fill="${COLORS[x.via]}"/>`)
+      parts.push(`<text x="${bx + barW / 2}" y="${y(v ?? 1) - 3}" text-anchor="middle">${v === undefined ? 'none' : int(v)}</text>`)
       if (completedShare(x) < 1) parts.push(`<text x="${bx + barW / 2}" y="${H - bottom + 28}" text-anchor="middle" fill="${COLORS[x.via]}">${pct(completedShare(x))}</text>`)
     })
   })

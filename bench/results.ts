@@ -1,5 +1,5 @@
 /** What one run measured (written as latest.json), and the figures derived from it. */
-import type { StalledReaders, FrozenRedis, Sigterm } from './faults.ts'
+import type { Calls, Sigterm, StalledReaders } from './faults.ts'
 import type { Summary } from './load.ts'
 import type { Kind, TargetName } from './targets.ts'
 import type { Throughput } from './throughput.ts'
@@ -27,7 +27,7 @@ export interface Results {
   levels: number[]
   concurrency: ConcurrencyRow[]
   throughput: Partial<Record<TargetName, Throughput>>
-  faults: { stalledReaders?: StalledReaders; frozenRedis?: FrozenRedis; sigterm?: Sigterm }
+  faults: { stalledReaders?: StalledReaders; frozenRedis?: Calls; sigterm?: Sigterm }
   errors: string[]
 }
 

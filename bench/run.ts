@@ -4,7 +4,7 @@
  * forwarder and Portkey; writes bench/results/latest.{md,json,svg}. bench/README.md explains it.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { frozenRedis, sigtermUnderLoad, stalledReaders } from './faults.ts'
@@ -17,8 +17,8 @@ import { throughput } from './throughput.ts'
 
 const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1'
 const plan = quick
-  ? { levels: [100, 500], pauseMs: 1000, throughputS: 3, stalled: 50, windowMs: 8000, redisCalls: 5, sigtermClients: 50 }
-  : { levels: [250, 1000, 2000, 5000], pauseMs: 2000, throughputS: 10, stalled: 300, windowMs: 10_000, redisCalls: 10, sigtermClients: 200 }
+  ? { levels: [100, 500], pauseMs: 1000, throughputS: 3, rounds: 1, stalled: 50, windowMs: 8000, redisCalls: 5, sigtermClients: 50 }
+  : { levels: [250, 1000, 2000, 5000], pauseMs: 2000, throughputS: 5, rounds: 2, stalled: 300, windowMs: 10_000, redisCalls: 10, sigtermClients: 200 }
 const env = (name: string, fallback: number): number => Number(process.env[`BENCH_UPSTREAM_${name}`] ?? fallback)
 const TOKENS = env('TOKENS', 40)
 const STREAM_DEADLINE_MS = 60_000
@@ -39,7 +39,7 @@ const results: Results = {
   date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
   quick,
   durationS: 0,
-  machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}`,
+  machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, load average ${loadavg()[0]!.toFixed(1)} before the run`,
   node: process.version,
   upstream: { jsonMs: [env('JSON_MIN_MS', 1000), env('JSON_MAX_MS', 4000)], ttftMs: env('TTFT_MS', 500), tokens: TOKENS, tokenRate: env('TOKEN_RATE', 10) },
   service: { command: `node ${productionNodeArgs().join(' ')} dist/server.js`, allocator: allocator.description },
@@ -90,13 +90,16 @@ async function concurrency(kind: Kind): Promise<void> {
   for (const proxy of proxies) await stop(proxy.child)
 }
 
+/** Rounds interleaved across the sides, the best of each kept: other load on the machine only ever slows a run down. */
 async function zeroLatency(): Promise<void> {
   const proxies = await startProxies()
-  for (const target of [direct, ...proxies]) {
-    await sleep(plan.pauseMs)
-    const result = await throughput(target, plan.throughputS)
-    results.throughput[target.name] = result
-    log(`throughput via ${target.name}: ${result.reqPerS.toFixed(0)} req/s`)
+  for (let round = 0; round < plan.rounds; round++) {
+    for (const target of [direct, ...proxies]) {
+      await sleep(plan.pauseMs)
+      const result = await throughput(target, plan.throughputS)
+      if (result.reqPerS > (results.throughput[target.name]?.reqPerS ?? 0)) results.throughput[target.name] = result
+      log(`throughput via ${target.name}: ${result.reqPerS.toFixed(0)} req/s`)
+    }
   }
   for (const proxy of proxies) await stop(proxy.child)
 }

@@ -1,7 +1,7 @@
 /**
  * A stand-in OpenAI with OpenAI's timing, run as a child process (`node bench/upstream.ts`):
  *
- *   POST /v1/chat/completions  JSON after a delay drawn uniformly from [JSON_MIN_MS, JSON_MAX_MS];
+ *   POST /v1/chat/completions  JSON after a delay spread evenly over [JSON_MIN_MS, JSON_MAX_MS];
  *                              with "stream":true, SSE: the first token after TTFT_MS, TOKENS chunks
  *                              at TOKEN_RATE per second, a finish chunk, a usage chunk when asked
  *                              (stream_options.include_usage), then [DONE]
@@ -11,8 +11,7 @@
  *                              sent, when it closed (epoch ms) and whether it finished
  *
  * A model whose name ends in `-instant` gets its whole answer at once (throughput and fault runs).
- * Settings are BENCH_UPSTREAM_<NAME> environment variables (defaults in SETTINGS). One interval
- * tick serves every open answer, so thousands of streams cost one timer.
+ * Settings are BENCH_UPSTREAM_<NAME> environment variables (defaults in SETTINGS).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -67,95 +66,70 @@ const COMPLETION = Buffer.from(
 const AUDIO = Buffer.alloc(audioPerTick)
 for (let i = 0; i < AUDIO.length - 4; i += 418) AUDIO.set([0xff, 0xfb, 0x90, 0x64], i)
 
-/** An answer in progress: the tick writes what is due. */
-interface Pending {
-  res: ServerResponse
-  /** When the next write is due (epoch ms). */
-  due: number
-  kind: 'json' | 'stream' | 'audio'
-  sent: number
-  usage: boolean
-  audio?: AudioEntry
-}
-let pending: Pending[] = []
-/** Every speech stream so far; `closedAt` once its connection closed. */
-interface AudioEntry {
-  id: string
-  bytes: number
-  closedAt?: number
-  finished?: boolean
-}
-const audioLog: AudioEntry[] = []
-
-function streamHead(res: ServerResponse, type: string): void {
-  res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache', 'transfer-encoding': 'chunked' })
-}
-
-function writeTokens(p: Pending, at: number): boolean {
-  let text = p.sent === 0 ? ROLE : ''
-  while (p.due <= at && p.sent < tokens) {
-    text += TOKEN_EVENTS[p.sent % TOKEN_EVENTS.length]
-    p.sent++
-    p.due += tokenGap
-  }
-  if (p.sent < tokens) {
-    if (text) p.res.write(text)
-    return false
-  }
-  p.res.end(text + FINISH + (p.usage ? USAGE_EVENT : '') + DONE)
-  return true
-}
-
-function writeAudio(p: Pending): boolean {
-  if (p.res.writableNeedDrain) return false
-  const size = Math.min(AUDIO.length, audioBytes - p.sent)
-  p.sent += size
-  p.audio!.bytes = p.sent
-  if (p.sent < audioBytes) {
-    p.res.write(AUDIO.subarray(0, size))
-    return false
-  }
-  p.res.end(AUDIO.subarray(0, size))
-  return true
-}
-
-/** Writes what is due on every open answer; returns true for those that are done. */
-function step(p: Pending, at: number): boolean {
-  if (p.res.destroyed) return true
-  if (p.due > at) return false
-  if (p.kind === 'json') {
-    p.res.writeHead(200, { 'content-type': 'application/json', 'content-length': COMPLETION.length }).end(COMPLETION)
-    return true
-  }
-  return p.kind === 'stream' ? writeTokens(p, at) : writeAudio(p)
-}
-
+/** An answer in progress: writes what is due at `at`, and says whether it is done. */
+type Answer = (at: number) => boolean
+let open: Answer[] = []
+// One tick for every open answer: thousands of streams cost one timer, not one per token.
 setInterval(() => {
   const at = now()
-  pending = pending.filter((p) => !step(p, at))
+  open = open.filter((answer) => !answer(at))
 }, tick)
+
+/** Every speech stream so far; `closedAt` once its connection closed. */
+const audioLog: Array<{ id: string; bytes: number; closedAt?: number; finished?: boolean }> = []
+
+function json(res: ServerResponse, due: number): Answer {
+  return (at) => {
+    if (res.destroyed) return true
+    if (at < due) return false
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': COMPLETION.length }).end(COMPLETION)
+    return true
+  }
+}
+
+function stream(res: ServerResponse, firstAt: number, usage: boolean): Answer {
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' })
+  let sent = 0
+  let due = firstAt
+  return (at) => {
+    if (res.destroyed) return true
+    let text = sent === 0 && due <= at ? ROLE : ''
+    for (; due <= at && sent < tokens; sent++, due += tokenGap) text += TOKEN_EVENTS[sent % TOKEN_EVENTS.length]
+    if (sent < tokens) {
+      if (text) res.write(text)
+      return false
+    }
+    res.end(text + FINISH + (usage ? USAGE_EVENT : '') + DONE)
+    return true
+  }
+}
+
+function audio(res: ServerResponse, id: string): Answer {
+  res.writeHead(200, { 'content-type': 'audio/mpeg' })
+  const entry: (typeof audioLog)[number] = { id, bytes: 0 }
+  audioLog.push(entry)
+  res.once('close', () => Object.assign(entry, { closedAt: now(), finished: res.writableFinished }))
+  return () => {
+    if (res.destroyed) return true
+    if (res.writableNeedDrain) return false
+    const chunk = AUDIO.subarray(0, Math.min(AUDIO.length, audioBytes - entry.bytes))
+    entry.bytes += chunk.length
+    if (entry.bytes < audioBytes) res.write(chunk)
+    else res.end(chunk)
+    return entry.bytes >= audioBytes
+  }
+}
 
 function answer(url: string, body: Buffer, res: ServerResponse): void {
   const instant = body.includes('-instant"')
   const at = now()
-  if (url === '/v1/audio/speech') {
-    const audio: AudioEntry = { id: /bench-audio-(\w+)/.exec(body.toString())?.[1] ?? '?', bytes: 0 }
-    audioLog.push(audio)
-    res.once('close', () => Object.assign(audio, { closedAt: now(), finished: res.writableFinished }))
-    streamHead(res, 'audio/mpeg')
-    pending.push({ res, due: at, kind: 'audio', sent: 0, usage: false, audio })
-    return
-  }
-  if (!body.includes('"stream":true')) {
-    const p: Pending = { res, due: instant ? at : at + jsonDelay(body), kind: 'json', sent: 0, usage: false }
-    if (instant) step(p, Infinity)
-    else pending.push(p)
-    return
-  }
-  streamHead(res, 'text/event-stream; charset=utf-8')
-  const p: Pending = { res, due: instant ? 0 : at + ttft, kind: 'stream', sent: 0, usage: body.includes('"include_usage":true') }
-  if (instant) writeTokens(p, Infinity)
-  else pending.push(p)
+  const next =
+    url === '/v1/audio/speech'
+      ? audio(res, /bench-audio-(\w+)/.exec(body.toString())?.[1] ?? '?')
+      : body.includes('"stream":true')
+        ? stream(res, instant ? at : at + ttft, body.includes('"include_usage":true'))
+        : json(res, instant ? at : at + jsonDelay(body))
+  if (!(instant && next(Infinity))) open.push(next)
 }
 
 function route(req: IncomingMessage, res: ServerResponse): void {
