@@ -45,5 +45,3 @@ export function imageAllocator(dir: string): Allocator {
     env: { LD_PRELOAD: library, MALLOC_CONF: image.mallocConf },
   }
 }
-
-export const SYSTEM_ALLOCATOR: Allocator = { description: 'glibc malloc (BENCH_ALLOCATOR=system)', env: {} }

@@ -1,232 +1,193 @@
-/** What a run of `npm run bench` measured, the figures derived from it, and its targets. */
-import { OTHER_CPU_LIMIT, type CpuShare } from './cpu.ts'
-import type { LoadResult } from './load.ts'
-import type { PacedResult } from './paced.ts'
-import { num, target, type Target } from './targets.ts'
-import type { ServiceFacts } from './service.ts'
+/** latest.md (the targets and one table) and latest.svg (added stream duration p99 by concurrency) from the results. */
+import {
+  added,
+  completedShare,
+  cpuPerUnitUs,
+  PROXIES,
+  row,
+  rssPerCall,
+  streamCpuPerEventUs,
+  type ConcurrencyRow,
+  type Results,
+} from './results.ts'
 
-export interface Measured extends LoadResult {
-  cpu: CpuShare
+const int = (n: number): string => Math.round(n).toLocaleString('en-US')
+const ms = (n: number): string => (Math.abs(n) < 10 ? n.toFixed(1) : int(n))
+const seconds = (n: number): string => `${(n / 1000).toFixed(2)} s`
+const signed = (n: number): string => `${n < 0 ? '−' : '+'}${ms(Math.abs(n))}`
+const pct = (share: number): string => `${(share * 100).toFixed(share === 1 || share === 0 ? 0 : 1)} %`
+const counts = (c: Record<string, number>): string =>
+  Object.entries(c).map(([k, n]) => `${k} ×${int(n)}`).join(', ') || '–'
+const sum = (c: Record<string, number>): number => Object.values(c).reduce((a, b) => a + b, 0)
+const errors = (c: Record<string, number>): Record<string, number> =>
+  Object.fromEntries(Object.entries(c).filter(([k]) => !/^\d+$/.test(k) && k !== 'ECONNREFUSED'))
+
+/** One target: met, not met, or not measured (undefined), and what was measured. */
+function target(met: boolean | undefined, goal: string, got: string | undefined): string {
+  const mark = met === undefined ? 'not measured' : met ? '**met**' : '**not met**'
+  return got === undefined ? `${mark}: ${goal}` : `${mark}: ${goal} — ${got}`
 }
 
-export interface PairResult {
-  /** At `connections` (50 by default), as fast as answers come: throughput, saturation latency. */
-  loaded: Measured
-  /** At 1 connection: latency. */
-  single: Measured
+function concurrencyTarget(r: Results, kind: 'stream' | 'json', goal: string): string {
+  const x = row(r, kind, 2000, 'service')
+  if (!x) return target(undefined, goal, undefined)
+  const p99 = x.summary.duration?.p99
+  const got = `${pct(completedShare(x))} ${kind === 'json' ? 'answered 200' : 'completed'}, p99 ${p99 === undefined ? 'n/a' : seconds(p99)}`
+  return target(x.summary.completed === x.summary.sent && p99 !== undefined && p99 <= 6000, goal, got)
 }
 
-export type RateMeasured = PacedResult & { cpu: CpuShare }
+function throughputTarget(r: Results): string {
+  const { service, forwarder, portkey } = r.throughput
+  const goal = "zero-latency throughput ≥ 0.70 × the forwarder's and ≥ 5 × Portkey's"
+  if (!service || !forwarder) return target(undefined, goal, undefined)
+  const vsForwarder = service.reqPerS / forwarder.reqPerS
+  const vsPortkey = portkey && service.reqPerS / portkey.reqPerS
+  const got = `service ${int(service.reqPerS)} req/s = ${vsForwarder.toFixed(2)} × the forwarder's ${int(forwarder.reqPerS)}, ${
+    vsPortkey ? `${vsPortkey.toFixed(1)} × Portkey's ${int(portkey.reqPerS)}` : 'Portkey n/a'
+  }`
+  return target(vsForwarder >= 0.7 && (!vsPortkey || vsPortkey >= 5), goal, got)
+}
+
+function faultTargets(r: Results): string[] {
+  const { stalledReaders: a, frozenRedis: b, sigterm: c } = r.faults
+  const ordinary = a && `${int(a.ordinary.outcomes['200'] ?? 0)} of ${int(sum(a.ordinary.outcomes))} answered 200 (${counts(a.ordinary.outcomes)}), slowest ${ms(a.ordinary.latencyMs.max)} ms`
+  const aborts = a && `${a.aborted} of ${a.stalled} aborted${a.aborted ? `, p50 ${seconds(a.reactionMs.p50)} / max ${seconds(a.reactionMs.max)} after the service's send queue filled, ${seconds(a.stallToAbortMs.p50)} / ${seconds(a.stallToAbortMs.max)} after the reader stopped` : ''}`
+  const lost = c && sum(errors(c.calls.outcomes))
+  const shutdown = c && `${c.clients} keep-alive clients, ${int(sum(c.calls.outcomes))} calls: ${counts(c.calls.outcomes)}; ${lost} lost; exit ${c.exit.signal ?? `code ${c.exit.code}`} ${seconds(c.exit.afterMs)} after the signal`
+  return [
+    target(a && a.ordinary.outcomes['200'] === sum(a.ordinary.outcomes) && a.ordinary.latencyMs.max <= 3000, `with ${a?.stalled ?? ''} readers stalled on audio streams, ordinary calls answer 200 within 3 s`, ordinary),
+    target(a && a.aborted === a.stalled && a.reactionMs.max <= a.writeTimeoutMs + 1000, "stalled readers' OpenAI calls aborted ~2 s after the service's writes stall (CLIENT_WRITE_TIMEOUT_MS=2000)", aborts),
+    target(b && b.latencyMs.max <= 1000, 'with Redis frozen (SIGSTOP), each call answers within 1 s', b && `${sum(b.outcomes)} sequential calls (${counts(b.outcomes)}), slowest ${ms(b.latencyMs.max)} ms`),
+    target(c && lost === 0, 'SIGTERM under load (SHUTDOWN_DELAY_MS=500) loses no request once sent (a refused new connection is not a loss)', shutdown),
+  ]
+}
+
+export function targets(r: Results): string[] {
+  const top = row(r, 'stream', 5000, 'service')
+  const cpu = streamCpuPerEventUs(r, 'service')
+  const floor = streamCpuPerEventUs(r, 'forwarder')
+  return [
+    concurrencyTarget(r, 'stream', '2,000 concurrent 4 s streams through the service all complete, duration p99 ≤ 6 s'),
+    concurrencyTarget(r, 'json', '2,000 concurrent 1–4 s JSON calls through the service all answered 200, p99 ≤ 6 s'),
+    target(top && true, '5,000 concurrent streams measured', top && `${pct(completedShare(top))} completed, peak RSS ${int(top.peakRss! / 2 ** 20)} MB`),
+    target(
+      cpu === undefined || floor === undefined ? undefined : cpu <= floor,
+      "CPU per streamed token event ≤ the bare forwarder's (all levels together)",
+      `service ${cpu?.toFixed(1) ?? 'n/a'} µs, forwarder ${floor?.toFixed(1) ?? 'n/a'} µs`,
+    ),
+    throughputTarget(r),
+    ...faultTargets(r),
+  ]
+}
+
+function cells(r: Results, x: ConcurrencyRow): string[] {
+  const s = x.summary
+  const direct = x.via === 'direct'
+  const pair = (p: { p50: number; p99: number } | undefined, sign: boolean): string =>
+    p ? `${sign ? signed(p.p50) : ms(p.p50)} / ${sign ? signed(p.p99) : ms(p.p99)}` : 'n/a'
+  const ttft = x.kind === 'json' ? '' : direct ? pair(s.ttft, false) : pair(added(r, x, 'ttft'), true)
+  const duration = direct ? pair(s.duration, false) : pair(added(r, x, 'duration'), true)
+  const cpu = cpuPerUnitUs(x)
+  const rss = rssPerCall(x)
+  return [
+    x.kind === 'stream' ? 'SSE streams' : 'JSON calls',
+    int(x.level),
+    x.via,
+    pct(completedShare(x)),
+    ttft,
+    duration,
+    cpu === undefined ? '' : cpu < 100 ? cpu.toFixed(1) : int(cpu),
+    rss === undefined ? '' : int(rss / 1024),
+    counts(s.failures),
+  ]
+}
+
+/** The two figures src/upstream/capacity.ts takes from the bench. */
+function memory(r: Results): string[] {
+  const level = Math.max(...r.levels)
+  const stream = row(r, 'stream', level, 'service')
+  const json = row(r, 'json', level, 'service')
+  const kb = (x: ConcurrencyRow | undefined): string => (x && rssPerCall(x) !== undefined ? `${int(rssPerCall(x)! / 1024)} KB` : 'n/a')
+  const idle = stream?.idleRss ?? json?.idleRss
+  return [
+    '## Memory per open call (src/upstream/capacity.ts)',
+    '',
+    `The service's idle RSS (BASELINE_BYTES): ${idle === undefined ? 'n/a' : `${int(idle / 2 ** 20)} MB`}. ` +
+      `RSS per open call at ${int(level)} (BYTES_PER_OPEN_CALL: the larger): streams ${kb(stream)}, JSON calls ${kb(json)}.`,
+  ]
+}
+
+export function markdown(r: Results): string {
+  const lines = [
+    '# Benchmark results',
+    '',
+    `${r.date}${r.quick ? ' (quick run: fewer levels, shorter runs)' : ''}, ${Math.round(r.durationS)} s; ${r.machine}; Node ${r.node}. ` +
+      'The load generator, the stand-in and the proxy share these cores: compare rows, not absolute times. ' +
+      'What each figure means: [bench/README.md](../README.md).',
+    '',
+    `- Stand-in OpenAI: JSON after ${r.upstream.jsonMs[0] / 1000}–${r.upstream.jsonMs[1] / 1000} s; streams: first token after ${r.upstream.ttftMs / 1000} s, ${r.upstream.tokens} tokens at ${r.upstream.tokenRate}/s.`,
+    `- Service: \`${r.service.command}\`, default configuration, ${r.service.allocator}.`,
+    `- Portkey: ${r.portkey}.`,
+    '',
+    '## Targets',
+    '',
+    ...targets(r).map((t) => `- ${t}`),
+    '',
+    '## Concurrent calls',
+    '',
+    'All calls opened within 1 s, each waited for to its end. Direct rows: absolute times, ms; the others: added to direct (through − direct), ms. ' +
+      'CPU: the proxy\'s, µs per token event relayed (streams) or per answer (JSON). RSS: (peak RSS − idle RSS before) / calls open, KB.',
+    '',
+    '| calls | open at once | via | completed | first token p50 / p99 | duration p50 / p99 | CPU µs | RSS KB per call | failures |',
+    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...r.concurrency.map((x) => `| ${cells(r, x).join(' | ')} |`),
+    '',
+  ]
+  lines.push(...memory(r), '')
+  if (r.errors.length) lines.push('## Errors', '', ...r.errors.map((e) => `- ${e.replace(/\n/g, ' ')}`), '')
+  return lines.join('\n')
+}
+
+const COLORS: Record<string, string> = { service: '#1f77b4', forwarder: '#7f7f7f', portkey: '#d62728' }
 
 /**
- * Both sides at the same fixed rate, a fraction of the through capacity, over `connections`,
- * in `p99Runs.direct.length` interleaved runs each: `direct` and `through` are each side's run
- * with the median p99 (a 2-core machine shared by three processes has the odd bad run).
+ * Grouped bars on a log scale (the levels span four orders of magnitude): added stream duration
+ * p99 per concurrency level and proxy; the share completed under a bar when not all.
  */
-export interface FixedRateResult {
-  ratePerSec: number
-  direct: RateMeasured
-  through: RateMeasured
-  /** Every run's p99, in the order run. */
-  p99Runs?: { direct: number[]; through: number[] }
-}
-
-/** The run whose p99 is the median (the lower middle one of an even count). */
-export function medianByP99(runs: RateMeasured[]): RateMeasured {
-  const sorted = [...runs].sort((a, b) => a.p99Ms - b.p99Ms)
-  return sorted[Math.floor((sorted.length - 1) / 2)]!
-}
-
-/** A load generator stall longer than this may show in a fixed-rate p99. */
-export const GENERATOR_STALL_LIMIT_MS = 5
-
-export interface ScenarioResult {
-  id: string
-  title: string
-  skipped?: string
-  direct?: PairResult
-  through?: PairResult
-  fixedRate?: FixedRateResult
-}
-
-/** Embeddings through the service, one input per request vs `batchSize` inputs per request. */
-export interface BatchResult {
-  batchSize: number
-  single: Measured
-  batch: Measured
-}
-
-/** Text generation JSON through the cluster entry point (one process per worker). */
-export interface ClusterResult {
-  workers: number
-  entry: string
-  nodeArgs: string[]
-  startupMs: number
-  through: Measured
-  /** Primary and workers added up, after the run. */
-  rssMb?: number
-  /** Lines the cluster wrote at warn level or above (a worker replaced, for one). */
-  logLines: number
-  logTail: string[]
-}
-
-/** One upstream, text-generation JSON at `connections`: straight, via the floor forwarder, via the service. */
-export interface ReferenceSide {
-  direct: Measured
-  floor: Measured
-  through: Measured
-  floorRssMb?: number
-  /** The service started for this upstream only (the contract stand-in's), after its run. */
-  serviceRssMb?: number
-}
-
-/** `bench`: bench/upstream.ts, fixed bytes; `contract`: the test suite's stand-in, per-request work. */
-export interface ReferenceResult {
-  bench: ReferenceSide
-  contract?: ReferenceSide
-  /** Why the contract stand-in was not measured (its OpenAPI file is missing). */
-  contractSkipped?: string
-}
-
-export interface BenchRun {
-  date: string
-  node: string
-  cpus: number
-  durationSec: number
-  warmupSec: number
-  connections: number
-  rateFraction: number
-  /** rssMb: at the end of the last run on the single process (scenarios, then batch). */
-  service: ServiceFacts & {
-    /** After the scenarios, before the batch runs. */
-    afterScenariosRssMb?: number
-    /** `settleMs` after the last run, with no request since: once the service's idle memory release ran. */
-    settledRssMb?: number
-    settleMs?: number
+export function chart(r: Results): string {
+  const [W, H, left, top, bottom] = [640, 300, 56, 36, 48]
+  const proxies = PROXIES.filter((p) => r.concurrency.some((x) => x.via === p))
+  const bars = r.levels.map((level) => proxies.map((via) => row(r, 'stream', level, via)))
+  const values = bars.flat().map((x) => (x ? added(r, x, 'duration')?.p99 ?? 1 : 1))
+  const decades = Math.max(1, Math.ceil(Math.log10(Math.max(...values))))
+  const groupW = (W - left - 16) / r.levels.length
+  const barW = (groupW * 0.7) / Math.max(1, proxies.length)
+  const y = (v: number): number => top + (H - top - bottom) * (1 - Math.log10(Math.max(1, v)) / decades)
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${left}" y="16" font-size="13">Added stream duration p99 (ms, through − direct, log scale) by concurrent streams</text>`,
+  ]
+  for (let d = 0; d <= decades; d++) {
+    parts.push(`<line x1="${left}" y1="${y(10 ** d)}" x2="${W - 16}" y2="${y(10 ** d)}" stroke="${d ? '#ddd' : '#333'}"/>`)
+    parts.push(`<text x="${left - 6}" y="${y(10 ** d) + 4}" text-anchor="end">${int(10 ** d)}</text>`)
   }
-  scenarios: ScenarioResult[]
-  batch?: BatchResult
-  references?: ReferenceResult
-  cluster?: ClusterResult
-}
-
-export interface Derived {
-  throughputPct: number
-  addedP50Single: number
-  addedP99Single: number
-  /** At saturation: mostly the queueing of the slower side, not per-request overhead. */
-  addedP99Loaded: number
-  addedP50Rate: number
-  addedP99Rate: number
-}
-
-export const LIMITS = { throughputPct: 50, addedP50SingleMs: 0.25, addedP99Ms: 2, rssMb: 150 }
-
-export function derive(s: ScenarioResult): Derived | undefined {
-  if (!s.direct || !s.through) return undefined
-  return {
-    throughputPct: (100 * s.through.loaded.reqPerSec) / s.direct.loaded.reqPerSec,
-    addedP50Single: s.through.single.p50Ms - s.direct.single.p50Ms,
-    addedP99Single: s.through.single.p99Ms - s.direct.single.p99Ms,
-    addedP99Loaded: s.through.loaded.p99Ms - s.direct.loaded.p99Ms,
-    addedP50Rate: s.fixedRate ? s.fixedRate.through.p50Ms - s.fixedRate.direct.p50Ms : NaN,
-    addedP99Rate: s.fixedRate ? s.fixedRate.through.p99Ms - s.fixedRate.direct.p99Ms : NaN,
-  }
-}
-
-/** Items per second of a batch result's two runs, and how many times more the batch route gives. */
-export function batchFigures(b: BatchResult): { singleItemsPerSec: number; batchItemsPerSec: number; gain: number } {
-  const singleItemsPerSec = b.single.reqPerSec
-  const batchItemsPerSec = b.batch.reqPerSec * b.batchSize
-  return { singleItemsPerSec, batchItemsPerSec, gain: batchItemsPerSec / singleItemsPerSec }
-}
-
-/** The text-generation JSON scenario, which the cluster is compared with. */
-export const clusterBaseline = (run: BenchRun): ScenarioResult | undefined =>
-  run.scenarios.find((s) => s.id === 'text-generation-json')
-
-export function targets(run: BenchRun): Target[] {
-  const list: Target[] = []
-  const n = run.connections
-  const pct = num(run.rateFraction * 100)
-  for (const s of run.scenarios) {
-    const d = derive(s)
-    if (!d) continue
-    list.push(
-      target('throughput through / direct', s.title, d.throughputPct, LIMITS.throughputPct, '%', 'min'),
-      target('added p50 at 1 connection', s.title, d.addedP50Single, LIMITS.addedP50SingleMs, 'ms', 'max'),
-      target(`added p99 at a fixed rate (${pct} % of capacity, ${n} connections)`, s.title, d.addedP99Rate, LIMITS.addedP99Ms, 'ms', 'max'),
-      target(`added p99 at saturation (${n} connections, unthrottled)`, s.title, d.addedP99Loaded, LIMITS.addedP99Ms, 'ms', 'max'),
-    )
-  }
-  const contract = run.references?.contract
-  if (contract) {
-    const pct = (100 * contract.through.reqPerSec) / contract.direct.reqPerSec
-    list.push(target('throughput through / direct', 'text-generation JSON, contract stand-in', pct, LIMITS.throughputPct, '%', 'min'))
-  }
-  const settled = run.service.settleMs === undefined ? '' : `, ${num(run.service.settleMs / 1000, 1)} s later`
-  list.push(target(`service RSS after the run${settled}`, 'all', run.service.settledRssMb ?? run.service.rssMb ?? NaN, LIMITS.rssMb, 'MB', 'max'))
-  return list
-}
-
-/** Every measured run with its label, for the warnings and the CPU table. */
-export function allRuns(run: BenchRun): Array<{ label: string; result: Measured }> {
-  const out: Array<{ label: string; result: Measured }> = []
-  for (const s of run.scenarios) {
-    for (const [side, pair] of [['direct', s.direct], ['through', s.through]] as const) {
-      if (!pair) continue
-      out.push({ label: `${s.title} ${side} @${pair.loaded.connections}`, result: pair.loaded })
-      out.push({ label: `${s.title} ${side} @1`, result: pair.single })
-    }
-    if (s.fixedRate) {
-      const rate = `${num(s.fixedRate.ratePerSec)} req/s`
-      out.push({ label: `${s.title} direct at ${rate}`, result: s.fixedRate.direct })
-      out.push({ label: `${s.title} through at ${rate}`, result: s.fixedRate.through })
-    }
-  }
-  if (run.batch) {
-    out.push({ label: 'text-embeddings single requests', result: run.batch.single })
-    out.push({ label: `text-embeddings batches of ${run.batch.batchSize}`, result: run.batch.batch })
-  }
-  if (run.references) {
-    for (const [name, side] of [['bench upstream', run.references.bench], ['contract stand-in', run.references.contract]] as const) {
-      if (!side) continue
-      if (name === 'contract stand-in') out.push({ label: `text-generation JSON direct (${name})`, result: side.direct })
-      out.push({ label: `text-generation JSON through the floor forwarder (${name})`, result: side.floor })
-      if (name === 'contract stand-in') out.push({ label: `text-generation JSON through (${name})`, result: side.through })
-    }
-  }
-  if (run.cluster) out.push({ label: `text-generation JSON through the cluster (${run.cluster.workers} workers)`, result: run.cluster.through })
-  return out
-}
-
-/** Runs with transport errors, non-2xx answers or a busy machine: their figures are not to be trusted. */
-export function warnings(run: BenchRun): string[] {
-  const out: string[] = []
-  if (run.service.buildErrors?.length) {
-    out.push(`npm run build reported ${run.service.buildErrors.length} type errors (it emitted dist/ regardless, and that ran): ${run.service.buildErrors[0]}`)
-  }
-  for (const { label, result: r } of allRuns(run)) {
-    if (r.errors || r.non2xx) out.push(`${label}: ${r.errors} errors, ${r.non2xx} non-2xx answers`)
-    if (r.cpu.other > OTHER_CPU_LIMIT) {
-      out.push(`${label}: other processes used ${num(r.cpu.other)} % of a core during the run; its figures are unreliable (run the bench on a quiet machine)`)
-    }
-  }
-  for (const s of run.scenarios) {
-    if (!s.fixedRate) continue
-    const { ratePerSec } = s.fixedRate
-    for (const side of ['direct', 'through'] as const) {
-      const achieved = s.fixedRate[side].reqPerSec
-      if (achieved < 0.95 * ratePerSec) {
-        out.push(`${s.title} ${side} at a fixed rate: ${num(achieved)} req/s answered of ${num(ratePerSec)} asked; the load generator or the server fell behind`)
-      }
-      const stall = s.fixedRate[side].generatorStallMaxMs
-      if (stall > GENERATOR_STALL_LIMIT_MS) {
-        out.push(`${s.title} ${side} at a fixed rate: the load generator's own event loop stalled up to ${num(stall, 1)} ms; its p99 may include that`)
-      }
-    }
-  }
-  if (run.service.logLines) out.push(`the service wrote ${run.service.logLines} log lines at warn level or above`)
-  if (run.cluster?.logLines) out.push(`the cluster wrote ${run.cluster.logLines} log lines at warn level or above; last: ${run.cluster.logTail.at(-1)}`)
-  return out
+  bars.forEach((group, g) => {
+    const x0 = left + g * groupW + groupW * 0.15
+    parts.push(`<text x="${x0 + (barW * proxies.length) / 2}" y="${H - bottom + 16}" text-anchor="middle">${int(r.levels[g]!)}</text>`)
+    group.forEach((x, i) => {
+      if (!x) return
+      const v = added(r, x, 'duration')?.p99
+      const bx = x0 + i * barW
+      parts.push(`<rect x="${bx}" y="${y(v ?? 1)}" width="${barW - 2}" height="${y(1) - y(v ?? 1)}" fill="${COLORS[x.via]}"/>`)
+      parts.push(`<text x="${bx + barW / 2}" y="${y(v ?? 1) - 3}" text-anchor="middle">${v === undefined ? 'none' : int(v)}</text>`)
+      if (completedShare(x) < 1) parts.push(`<text x="${bx + barW / 2}" y="${H - bottom + 28}" text-anchor="middle" fill="${COLORS[x.via]}">${pct(completedShare(x))}</text>`)
+    })
+  })
+  proxies.forEach((p, i) => {
+    parts.push(`<rect x="${left + i * 110}" y="${H - 14}" width="10" height="10" fill="${COLORS[p]}"/>`)
+    parts.push(`<text x="${left + i * 110 + 14}" y="${H - 5}">${p}</text>`)
+  })
+  parts.push('</svg>', '')
+  return parts.join('\n')
 }

@@ -1,186 +1,133 @@
 /**
- * `npm run bench`: the service's overhead over a fast stand-in OpenAI, measured in one run.
- * Builds the service and starts bench/upstream.ts and `node dist/server.js` as child processes;
- * loads each scenario straight at the upstream and through the service (as fast as answers come,
- * at 1 connection, and at a fixed rate), then embeddings one by one vs in batches, then text
- * generation through `node dist/cluster.js`; writes bench/results/latest.*.
- * Settings: see SETTINGS_HELP in bench/settings.ts (`node bench/run.ts --help`).
+ * `npm run bench` (`npm run bench -- --quick`, or BENCH_QUICK=1, for a short smoke run): the stand-in
+ * OpenAI, then, in one run, the same load straight to it and through the service, the bare
+ * forwarder and Portkey; writes bench/results/latest.{md,json,svg}. bench/README.md explains it.
  */
-import { availableParallelism } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { prepareBatch } from './batch.ts'
-import { CpuMeter } from './cpu.ts'
-import { Measurer } from './measure.ts'
-import { stopPacedGenerator } from './paced.ts'
-import { memoryOf, processTree, treeMemoryOf } from './proc.ts'
-import { guardBenchRun, runToExit, stopChild } from './processes.ts'
-import { medianByP99, type BatchResult, type BenchRun, type ClusterResult, type RateMeasured, type ReferenceResult, type ScenarioResult } from './report.ts'
-import { measureReferences } from './references.ts'
-import { prepare, type PreparedScenario, type RequestSpec } from './scenarios.ts'
-import { entryOf, launch, serviceFacts, startBenchPair } from './service.ts'
-import { number, readSettings, SETTINGS_HELP, type Settings } from './settings.ts'
-import { writeResults } from './write-results.ts'
-import { ENV_SCHEMA } from '../src/config.ts'
+import { frozenRedis, sigtermUnderLoad, stalledReaders } from './faults.ts'
+import { concurrentCalls, summarize } from './load.ts'
+import { measured, ROOT, stop, usage } from './processes.ts'
+import { chart, markdown } from './report.ts'
+import type { Results } from './results.ts'
+import { allocator, buildService, productionNodeArgs, startForwarder, startPortkey, startService, startUpstream, type Kind, type Target } from './targets.ts'
+import { throughput } from './throughput.ts'
 
-const log = (line: string): void => void process.stderr.write(`${line}\n`)
+const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1'
+const plan = quick
+  ? { levels: [100, 500], pauseMs: 1000, throughputS: 3, rounds: 1, stalled: 50, windowMs: 8000, redisCalls: 5, sigtermClients: 50 }
+  : { levels: [250, 1000, 2000, 5000], pauseMs: 2000, throughputS: 5, rounds: 2, stalled: 300, windowMs: 10_000, redisCalls: 10, sigtermClients: 200 }
+const env = (name: string, fallback: number): number => Number(process.env[`BENCH_UPSTREAM_${name}`] ?? fallback)
+const TOKENS = env('TOKENS', 40)
+const STREAM_DEADLINE_MS = 60_000
 
-if (process.argv.includes('--help')) {
-  log(`npm run bench: the service's overhead over a stand-in OpenAI.\n${SETTINGS_HELP}`)
-  process.exit(0)
-}
-
-// The service gives memory back once IDLE_MEMORY_RELEASE_MS pass without an OpenAI call, checked
-// every as often: within twice that after the last run, plus slack. The service inherits this
-// process's environment, so a value set here is the one it runs with; otherwise its default.
-let settings: Settings
-let idleReleaseMs: number
-try {
-  settings = readSettings()
-  idleReleaseMs = number(process.env, 'IDLE_MEMORY_RELEASE_MS', ENV_SCHEMA.properties.IDLE_MEMORY_RELEASE_MS.default, true)
-} catch (err) {
-  log(`bench: ${(err as Error).message}\n${SETTINGS_HELP}`)
+// Every loop below is bounded; this bounds the whole run too, whatever hangs.
+setTimeout(() => {
+  console.error('bench: still running after 30 minutes; giving up')
   process.exit(1)
-}
-const { durationSec, warmupSec, connections } = settings
-const settleMs = 2 * idleReleaseMs + 2000
+}, 30 * 60_000).unref()
 
-// Bound on the whole run: the build, every run, waits for a quiet machine, start-ups and slack.
-const loadedSec = warmupSec + durationSec + 1
-const perScenario = 2 * (loadedSec + durationSec + 1) + 2 * settings.rateRepeats * (loadedSec + 1)
-// The references load four servers in turn, the other sections two.
-const perSection = (section: string): number => (section === 'references' ? 4 : 2) * loadedSec + 40
-const sectionsSec = settings.sections.reduce((sum, section) => sum + perSection(section), 0)
-const budgetMs = (180 + settings.scenarios.length * perScenario + sectionsSec + 60) * 1000 + settings.quietWaitMs + settleMs
-const interrupted = guardBenchRun('bench', log, budgetMs)
+const started = performance.now()
+const log = (line: string): void => console.log(`bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s: ${line}`)
 
-/** Direct and through: loaded and 1-connection runs, then both at the same fixed rate. */
-async function measureScenario(
-  measurer: Measurer,
-  title: string,
-  requests: { direct: RequestSpec; through: RequestSpec },
-): Promise<Omit<ScenarioResult, 'id' | 'title'>> {
-  const direct = await measurer.pair(`${title} direct`, requests.direct)
-  const through = await measurer.pair(`${title} through`, requests.through)
-  const ratePerSec = Math.max(1, Math.round(settings.rateFraction * through.loaded.reqPerSec))
-  const runs: { direct: RateMeasured[]; through: RateMeasured[] } = { direct: [], through: [] }
-  const repeats = settings.rateRepeats
-  for (let i = 1; i <= repeats; i++) {
-    const nth = repeats > 1 ? ` (${i}/${repeats})` : ''
-    runs.direct.push(await measurer.fixedRate(`${title} direct${nth}`, requests.direct, ratePerSec))
-    runs.through.push(await measurer.fixedRate(`${title} through${nth}`, requests.through, ratePerSec))
-  }
-  const fixedRate = {
-    ratePerSec,
-    direct: medianByP99(runs.direct),
-    through: medianByP99(runs.through),
-    p99Runs: { direct: runs.direct.map((r) => r.p99Ms), through: runs.through.map((r) => r.p99Ms) },
-  }
-  return { direct, through, fixedRate }
+log('npm run build')
+await buildService()
+const { direct, child: upstreamChild } = await startUpstream()
+const results: Results = {
+  date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+  quick,
+  durationS: 0,
+  machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, load average ${loadavg()[0]!.toFixed(1)} before the run`,
+  node: process.version,
+  upstream: { jsonMs: [env('JSON_MIN_MS', 1000), env('JSON_MAX_MS', 4000)], ttftMs: env('TTFT_MS', 500), tokens: TOKENS, tokenRate: env('TOKEN_RATE', 10) },
+  service: { command: `node ${productionNodeArgs().join(' ')} dist/server.js`, allocator: allocator.description },
+  portkey: '',
+  levels: plan.levels,
+  concurrency: [],
+  throughput: {},
+  faults: {},
+  errors: [],
 }
 
-async function measureBatch(measurer: Measurer, serviceUrl: string): Promise<BatchResult> {
-  const { single, batch } = await prepareBatch(serviceUrl, settings.batchSize)
-  return {
-    batchSize: settings.batchSize,
-    single: await measurer.loaded('text-embeddings single', single),
-    batch: await measurer.loaded(`text-embeddings batch of ${settings.batchSize}`, batch),
+/** The proxies, freshly started: each scenario measures memory from its own idle start. */
+async function startProxies(): Promise<Target[]> {
+  const proxies = [await startService(direct), await startForwarder(direct)]
+  const portkey = await startPortkey(direct)
+  if ('error' in portkey) results.portkey = `n/a: ${portkey.error}`
+  else {
+    results.portkey = `@portkey-ai/gateway 1.15.2 from npm (\`node build/start-server.js\`), forwarding to the stand-in as a custom OpenAI host`
+    proxies.push(portkey)
+  }
+  return proxies
+}
+
+async function warmUp(target: Target): Promise<void> {
+  for (const kind of ['stream', 'json'] as const) {
+    await concurrentCalls(target, { kind, instant: true, count: 50, rampMs: 100, deadlineMs: 10_000, expectTokens: TOKENS })
   }
 }
 
-/** Text generation JSON through the cluster entry point, started for this run only. */
-async function measureCluster(measurer: Measurer, meter: CpuMeter, upstreamPort: number, through: RequestSpec): Promise<ClusterResult> {
-  const cluster = await launch(settings, upstreamPort, 'cluster', { WORKERS: String(settings.workers) })
-  // /healthz answers once one worker listens: wait for the others to be there too.
-  const deadline = Date.now() + 10_000
-  while ((await processTree(cluster.child.proc.pid!)).length < settings.workers + 1 && Date.now() < deadline) await sleep(100)
-  await sleep(500)
-  const single = meter.service
-  meter.service = cluster.child
+async function concurrency(kind: Kind): Promise<void> {
+  const proxies = await startProxies()
+  const idle = new Map<Target, number>()
+  for (const proxy of proxies) await warmUp(proxy)
+  // Idle RSS once the service has given back what the warm-up left (its IDLE_MEMORY_RELEASE_MS, 10 s).
+  await sleep(12_000)
+  for (const proxy of proxies) idle.set(proxy, (await usage(proxy.child!.pid)).rssBytes)
+  for (const level of plan.levels) {
+    for (const target of [direct, ...proxies]) {
+      await sleep(plan.pauseMs)
+      const options = { kind, instant: false, count: level, rampMs: 1000, deadlineMs: STREAM_DEADLINE_MS, expectTokens: TOKENS }
+      const run = await measured(target.child?.pid, () => concurrentCalls(target, options))
+      const summary = summarize(run.result)
+      results.concurrency.push({ kind, level, via: target.name, summary, cpuS: run.cpuS, idleRss: idle.get(target), peakRss: run.peakRss })
+      const failed = Object.entries(summary.failures).map(([k, n]) => `${k} ×${n}`).join(', ')
+      log(`${kind} ×${level} via ${target.name}: ${summary.completed}/${summary.sent} done, p99 ${summary.duration?.p99.toFixed(0) ?? 'n/a'} ms${failed && `; ${failed}`}`)
+    }
+  }
+  for (const proxy of proxies) await stop(proxy.child)
+}
+
+/** Rounds interleaved across the sides, the best of each kept: other load on the machine only ever slows a run down. */
+async function zeroLatency(): Promise<void> {
+  const proxies = await startProxies()
+  for (let round = 0; round < plan.rounds; round++) {
+    for (const target of [direct, ...proxies]) {
+      await sleep(plan.pauseMs)
+      const result = await throughput(target, plan.throughputS)
+      if (result.reqPerS > (results.throughput[target.name]?.reqPerS ?? 0)) results.throughput[target.name] = result
+      log(`throughput via ${target.name}: ${result.reqPerS.toFixed(0)} req/s`)
+    }
+  }
+  for (const proxy of proxies) await stop(proxy.child)
+}
+
+const steps: Array<[string, () => Promise<void>]> = [
+  ['streams', () => concurrency('stream')],
+  ['JSON calls', () => concurrency('json')],
+  ['zero-latency throughput', zeroLatency],
+  ['stalled readers', async () => void (results.faults.stalledReaders = await stalledReaders(direct, plan.stalled, plan.windowMs))],
+  ['frozen Redis', async () => void (results.faults.frozenRedis = await frozenRedis(direct, plan.redisCalls))],
+  ['SIGTERM under load', async () => void (results.faults.sigterm = await sigtermUnderLoad(direct, plan.sigtermClients, 2000))],
+]
+for (const [name, step] of steps) {
+  log(name)
   try {
-    const url = new URL(through.url)
-    const clusterUrl = new URL(url.pathname, cluster.url).href
-    const result = await measurer.loaded(`text-generation JSON through the cluster (${settings.workers} workers)`, { ...through, url: clusterUrl })
-    const memory = await treeMemoryOf(cluster.child.proc.pid!)
-    return {
-      workers: settings.workers,
-      entry: entryOf(settings, 'cluster'),
-      nodeArgs: cluster.nodeArgs,
-      startupMs: cluster.startupMs,
-      through: result,
-      ...(memory && { rssMb: memory.rssMb }),
-      logLines: cluster.child.logLines,
-      logTail: cluster.child.logTail,
-    }
-  } finally {
-    meter.service = single
-    await stopChild(cluster.child)
+    await step()
+  } catch (err) {
+    results.errors.push(`${name}: ${(err as Error).stack ?? err}`)
+    log(`${name} failed: ${(err as Error).message}`)
   }
 }
+await stop(upstreamChild)
 
-async function main(): Promise<void> {
-  log(`bench: ${durationSec} s runs, ${warmupSec} s warm-up, ${connections} connections`)
-  const { build, upstream, upstreamUrl, service, pid, idle } = await startBenchPair(settings, log, 'bench')
-
-  const meter = new CpuMeter(upstream.child, service.child, settings.quietWaitMs)
-  const measurer = new Measurer({ meter, signal: interrupted, log, durationSec, warmupSec, connections })
-  const scenarios: ScenarioResult[] = []
-  const prepared = new Map<string, PreparedScenario>()
-  for (const scenario of settings.scenarios) {
-    const requests = await prepare(scenario, service.url, upstreamUrl)
-    if ('skipped' in requests) {
-      log(`  ${scenario.title}: n/a (${requests.skipped})`)
-      scenarios.push({ id: scenario.id, title: scenario.title, skipped: requests.skipped })
-      continue
-    }
-    prepared.set(scenario.id, requests)
-    scenarios.push({ id: scenario.id, title: scenario.title, ...(await measureScenario(measurer, scenario.title, requests)) })
-  }
-  const afterScenarios = await memoryOf(pid)
-  const batch = settings.sections.includes('text-embeddings-batch') ? await measureBatch(measurer, service.url) : undefined
-  const memory = await memoryOf(pid)
-  log(`  waiting ${settleMs / 1000} s for the idle service to give memory back`)
-  await sleep(settleMs, undefined, { signal: interrupted })
-  const settled = await memoryOf(pid)
-
-  const generation = prepared.get('text-generation-json')
-  const generationResult = scenarios.find((s) => s.id === 'text-generation-json')
-  // The single process makes way: on a small machine an idle one still takes memory and wake-ups.
-  await stopChild(service.child)
-  let references: ReferenceResult | undefined
-  if (settings.sections.includes('references') && generation && generationResult?.direct && generationResult.through) {
-    references = await measureReferences({
-      settings,
-      measurer,
-      meter,
-      bench: { ...upstream, direct: generationResult.direct.loaded, through: generationResult.through.loaded },
-      generation,
-    })
-  }
-  let cluster: ClusterResult | undefined
-  if (settings.sections.includes('cluster') && generation) {
-    cluster = await measureCluster(measurer, meter, upstream.port, generation.through)
-  }
-
-  const run: BenchRun = {
-    date: new Date().toISOString(),
-    node: process.version,
-    cpus: availableParallelism(),
-    durationSec,
-    warmupSec,
-    connections,
-    rateFraction: settings.rateFraction,
-    service: {
-      ...serviceFacts(settings, build, service, idle, memory),
-      ...(afterScenarios && { afterScenariosRssMb: afterScenarios.rssMb }),
-      ...(settled && { settledRssMb: settled.rssMb, settleMs }),
-    },
-    scenarios,
-    ...(batch && { batch }),
-    ...(references && { references }),
-    ...(cluster && { cluster }),
-  }
-  const md = await writeResults(run, new URL('results/', import.meta.url))
-  process.stdout.write(`\n${md}\nwritten: bench/results/latest.md, latest.json, latest.svg\n`)
-}
-
-await runToExit('bench', log, interrupted, main, stopPacedGenerator)
+results.durationS = (performance.now() - started) / 1000
+const dir = join(ROOT, 'bench', 'results')
+mkdirSync(dir, { recursive: true })
+writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`)
+writeFileSync(join(dir, 'latest.md'), markdown(results))
+writeFileSync(join(dir, 'latest.svg'), chart(results))
+console.log(`\n${markdown(results)}`)
+process.exit(0)

@@ -1,41 +1,124 @@
-/** Targets (a figure, its limit, met or not) and number formatting, shared by both reports. */
+/**
+ * What the load is sent to: the stand-in itself (direct), the bare forwarder, the service (built
+ * and run as `npm start` runs it, default configuration) and Portkey; how each is started and
+ * what a text-generation call to it looks like.
+ */
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { request } from 'undici'
+import { imageAllocator } from './allocator.ts'
+import { portkeyEntry } from './portkey.ts'
+import { forkScript, freePort, ROOT, spawnServer, type Child } from './processes.ts'
+
+export type Kind = 'stream' | 'json'
+export type TargetName = 'direct' | 'forwarder' | 'service' | 'portkey'
+
+export interface Call {
+  path: string
+  headers: Record<string, string>
+  body: string
+}
 
 export interface Target {
-  name: string
-  scenario: string
-  value: number
-  limit: number
-  unit: string
-  /** `min`: value must be at least the limit; `max`: at most; `below`: strictly less. */
-  kind: 'min' | 'max' | 'below'
-  met: boolean
+  name: TargetName
+  origin: string
+  /** The proxy's process (none for direct). */
+  child?: Child
+  /** Text-generation call number `n`; `instant` has the stand-in answer at once. */
+  call(kind: Kind, instant: boolean, n?: number): Call
+  /** What one token event, and the end of a stream, look like in its answers. */
+  marks: { token: Buffer; end: Buffer }
 }
 
-export function target(name: string, scenario: string, value: number, limit: number, unit: string, kind: Target['kind']): Target {
-  const met = kind === 'min' ? value >= limit : kind === 'max' ? value <= limit : value < limit
-  return { name, scenario, value, limit, unit, kind, met }
+/** The call's number goes in the prompt, which every proxy forwards: the stand-in picks its delay by it. */
+const prompt = (n: number | undefined): string => (n === undefined ? 'Say hello.' : `Say hello. (call ${n})`)
+const OPENAI_MARKS = { token: Buffer.from('"delta":{"content":"'), end: Buffer.from('data: [DONE]') }
+const SERVICE_MARKS = { token: Buffer.from('event: delta'), end: Buffer.from('event: done') }
+const model = (instant: boolean): string => (instant ? 'gpt-4o-mini-instant' : 'gpt-4o-mini')
+
+/** The body the service sends OpenAI for `{ model, prompt }`, so every side asks the same. */
+function openAICall(kind: Kind, instant: boolean, n?: number, headers: Record<string, string> = {}): Call {
+  const chat = { model: model(instant), messages: [{ role: 'user', content: [{ type: 'text', text: prompt(n) }] }] }
+  const body = kind === 'stream' ? { ...chat, stream: true, stream_options: { include_usage: true } } : chat
+  return {
+    path: '/v1/chat/completions',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench', ...headers },
+    body: JSON.stringify(body),
+  }
 }
 
-export const num = (v: number, digits = 0): string =>
-  Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a'
-export const ms = (v: number): string => num(v, 3)
-export const signedMs = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${v.toFixed(3)}` : 'n/a')
+const origin = (port: number): string => `http://127.0.0.1:${port}`
 
-const RELATION = { min: '≥', max: '≤', below: '<' }
-
-function formatValue(t: Target): string {
-  if (t.unit === '%') return `${num(t.value, 1)} %`
-  if (t.unit === 'ms') return `${t.name.startsWith('added') ? signedMs(t.value) : ms(t.value)} ms`
-  return `${num(t.value, 1)} ${t.unit}`
+async function answers(url: string): Promise<boolean> {
+  const res = await request(url, { headersTimeout: 1000, bodyTimeout: 1000 })
+  await res.body.dump()
+  return res.statusCode < 500
 }
 
-/** The targets as markdown table lines (header included). */
-export function targetTable(targets: Target[]): string[] {
-  return [
-    '| target | scenario | value | limit | result |',
-    '| --- | --- | ---: | ---: | --- |',
-    ...targets.map(
-      (t) => `| ${t.name} | ${t.scenario} | ${formatValue(t)} | ${RELATION[t.kind]} ${t.limit} ${t.unit} | ${t.met ? 'met' : '**not met**'} |`,
-    ),
-  ]
+/** The stand-in, and the target that calls it directly (which has no proxy process). */
+export async function startUpstream(): Promise<{ direct: Target; child: Child }> {
+  const child = await forkScript('stand-in', 'upstream.ts', {})
+  return { direct: { name: 'direct', origin: origin(child.port), call: openAICall, marks: OPENAI_MARKS }, child }
+}
+
+/** The node flags production runs the service with: those of package.json's `start` script. */
+export function productionNodeArgs(): string[] {
+  const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  return /\bnode((?:\s+--?\S+)*)\s+dist\/server\.js/.exec(scripts.start ?? '')?.[1]?.trim().split(/\s+/) ?? []
+}
+
+export const allocator = imageAllocator(ROOT)
+
+export async function buildService(): Promise<void> {
+  await promisify(execFile)('npm', ['run', 'build'], { cwd: ROOT })
+}
+
+export async function startForwarder(upstream: Target): Promise<Target> {
+  const child = await forkScript('forwarder', 'forwarder.ts', { UPSTREAM_ORIGIN: upstream.origin, ...allocator.env }, productionNodeArgs())
+  return { name: 'forwarder', origin: origin(child.port), child, call: openAICall, marks: OPENAI_MARKS }
+}
+
+/** The built service with its defaults; `env` adds settings for the fault runs only. */
+export async function startService(upstream: Target, env: Record<string, string> = {}, name = 'service'): Promise<Target & { child: Child }> {
+  const port = await freePort()
+  const child = await spawnServer(name, process.execPath, [...productionNodeArgs(), 'dist/server.js'], {
+    port,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ...allocator.env,
+      OPENAI_BASE_URL: `${upstream.origin}/v1`,
+      OPENAI_API_KEY: 'sk-bench',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ...env,
+    },
+    ready: () => answers(`${origin(port)}/healthz`),
+  })
+  const call = (kind: Kind, instant: boolean, n?: number): Call => ({
+    path: '/v1/tasks/text-generation',
+    headers: { 'content-type': 'application/json', accept: kind === 'stream' ? 'text/event-stream' : 'application/json' },
+    body: JSON.stringify({ model: model(instant), prompt: prompt(n) }),
+  })
+  return { name: 'service', origin: origin(port), child, call, marks: SERVICE_MARKS }
+}
+
+/** Portkey's gateway forwarding to the stand-in as a custom OpenAI host, or why it cannot run. */
+export async function startPortkey(upstream: Target): Promise<Target | { error: string }> {
+  const found = await portkeyEntry()
+  if ('error' in found) return found
+  const port = await freePort()
+  try {
+    const child = await spawnServer('portkey', process.execPath, [found.entry, `--port=${port}`, '--headless'], {
+      port,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production' },
+      ready: () => answers(`${origin(port)}/`),
+    })
+    const headers = { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${upstream.origin}/v1` }
+    return { name: 'portkey', origin: origin(port), child, call: (kind, instant, n) => openAICall(kind, instant, n, headers), marks: OPENAI_MARKS }
+  } catch (err) {
+    return { error: (err as Error).message.split('\n')[0]! }
+  }
 }
