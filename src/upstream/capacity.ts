@@ -3,11 +3,11 @@ import { totalmem } from 'node:os'
 
 /**
  * What one open OpenAI call (a stream being relayed, or a JSON call awaiting its answer) costs
- * the process in resident memory, as measured by `npm run bench` (bench/README.md).
+ * the process in resident memory, rounded up from `npm run bench` (bench/README.md, "Memory").
  */
-export const BYTES_PER_OPEN_CALL = 256 * 1024
-/** The process's own footprint with no call open, from the same measurement. */
-export const BASELINE_BYTES = 160 * 1024 * 1024
+export const BYTES_PER_OPEN_CALL = 128 * 1024
+/** The process's own footprint with no call open, rounded up from the same measurement. */
+export const BASELINE_BYTES = 128 * 1024 * 1024
 /** Share of the memory limit that open calls may take; the rest is headroom for bursts and GC. */
 const MEMORY_SHARE = 0.75
 /** Each open call holds two sockets: the caller's and the one to OpenAI (HTTP/1.1). */
