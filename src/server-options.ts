@@ -4,7 +4,7 @@ import type { Server } from 'node:http'
 import { LogController, type FastifyHttpOptions, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { clientErrorHandler } from './client-errors.ts'
 import { BODY_VALIDATION_OPTIONS } from './schemas/ajv-options.ts'
-import type { DestinationStream } from 'pino'
+import pino, { type DestinationStream } from 'pino'
 import type { Config } from './config.ts'
 import { errorCodeOf, repeatedKind } from './log-summary.ts'
 
@@ -44,6 +44,14 @@ class OneLinePerRequest extends LogController {
   }
 }
 
+/**
+ * Stdout for log lines, written as the previous write completes rather than one blocking write
+ * each; bounded, so a stdout that stops draining drops lines rather than filling memory.
+ */
+export function stdoutDestination(): ReturnType<typeof pino.destination> {
+  return pino.destination({ dest: 1, sync: false, maxLength: 16 * 1024 * 1024 })
+}
+
 /** Honours a sane incoming X-Request-Id, otherwise makes one. */
 export function requestIdFor(req: IncomingMessage): string {
   const incoming = req.headers['x-request-id']
@@ -64,7 +72,7 @@ export function serverOptions(config: Config, logging: LoggingChoice = {}): Fast
       : {
           level: config.logLevel,
           redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-          ...(logging.stream && { stream: logging.stream }),
+          stream: logging.stream ?? stdoutDestination(),
         }
   const options: FastifyHttpOptions<Server> = {
     logger,

@@ -5,7 +5,7 @@ import fp from 'fastify-plugin'
 import openaiTasksApp from './app.ts'
 import { loadConfig, type Config } from './config.ts'
 import { keepAliveDrain } from './keep-alive-drain.ts'
-import { serverOptions } from './server-options.ts'
+import { serverOptions, stdoutDestination } from './server-options.ts'
 
 let config: Config
 try {
@@ -16,7 +16,8 @@ try {
 }
 
 // A request that reaches an open connection after close() began is served, not refused with 503.
-const app = Fastify({ ...serverOptions(config), return503OnClosing: false })
+const logDestination = stdoutDestination()
+const app = Fastify({ ...serverOptions(config, { stream: logDestination }), return503OnClosing: false })
 const keepAlive = keepAliveDrain(app.server)
 await app.register(fp(openaiTasksApp), { config })
 
@@ -32,6 +33,8 @@ closeWithGrace({ delay: config.shutdownDelayMs + config.gracePeriodMs }, async (
   if (config.shutdownDelayMs) await sleep(config.shutdownDelayMs)
   await app.close()
   app.log.info('closed')
+  // Log lines are written asynchronously: let the last ones out before the process exits.
+  await new Promise((resolve) => logDestination.once('close', resolve).end())
 })
 
 try {
