@@ -57,14 +57,18 @@ async function callLoops(target: Target, callers: number, until: number, options
 
 export interface StalledReaders {
   stalled: number
-  writeTimeoutMs: number
+  /** From the first request until every stalled reader's send queue was full. */
+  stallSetInMs: number
+  /** CLIENT_WRITE_TIMEOUT_MS the service ran with; undefined: its default. */
+  writeTimeoutMs?: number
   /** Calls whose upstream connection closed before the clip ended. */
   aborted: number
   /** From the service's send buffer toward the reader filling up (its writes stall) to the upstream close. */
   reactionMs: Percentiles & { max: number }
   /** From the reader's stop to the upstream close: the buffers on the way filling, then the reaction. */
   stallToAbortMs: Percentiles & { max: number }
-  ordinary: Calls
+  /** Ordinary calls beside the stalled readers (runs with the default timeout only). */
+  ordinary?: Calls
 }
 
 /**
@@ -113,21 +117,43 @@ function stallingReader(port: number, id: number): Promise<{ socket: Socket; sta
   })
 }
 
-export async function stalledReaders(upstream: Target, count: number, windowMs: number): Promise<StalledReaders> {
-  const writeTimeoutMs = 2000
-  const service = await startService(upstream, { CLIENT_WRITE_TIMEOUT_MS: String(writeTimeoutMs) }, 'service-write-timeout')
+/** Resolves once every stalled reader's send queue has stopped growing for a second (or after `maxMs`). */
+async function stallEstablished(queues: { fullAt: Map<number, number> }, readers: Array<{ socket: Socket; stalledAt?: number }>, maxMs: number): Promise<void> {
+  const ports = readers.filter((r) => r.stalledAt).map((r) => r.socket.localPort ?? 0)
+  const deadline = now() + maxMs
+  while (now() < deadline) {
+    const full = ports.every((port) => queues.fullAt.has(port))
+    const lastGrowth = Math.max(0, ...queues.fullAt.values())
+    if (full && now() - lastGrowth >= 1000) return
+    await sleep(200)
+  }
+}
+
+/**
+ * `count` readers stall on audio streams. With the default CLIENT_WRITE_TIMEOUT_MS, ordinary calls
+ * run for `windowMs` once the stall has set in (every stalled reader's send queue full): calls
+ * beside stalled readers, not beside the megabytes it takes on loopback to fill their buffers.
+ * With `writeTimeoutMs`, no ordinary calls: how soon the stalled readers' OpenAI calls end.
+ */
+export async function stalledReaders(upstream: Target, count: number, windowMs: number, writeTimeoutMs?: number): Promise<StalledReaders> {
+  const env: Record<string, string> = writeTimeoutMs === undefined ? {} : { CLIENT_WRITE_TIMEOUT_MS: String(writeTimeoutMs) }
+  const service = await startService(upstream, env, 'service-stalled-readers')
   const port = Number(new URL(service.origin).port)
   const queues = watchSendQueues(port)
+  const started = now()
   const readers = await Promise.all(Array.from({ length: count }, (_, i) => stallingReader(port, i)))
   try {
-    const ordinary = await callLoops(service, 10, now() + windowMs)
+    await stallEstablished(queues, readers, 30_000)
+    const stallSetInMs = now() - started
+    const ordinary = writeTimeoutMs === undefined ? await callLoops(service, 10, now() + windowMs) : (await sleep(windowMs), undefined)
     const log = (await (await request(`${upstream.origin}/_bench/audio`)).body.json()) as Array<{ id: string; closedAt?: number; finished?: boolean }>
     const aborts = log.flatMap((a) => {
       const reader = readers[Number(a.id)]
-      return a.closedAt && !a.finished && reader?.stalledAt ? [{ closedAt: a.closedAt, reader }] : []
+      return a.closedAt && a.closedAt >= started && !a.finished && reader?.stalledAt ? [{ closedAt: a.closedAt, reader }] : []
     })
     return {
       stalled: readers.filter((r) => r.stalledAt).length,
+      stallSetInMs,
       writeTimeoutMs,
       aborted: aborts.length,
       reactionMs: spread(aborts.map((a) => a.closedAt - (queues.fullAt.get(a.reader.socket.localPort ?? 0) ?? NaN)).filter((ms) => ms === ms)),

@@ -49,14 +49,15 @@ function throughputTarget(r: Results): string {
 }
 
 function faultTargets(r: Results): string[] {
-  const { stalledReaders: a, frozenRedis: b, sigterm: c } = r.faults
-  const ordinary = a && `${int(a.ordinary.outcomes['200'] ?? 0)} of ${int(sum(a.ordinary.outcomes))} answered 200 (${counts(a.ordinary.outcomes)}), slowest ${ms(a.ordinary.latencyMs.max)} ms`
-  const aborts = a && `${a.aborted} of ${a.stalled} aborted${a.aborted ? `, p50 ${seconds(a.reactionMs.p50)} / max ${seconds(a.reactionMs.max)} after the service's send queue filled, ${seconds(a.stallToAbortMs.p50)} / ${seconds(a.stallToAbortMs.max)} after the reader stopped` : ''}`
+  const { stalledReaders: a, stalledReadersCut: cut, frozenRedis: b, sigterm: c } = r.faults
+  const calls = a?.ordinary
+  const ordinary = calls && `${int(calls.outcomes['200'] ?? 0)} of ${int(sum(calls.outcomes))} answered 200 (${counts(calls.outcomes)}), slowest ${ms(calls.latencyMs.max)} ms`
+  const aborts = cut && `${cut.aborted} of ${cut.stalled} aborted${cut.aborted ? `, p50 ${seconds(cut.reactionMs.p50)} / max ${seconds(cut.reactionMs.max)} after the service's send queue filled, ${seconds(cut.stallToAbortMs.p50)} / ${seconds(cut.stallToAbortMs.max)} after the reader stopped` : ''}`
   const lost = c && sum(errors(c.calls.outcomes))
   const shutdown = c && `${c.clients} keep-alive clients, ${int(sum(c.calls.outcomes))} calls: ${counts(c.calls.outcomes)}; ${lost} lost; exit ${c.exit.signal ?? `code ${c.exit.code}`} ${seconds(c.exit.afterMs)} after the signal`
   return [
-    target(a && a.ordinary.outcomes['200'] === sum(a.ordinary.outcomes) && a.ordinary.latencyMs.max <= 3000, `with ${a?.stalled ?? ''} readers stalled on audio streams, ordinary calls answer 200 within 3 s`, ordinary),
-    target(a && a.aborted === a.stalled && a.reactionMs.max <= a.writeTimeoutMs + 1000, "stalled readers' OpenAI calls aborted ~2 s after the service's writes stall (CLIENT_WRITE_TIMEOUT_MS=2000)", aborts),
+    target(calls && calls.outcomes['200'] === sum(calls.outcomes) && calls.latencyMs.max <= 3000, `beside ${a?.stalled ?? ''} readers stalled on audio streams (default CLIENT_WRITE_TIMEOUT_MS), ordinary calls answer 200 within 3 s`, ordinary),
+    target(cut && cut.aborted === cut.stalled && cut.reactionMs.max <= (cut.writeTimeoutMs ?? 0) + 1000, "stalled readers' OpenAI calls aborted ~2 s after the service's writes stall (CLIENT_WRITE_TIMEOUT_MS=2000)", aborts),
     target(b && b.latencyMs.max <= 1000, 'with Redis frozen (SIGSTOP), each call answers within 1 s', b && `${sum(b.outcomes)} sequential calls (${counts(b.outcomes)}), slowest ${ms(b.latencyMs.max)} ms`),
     target(c && lost === 0, 'SIGTERM under load (SHUTDOWN_DELAY_MS=500) loses no request once sent (a refused new connection is not a loss)', shutdown),
   ]

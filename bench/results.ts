@@ -27,7 +27,7 @@ export interface Results {
   levels: number[]
   concurrency: ConcurrencyRow[]
   throughput: Partial<Record<TargetName, Throughput>>
-  faults: { stalledReaders?: StalledReaders; frozenRedis?: Calls; sigterm?: Sigterm }
+  faults: { stalledReaders?: StalledReaders; stalledReadersCut?: StalledReaders; frozenRedis?: Calls; sigterm?: Sigterm }
   errors: string[]
 }
 

@@ -109,6 +109,7 @@ const steps: Array<[string, () => Promise<void>]> = [
   ['JSON calls', () => concurrency('json')],
   ['zero-latency throughput', zeroLatency],
   ['stalled readers', async () => void (results.faults.stalledReaders = await stalledReaders(direct, plan.stalled, plan.windowMs))],
+  ['stalled readers cut off', async () => void (results.faults.stalledReadersCut = await stalledReaders(direct, plan.stalled, 5_000, 2_000))],
   ['frozen Redis', async () => void (results.faults.frozenRedis = await frozenRedis(direct, plan.redisCalls))],
   ['SIGTERM under load', async () => void (results.faults.sigterm = await sigtermUnderLoad(direct, plan.sigtermClients, 2000))],
 ]

@@ -19,7 +19,7 @@ interface WriteProgress {
  * Cuts off clients that stop reading. A connection with bytes waiting to be written that the
  * client has not taken for `timeoutMs` is destroyed: its response ends and the OpenAI call
  * behind it is aborted, so a stalled reader holds nothing another caller needs. One sweep over
- * the open connections every quarter of the timeout (at most every second); no timer per write.
+ * the open connections every eighth of the timeout (at most every second); no timer per write.
  */
 async function clientWriteTimeout(fastify: FastifyInstance, { timeoutMs, onTimeout }: ClientWriteTimeoutOptions): Promise<void> {
   if (!timeoutMs) return
@@ -52,7 +52,7 @@ async function clientWriteTimeout(fastify: FastifyInstance, { timeoutMs, onTimeo
 
   let timer: NodeJS.Timeout | undefined
   fastify.addHook('onReady', (done) => {
-    timer = setInterval(sweep, Math.min(1000, Math.max(10, Math.floor(timeoutMs / 4)))).unref()
+    timer = setInterval(sweep, Math.min(1000, Math.max(10, Math.floor(timeoutMs / 8)))).unref()
     done()
   })
   fastify.addHook('onClose', (_instance, done) => {
