@@ -1,23 +1,17 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 
-/** While draining, how long a connection still on keep-alive may sit idle before it is closed. */
-const DRAINING_KEEP_ALIVE_MS = 1000
-
-export interface KeepAliveDrain {
-  /** From now on every response whose head has not gone out yet ends its connection. */
-  start(): void
-}
+/** After the listener closes, how long a connection left idle may wait for one more request. */
+const LAST_REQUEST_WAIT_MS = 2000
 
 /**
- * Shutdown without cutting off a request on a keep-alive connection. Once started, every response
- * not yet begun says `Connection: close`: Node closes the socket once that response is written, and
- * the client, told so, sends nothing more on it. An idle connection is not closed under its client:
- * a request that comes on it is answered the same way. Node's server.close() then closes the
- * connections idle when the listener closes; one left on keep-alive by a response begun before the
- * drain (a long stream) closes after a short idle time, so a request its client sends at once is
- * still answered and the connection does not hold close() open.
+ * Shutdown without cutting off a request on a keep-alive connection. Until the listener closes,
+ * keep-alive stays on: a client told to close would reconnect at once, and a connection still in
+ * the kernel's accept queue when the listener closes is reset. From then on every response not yet
+ * begun says `Connection: close` (a client that reconnects is refused and can go elsewhere), and
+ * Node's close() no longer closes idle connections under a request their client may be sending:
+ * such a request is answered the same way, and what is still idle after a short wait is closed.
  */
-export function keepAliveDrain(server: Server): KeepAliveDrain {
+export function keepAliveDrain(server: Server): void {
   let draining = false
   const inFlight = new Set<ServerResponse>()
   function forget(this: ServerResponse): void {
@@ -32,14 +26,24 @@ export function keepAliveDrain(server: Server): KeepAliveDrain {
     inFlight.add(response)
     response.on('close', forget)
   })
-  return {
-    start() {
-      if (draining) return
-      draining = true
-      for (const response of inFlight) if (!response.headersSent) response.setHeader('connection', 'close')
-      inFlight.clear()
-      server.keepAliveTimeout = DRAINING_KEEP_ALIVE_MS
-      server.keepAliveTimeoutBuffer = 0
-    },
+  // In the same step as the listener closes: a response between the two would send its client
+  // to reconnect into the accept queue of a listener about to close.
+  const close = server.close.bind(server)
+  server.close = (callback?: (err?: Error) => void) => {
+    if (!draining) start()
+    return close(callback)
+  }
+
+  function start(): void {
+    draining = true
+    for (const response of inFlight) if (!response.headersSent) response.setHeader('connection', 'close')
+    inFlight.clear()
+    // A connection that goes idle from now on (a long stream ending) waits as long, then closes.
+    server.keepAliveTimeout = LAST_REQUEST_WAIT_MS
+    server.keepAliveTimeoutBuffer = 0
+    const closeIdleConnections = server.closeIdleConnections.bind(server)
+    server.closeIdleConnections = () => {
+      setTimeout(closeIdleConnections, LAST_REQUEST_WAIT_MS).unref()
+    }
   }
 }

@@ -18,18 +18,17 @@ try {
 // A request that reaches an open connection after close() began is served, not refused with 503.
 const logDestination = stdoutDestination()
 const app = Fastify({ ...serverOptions(config, { stream: logDestination }), return503OnClosing: false })
-const keepAlive = keepAliveDrain(app.server)
+keepAliveDrain(app.server)
 await app.register(fp(openaiTasksApp), { config })
 
-// On SIGTERM/SIGINT: /readyz turns 503 and every response says Connection: close at once; after
-// SHUTDOWN_DELAY_MS (time for load balancers to notice) the listener closes, refusing new
-// connections, and requests and streams in flight finish; all within GRACE_PERIOD_MS, after
-// which the process exits regardless.
+// On SIGTERM/SIGINT: /readyz turns 503 at once; after SHUTDOWN_DELAY_MS (time for load balancers
+// to notice) the listener closes, refusing new connections, every response from then on says
+// Connection: close, and requests and streams in flight finish; all within GRACE_PERIOD_MS,
+// after which the process exits regardless.
 closeWithGrace({ delay: config.shutdownDelayMs + config.gracePeriodMs }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'closing because of an error')
   else app.log.info({ signal, gracePeriodMs: config.gracePeriodMs }, 'closing')
   app.startDraining()
-  keepAlive.start()
   if (config.shutdownDelayMs) await sleep(config.shutdownDelayMs)
   await app.close()
   app.log.info('closed')
