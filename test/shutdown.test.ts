@@ -1,28 +1,11 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { test } from 'node:test'
 import { Client } from 'undici'
 import { startFakeOpenAI } from './support/fake-openai.ts'
+import { startServerProcess } from './support/server-process.ts'
 
-async function startServer(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['src/server.ts'], {
-    cwd: new URL('..', import.meta.url),
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', OPENAI_API_KEY: 'sk-shutdown-test-key', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let log = ''
-  child.stderr.on('data', (chunk: Buffer) => (log += chunk))
-  const base = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      log += chunk
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(log)
-      if (match) resolve(match[1]!)
-    })
-    child.once('exit', () => reject(new Error(`server exited early:\n${log}`)))
-  })
-  return { child, base, log: () => log }
-}
+const KEY = { OPENAI_API_KEY: 'sk-shutdown-test-key' }
 
 /** A request on a connection of its own (fetch would reuse one kept alive). */
 async function newConnection(base: string): Promise<void> {
@@ -49,12 +32,12 @@ const STREAM = {
 test('SIGTERM: readyz turns 503, new connections are refused, a stream in flight finishes, its client is answered again, exit 0', async (t) => {
   const upstream = await startFakeOpenAI({ chunkDelayMs: 150 })
   t.after(() => upstream.close())
-  const server = await startServer({
+  const server = await startServerProcess(t, {
+    ...KEY,
     OPENAI_BASE_URL: upstream.url,
     SHUTDOWN_DELAY_MS: '600',
     GRACE_PERIOD_MS: '10000',
   })
-  t.after(() => server.child.kill('SIGKILL'))
 
   const streamClient = new Client(server.base)
   t.after(() => streamClient.destroy())
@@ -102,12 +85,12 @@ test('SIGTERM: readyz turns 503, new connections are refused, a stream in flight
 test('SIGTERM: keep-alive until the listener closes, then every answer says Connection: close and none is cut off', async (t) => {
   const upstream = await startFakeOpenAI()
   t.after(() => upstream.close())
-  const server = await startServer({
+  const server = await startServerProcess(t, {
+    ...KEY,
     OPENAI_BASE_URL: upstream.url,
     SHUTDOWN_DELAY_MS: '1000',
     GRACE_PERIOD_MS: '10000',
   })
-  t.after(() => server.child.kill('SIGKILL'))
   const busy = new Client(server.base)
   const idle = new Client(server.base)
   const during = new Client(server.base)
@@ -153,12 +136,12 @@ test('SIGTERM: keep-alive until the listener closes, then every answer says Conn
 test('SIGTERM under load on keep-alive connections: no request that was sent is reset or cut short', { timeout: 60_000 }, async (t) => {
   const upstream = await startFakeOpenAI({ chunkDelayMs: 10, record: false })
   t.after(() => upstream.close())
-  const server = await startServer({
+  const server = await startServerProcess(t, {
+    ...KEY,
     OPENAI_BASE_URL: upstream.url,
     SHUTDOWN_DELAY_MS: '500',
     GRACE_PERIOD_MS: '10000',
   })
-  t.after(() => server.child.kill('SIGKILL'))
 
   const counts = { answered: 0, toldToClose: 0, refused: 0, lost: [] as string[] }
   let signalled = false
