@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import type { ServerResponse } from 'node:http'
+import { Readable } from 'node:stream'
 import { test } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises'
+import { relaySse, sseEvent, type SseRelay } from '../src/streaming/sse.ts'
 import { serveWithUpstream } from './support/app.ts'
 import { openAIError } from './support/fake-openai.ts'
 
@@ -384,4 +386,30 @@ test('no keep-alive comment when the upstream is quicker than the heartbeat', as
   const { raw, events } = await readSse(await post(base, SIMPLE))
   assert.ok(!raw.includes('keep-alive'), raw.slice(0, 200))
   assert.equal(names(events), 'delta,delta,output,done')
+})
+
+test('the relay pauses the upstream body while nothing reads its events, and loses none after', async (t) => {
+  const body = new Readable({ read() {} })
+  const relay: SseRelay = {
+    data: (data) => sseEvent('delta', { text: data }),
+    end: () => sseEvent('done', {}),
+    fail: (err) => assert.fail(`no failure expected: ${err}`),
+  }
+  const out = relaySse(body, relay, 60_000)
+  t.after(() => out.destroy())
+  const line = `data: ${'x'.repeat(1000)}\n\n`
+  // Nothing reads `out`: once it is full the body is paused, and only then does the body fill up.
+  let sent = 0
+  for (let accepted = true; accepted && sent < 10_000; sent++) {
+    accepted = body.push(line)
+    await nextTurn()
+  }
+  assert.ok(sent < 10_000, 'the body stopped taking chunks')
+  assert.equal(body.isPaused(), true)
+  assert.ok(out.readableLength <= out.readableHighWaterMark + 2 * line.length, `${out.readableLength} bytes held by the relay`)
+  body.push(null)
+  const { events } = parseSse(Buffer.concat(await out.toArray()).toString())
+  assert.equal(events.length, sent + 1)
+  assert.ok(events.slice(0, -1).every((e) => e.event === 'delta' && dataOf(e).text === 'x'.repeat(1000)))
+  assert.equal(events.at(-1)!.event, 'done')
 })

@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream'
+import { finished, Readable } from 'node:stream'
 import { createParser } from 'eventsource-parser'
 
 /** One Server-Sent Event as written on the wire. */
@@ -9,66 +9,98 @@ export function sseEvent(event: string, data: unknown): string {
 /** An SSE comment: ignored by clients, keeps proxies from closing an idle connection. */
 export const SSE_KEEP_ALIVE = ': keep-alive\n\n'
 
-/**
- * The `data` of the events of an upstream SSE body, as the bytes arrive: one array per chunk
- * read that completed any event (a handful of events per chunk cost one step, not one each).
- */
-export async function* sseData(body: AsyncIterable<Uint8Array>): AsyncGenerator<string[]> {
-  let pending: string[] = []
-  const parser = createParser({ onEvent: (event) => pending.push(event.data) })
-  const decoder = new TextDecoder()
-  for await (const chunk of body) {
-    parser.feed(decoder.decode(chunk, { stream: true }))
-    if (!pending.length) continue
-    const complete = pending
-    pending = []
-    yield complete
-  }
+/** Turns the events of an upstream SSE body into ours, as SSE text ('' for none). */
+export interface SseRelay {
+  /** Our events for the `data` of one upstream event; throwing fails the stream. */
+  data(data: string): string
+  /** Our last events, once the upstream body has ended; throwing fails the stream. */
+  end(): string
+  /** Our last events after a failure: the body's error, or what `data` or `end` threw. */
+  fail(err: unknown): string
 }
 
+// One options object for every decode, not one per read.
+const STREAM = { stream: true }
+
 /**
- * The events as a byte stream, written with backpressure, plus a keep-alive comment after every
- * `heartbeatMs` of silence (one refreshable timer, not one per event). Events that come in the
- * same turn of the event loop — several upstream chunks in one socket read — go out as one
- * write, i.e. one syscall rather than one per event; an event waits at most until the loop's
- * check phase, never for a timer.
+ * Relays an upstream SSE body as our own event stream, pushed rather than pulled: each read of
+ * the body is decoded, parsed and relayed in its 'data' event, and what it completed goes out as
+ * one chunk (one write, however many events). The body is paused while the returned stream is
+ * full and resumed when its reader wants more, so a slow client buffers nothing unbounded. A
+ * keep-alive comment goes out after every `heartbeatMs` of silence (one refreshable timer).
+ * The body always ends or is destroyed: a failure, or destroying the returned stream (the
+ * caller hung up), destroys it, which aborts the upstream call.
  */
-export function sseStream(events: AsyncIterable<string>, heartbeatMs: number): Readable {
-  const out = new PassThrough()
-  const heartbeat = setTimeout(function beat() {
-    if (out.writableEnded || out.destroyed) return
-    out.write(SSE_KEEP_ALIVE)
-    heartbeat.refresh()
-  }, heartbeatMs)
-  let pending: string[] = []
-  let scheduled: NodeJS.Immediate | undefined
-  const flush = (): void => {
-    scheduled = undefined
-    if (!pending.length || out.destroyed) return
-    const text = pending.length === 1 ? pending[0]! : pending.join('')
-    pending = []
-    out.write(text)
-  }
-  const writable = () =>
-    new Promise<void>((resolve) => {
-      out.once('drain', resolve)
-      out.once('close', resolve)
-    })
-  ;(async () => {
-    try {
-      for await (const event of events) {
-        if (out.destroyed) break
-        heartbeat.refresh()
-        pending.push(event)
-        scheduled ??= setImmediate(flush)
-        if (out.writableNeedDrain) await writable()
+export function relaySse(body: Readable, relay: SseRelay, heartbeatMs: number): Readable {
+  let events = ''
+  let closed = false
+  const parser = createParser({ onEvent: (event) => void (events += relay.data(event.data)) })
+  const decoder = new TextDecoder()
+  const out = new Readable({
+    read: () => void body.resume(),
+    destroy: (err, callback) => {
+      if (!closed) {
+        stop()
+        body.destroy()
       }
-    } finally {
-      clearTimeout(heartbeat)
-      if (scheduled) clearImmediate(scheduled)
-      flush()
-      out.end()
+      callback(err)
+    },
+  })
+  const heartbeat = setTimeout(() => send(SSE_KEEP_ALIVE), heartbeatMs)
+
+  const send = (text: string): void => {
+    heartbeat.refresh()
+    if (!out.push(text)) body.pause()
+  }
+  const stop = (): void => {
+    closed = true
+    clearTimeout(heartbeat)
+  }
+  const end = (last: string): void => {
+    if (last) out.push(last)
+    out.push(null)
+  }
+  const fail = (err: unknown): void => {
+    if (closed) return
+    stop()
+    body.destroy()
+    let last: string
+    try {
+      // Events taken from the read that failed still go out, before the failure's own.
+      last = events + relay.fail(err)
+    } catch (failure) {
+      out.destroy(failure as Error)
+      return
     }
-  })().catch((err: Error) => out.destroy(err))
+    end(last)
+  }
+
+  body.on('data', (chunk: Uint8Array) => {
+    if (closed) return
+    try {
+      parser.feed(decoder.decode(chunk, STREAM))
+    } catch (err) {
+      fail(err)
+      return
+    }
+    if (!events) return
+    const text = events
+    events = ''
+    send(text)
+  })
+  body.on('end', () => {
+    if (closed) return
+    let last: string
+    try {
+      last = relay.end()
+    } catch (err) {
+      fail(err)
+      return
+    }
+    stop()
+    end(last)
+  })
+  // Its error, or a close before its end (destroyed without a reason): a failure either way.
+  finished(body, { writable: false }, (err) => err && fail(err))
   return out
 }

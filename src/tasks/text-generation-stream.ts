@@ -2,7 +2,7 @@ import type OpenAI from 'openai'
 import { toErrorResponse, type AnyError } from '../error-response.ts'
 import type { StreamResult } from '../streaming/stream-result.ts'
 import type { TextGenerationInput, TextGenerationOutput } from '../generated/task-types.ts'
-import { sseData, sseEvent, sseStream } from '../streaming/sse.ts'
+import { relaySse, sseEvent, type SseRelay } from '../streaming/sse.ts'
 import { badUpstreamResponse, errorFromTransport, errorFromUpstreamBody } from '../upstream/upstream-errors.ts'
 import type { TaskContext } from './task-context.ts'
 import { fromUsage, recordChatUsage, toChatRequest } from './text-generation.ts'
@@ -14,7 +14,15 @@ type ToolCallFragment = NonNullable<Chunk['choices'][number]['delta']['tool_call
 export interface DeltaEvent {
   index: number
   text?: string
-  'tool-calls'?: Array<{ index: number; type?: string; function?: { name?: string; arguments?: string } }>
+  'tool-calls'?: ToolCallDelta[]
+}
+
+type ToolCallDelta = { index: number; type?: string; function?: { name?: string; arguments?: string } }
+
+/** `sseEvent('delta', { index, text })`, written without serialising an object per token. */
+function textDelta(index: number, text: string): string {
+  if (!Number.isFinite(index)) return sseEvent('delta', { index, text })
+  return `event: delta\ndata: {"index":${index},"text":${JSON.stringify(text)}}\n\n`
 }
 
 /** Rebuilds the complete output, exactly as the JSON route returns it, from stream chunks. */
@@ -27,42 +35,43 @@ export class ChatStreamAccumulator {
     return this.#usage
   }
 
-  add(chunk: Chunk): DeltaEvent[] {
+  /** Takes one chunk; returns its `delta` events as SSE text ('' when it has none). */
+  add(chunk: Chunk): string {
     if (chunk.usage) this.#usage = chunk.usage
-    const events: DeltaEvent[] = []
+    let events = ''
     for (const choice of chunk.choices ?? []) {
       const { index, delta } = choice
       this.#texts[index] ??= ''
-      const event: DeltaEvent = { index }
       const text = delta?.content ?? delta?.refusal
-      if (text) {
-        this.#texts[index] += text
-        event.text = text
-      }
+      if (text) this.#texts[index] += text
       if (delta?.tool_calls?.length) {
+        const event: DeltaEvent = { index }
+        if (text) event.text = text
         event['tool-calls'] = delta.tool_calls.map((fragment) => this.#addToolCall(index, fragment))
+        events += sseEvent('delta', event)
+      } else if (text) {
+        events += textDelta(index, text)
       }
-      if (event.text !== undefined || event['tool-calls']) events.push(event)
     }
     return events
   }
 
-  #addToolCall(choice: number, fragment: ToolCallFragment): NonNullable<DeltaEvent['tool-calls']>[number] {
+  #addToolCall(choice: number, fragment: ToolCallFragment): ToolCallDelta {
     const calls = (this.#toolCalls[choice] ??= [])
     const call = (calls[fragment.index] ??= { type: 'function', name: '', arguments: '' })
     if (fragment.type) call.type = fragment.type
     if (fragment.function?.name) call.name += fragment.function.name
     if (fragment.function?.arguments) call.arguments += fragment.function.arguments
-    return {
-      index: fragment.index,
-      ...(fragment.type && { type: fragment.type }),
-      ...(fragment.function && {
-        function: {
-          ...(fragment.function.name !== undefined && { name: fragment.function.name }),
-          ...(fragment.function.arguments !== undefined && { arguments: fragment.function.arguments }),
-        },
-      }),
+    // Assigned in the order the event lists them, rather than spread: a fragment per token.
+    const event: ToolCallDelta = { index: fragment.index }
+    if (fragment.type) event.type = fragment.type
+    if (fragment.function) {
+      const fn: NonNullable<ToolCallDelta['function']> = {}
+      if (fragment.function.name !== undefined) fn.name = fragment.function.name
+      if (fragment.function.arguments !== undefined) fn.arguments = fragment.function.arguments
+      event.function = fn
     }
+    return event
   }
 
   output(): TextGenerationOutput {
@@ -91,40 +100,34 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
   })
   return {
     contentType: 'text/event-stream; charset=utf-8',
-    body: sseStream(relay(res.body, ctx, input.model), ctx.settings.sseHeartbeatMs),
+    body: relaySse(res.body, chatRelay(ctx, input.model), ctx.settings.sseHeartbeatMs),
     headers: { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
   }
 }
 
-/** Our events for OpenAI's, as text: what one upstream read completed comes out as one string. */
-async function* relay(upstreamBody: AsyncIterable<Uint8Array>, ctx: TaskContext, model: string): AsyncGenerator<string> {
+/** Our events for OpenAI's: deltas, then `output` and `done` once OpenAI sent [DONE], or `error`. */
+function chatRelay(ctx: TaskContext, model: string): SseRelay {
   const accumulator = new ChatStreamAccumulator()
   let finished = false
-  let events = ''
-  try {
-    // Read to the end rather than break at [DONE]: breaking out destroys the body with an error.
-    for await (const batch of sseData(upstreamBody)) {
-      for (const data of batch) {
-        if (finished) continue
-        if (data === '[DONE]') {
-          finished = true
-          continue
-        }
-        for (const delta of accumulator.add(parseChunk(data))) events += sseEvent('delta', delta)
-      }
-      if (events) yield events
-      events = ''
-    }
-    if (!finished) throw badUpstreamResponse('the stream ended before OpenAI finished it')
-    recordChatUsage(ctx, model, accumulator.usage)
-    yield sseEvent('output', accumulator.output()) + sseEvent('done', {})
-  } catch (err) {
-    // Deltas taken from the read that failed still go out, before the error.
-    if (events) yield events
-    if (ctx.signal.aborted) return
-    const error = isServiceError(err) ? err : errorFromTransport(err)
-    ctx.log.warn({ err: error }, 'stream failed after it started')
-    yield sseEvent('error', toErrorResponse(error as AnyError, ctx.requestId).body)
+  return {
+    data(data) {
+      // Read to the end after [DONE] rather than stop: stopping destroys the body with an error.
+      if (finished) return ''
+      if (data !== '[DONE]') return accumulator.add(parseChunk(data))
+      finished = true
+      return ''
+    },
+    end() {
+      if (!finished) throw badUpstreamResponse('the stream ended before OpenAI finished it')
+      recordChatUsage(ctx, model, accumulator.usage)
+      return sseEvent('output', accumulator.output()) + sseEvent('done', {})
+    },
+    fail(err) {
+      if (ctx.signal.aborted) return ''
+      const error = isServiceError(err) ? err : errorFromTransport(err)
+      ctx.log.warn({ err: error }, 'stream failed after it started')
+      return sseEvent('error', toErrorResponse(error as AnyError, ctx.requestId).body)
+    },
   }
 }
 
