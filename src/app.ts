@@ -30,11 +30,13 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config 
     done()
   })
   const metrics = new ServiceMetrics(() => upstream?.inFlight ?? 0)
+  const maxConcurrent = config.maxConcurrentUpstream ?? defaultMaxConcurrentUpstream()
+  fastify.log.info({ maxConcurrentUpstream: maxConcurrent, derived: config.maxConcurrentUpstream === undefined }, 'OpenAI calls open at most')
   upstream = new OpenAIUpstream({
     baseUrl: config.openai.baseUrl,
     ...config.upstream,
     retries: config.retries,
-    maxConcurrent: config.maxConcurrentUpstream ?? defaultMaxConcurrentUpstream(),
+    maxConcurrent,
     observer: metrics.upstream,
     logSummary,
   })
