@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger } from 'fastify'
 
 /** What a repeated warning is about; warnings with the same key are counted together. */
 export interface SummaryKey {
@@ -102,15 +102,4 @@ export class LogSummary {
     this.#timer = undefined
     this.#closed = true
   }
-}
-
-const errorCodes = new WeakMap<FastifyRequest, string>()
-
-/** Remembers the error code a request was answered with, for its completion line. */
-export function rememberErrorCode(request: FastifyRequest, code: string): void {
-  errorCodes.set(request, code)
-}
-
-export function errorCodeOf(request: FastifyRequest): string | undefined {
-  return errorCodes.get(request)
 }

@@ -6,7 +6,7 @@ import { clientErrorHandler } from './client-errors.ts'
 import { BODY_VALIDATION_OPTIONS } from './schemas/ajv-options.ts'
 import pino, { type DestinationStream } from 'pino'
 import type { Config } from './config.ts'
-import { errorCodeOf, repeatedKind } from './log-summary.ts'
+import { repeatedKind } from './log-summary.ts'
 
 const SAFE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
 
@@ -35,7 +35,7 @@ class OneLinePerRequest extends LogController {
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return
     const entry = { req: request, res: reply, responseTime: reply.elapsedTime }
-    const code = errorCodeOf(request)
+    const code = request.errorCode
     // Only a failed write to the client or a failing onResponse hook gets here with an error.
     if (error) reply.log.error({ ...entry, err: error }, 'request errored')
     else if (code === undefined) reply.log.info(entry, 'request completed')

@@ -2,7 +2,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { toErrorResponse, type AnyError } from '../error-response.ts'
 import { NotFoundError } from '../errors.ts'
-import { rememberErrorCode, repeatedKind, type LogSummary } from '../log-summary.ts'
+import { repeatedKind, type LogSummary } from '../log-summary.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The error code the request was answered with, for its completion line. */
+    errorCode: string | undefined
+  }
+}
 
 export interface ErrorHandlerOptions {
   /** Where sheds and OpenAI outages are counted rather than each logged. */
@@ -11,10 +18,11 @@ export interface ErrorHandlerOptions {
 
 /** Every non-2xx answer leaves through here, as `{"error":{code,message,details,request-id}}`. */
 async function errorHandler(fastify: FastifyInstance, { logSummary }: ErrorHandlerOptions): Promise<void> {
+  fastify.decorateRequest('errorCode', undefined)
   fastify.setErrorHandler((error: AnyError, request: FastifyRequest, reply: FastifyReply) => {
     const { status, body } = toErrorResponse(error, request.id)
     const { code, message } = body.error
-    rememberErrorCode(request, code)
+    request.errorCode = code
     const kind = repeatedKind(code, status)
     if (kind) {
       // Trouble outside the service, in floods: its stack says nothing, the counts say enough.
