@@ -3,6 +3,7 @@ import { invalidField } from '../errors.ts'
 import type { TextGenerationInput, TextGenerationOutput } from '../generated/task-types.ts'
 import type { TaskContext } from './task-context.ts'
 import { toImageUrl } from './image-url.ts'
+import { isReasoningModel } from './model-families.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 
 type ChatRequest = OpenAI.Chat.ChatCompletionCreateParamsNonStreaming
@@ -10,12 +11,6 @@ type ChatMessage = OpenAI.Chat.ChatCompletionMessageParam
 type ContentPart = OpenAI.Chat.ChatCompletionContentPart
 type HistoryTurn = NonNullable<TextGenerationInput['chat-history']>[number]
 type ResponseFormat = NonNullable<TextGenerationInput['response-format']>
-
-/**
- * Reasoning models — the o-series and the gpt-5 family but its `-chat` variants: developer
- * instead of system turns, max_completion_tokens instead of max_tokens.
- */
-const REASONING_MODEL = /^(?:o[1-9]|gpt-5(?!.*-chat))(?:$|[-_.])/
 
 /**
  * Sampling settings reasoning models reject; they run at these values anyway, so the schema
@@ -27,10 +22,6 @@ const FIXED_FOR_REASONING = [
   ['presence-penalty', 'presence_penalty', 0],
   ['frequency-penalty', 'frequency_penalty', 0],
 ] as const
-
-export function isReasoningModel(model: string): boolean {
-  return REASONING_MODEL.test(model)
-}
 
 export async function toChatRequest(input: TextGenerationInput): Promise<ChatRequest> {
   // Image inputs are checked (and base64 sniffed) up front; the rest is built synchronously.

@@ -1,0 +1,48 @@
+/**
+ * Which family an OpenAI model ID belongs to: the one place that knows which fields and request
+ * shapes each family takes. Fine-tuned IDs (`ft:<base>:<org>:<suffix>:<id>`) count as their base.
+ * IDs matching no family get the plain chat/image/speech behaviour, so OpenAI-compatible servers'
+ * own model names keep working.
+ */
+
+/** The model a fine-tuned ID was trained from; other IDs unchanged. */
+export function baseModel(model: string): string {
+  return model.startsWith('ft:') ? (model.slice(3).split(':', 1)[0] ?? model) : model
+}
+
+/** Matches `name` itself or `name` followed by a version/variant suffix (`-2024-…`, `.1`, `_x`). */
+function family(...names: string[]): RegExp {
+  return new RegExp(`^(?:${names.join('|')})(?:$|[-_.:])`)
+}
+
+// The o-series and the gpt-5 family, except its `-chat` variants, which are chat models.
+const REASONING = /^(?:o[1-9]|gpt-5(?!.*-chat))(?:$|[-_.])/
+// The first o1 releases take neither system nor developer turns.
+const WITHOUT_INSTRUCTION_TURNS = family('o1-mini', 'o1-preview')
+// Web-search chat models refuse the sampling settings.
+const SEARCH = /-search-(?:preview|api)(?:$|[-_.])/
+const GPT_IMAGE = /^(?:gpt-image|chatgpt-image)(?:$|[-_.])/
+const DALL_E_2 = family('dall-e-2')
+const DALL_E_3 = family('dall-e-3')
+const TTS_WITHOUT_INSTRUCTIONS = family('tts-1', 'tts-1-hd')
+const DIARIZE = /^gpt-4o(?:-mini)?-transcribe-diarize(?:$|[-_.])/
+const GPT_TRANSCRIBE = /^gpt-4o(?:-mini)?-transcribe(?:$|[-_.])/
+
+const test = (pattern: RegExp) => (model: string) => pattern.test(baseModel(model))
+
+/** o-series and gpt-5: developer turns, `max_completion_tokens`, fixed sampling settings. */
+export const isReasoningModel = test(REASONING)
+/** o1-mini and o1-preview: no system or developer turn at all. */
+export const refusesInstructionTurns = test(WITHOUT_INSTRUCTION_TURNS)
+/** gpt-4o(-mini)-search-preview and gpt-5-search-api: no temperature, top_p, penalties, n. */
+export const isSearchModel = test(SEARCH)
+/** gpt-image-1, -1-mini, -1.5, -2 and chatgpt-image: base64 only, their own sizes and qualities. */
+export const isGptImageModel = test(GPT_IMAGE)
+export const isDallE2 = test(DALL_E_2)
+export const isDallE3 = test(DALL_E_3)
+/** tts-1 and tts-1-hd take no `instructions`; newer speech models do. */
+export const isLegacyTtsModel = test(TTS_WITHOUT_INSTRUCTIONS)
+/** gpt-4o-transcribe-diarize: speakers, no prompt, no timestamps, chunking needed past 30 s. */
+export const isDiarizeModel = test(DIARIZE)
+/** gpt-4o(-mini)-transcribe (diarize included): json or text answers only. */
+export const isGptTranscribeModel = test(GPT_TRANSCRIBE)
