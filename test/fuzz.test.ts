@@ -15,6 +15,7 @@ import { describe, test, type TestContext } from 'node:test'
 import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import YAML from 'yaml'
+import type { TaskName } from '../src/generated/task-types.ts'
 import { buildWithUpstream } from './support/app.ts'
 import { fakeImageBytes, type FakeOpenAI, type RecordedRequest } from './support/fake-openai.ts'
 
@@ -613,7 +614,8 @@ function requests(valid: fc.Arbitrary<Body>, wild: fc.Arbitrary<Body>, task: str
     .map(([payload, type, acceptHeader]) => ({ payload, contentType: type, accept: acceptHeader ?? undefined }))
 }
 
-const ROUTES: Record<string, fc.Arbitrary<FuzzRequest>> = {
+// Typed by the generated task names: a task added to schemas/tasks.yaml needs its arbitrary here.
+const ROUTES: Record<TaskName, fc.Arbitrary<FuzzRequest>> = {
   'text-generation': requests(textGeneration(false), textGeneration(true), 'text-generation'),
   'text-embeddings': requests(textEmbeddings, textEmbeddings, 'text-embeddings'),
   'speech-recognition': requests(speechRecognition(audioGood), speechRecognition(audioBad), 'speech-recognition'),

@@ -376,3 +376,14 @@ export interface TextToImageOutput {
     'revised-prompt'?: string
   }[]
 }
+
+/** Each task of schemas/tasks.yaml with its input and output types. */
+export interface TaskTypes {
+  'text-generation': { input: TextGenerationInput; output: TextGenerationOutput }
+  'text-embeddings': { input: TextEmbeddingsInput; output: TextEmbeddingsOutput }
+  'speech-recognition': { input: SpeechRecognitionInput; output: SpeechRecognitionOutput }
+  'text-to-speech': { input: TextToSpeechInput; output: TextToSpeechOutput }
+  'text-to-image': { input: TextToImageInput; output: TextToImageOutput }
+}
+
+export type TaskName = keyof TaskTypes

@@ -2,12 +2,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import pMap from 'p-map'
 import { toErrorResponse, type AnyError } from '../error-response.ts'
 import { ERROR_SCHEMA } from '../errors.ts'
+import type { TaskName } from '../generated/task-types.ts'
 import type { TaskDefinition } from '../schemas/load-tasks.ts'
 import { compileItemValidator } from '../schemas/item-validator.ts'
-import { TASK_BATCHERS, TASK_RUNNERS } from '../tasks/index.ts'
-import type { BatchRunner } from '../tasks/task-context.ts'
+import type { BatchRunner, TaskInput, TaskOutput, TaskRunner } from '../tasks/task-context.ts'
 import { RawJson } from '../tasks/raw-json.ts'
-import { assertModelAllowed, sendAsIs, taskContextFactory, type TaskRouteDeps } from './task-route.ts'
+import { assertModelAllowed, sendAsIs, taskContextFactory, taskModule, type TaskRouteDeps } from './task-route.ts'
 
 const ITEM_ERROR_SCHEMA = {
   ...ERROR_SCHEMA,
@@ -22,12 +22,16 @@ const ITEM_ERROR_SCHEMA = {
  * Tasks with a batch runner (embeddings) combine items into fewer OpenAI requests; the others
  * run their items with bounded concurrency.
  */
-export function registerBatchRoute(fastify: FastifyInstance, def: TaskDefinition, deps: TaskRouteDeps): void {
+export function registerBatchRoute<N extends TaskName>(
+  fastify: FastifyInstance,
+  def: TaskDefinition & { name: N },
+  deps: TaskRouteDeps,
+): void {
   const { config } = deps
-  const validate = compileItemValidator(def.input)
+  const validate = compileItemValidator<TaskInput<N>>(def.input)
   const contextFor = taskContextFactory(deps, def)
-  const batch: BatchRunner<unknown, unknown> =
-    (TASK_BATCHERS[def.name] as BatchRunner<unknown, unknown> | undefined) ?? runEachItem(TASK_RUNNERS[def.name])
+  const task = taskModule(def.name)
+  const batch = task.batch ?? runEachItem(task.run)
 
   fastify.post(
     `/v1/tasks/${def.name}/batch`,
@@ -66,26 +70,24 @@ export function registerBatchRoute(fastify: FastifyInstance, def: TaskDefinition
       },
     },
     async (request: FastifyRequest, reply: FastifyReply) => {
-      const { inputs } = request.body as { inputs: Array<Record<string, unknown>> }
+      const { inputs } = request.body as { inputs: unknown[] }
       const ctx = contextFor(request, reply)
       const outputs: unknown[] = new Array(inputs.length)
       const runnable: number[] = []
+      const valid: Array<TaskInput<N>> = []
       inputs.forEach((input, i) => {
         try {
           if (!validate(input)) {
             throw Object.assign(new Error('invalid item'), { validation: validate.errors, validationContext: 'item', statusCode: 400 })
           }
-          assertModelAllowed(config.allowedModels, input.model as string | undefined)
+          assertModelAllowed(config.allowedModels, input.model)
           runnable.push(i)
+          valid.push(input)
         } catch (err) {
           outputs[i] = itemError(err, request.id)
         }
       })
-      const results = await batch(
-        runnable.map((i) => inputs[i]),
-        ctx,
-        config.batch.concurrency,
-      )
+      const results = await batch(valid, ctx, config.batch.concurrency)
       results.forEach((result, k) => {
         outputs[runnable[k]!] = result instanceof Error ? itemError(result, request.id) : result
       })
@@ -97,9 +99,8 @@ export function registerBatchRoute(fastify: FastifyInstance, def: TaskDefinition
   )
 }
 
-function runEachItem(run: (input: never, ctx: never) => Promise<unknown>): BatchRunner<unknown, unknown> {
-  return (inputs, ctx, concurrency) =>
-    pMap(inputs, (input) => run(input as never, ctx as never).catch((err: Error) => err), { concurrency })
+function runEachItem<N extends TaskName>(run: TaskRunner<TaskInput<N>, TaskOutput<N>>): BatchRunner<TaskInput<N>, TaskOutput<N>> {
+  return (inputs, ctx, concurrency) => pMap(inputs, (input) => run(input, ctx).catch((err: Error) => err), { concurrency })
 }
 
 function itemError(err: unknown, requestId: string): unknown {

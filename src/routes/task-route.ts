@@ -2,10 +2,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
 import { resolveCredentials } from '../credentials.ts'
 import { invalidField, ModelNotAllowedError, withDetails } from '../errors.ts'
+import type { TaskName } from '../generated/task-types.ts'
 import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
-import { TASK_RUNNERS, TASK_STREAMERS } from '../tasks/index.ts'
+import { TASKS } from '../tasks/index.ts'
 import { RawJson } from '../tasks/raw-json.ts'
-import type { TaskContext } from '../tasks/task-context.ts'
+import type { TaskContext, TaskInput, TaskModule } from '../tasks/task-context.ts'
 import type { ServiceMetrics } from '../metrics/service-metrics.ts'
 import type { OpenAIUpstream } from '../upstream/openai-upstream.ts'
 
@@ -18,16 +19,26 @@ export interface TaskRouteDeps {
 const ERROR_REF = { $ref: 'error-response#' }
 const SECURITY: Array<Record<string, string[]>> = [{}, { bearerAuth: [] }, { openaiApiKey: [] }, { bearerAuth: [], openaiApiKey: [] }]
 
+/** The runners of a task of schemas/tasks.yaml; a task without a module fails at boot. */
+export function taskModule<N extends TaskName>(name: N): TaskModule<N> {
+  const task: TaskModule<N> | undefined = TASKS[name]
+  if (!task) throw new Error(`schemas/tasks.yaml: task ${name} has no module in src/tasks/index.ts`)
+  return task
+}
+
 /**
  * `POST /v1/tasks/<task>`: the body is validated against the task's input schema, the answer
  * serialised with its output schema; an Accept header naming one of the task's stream types
  * gets the bytes (SSE, audio, image) instead of JSON.
  */
-export function registerTaskRoute(fastify: FastifyInstance, def: TaskDefinition, deps: TaskRouteDeps): void {
+export function registerTaskRoute<N extends TaskName>(
+  fastify: FastifyInstance,
+  def: TaskDefinition & { name: N },
+  deps: TaskRouteDeps,
+): void {
   const { config } = deps
   const contextFor = taskContextFactory(deps, def)
-  const run = TASK_RUNNERS[def.name]
-  const stream = TASK_STREAMERS[def.name]
+  const { run, stream } = taskModule(def.name)
   const streamTypes = Object.keys(def.streams)
   if (streamTypes.length && !stream) throw new Error(`schemas/tasks.yaml: ${def.name} lists streams but has no stream runner`)
 
@@ -61,19 +72,20 @@ export function registerTaskRoute(fastify: FastifyInstance, def: TaskDefinition,
       },
     },
     async (request: FastifyRequest, reply: FastifyReply) => {
-      const input = request.body as { model?: string } | undefined
-      // With per-media-type body schemas Fastify validates nothing when there is no body at all.
+      // Validated against the task's input schema, except that with per-media-type body schemas
+      // Fastify validates nothing when there is no body at all.
+      const input = request.body as TaskInput<N> | undefined
       if (typeof input !== 'object' || input === null) throw invalidField('', 'is required: send the task input')
       assertModelAllowed(config.allowedModels, input.model)
       const ctx = contextFor(request, reply)
       const mediaType = stream && request.headers.accept ? negotiate(request, streamTypes) : undefined
       if (!mediaType || !stream) {
-        const output = await run(input as never, ctx)
+        const output = await run(input, ctx)
         if (!(output instanceof RawJson)) return output
         return reply.type('application/json; charset=utf-8').serializer(sendAsIs).send(output.text)
       }
       const accepts = request.accepts()
-      const result = await stream(input as never, ctx, { mediaType, accepts: (type) => accepts.type(type) !== false })
+      const result = await stream(input, ctx, { mediaType, accepts: (type) => accepts.type(type) !== false })
       return reply.headers(result.headers ?? {}).type(result.contentType).send(result.body)
     },
   )

@@ -1,9 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { TaskName, TaskTypes } from '../generated/task-types.ts'
 import type { Credentials } from '../credentials.ts'
 import type { UsageRecorder } from '../metrics/service-metrics.ts'
 import type { UploadedFile } from '../plugins/uploads.ts'
 import type { StreamNegotiation, StreamResult } from '../streaming/stream-result.ts'
 import type { OpenAIUpstream } from '../upstream/openai-upstream.ts'
+import type { RawJson } from './raw-json.ts'
 
 /** What a task needs to carry out one request. */
 export interface TaskContext {
@@ -27,3 +29,16 @@ export type StreamRunner<I> = (input: I, ctx: TaskContext, negotiation: StreamNe
 
 /** Runs many inputs at once; each result is the item's output or the error that item met. */
 export type BatchRunner<I, O> = (inputs: I[], ctx: TaskContext, concurrency: number) => Promise<Array<O | Error>>
+
+export type TaskInput<N extends TaskName> = TaskTypes[N]['input']
+/** A task's output, or OpenAI's JSON copied as it came when it already has the output's shape. */
+export type TaskOutput<N extends TaskName> = TaskTypes[N]['output'] | RawJson
+
+/** One task's runners: the JSON answer, and optionally a stream and a batch form. */
+export interface TaskModule<N extends TaskName> {
+  run: TaskRunner<TaskInput<N>, TaskOutput<N>>
+  /** Answers with the media types schemas/tasks.yaml lists under `streams`. */
+  stream?: StreamRunner<TaskInput<N>>
+  /** Better than running each item on its own, e.g. fewer OpenAI requests. */
+  batch?: BatchRunner<TaskInput<N>, TaskOutput<N>>
+}
