@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import { parseBearer } from './bearer-token.ts'
 import type { Config } from './config.ts'
 import { MissingApiKeyError } from './errors.ts'
 
@@ -7,8 +8,6 @@ export interface Credentials {
   organization?: string | undefined
   project?: string | undefined
 }
-
-const BEARER = /^Bearer\s+(\S+)\s*$/i
 
 /**
  * Which OpenAI key a request spends:
@@ -39,7 +38,7 @@ function callerApiKey(headers: IncomingHttpHeaders, tokensOn: boolean): string |
   const explicit = singleHeader(headers['x-openai-api-key'])
   if (explicit) return explicit
   if (tokensOn) return undefined
-  return BEARER.exec(headers.authorization ?? '')?.[1]
+  return parseBearer(headers.authorization)
 }
 
 function singleHeader(value: string | string[] | undefined): string | undefined {
