@@ -10,13 +10,8 @@ export interface Credentials {
 }
 
 /**
- * Which OpenAI key a request spends:
- * - with service tokens on, `Authorization` carries the service token; the caller's own key in
- *   `X-OpenAI-Api-Key` is used only when the operator allows it (ALLOW_CALLER_API_KEYS),
- *   otherwise the server's key;
- * - without service tokens, the server's key when it has one, otherwise the caller's key from
- *   `X-OpenAI-Api-Key` or `Authorization: Bearer`.
- * A caller's key travels with the caller's `OpenAI-Organization` / `OpenAI-Project` headers.
+ * Which OpenAI key a request spends: the caller's own only when it may (no server key, or with
+ * service tokens ALLOW_CALLER_API_KEYS), else the server's; docs/security.md has the rules.
  */
 export function resolveCredentials(config: Pick<Config, 'openai' | 'auth'>, headers: IncomingHttpHeaders): Credentials {
   const { openai, auth } = config
