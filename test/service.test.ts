@@ -71,7 +71,7 @@ test('/openapi.json is the committed openapi/openapi.yaml, and /docs serves Swag
   assert.match(docs.body, /swagger/i)
 })
 
-test('generated files (OpenAPI, task types) are fresh: run npm run generate when this fails', async () => {
+test('generated files (OpenAPI, task types, configuration and error docs) are fresh: run npm run generate when this fails', async () => {
   for (const { path, content } of await renderArtifacts()) {
     const committed = await readFile(new URL(`../${path}`, import.meta.url), 'utf8')
     assert.equal(committed, content, `${path} is stale`)
