@@ -26,7 +26,7 @@ LABEL org.opencontainers.image.title="openai-tasks" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.base.name="docker.io/library/node:24-bookworm-slim"
 # tini forwards SIGTERM to Node (PID 1 gets no default signal handlers) and reaps zombies.
-# jemalloc replaces glibc's malloc (README, "Performance"): glibc keeps the memory a burst of
+# jemalloc replaces glibc's malloc (bench/README.md): glibc keeps the memory a burst of
 # large answers fragmented in its main heap for good; jemalloc hands freed pages back within a
 # second or two. The link gives it one path on every architecture.
 RUN apt-get update \
@@ -51,7 +51,7 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--"]
-# The same flags as `npm start` (README, "Performance"): a 16 MB young generation; no
+# The same flags as `npm start` (bench/README.md): a 16 MB young generation; no
 # pretenuring, which otherwise sends per-request objects straight to the old generation; and
 # young-generation collections on the main thread alone, which never wait for a helper thread
 # that a busy CPU has descheduled.

@@ -1,5 +1,6 @@
-// Regenerates the committed artifacts derived from schemas/: the OpenAPI document and the
-// TypeScript task types. `--check` only compares and exits 1 when a file is stale.
+// Regenerates the committed artifacts derived from schemas/ and src/: the OpenAPI document, the
+// TypeScript task types, docs/configuration.md and docs/errors.md. `--check` only compares and
+// exits 1 when a file is stale.
 import { readFile, writeFile, mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { renderArtifacts } from './artifacts.ts'

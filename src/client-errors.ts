@@ -1,15 +1,17 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
+import { ERROR_CODES, type ErrorCode } from './errors.ts'
 
-const BY_CODE: Record<string, { status: number; code: string; message: string }> = {
+/** Node's socket errors, by their code, as the service's codes. */
+const BY_CODE: Record<string, { code: ErrorCode; message: string }> = {
   ERR_HTTP_REQUEST_TIMEOUT: {
-    status: 408,
     code: 'ERR_REQUEST_TIMEOUT',
     message: 'The request did not arrive in time (HEADERS_TIMEOUT_MS / REQUEST_TIMEOUT_MS)',
   },
-  HPE_HEADER_OVERFLOW: { status: 431, code: 'ERR_HEADERS_TOO_LARGE', message: 'The request headers are too large' },
+  HPE_HEADER_OVERFLOW: { code: 'ERR_HEADERS_TOO_LARGE', message: 'The request headers are too large' },
 }
+const MALFORMED = { code: 'ERR_BAD_HTTP_REQUEST', message: 'Malformed HTTP request' } as const
 
 /**
  * Errors before a request exists (malformed HTTP, slow clients): answered on the raw socket,
@@ -17,12 +19,13 @@ const BY_CODE: Record<string, { status: number; code: string; message: string }>
  */
 export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
-  const known = (err.code && BY_CODE[err.code]) || { status: 400, code: 'ERR_BAD_HTTP_REQUEST', message: 'Malformed HTTP request' }
+  const known = (err.code && BY_CODE[err.code]) || MALFORMED
+  const status = ERROR_CODES[known.code].status
   this.log.debug({ err: { message: err.message, code: err.code } }, 'client error')
   if (socket.writable) {
     const body = JSON.stringify({ error: { code: known.code, message: known.message, details: [], 'request-id': '' } })
     socket.write(
-      `HTTP/1.1 ${known.status} ${STATUS_CODES[known.status]}\r\nContent-Type: application/json\r\n` +
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     )
   }

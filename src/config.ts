@@ -6,49 +6,255 @@ export const ENV_SCHEMA = {
   type: 'object',
   additionalProperties: true,
   properties: {
-    HOST: { type: 'string', default: '127.0.0.1', minLength: 1 },
-    PORT: { type: 'integer', default: 8080, minimum: 0, maximum: 65535 },
+    HOST: {
+      type: 'string',
+      default: '127.0.0.1',
+      minLength: 1,
+      description:
+        'Address to listen on (`0.0.0.0` in the Docker image). Any but a loopback address, with ' +
+        '`OPENAI_API_KEY` set, needs `SERVICE_TOKENS` or `ALLOW_UNAUTHENTICATED`.',
+    },
+    PORT: { type: 'integer', default: 8080, minimum: 0, maximum: 65535, description: 'Port to listen on.' },
     LOG_LEVEL: {
       type: 'string',
       default: 'info',
       enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      description: 'Lowest level of the JSON log lines written to stdout.',
     },
-    OPENAI_API_KEY: { type: 'string', default: '' },
-    OPENAI_ORGANIZATION: { type: 'string', default: '' },
-    OPENAI_PROJECT: { type: 'string', default: '' },
-    OPENAI_BASE_URL: { type: 'string', default: 'https://api.openai.com/v1', pattern: '^https?://' },
-    ALLOWED_MODELS: { type: 'string', default: '' },
-    UPSTREAM_CONNECTIONS: { type: 'integer', default: 0, minimum: 0, maximum: 65535 },
-    UPSTREAM_CONNECT_TIMEOUT_MS: { type: 'integer', default: 10_000, minimum: 1 },
-    UPSTREAM_HEADERS_TIMEOUT_MS: { type: 'integer', default: 600_000, minimum: 1 },
-    UPSTREAM_BODY_TIMEOUT_MS: { type: 'integer', default: 120_000, minimum: 1 },
-    UPSTREAM_KEEP_ALIVE_TIMEOUT_MS: { type: 'integer', default: 30_000, minimum: 1 },
-    JSON_BODY_LIMIT_BYTES: { type: 'integer', default: 1_048_576, minimum: 1024 },
-    MEDIA_BODY_LIMIT_BYTES: { type: 'integer', default: 36_000_000, minimum: 1024 },
-    GRACE_PERIOD_MS: { type: 'integer', default: 10_000, minimum: 0 },
-    SHUTDOWN_DELAY_MS: { type: 'integer', default: 0, minimum: 0 },
-    REQUEST_TIMEOUT_MS: { type: 'integer', default: 60_000, minimum: 1 },
-    HEADERS_TIMEOUT_MS: { type: 'integer', default: 20_000, minimum: 1 },
-    SERVICE_TOKENS: { type: 'string', default: '' },
-    SERVICE_TOKENS_FILE: { type: 'string', default: '' },
-    ALLOW_UNAUTHENTICATED: { type: 'boolean', default: false },
-    ALLOW_CALLER_API_KEYS: { type: 'boolean', default: false },
-    RATE_LIMIT_MAX: { type: 'integer', default: 0, minimum: 0 },
-    RATE_LIMIT_WINDOW_MS: { type: 'integer', default: 60_000, minimum: 1 },
-    REDIS_URL: { type: 'string', default: '', pattern: '^(rediss?://.*)?$' },
-    REDIS_COMMAND_TIMEOUT_MS: { type: 'integer', default: 100, minimum: 1 },
-    UPSTREAM_MAX_RETRIES: { type: 'integer', default: 2, minimum: 0, maximum: 10 },
-    UPSTREAM_RETRY_BASE_DELAY_MS: { type: 'integer', default: 500, minimum: 0 },
-    UPSTREAM_RETRY_MAX_DELAY_MS: { type: 'integer', default: 20_000, minimum: 0 },
-    MAX_CONCURRENT_UPSTREAM: { type: 'integer', minimum: 0 },
-    MAX_EVENT_LOOP_DELAY_MS: { type: 'integer', default: 1_000, minimum: 0 },
-    SSE_HEARTBEAT_MS: { type: 'integer', default: 15_000, minimum: 10 },
-    CLIENT_WRITE_TIMEOUT_MS: { type: 'integer', default: 30_000, minimum: 0 },
-    LOG_SUMMARY_INTERVAL_MS: { type: 'integer', default: 10_000, minimum: 0 },
-    METRICS_TOKEN: { type: 'string', default: '' },
-    BATCH_MAX_ITEMS: { type: 'integer', default: 256, minimum: 1 },
-    BATCH_CONCURRENCY: { type: 'integer', default: 8, minimum: 1 },
-    IDLE_MEMORY_RELEASE_MS: { type: 'integer', default: 10_000, minimum: 0 },
+    OPENAI_API_KEY: {
+      type: 'string',
+      default: '',
+      description: "The server's OpenAI key. Empty: each caller sends its own.",
+    },
+    OPENAI_ORGANIZATION: {
+      type: 'string',
+      default: '',
+      description: "`OpenAI-Organization` sent with the server's key, and with a caller's key that comes without one.",
+    },
+    OPENAI_PROJECT: {
+      type: 'string',
+      default: '',
+      description: "`OpenAI-Project` sent with the server's key, and with a caller's key that comes without one.",
+    },
+    OPENAI_BASE_URL: {
+      type: 'string',
+      default: 'https://api.openai.com/v1',
+      pattern: '^https?://',
+      description: 'OpenAI, or any OpenAI-compatible server (a gateway, a local model server); no query or fragment.',
+    },
+    ALLOWED_MODELS: {
+      type: 'string',
+      default: '',
+      description:
+        'Comma-separated model IDs callers may use; an entry ending in `*` allows a prefix (`gpt-4o*`). ' +
+        'Other models get 403 `ERR_MODEL_NOT_ALLOWED`. Empty: any model.',
+    },
+    UPSTREAM_CONNECTIONS: {
+      type: 'integer',
+      default: 0,
+      minimum: 0,
+      maximum: 65535,
+      description:
+        'HTTP/1.1 connections to the upstream at most; 0: one per concurrent call. An HTTPS upstream ' +
+        'that offers HTTP/2 (OpenAI does) carries many calls per connection.',
+    },
+    UPSTREAM_CONNECT_TIMEOUT_MS: {
+      type: 'integer',
+      default: 10_000,
+      minimum: 1,
+      description: 'Time to open a TCP/TLS connection to the upstream.',
+    },
+    UPSTREAM_HEADERS_TIMEOUT_MS: {
+      type: 'integer',
+      default: 600_000,
+      minimum: 1,
+      description: 'Time for the upstream to start answering; long, for slow reasoning models. Then 504.',
+    },
+    UPSTREAM_BODY_TIMEOUT_MS: {
+      type: 'integer',
+      default: 120_000,
+      minimum: 1,
+      description: "Longest silence between two chunks of the upstream's answer; a stream still flowing is never cut.",
+    },
+    UPSTREAM_KEEP_ALIVE_TIMEOUT_MS: {
+      type: 'integer',
+      default: 30_000,
+      minimum: 1,
+      description: 'How long an idle upstream connection is kept open.',
+    },
+    JSON_BODY_LIMIT_BYTES: {
+      type: 'integer',
+      default: 1_048_576,
+      minimum: 1024,
+      description: 'Body limit of the tasks marked `body-limit: json` in schemas/tasks.yaml (no media inputs).',
+    },
+    MEDIA_BODY_LIMIT_BYTES: {
+      type: 'integer',
+      default: 36_000_000,
+      minimum: 1024,
+      description:
+        'Body limit of the tasks marked `body-limit: media` (images for text generation, audio for ' +
+        'speech recognition: 25 MB as base64).',
+    },
+    GRACE_PERIOD_MS: {
+      type: 'integer',
+      default: 10_000,
+      minimum: 0,
+      description: 'On SIGTERM/SIGINT, after `SHUTDOWN_DELAY_MS`, time in-flight requests and streams get to finish; then exit 1.',
+    },
+    SHUTDOWN_DELAY_MS: {
+      type: 'integer',
+      default: 0,
+      minimum: 0,
+      description: 'On SIGTERM/SIGINT, time `/readyz` answers 503 while requests are still served, before the listener closes.',
+    },
+    REQUEST_TIMEOUT_MS: {
+      type: 'integer',
+      default: 60_000,
+      minimum: 1,
+      description: 'Time a client has to send its whole request; then 408.',
+    },
+    HEADERS_TIMEOUT_MS: {
+      type: 'integer',
+      default: 20_000,
+      minimum: 1,
+      description: 'Time a client has to send its request headers (at most `REQUEST_TIMEOUT_MS`); then 408.',
+    },
+    SERVICE_TOKENS: {
+      type: 'string',
+      default: '',
+      description:
+        'Bearer tokens callers must send to /v1/tasks, separated by commas or white space. Set: client ' +
+        'authentication is on.',
+    },
+    SERVICE_TOKENS_FILE: {
+      type: 'string',
+      default: '',
+      description: 'A file with more service tokens, one per line (a mounted Secret).',
+    },
+    ALLOW_UNAUTHENTICATED: {
+      type: 'boolean',
+      default: false,
+      description:
+        'Start with a server key on a non-loopback `HOST` without service tokens, for when something ' +
+        'in front already authenticates callers.',
+    },
+    ALLOW_CALLER_API_KEYS: {
+      type: 'boolean',
+      default: false,
+      description: 'With service tokens on, let a caller spend its own OpenAI key, sent as `X-OpenAI-Api-Key`.',
+    },
+    RATE_LIMIT_MAX: {
+      type: 'integer',
+      default: 0,
+      minimum: 0,
+      description:
+        'Requests per window per client (its service token, else its IP); 0: no limit. Behind a load ' +
+        'balancer every caller has the same IP: set it with service tokens.',
+    },
+    RATE_LIMIT_WINDOW_MS: {
+      type: 'integer',
+      default: 60_000,
+      minimum: 1,
+      description: 'The rate-limit window.',
+    },
+    REDIS_URL: {
+      type: 'string',
+      default: '',
+      pattern: '^(rediss?://.*)?$',
+      description:
+        '`redis://host:6379`: rate-limit counts shared by every replica. Empty: counts per process. ' +
+        'Requests pass uncounted while Redis is down.',
+    },
+    REDIS_COMMAND_TIMEOUT_MS: {
+      type: 'integer',
+      default: 100,
+      minimum: 1,
+      description: 'A Redis command not answered in this time gives up, and its request passes uncounted.',
+    },
+    UPSTREAM_MAX_RETRIES: {
+      type: 'integer',
+      default: 2,
+      minimum: 0,
+      maximum: 10,
+      description: 'Retries of an OpenAI call that got 429, 5xx or a connection failure, while nothing has been sent to the caller.',
+    },
+    UPSTREAM_RETRY_BASE_DELAY_MS: {
+      type: 'integer',
+      default: 500,
+      minimum: 0,
+      description: 'First backoff before a retry; it doubles with each retry, with jitter.',
+    },
+    UPSTREAM_RETRY_MAX_DELAY_MS: {
+      type: 'integer',
+      default: 20_000,
+      minimum: 0,
+      description: 'Longest wait before a retry; an OpenAI `Retry-After` longer than this goes to the caller instead.',
+    },
+    MAX_CONCURRENT_UPSTREAM: {
+      type: 'integer',
+      minimum: 0,
+      description:
+        'OpenAI calls open at once at most, a stream until its end; beyond, 503 `ERR_OVERLOADED`. 0: no cap. ' +
+        'Unset: what ¾ of the memory limit (cgroup, else RAM) holds, within the open-files limit ' +
+        '(`src/upstream/capacity.ts`); the start-up log gives the figure.',
+    },
+    MAX_EVENT_LOOP_DELAY_MS: {
+      type: 'integer',
+      default: 1_000,
+      minimum: 0,
+      description: 'Event-loop lag over which task requests are shed with 503 `ERR_OVERLOADED`; 0: never.',
+    },
+    SSE_HEARTBEAT_MS: {
+      type: 'integer',
+      default: 15_000,
+      minimum: 10,
+      description: 'Silence after which a Server-Sent Events stream gets a `: keep-alive` comment.',
+    },
+    CLIENT_WRITE_TIMEOUT_MS: {
+      type: 'integer',
+      default: 30_000,
+      minimum: 0,
+      description: 'A response its client has not read from for this long is cut off, and its OpenAI call aborted; 0: never.',
+    },
+    LOG_SUMMARY_INTERVAL_MS: {
+      type: 'integer',
+      default: 10_000,
+      minimum: 0,
+      description:
+        'Shed requests, upstream failures and retries are logged as one warning with counts per ' +
+        'interval; 0: one line each.',
+    },
+    METRICS_TOKEN: {
+      type: 'string',
+      default: '',
+      description: 'When set, `GET /metrics` needs `Authorization: Bearer <token>`.',
+    },
+    BATCH_MAX_ITEMS: {
+      type: 'integer',
+      default: 256,
+      minimum: 1,
+      description: 'Items per batch request at most.',
+    },
+    BATCH_CONCURRENCY: {
+      type: 'integer',
+      default: 8,
+      minimum: 1,
+      description: 'Items of a batch run at once, and embeddings requests of a batch sent at once.',
+    },
+    IDLE_MEMORY_RELEASE_MS: {
+      type: 'integer',
+      default: 10_000,
+      minimum: 0,
+      description:
+        'Quiet time after the last OpenAI call before one full collection gives the memory a burst ' +
+        'left behind back to the system; 0: never.',
+    },
+    WORKERS: {
+      type: 'integer',
+      minimum: 1,
+      description: '`npm run start:cluster` only: worker processes. Unset: one per CPU.',
+    },
   },
 } as const
 

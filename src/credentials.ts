@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import { parseBearer } from './bearer-token.ts'
 import type { Config } from './config.ts'
 import { MissingApiKeyError } from './errors.ts'
 
@@ -8,16 +9,9 @@ export interface Credentials {
   project?: string | undefined
 }
 
-const BEARER = /^Bearer\s+(\S+)\s*$/i
-
 /**
- * Which OpenAI key a request spends:
- * - with service tokens on, `Authorization` carries the service token; the caller's own key in
- *   `X-OpenAI-Api-Key` is used only when the operator allows it (ALLOW_CALLER_API_KEYS),
- *   otherwise the server's key;
- * - without service tokens, the server's key when it has one, otherwise the caller's key from
- *   `X-OpenAI-Api-Key` or `Authorization: Bearer`.
- * A caller's key travels with the caller's `OpenAI-Organization` / `OpenAI-Project` headers.
+ * Which OpenAI key a request spends: the caller's own only when it may (no server key, or with
+ * service tokens ALLOW_CALLER_API_KEYS), else the server's; docs/security.md has the rules.
  */
 export function resolveCredentials(config: Pick<Config, 'openai' | 'auth'>, headers: IncomingHttpHeaders): Credentials {
   const { openai, auth } = config
@@ -39,7 +33,7 @@ function callerApiKey(headers: IncomingHttpHeaders, tokensOn: boolean): string |
   const explicit = singleHeader(headers['x-openai-api-key'])
   if (explicit) return explicit
   if (tokensOn) return undefined
-  return BEARER.exec(headers.authorization ?? '')?.[1]
+  return parseBearer(headers.authorization)
 }
 
 function singleHeader(value: string | string[] | undefined): string | undefined {

@@ -1,9 +1,9 @@
 import type { FastifyError } from 'fastify'
 import type { ErrorObject } from 'ajv'
-import { pointerToField, type DetailedError, type ErrorDetail } from './errors.ts'
+import { pointerToField, type DetailedError, type ErrorCode, type ErrorDetail } from './errors.ts'
 
 /** Fastify's own client errors, renamed to the service's stable codes with a clearer message. */
-const FASTIFY_ERRORS: Record<string, { code: string; message?: string }> = {
+const FASTIFY_ERRORS: Record<string, { code: ErrorCode; message?: string }> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: {
     code: 'ERR_UNSUPPORTED_MEDIA_TYPE',
     message: 'Unsupported Content-Type: send the task input as application/json',

@@ -16,29 +16,138 @@ export interface DetailedError extends Error {
   retryAfterSeconds?: number
 }
 
-export const ValidationError = createError('ERR_VALIDATION', 'The request is invalid: %s', 400)
-export const MissingApiKeyError = createError(
+/** What an error code means: its HTTP status, and one line for the reader of docs/errors.md. */
+export interface ErrorCodeInfo {
+  status: number
+  meaning: string
+}
+
+/** Every code an error answer can carry; docs/errors.md is generated from this table. */
+export const ERROR_CODES = {
+  ERR_VALIDATION: {
+    status: 400,
+    meaning: "The body breaks the task's schema or one of its rules; `details` names every failing field.",
+  },
+  ERR_INVALID_JSON: { status: 400, meaning: 'The body is empty or not JSON.' },
+  ERR_INVALID_MULTIPART: {
+    status: 400,
+    meaning: 'A multipart/form-data body that cannot be parsed (no boundary, cut short).',
+  },
+  ERR_INVALID_CONTENT_LENGTH: { status: 400, meaning: 'The Content-Length header does not match the body.' },
+  ERR_BAD_HTTP_REQUEST: { status: 400, meaning: 'Malformed HTTP; answered on the socket, which is then closed.' },
+  ERR_UNAUTHORIZED: {
+    status: 401,
+    meaning:
+      'Service tokens are on and the request has no valid `Authorization: Bearer <token>` (also ' +
+      '`/metrics` with `METRICS_TOKEN`).',
+  },
+  ERR_MISSING_API_KEY: { status: 401, meaning: 'Neither the server nor the request holds an OpenAI key.' },
+  ERR_MODEL_NOT_ALLOWED: { status: 403, meaning: 'The model is not in `ALLOWED_MODELS`.' },
+  ERR_NOT_FOUND: { status: 404, meaning: 'No such route.' },
+  ERR_NOT_ACCEPTABLE: {
+    status: 406,
+    meaning:
+      'The Accept header contradicts the request (an audio type other than `response-format`, image ' +
+      'bytes with `n` > 1).',
+  },
+  ERR_REQUEST_TIMEOUT: {
+    status: 408,
+    meaning: 'The client sent its headers or body too slowly (`HEADERS_TIMEOUT_MS`, `REQUEST_TIMEOUT_MS`).',
+  },
+  ERR_PAYLOAD_TOO_LARGE: {
+    status: 413,
+    meaning: "The body is over the route's limit (`JSON_BODY_LIMIT_BYTES`, `MEDIA_BODY_LIMIT_BYTES`).",
+  },
+  ERR_MEDIA_TOO_LARGE: { status: 413, meaning: "Audio, inline or uploaded, over OpenAI's 25 MB." },
+  ERR_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    meaning: 'The body is neither JSON nor, for a task that takes uploads, multipart/form-data.',
+  },
+  ERR_RATE_LIMITED: {
+    status: 429,
+    meaning:
+      "This service's own per-client limit (`RATE_LIMIT_MAX`); `Retry-After` and `RateLimit-*` " +
+      'headers say when.',
+  },
+  ERR_HEADERS_TOO_LARGE: { status: 431, meaning: "The request headers are over Node's limit." },
+  ERR_CLIENT_CLOSED: {
+    status: 499,
+    meaning: 'The caller went away before the answer was ready: logged, never sent, as nobody is left to read it.',
+  },
+  ERR_INTERNAL: { status: 500, meaning: 'A bug in the service; the error log line with the request id has the stack.' },
+  ERR_OVERLOADED: {
+    status: 503,
+    meaning:
+      '`MAX_CONCURRENT_UPSTREAM` OpenAI calls are open, or the event loop lags over ' +
+      '`MAX_EVENT_LOOP_DELAY_MS`; retry after `Retry-After`.',
+  },
+  ERR_UPSTREAM_BAD_REQUEST: {
+    status: 400,
+    meaning: 'OpenAI refused the request with a 4xx that has no code of its own below; its message is kept.',
+  },
+  ERR_UPSTREAM_UNAUTHORIZED: { status: 401, meaning: 'OpenAI refused the key.' },
+  ERR_UPSTREAM_FORBIDDEN: { status: 403, meaning: 'OpenAI refused access (model, region, organization).' },
+  ERR_UPSTREAM_NOT_FOUND: { status: 404, meaning: 'OpenAI does not know the model, or the base URL is wrong.' },
+  ERR_UPSTREAM_PAYLOAD_TOO_LARGE: { status: 413, meaning: 'OpenAI found the request too large.' },
+  ERR_UPSTREAM_RATE_LIMITED: {
+    status: 429,
+    meaning: "OpenAI's rate limit or quota, after the retries; OpenAI's `Retry-After` is passed on.",
+  },
+  ERR_UPSTREAM_SERVER_ERROR: { status: 502, meaning: 'OpenAI answered 5xx, after the retries.' },
+  ERR_UPSTREAM_BAD_RESPONSE: {
+    status: 502,
+    meaning: "OpenAI's answer could not be read (malformed JSON, a missing field, an undecodable image).",
+  },
+  ERR_UPSTREAM_STREAM_ERROR: {
+    status: 502,
+    meaning: 'In an SSE `error` event: OpenAI reported an error in the middle of a stream.',
+  },
+  ERR_UPSTREAM_UNREACHABLE: {
+    status: 502,
+    meaning: 'OpenAI could not be reached (connection refused or reset, DNS), after the retries.',
+  },
+  ERR_UPSTREAM_TIMEOUT: {
+    status: 504,
+    meaning:
+      'OpenAI did not start answering within `UPSTREAM_HEADERS_TIMEOUT_MS`, went silent longer than ' +
+      '`UPSTREAM_BODY_TIMEOUT_MS`, or answered 408.',
+  },
+} as const satisfies Record<string, ErrorCodeInfo>
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+/** An error constructor for a code of the table, with its status; `message` may hold `%s`. */
+export function defineError<C extends ErrorCode>(code: C, message: string) {
+  return createError(code, message, ERROR_CODES[code].status)
+}
+
+export const ValidationError = defineError('ERR_VALIDATION', 'The request is invalid: %s')
+export const MissingApiKeyError = defineError(
   'ERR_MISSING_API_KEY',
   'No OpenAI API key: set OPENAI_API_KEY on the server, or send the key as "Authorization: Bearer <key>" or "X-OpenAI-Api-Key: <key>"',
-  401,
 )
-export const ModelNotAllowedError = createError(
-  'ERR_MODEL_NOT_ALLOWED',
-  'Model "%s" is not allowed on this server',
-  403,
-)
-export const UpstreamBadRequestError = createError('ERR_UPSTREAM_BAD_REQUEST', 'OpenAI rejected the request: %s', 400)
-export const UpstreamUnauthorizedError = createError('ERR_UPSTREAM_UNAUTHORIZED', 'OpenAI refused the credentials: %s', 401)
-export const UpstreamForbiddenError = createError('ERR_UPSTREAM_FORBIDDEN', 'OpenAI denied access: %s', 403)
-export const UpstreamNotFoundError = createError('ERR_UPSTREAM_NOT_FOUND', 'OpenAI did not find it: %s', 404)
-export const UpstreamPayloadTooLargeError = createError('ERR_UPSTREAM_PAYLOAD_TOO_LARGE', 'OpenAI found the request too large: %s', 413)
-export const UpstreamRateLimitedError = createError('ERR_UPSTREAM_RATE_LIMITED', 'OpenAI rate limit reached: %s', 429)
-export const UpstreamServerError = createError('ERR_UPSTREAM_SERVER_ERROR', 'OpenAI failed (HTTP %s): %s', 502)
-export const UpstreamBadResponseError = createError('ERR_UPSTREAM_BAD_RESPONSE', 'OpenAI sent an unreadable answer: %s', 502)
-export const UpstreamStreamError = createError('ERR_UPSTREAM_STREAM_ERROR', 'OpenAI reported an error during the stream: %s', 502)
-export const UpstreamUnreachableError = createError('ERR_UPSTREAM_UNREACHABLE', 'Could not reach OpenAI: %s', 502)
-export const UpstreamTimeoutError = createError('ERR_UPSTREAM_TIMEOUT', 'OpenAI did not answer in time: %s', 504)
-export const NotFoundError = createError('ERR_NOT_FOUND', 'Route %s %s not found', 404)
+export const ModelNotAllowedError = defineError('ERR_MODEL_NOT_ALLOWED', 'Model "%s" is not allowed on this server')
+export const UpstreamBadRequestError = defineError('ERR_UPSTREAM_BAD_REQUEST', 'OpenAI rejected the request: %s')
+export const UpstreamUnauthorizedError = defineError('ERR_UPSTREAM_UNAUTHORIZED', 'OpenAI refused the credentials: %s')
+export const UpstreamForbiddenError = defineError('ERR_UPSTREAM_FORBIDDEN', 'OpenAI denied access: %s')
+export const UpstreamNotFoundError = defineError('ERR_UPSTREAM_NOT_FOUND', 'OpenAI did not find it: %s')
+export const UpstreamPayloadTooLargeError = defineError('ERR_UPSTREAM_PAYLOAD_TOO_LARGE', 'OpenAI found the request too large: %s')
+export const UpstreamRateLimitedError = defineError('ERR_UPSTREAM_RATE_LIMITED', 'OpenAI rate limit reached: %s')
+export const UpstreamServerError = defineError('ERR_UPSTREAM_SERVER_ERROR', 'OpenAI failed (HTTP %s): %s')
+export const UpstreamBadResponseError = defineError('ERR_UPSTREAM_BAD_RESPONSE', 'OpenAI sent an unreadable answer: %s')
+export const UpstreamStreamError = defineError('ERR_UPSTREAM_STREAM_ERROR', 'OpenAI reported an error during the stream: %s')
+export const UpstreamUnreachableError = defineError('ERR_UPSTREAM_UNREACHABLE', 'Could not reach OpenAI: %s')
+export const UpstreamTimeoutError = defineError('ERR_UPSTREAM_TIMEOUT', 'OpenAI did not answer in time: %s')
+export const NotFoundError = defineError('ERR_NOT_FOUND', 'Route %s %s not found')
+/** The caller went away before the answer was ready; nobody is left to read this status. */
+export const ClientClosedError = defineError('ERR_CLIENT_CLOSED', 'The client closed the request')
+/** Too much work in flight; the caller should come back after Retry-After. */
+export const OverloadedError = defineError('ERR_OVERLOADED', 'The service is at capacity: %s')
+export const ServiceUnauthorizedError = defineError('ERR_UNAUTHORIZED', 'This service needs "Authorization: Bearer <service token>"')
+export const RateLimitedError = defineError('ERR_RATE_LIMITED', 'Too many requests: %s')
+export const NotAcceptableError = defineError('ERR_NOT_ACCEPTABLE', 'Cannot answer in the requested media type: %s')
+export const MediaTooLargeError = defineError('ERR_MEDIA_TOO_LARGE', 'The media is too large: %s')
+export const MalformedMultipartError = defineError('ERR_INVALID_MULTIPART', 'The multipart/form-data body is malformed: %s')
 
 /** Attaches details (and an optional Retry-After) to an error built by one of the constructors. */
 export function withDetails<E extends Error>(
@@ -96,15 +205,3 @@ export const ERROR_SCHEMA = {
     },
   },
 } as const
-
-/** The caller went away before the answer was ready; nobody is left to read this status. */
-export const ClientClosedError = createError('ERR_CLIENT_CLOSED', 'The client closed the request', 499)
-
-/** Too much work in flight; the caller should come back after Retry-After. */
-export const OverloadedError = createError('ERR_OVERLOADED', 'The service is at capacity: %s', 503)
-export const ServiceUnauthorizedError = createError(
-  'ERR_UNAUTHORIZED',
-  'This service needs "Authorization: Bearer <service token>"',
-  401,
-)
-export const RateLimitedError = createError('ERR_RATE_LIMITED', 'Too many requests: %s', 429)

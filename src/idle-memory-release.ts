@@ -15,14 +15,10 @@ export interface IdleMemoryReleaseOptions {
 type FullCollection = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void
 
 /**
- * Gives the memory a burst of traffic left behind back to the system once the service is idle.
- *
- * After load, V8 keeps the pages it freed pooled (tens of MB resident) until a memory-reducing
- * collection, and its own memory reducer waits for a low allocation-rate sample that an idle
- * process never produces: the memory would stay resident until the next burst. Once `idleMs`
- * have passed without an OpenAI call, one last-resort collection (a few full GCs, 10–60 ms)
- * compacts the heap and releases the pooled pages. It runs at most once per quiet period, never
- * while a call awaits its answer (a stream already answering may see one short pause).
+ * Gives the memory a burst of traffic left behind back to the system once the service is idle:
+ * V8 keeps freed pages until a memory-reducing collection, which an idle process never triggers
+ * (bench/README.md). One last-resort collection per quiet period, never while a call awaits its
+ * answer.
  */
 export class IdleMemoryRelease {
   readonly #options: IdleMemoryReleaseOptions

@@ -4,12 +4,9 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 const LAST_REQUEST_WAIT_MS = 2000
 
 /**
- * Shutdown without cutting off a request on a keep-alive connection. Until the listener closes,
- * keep-alive stays on: a client told to close would reconnect at once, and a connection still in
- * the kernel's accept queue when the listener closes is reset. From then on every response not yet
- * begun says `Connection: close` (a client that reconnects is refused and can go elsewhere), and
- * Node's close() no longer closes idle connections under a request their client may be sending:
- * such a request is answered the same way, and what is still idle after a short wait is closed.
+ * Shutdown without cutting off a request on a keep-alive connection: once the listener closes,
+ * responses say `Connection: close` and idle connections get a short wait for a request their
+ * client may already be sending, instead of being closed under it (docs/operations.md, Shutdown).
  */
 export function keepAliveDrain(server: Server): void {
   let draining = false

@@ -71,7 +71,7 @@ test('/openapi.json is the committed openapi/openapi.yaml, and /docs serves Swag
   assert.match(docs.body, /swagger/i)
 })
 
-test('generated files (OpenAPI, task types) are fresh: run npm run generate when this fails', async () => {
+test('generated files (OpenAPI, task types, configuration and error docs) are fresh: run npm run generate when this fails', async () => {
   for (const { path, content } of await renderArtifacts()) {
     const committed = await readFile(new URL(`../${path}`, import.meta.url), 'utf8')
     assert.equal(committed, content, `${path} is stale`)
@@ -120,24 +120,4 @@ test('log redaction hides keys in headers and setup fields', async (t) => {
   assert.ok(line)
   assert.doesNotMatch(line, /sk-leak/)
   assert.match(line, /\[redacted\]/)
-})
-
-test('the README documents every environment variable the service reads', async () => {
-  const { ENV_SCHEMA } = await import('../src/config.ts')
-  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
-  const missing = Object.keys(ENV_SCHEMA.properties).filter((name) => !readme.includes(`| \`${name}\` |`))
-  assert.deepEqual(missing, [])
-})
-
-test('the README error table lists every error code the service can answer with', async () => {
-  const { readdir } = await import('node:fs/promises')
-  const sources = await readdir(new URL('../src/', import.meta.url), { recursive: true })
-  const codes = new Set<string>()
-  for (const file of sources.filter((f) => f.endsWith('.ts'))) {
-    const text = await readFile(new URL(`../src/${file}`, import.meta.url), 'utf8')
-    for (const [, code] of text.matchAll(/'(ERR_[A-Z_]+)'/g)) codes.add(code!)
-  }
-  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
-  assert.ok(codes.size > 20)
-  assert.deepEqual([...codes].filter((code) => !readme.includes(`\`${code}\``)), [])
 })

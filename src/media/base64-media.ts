@@ -1,8 +1,5 @@
 import { fileTypeFromBuffer } from 'file-type'
-import { invalidField, pointerToField, ValidationError, withDetails, type DetailedError } from '../errors.ts'
-import createError from '@fastify/error'
-
-export const MediaTooLargeError = createError('ERR_MEDIA_TOO_LARGE', 'The media is too large: %s', 413)
+import { invalidField, MediaTooLargeError, pointerToField, ValidationError, withDetails, type DetailedError } from '../errors.ts'
 
 const DATA_URI = /^data:([^,]*?),/i
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/

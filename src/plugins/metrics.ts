@@ -1,6 +1,6 @@
-import { timingSafeEqual, createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { parseBearer, tokenMatcher } from '../bearer-token.ts'
 import { ServiceUnauthorizedError } from '../errors.ts'
 import type { ServiceMetrics } from '../metrics/service-metrics.ts'
 
@@ -35,15 +35,12 @@ async function metricsPlugin(fastify: FastifyInstance, { metrics, token }: Metri
     done()
   })
 
-  const expected = token ? createHash('sha256').update(token).digest() : undefined
+  const scraper = token ? tokenMatcher([token]) : undefined
   fastify.get(
     '/metrics',
     { schema: { tags: ['operations'], summary: 'Prometheus metrics (text exposition format)' } },
     async (request, reply) => {
-      if (expected) {
-        const presented = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? ''
-        if (!timingSafeEqual(createHash('sha256').update(presented).digest(), expected)) throw new ServiceUnauthorizedError()
-      }
+      if (scraper && scraper(parseBearer(request.headers.authorization)) < 0) throw new ServiceUnauthorizedError()
       return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
     },
   )

@@ -6,8 +6,7 @@ import { pipeline } from 'node:stream/promises'
 import multipart, { type MultipartFile } from '@fastify/multipart'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import createError from '@fastify/error'
-import { invalidField, withDetails } from '../errors.ts'
+import { invalidField, MalformedMultipartError, withDetails } from '../errors.ts'
 import { tooLarge } from '../media/base64-media.ts'
 import type { JsonSchema } from '../schemas/load-tasks.ts'
 
@@ -25,8 +24,6 @@ export interface UploadsOptions {
   /** The task's input schema: text parts are converted to the types it declares. */
   schema: JsonSchema
 }
-
-const MalformedMultipartError = createError('ERR_INVALID_MULTIPART', 'The multipart/form-data body is malformed: %s', 400)
 
 /** Stands in the body for a field that arrived as a file; only `request.uploads` gives its bytes. */
 export const UPLOADED = '(uploaded file)'

@@ -23,13 +23,10 @@ export interface SseRelay {
 const STREAM = { stream: true }
 
 /**
- * Relays an upstream SSE body as our own event stream, pushed rather than pulled: each read of
- * the body is decoded, parsed and relayed in its 'data' event, and what it completed goes out as
- * one chunk (one write, however many events). The body is paused while the returned stream is
- * full and resumed when its reader wants more, so a slow client buffers nothing unbounded. A
- * keep-alive comment goes out after every `heartbeatMs` of silence (one refreshable timer).
- * The body always ends or is destroyed: a failure, or destroying the returned stream (the
- * caller hung up), destroys it, which aborts the upstream call.
+ * Relays an upstream SSE body as our own event stream: what each read of the body completes goes
+ * out as one write, the body pauses while the client is behind, and a keep-alive comment follows
+ * `heartbeatMs` of silence. Destroying the returned stream (the caller hung up) destroys the
+ * body, which aborts the upstream call.
  */
 export function relaySse(body: Readable, relay: SseRelay, heartbeatMs: number): Readable {
   let events = ''

@@ -1,5 +1,7 @@
 import type { Readable } from 'node:stream'
-import createError from '@fastify/error'
+
+// Task modules take the 406 from here, with the stream types it goes with.
+export { NotAcceptableError } from '../errors.ts'
 
 /** A task answer sent as bytes rather than JSON. */
 export interface StreamResult {
@@ -15,5 +17,3 @@ export interface StreamNegotiation {
   /** Whether the Accept header allows this media type. */
   accepts: (mediaType: string) => boolean
 }
-
-export const NotAcceptableError = createError('ERR_NOT_ACCEPTABLE', 'Cannot answer in the requested media type: %s', 406)

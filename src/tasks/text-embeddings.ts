@@ -62,9 +62,9 @@ const PROMPT_TOKENS = /"prompt_tokens"\s*:\s*(\d+)/
 
 /**
  * The text of each embedding array in OpenAI's answer, in input order and checked to be JSON
- * number arrays, without parsing the answer (one 1536-number array costs ~40 µs to parse and
- * ~100 µs to print again). Anything unusual — another count, indexes out of order, another
- * shape, a cut answer — returns undefined and the answer is parsed the ordinary way.
+ * number arrays, copied rather than parsed and printed again (bench/README.md says what that
+ * saves). Anything unusual (another count, indexes out of order, another shape, a cut answer)
+ * returns undefined and the answer is parsed the ordinary way.
  */
 export function copyEmbeddings(
   body: string,

@@ -3,7 +3,7 @@ import { totalmem } from 'node:os'
 
 /**
  * What one open OpenAI call (a stream being relayed, or a JSON call awaiting its answer) costs
- * the process in resident memory, rounded up from `npm run bench` (bench/README.md, "Memory").
+ * the process in resident memory, rounded up from `npm run bench` (bench/README.md explains how).
  */
 export const BYTES_PER_OPEN_CALL = 128 * 1024
 /** The process's own footprint with no call open, rounded up from the same measurement. */
