@@ -36,7 +36,10 @@ const UPSTREAM_KEYS: Record<string, ReadonlySet<string>> = {
   ]),
   '/v1/embeddings': new Set(['model', 'input', 'encoding_format', 'dimensions']),
   '/v1/audio/speech': new Set(['model', 'input', 'voice', 'response_format', 'speed']),
-  '/v1/images/generations': new Set(['model', 'prompt', 'n', 'quality', 'size', 'style', 'response_format']),
+  '/v1/images/generations': new Set([
+    'model', 'prompt', 'n', 'quality', 'size', 'style', 'response_format', 'background', 'output_format', 'output_compression',
+    'moderation',
+  ]),
 }
 const TRANSCRIPTION_FIELDS: ReadonlySet<string> = new Set(['file', 'model', 'prompt', 'language', 'temperature', 'response_format'])
 
@@ -491,15 +494,32 @@ const textToImage = fc.oneof(
     },
     { requiredKeys: ['model', 'prompt'] },
   ),
-  // Any of the schema's values, any model: the dall-e rules decide; other models pass through.
+  fc.record(
+    {
+      model: fc.constantFrom('gpt-image-1', 'gpt-image-1-mini', 'gpt-image-1.5', 'gpt-image-2', 'chatgpt-image-latest'),
+      prompt: fc.string({ minLength: 1, maxLength: 300 }),
+      n: fc.integer({ min: 1, max: 3 }),
+      quality: fc.constantFrom('auto', 'low', 'medium', 'high'),
+      size: fc.constantFrom('auto', '1024x1024', '1536x1024', '1024x1536'),
+      background: fc.constantFrom('auto', 'opaque', 'transparent'),
+      'output-format': fc.constantFrom('png', 'webp'),
+      moderation: fc.constantFrom('auto', 'low'),
+    },
+    { requiredKeys: ['model', 'prompt'] },
+  ),
+  // Any of the schema's values, any model: the family rules decide; other models pass through.
   fc.record(
     {
       model: fc.oneof(fc.constantFrom('dall-e-2', 'dall-e-3', 'gpt-image-1'), fc.stringMatching(/^[a-z0-9-]{1,20}$/)),
       prompt: fc.oneof(fc.string({ minLength: 1, maxLength: 40 }), hugeString),
       n: fc.integer({ min: 1, max: 10 }),
-      quality: fc.constantFrom('standard', 'hd'),
-      size: fc.constantFrom('256x256', '512x512', '1024x1024', '1792x1024', '1024x1792'),
+      quality: fc.constantFrom('auto', 'low', 'medium', 'high', 'standard', 'hd'),
+      size: fc.constantFrom('auto', '256x256', '512x512', '1024x1024', '1536x1024', '1024x1536', '1792x1024', '1024x1792'),
       style: fc.constantFrom('vivid', 'natural'),
+      background: fc.constantFrom('auto', 'opaque', 'transparent'),
+      'output-format': fc.constantFrom('png', 'jpeg', 'webp'),
+      'output-compression': fc.integer({ min: 0, max: 100 }),
+      moderation: fc.constantFrom('auto', 'low'),
     },
     { requiredKeys: ['prompt'] },
   ),
@@ -585,7 +605,7 @@ const payloadOf = (body: unknown): fc.Arbitrary<string | Buffer> => {
 
 const ACCEPTS = [
   'application/json', 'text/event-stream', 'text/event-stream;q=0.5, application/json', 'audio/*', 'audio/mpeg', 'audio/ogg',
-  'audio/wav', 'audio/pcm', 'audio/flac', 'audio/aac', 'audio/*;q=0', 'image/*', 'image/png', 'image/webp',
+  'audio/wav', 'audio/pcm', 'audio/flac', 'audio/aac', 'audio/*;q=0', 'image/*', 'image/png', 'image/webp', 'image/jpeg',
   'image/png;q=0.9, image/webp', '*/*', '*/*;q=0', 'text/html', 'application/xml', 'text/*', '', ';;;', 'garbage/',
   '*/*;q=abc', 'application/json;q=0, */*', 'audio/mpeg, audio/mpeg, audio/mpeg',
 ]

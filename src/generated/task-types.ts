@@ -330,17 +330,17 @@ export interface TextToSpeechOutput {
   audio?: string
 }
 
-export type TextToImageInput = {
+export interface TextToImageInput {
   /**
    * Optional task identifier; when given it must name this task.
    */
   task?: 'TASK_TEXT_TO_IMAGE'
   /**
-   * Image model to use; other image model IDs are accepted too.
+   * Image model to use; other image model IDs are accepted too. Without it OpenAI draws with dall-e-2, so the GPT-image-only fields then need a `model`.
    */
   model?: string
   /**
-   * What to draw; at most 1000 characters for dall-e-2 and 4000 for dall-e-3.
+   * What to draw: at most 32000 characters for the GPT image models, 4000 for dall-e-3 and 1000 for dall-e-2.
    */
   prompt: string
   /**
@@ -348,17 +348,41 @@ export type TextToImageInput = {
    */
   n?: number
   /**
-   * `hd` gives finer detail and consistency; dall-e-3 only.
+   * `low`, `medium` or `high` for the GPT image models; `standard` or `hd` (finer detail) for dall-e-3; only `standard` for dall-e-2. `auto`, OpenAI's default, lets the model choose.
    */
-  quality?: 'standard' | 'hd'
+  quality?: 'auto' | 'low' | 'medium' | 'high' | 'standard' | 'hd'
   /**
-   * Width x height: 256x256, 512x512 or 1024x1024 for dall-e-2; 1024x1024, 1792x1024 or 1024x1792 for dall-e-3.
+   * Width x height. GPT image models: 1024x1024, 1536x1024 (landscape), 1024x1536 (portrait) or `auto` (their default). dall-e-3: 1024x1024 (its default), 1792x1024 or 1024x1792. dall-e-2: 256x256, 512x512 or 1024x1024 (its default).
    */
-  size?: '256x256' | '512x512' | '1024x1024' | '1792x1024' | '1024x1792'
+  size?:
+    | 'auto'
+    | '1024x1024'
+    | '1536x1024'
+    | '1024x1536'
+    | '256x256'
+    | '512x512'
+    | '1792x1024'
+    | '1024x1792'
   /**
-   * `vivid` leans towards dramatic, hyper-real images, `natural` towards plainer ones; dall-e-3 only.
+   * `vivid` (the default) leans towards dramatic, hyper-real images, `natural` towards plainer ones; dall-e-3 only.
    */
   style?: 'vivid' | 'natural'
+  /**
+   * Background of the image; GPT image models only. `transparent` needs a format with transparency: `output-format` png or webp, or no `output-format` (the image then comes back as WebP, or as PNG with `Accept: image/png`). OpenAI's default is `auto`.
+   */
+  background?: 'auto' | 'transparent' | 'opaque'
+  /**
+   * GPT image models only: OpenAI draws the image in this format and it is returned as is, as a `data:image/<format>;base64,` URI, or as the bytes with `Accept: image/*` or the matching `image/<format>`. Without it OpenAI draws a PNG, which is returned as WebP (JPEG for `Accept: image/jpeg`, PNG untouched for `Accept: image/png`).
+   */
+  'output-format'?: 'png' | 'jpeg' | 'webp'
+  /**
+   * Compression level from 0 to 100 (OpenAI's default 100); GPT image models with `output-format` jpeg or webp only.
+   */
+  'output-compression'?: number
+  /**
+   * Content-moderation level of the GPT image models: `low` filters less than `auto` (OpenAI's default).
+   */
+  moderation?: 'auto' | 'low'
 }
 
 export interface TextToImageOutput {
@@ -367,11 +391,11 @@ export interface TextToImageOutput {
    */
   results: {
     /**
-     * The image as a `data:image/webp;base64,` URI.
+     * The image as a data URI: `data:image/webp;base64,` unless `output-format` was given, then in that format.
      */
     image?: string
     /**
-     * The prompt the model actually drew from (empty when it did not rewrite it).
+     * The prompt dall-e-3 actually drew from. Always present: empty for the models that do not rewrite prompts (dall-e-2 and the GPT image models).
      */
     'revised-prompt'?: string
   }[]
