@@ -35,7 +35,7 @@ const UPSTREAM_KEYS: Record<string, ReadonlySet<string>> = {
     'frequency_penalty', 'response_format', 'prediction', 'tools', 'tool_choice', 'stream', 'stream_options',
   ]),
   '/v1/embeddings': new Set(['model', 'input', 'encoding_format', 'dimensions']),
-  '/v1/audio/speech': new Set(['model', 'input', 'voice', 'response_format', 'speed']),
+  '/v1/audio/speech': new Set(['model', 'input', 'voice', 'instructions', 'response_format', 'speed']),
   '/v1/images/generations': new Set([
     'model', 'prompt', 'n', 'quality', 'size', 'style', 'response_format', 'background', 'output_format', 'output_compression',
     'moderation',
@@ -462,7 +462,12 @@ const textToSpeech = fc
       task: fc.constant('TASK_TEXT_TO_SPEECH'),
       model: fc.constantFrom('tts-1', 'tts-1-hd', 'gpt-4o-mini-tts'),
       text: fc.oneof(fc.string({ minLength: 1, maxLength: 200 }), fc.string({ minLength: 1, maxLength: 4096 })),
-      voice: fc.oneof(fc.constantFrom('alloy', 'echo', 'fable', 'onyx', 'nova', 'shimmer'), fc.stringMatching(/^[a-z0-9_-]{1,64}$/)),
+      voice: fc.oneof(
+        fc.constantFrom('alloy', 'ash', 'ballad', 'coral', 'echo', 'fable', 'onyx', 'nova', 'sage', 'shimmer', 'verse', 'marin', 'cedar'),
+        fc.stringMatching(/^[a-z0-9_-]{1,64}$/),
+        fc.record({ id: fc.string({ minLength: 1, maxLength: 40 }) }),
+      ),
+      instructions: fc.string({ maxLength: 200 }),
       'response-format': fc.constantFrom(...AUDIO_FORMATS),
       'response-type': fc.constantFrom(...AUDIO_FORMATS),
       speed: fc.double({ min: 0.25, max: 4, noNaN: true }),
@@ -470,6 +475,8 @@ const textToSpeech = fc
     { requiredKeys: ['model', 'text', 'voice'] },
   )
   .filter((body) => [...String(body.text)].length <= 4096)
+  // tts-1 and tts-1-hd refuse instructions (their own test covers that).
+  .map(({ instructions, ...body }) => (String(body.model).startsWith('tts-1') ? body : { ...body, instructions }))
 
 const textToImage = fc.oneof(
   fc.record(

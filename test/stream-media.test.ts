@@ -145,6 +145,53 @@ describe('text to speech as audio bytes', () => {
     assert.deepEqual(JSON.parse(res.body.toString()), { audio: `data:audio/mpeg;base64,${expected.toString('base64')}` })
   })
 
+  test('a 200 JSON answer instead of audio is a 502 error body, not a 200 stream', async (t) => {
+    const { upstream, base } = await serve(t)
+    // An OpenAI-compatible server that answers the speech call with JSON.
+    upstream.setHandler('/audio/speech', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"audio":"UklGRg=="}')
+    })
+    const res = await post(base, 'text-to-speech', SPEECH, 'audio/*')
+    const error = await errorOf(res, 502)
+    assert.equal(error.code, 'ERR_UPSTREAM_BAD_RESPONSE')
+    assert.match(error.message, /application\/json/)
+    assert.equal(upstream.requests.length, 1)
+    // The connection is still good for the next call.
+    upstream.setHandler('/audio/speech', undefined)
+    const next = await post(base, 'text-to-speech', SPEECH, 'audio/mpeg')
+    assert.equal(next.status, 200)
+    assert.ok((await bytesOf(next)).equals(expectedSpeechBytes(upstream.requests[1]!.json)))
+  })
+
+  test('a custom voice with instructions streams the exact bytes', async (t) => {
+    const { upstream, base } = await serve(t)
+    const input = { ...SPEECH, model: 'gpt-4o-mini-tts', voice: { id: 'voice_1234' }, instructions: 'Calm and slow.' }
+    const res = await post(base, 'text-to-speech', input, 'audio/flac')
+    assert.equal(res.status, 200)
+    assert.equal(res.headers.get('content-type'), 'audio/flac')
+    const sent = upstream.requests[0]!
+    assert.deepEqual(sent.json, {
+      model: 'gpt-4o-mini-tts',
+      input: SPEECH.text,
+      voice: { id: 'voice_1234' },
+      instructions: 'Calm and slow.',
+      response_format: 'flac',
+      ...filledDefaults({ speed: 1 }),
+    })
+    assert.ok((await bytesOf(res)).equals(expectedSpeechBytes(sent.json)))
+  })
+
+  test('instructions for tts-1 on the audio route are a 400 naming instructions, with no upstream call', async (t) => {
+    const { upstream, base } = await serve(t)
+    const res = await post(base, 'text-to-speech', { ...SPEECH, instructions: 'Whisper.' }, 'audio/*')
+    const error = await errorOf(res, 400)
+    assert.deepEqual(
+      error.details.map((d: { field: string }) => d.field),
+      ['instructions'],
+    )
+    assert.equal(upstream.requests.length, 0)
+  })
+
   test("a truncated upstream audio body makes the client's read fail, not end cleanly", async (t) => {
     const { upstream, base } = await serve(t)
     upstream.enqueue({ kind: 'truncated-stream', path: '/v1/audio/speech' })
@@ -190,7 +237,7 @@ describe('text to image as image bytes', () => {
     assert.equal(decodeURIComponent(header), `A detailed rendering of: ${PROMPT}`)
     assert.equal(upstream.requests.length, 1)
     assert.equal(upstream.requests[0]!.json.response_format, 'b64_json')
-    assert.equal(upstream.requests[0]!.json.n, 1)
+    assert.equal(upstream.requests[0]!.json.n, filledDefaults({ n: 1 }).n)
   })
 
   test('Accept image/*, dall-e-2: WebP bytes and an empty revised prompt', async (t) => {

@@ -292,6 +292,8 @@ export interface SpeechRecognitionOutput {
   text: string
 }
 
+export type BuiltInVoice = string
+
 export interface TextToSpeechInput {
   /**
    * Optional task identifier; when given it must name this task.
@@ -306,21 +308,31 @@ export interface TextToSpeechInput {
    */
   text: string
   /**
-   * Voice to speak with; newer built-in voices are accepted too.
+   * Voice to speak with: a built-in voice by name (alloy, ash, ballad, coral, echo, fable, onyx, nova, sage, shimmer, verse, marin or cedar; newer names are accepted too), or a custom voice of your organisation as `{"id": "voice_..."}`.
    */
-  voice: string
+  voice: BuiltInVoice | CustomVoice
   /**
-   * Audio encoding of the result (default mp3); `pcm` is raw 24 kHz 16-bit mono. Accepted as `response-format` or `response-type`.
+   * How to speak: tone, accent, pace, emotion (such as "Speak in a cheerful, warm tone"), 4096 characters at most. For gpt-4o-mini-tts and newer speech models; tts-1 and tts-1-hd do not take it (a 400).
+   */
+  instructions?: string
+  /**
+   * Audio encoding of the result (OpenAI's default mp3); `pcm` is raw 24 kHz 16-bit mono. Accepted as `response-format` or `response-type`.
    */
   'response-format'?: 'mp3' | 'opus' | 'aac' | 'flac' | 'wav' | 'pcm'
   /**
-   * Audio encoding of the result (default mp3); `pcm` is raw 24 kHz 16-bit mono. Accepted as `response-format` or `response-type`.
+   * Audio encoding of the result (OpenAI's default mp3); `pcm` is raw 24 kHz 16-bit mono. Accepted as `response-format` or `response-type`.
    */
   'response-type'?: 'mp3' | 'opus' | 'aac' | 'flac' | 'wav' | 'pcm'
   /**
    * Speaking rate from 0.25 to 4; 1 is normal speed.
    */
   speed?: number
+}
+export interface CustomVoice {
+  /**
+   * ID of the custom voice.
+   */
+  id: string
 }
 
 export interface TextToSpeechOutput {
