@@ -41,7 +41,11 @@ const UPSTREAM_KEYS: Record<string, ReadonlySet<string>> = {
     'moderation',
   ]),
 }
-const TRANSCRIPTION_FIELDS: ReadonlySet<string> = new Set(['file', 'model', 'prompt', 'language', 'temperature', 'response_format'])
+const TRANSCRIPTION_FIELDS: ReadonlySet<string> = new Set([
+  'file', 'model', 'prompt', 'language', 'temperature', 'response_format', 'timestamp_granularities[]', 'chunking_strategy',
+  'chunking_strategy[type]', 'chunking_strategy[prefix_padding_ms]', 'chunking_strategy[silence_duration_ms]',
+  'chunking_strategy[threshold]',
+])
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -441,17 +445,53 @@ const textEmbeddings = fc.record(
   { requiredKeys: ['model', 'text'] },
 )
 
-function speechRecognition(audio: fc.Arbitrary<string>): fc.Arbitrary<Body> {
-  return fc.record(
+const chunkingStrategy = fc.oneof(
+  fc.constant('auto'),
+  fc.record(
     {
-      task: fc.constant('TASK_SPEECH_RECOGNITION'),
-      model: fc.constantFrom('whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe'),
-      audio,
-      prompt: text,
-      language: fc.stringMatching(/^[a-zA-Z]{2,3}([-_][a-zA-Z0-9]{2,8})?$/),
-      temperature: fc.double({ min: 0, max: 1, noNaN: true }),
+      type: fc.constant('server_vad'),
+      'prefix-padding-ms': fc.integer({ min: 0, max: 2000 }),
+      'silence-duration-ms': fc.integer({ min: 0, max: 2000 }),
+      threshold: fc.double({ min: 0, max: 1, noNaN: true }),
     },
-    { requiredKeys: ['model', 'audio'] },
+    { requiredKeys: ['type'] },
+  ),
+)
+
+function speechRecognition(audio: fc.Arbitrary<string>): fc.Arbitrary<Body> {
+  return fc.oneof(
+    fc.record(
+      {
+        task: fc.constant('TASK_SPEECH_RECOGNITION'),
+        model: fc.constantFrom('whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe'),
+        audio,
+        prompt: text,
+        language: fc.stringMatching(/^[a-zA-Z]{2,3}([-_][a-zA-Z0-9]{2,8})?$/),
+        temperature: fc.double({ min: 0, max: 1, noNaN: true }),
+        'response-format': fc.constantFrom('json', 'text'),
+        'chunking-strategy': chunkingStrategy,
+      },
+      { requiredKeys: ['model', 'audio'] },
+    ),
+    fc.record(
+      {
+        model: fc.constant('whisper-1'),
+        audio,
+        'response-format': fc.constantFrom('json', 'text', 'srt', 'vtt', 'verbose_json'),
+        'timestamp-granularities': fc.uniqueArray(fc.constantFrom('word', 'segment'), { minLength: 1, maxLength: 2 }),
+      },
+      { requiredKeys: ['model', 'audio'] },
+    ).map((body) => (body['response-format'] === 'verbose_json' ? body : { ...body, 'timestamp-granularities': undefined })),
+    fc.record(
+      {
+        model: fc.constant('gpt-4o-transcribe-diarize'),
+        audio,
+        language: fc.constantFrom('en', 'fr'),
+        'response-format': fc.constantFrom('json', 'text', 'diarized_json'),
+        'chunking-strategy': chunkingStrategy,
+      },
+      { requiredKeys: ['model', 'audio'] },
+    ),
   )
 }
 

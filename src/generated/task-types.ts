@@ -258,6 +258,8 @@ export interface TextEmbeddingsOutput {
   embedding: number[]
 }
 
+export type AutomaticChunking = 'auto'
+
 export interface SpeechRecognitionInput {
   /**
    * Optional task identifier; when given it must name this task.
@@ -272,7 +274,7 @@ export interface SpeechRecognitionInput {
    */
   audio: string
   /**
-   * Text that guides the style or continues an earlier segment; write it in the audio's language.
+   * Text that guides the style or continues an earlier segment; write it in the audio's language. Not for gpt-4o-transcribe-diarize.
    */
   prompt?: string
   /**
@@ -283,13 +285,85 @@ export interface SpeechRecognitionInput {
    * Sampling temperature from 0 to 1. At 0 the model raises it by itself, guided by log probabilities, until its thresholds are met.
    */
   temperature?: number
+  /**
+   * What OpenAI answers with, and so what the output holds (OpenAI's default `json`): `json` and `text` the transcript; `srt` and `vtt` the subtitle file as `text`; `verbose_json` also `language`, `duration`, `segments` and, when asked for, `words` (whisper-1 only); `diarized_json` `duration` and `segments` with their `speaker` (gpt-4o-transcribe-diarize only). gpt-4o-transcribe and gpt-4o-mini-transcribe answer `json` or `text` only; the diarize model `json`, `text` or `diarized_json`.
+   */
+  'response-format'?: 'json' | 'text' | 'srt' | 'vtt' | 'verbose_json' | 'diarized_json'
+  /**
+   * Which timestamps a `verbose_json` answer carries: `segment` (OpenAI's default), `word` or both. Needs `response-format` verbose_json; not for gpt-4o-transcribe-diarize. In a multipart body, one text part per value (the name may end in `[]`).
+   *
+   * @minItems 1
+   */
+  'timestamp-granularities'?: ['word' | 'segment', ...('word' | 'segment')[]]
+  /**
+   * How OpenAI cuts the audio before transcribing it: `auto` (loudness normalised, then cut at pauses found by voice activity detection) or a `server_vad` object to tune that detection. Without it the audio is transcribed as one block, except with gpt-4o-transcribe-diarize, which is sent `auto` (OpenAI requires chunking for its audio over 30 seconds). In a multipart body: `auto`, or the object as JSON text.
+   */
+  'chunking-strategy'?: AutomaticChunking | VoiceActivityDetection
+}
+export interface VoiceActivityDetection {
+  type: 'server_vad'
+  /**
+   * Audio kept before detected speech, in milliseconds (OpenAI's default 300).
+   */
+  'prefix-padding-ms'?: number
+  /**
+   * Silence that ends a chunk, in milliseconds (OpenAI's default 200); shorter cuts at shorter pauses.
+   */
+  'silence-duration-ms'?: number
+  /**
+   * Detection sensitivity from 0 to 1 (OpenAI's default 0.5); higher needs louder speech, which suits noisy audio.
+   */
+  threshold?: number
 }
 
 export interface SpeechRecognitionOutput {
   /**
-   * The transcript.
+   * The transcript; with `srt` or `vtt` the subtitle file itself; with `text` OpenAI's plain text without its final line break.
    */
   text: string
+  /**
+   * The language OpenAI recognised (such as `english`); verbose_json only.
+   */
+  language?: string
+  /**
+   * Length of the audio in seconds; verbose_json and diarized_json.
+   */
+  duration?: number
+  /**
+   * The transcript in timed pieces; verbose_json and diarized_json.
+   */
+  segments?: {
+    /**
+     * Where the segment starts, in seconds.
+     */
+    start: number
+    /**
+     * Where it ends, in seconds.
+     */
+    end: number
+    /**
+     * What was said.
+     */
+    text: string
+    /**
+     * Who said it (`A`, `B`, ...); diarized_json only.
+     */
+    speaker?: string
+  }[]
+  /**
+   * Each word with its timing; verbose_json with the `word` timestamp granularity.
+   */
+  words?: {
+    word: string
+    /**
+     * Where the word starts, in seconds.
+     */
+    start: number
+    /**
+     * Where it ends, in seconds.
+     */
+    end: number
+  }[]
 }
 
 export type BuiltInVoice = string

@@ -110,8 +110,10 @@ function requestBodySchema(def: TaskDefinition): JsonSchema {
   if (!uploadFields.length) return json
   const properties = { ...(def.input.properties as Record<string, JsonSchema>) }
   for (const field of uploadFields) {
-    properties[field] = { ...properties[field], type: 'string', format: 'binary' }
-    delete properties[field]!.minLength
+    // A file part: its own description, and no minLength or base64 examples of the JSON field.
+    const { minLength: _minLength, examples: _examples, ...jsonField } = properties[field] as JsonSchema
+    const description = def.uploads[field]!.description ?? jsonField.description
+    properties[field] = { ...jsonField, type: 'string', format: 'binary', ...(description !== undefined && { description }) }
   }
   return {
     content: {

@@ -20,3 +20,8 @@ export function characterCount(text: string): number {
   for (const _ of text) count++
   return count
 }
+
+/** `a, b or c`, for messages that list the allowed values. */
+export function alternatives(values: string[]): string {
+  return values.length > 1 ? `${values.slice(0, -1).join(', ')} or ${values.at(-1)}` : (values[0] ?? '')
+}

@@ -1,5 +1,5 @@
 import type { TextToImageInput } from '../generated/task-types.ts'
-import { characterCount, type FieldProblem } from './field-problems.ts'
+import { alternatives, characterCount, type FieldProblem } from './field-problems.ts'
 import { isDallE2, isDallE3, isGptImageModel } from './model-families.ts'
 
 /** The model OpenAI draws with when the request names none. */
@@ -63,10 +63,10 @@ export function imageInputProblems(input: TextToImageInput): FieldProblem[] {
   if (!family) return []
   const problems: FieldProblem[] = []
   if (input.size !== undefined && !family.sizes.includes(input.size)) {
-    problems.push({ path: '/size', message: `must be ${oneOf(family.sizes)} for ${model}` })
+    problems.push({ path: '/size', message: `must be ${alternatives(family.sizes)} for ${model}` })
   }
   if (input.quality !== undefined && !family.qualities.includes(input.quality)) {
-    problems.push({ path: '/quality', message: `must be ${oneOf(family.qualities)} for ${model}` })
+    problems.push({ path: '/quality', message: `must be ${alternatives(family.qualities)} for ${model}` })
   }
   if (input.style !== undefined && !family.takesStyle) {
     problems.push({ path: '/style', message: `is for dall-e-3 only, not ${model}` })
@@ -99,8 +99,4 @@ function outputFormatProblems(input: TextToImageInput): FieldProblem[] {
     problems.push({ path: '/background', message: 'transparent needs output-format png or webp; a JPEG has no transparency' })
   }
   return problems
-}
-
-function oneOf(values: string[]): string {
-  return values.length > 1 ? `${values.slice(0, -1).join(', ')} or ${values.at(-1)}` : values[0]!
 }
