@@ -344,3 +344,21 @@ test('a model of no known family is not checked: its server decides', async (t) 
     ...filledDefaults({ n: 1 }),
   })
 })
+
+test('in a batch, an item the model family refuses gets its own 400 entry; the others are drawn', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const inputs = [
+    { model: 'gpt-image-1', prompt: PROMPT, 'output-format': 'jpeg' },
+    { model: 'dall-e-2', prompt: PROMPT, 'output-format': 'jpeg' },
+    { model: 'dall-e-3', prompt: PROMPT },
+  ]
+  const res = await app.inject({ method: 'POST', url: `${URL}/batch`, payload: { inputs } })
+  assert.equal(res.statusCode, 200, res.body)
+  const { outputs } = res.json()
+  assert.match(outputs[0].results[0].image, /^data:image\/jpeg;base64,/)
+  assert.equal(outputs[1].error.code, 'ERR_VALIDATION')
+  assert.equal(outputs[1].error.status, 400)
+  assert.deepEqual(outputs[1].error.details.map((d: { path: string }) => d.path), ['/output-format'])
+  await assertWebpLike(outputs[2].results[0].image, upstream.png)
+  assert.deepEqual(upstream.requests.map((r) => r.json.model).sort(), ['dall-e-3', 'gpt-image-1'])
+})
