@@ -118,8 +118,8 @@ async function uploads(fastify: FastifyInstance, { fields, schema }: UploadsOpti
       }
       // A list field is one part per item, whether one part or several came.
       delete body[key]
-      const items = propertyOf(list)!.items as JsonSchema | undefined
-      const typed = (Array.isArray(value) ? value : [value]).map((item) => (typeof item === 'string' ? fromFormText(item, items) : item))
+      const itemSchema = propertyOf(list)!.items as JsonSchema | undefined
+      const typed = (Array.isArray(value) ? value : [value]).map((item) => (typeof item === 'string' ? fromFormText(item, itemSchema) : item))
       lists.set(list, [...(lists.get(list) ?? []), ...typed])
     }
     for (const [name, items] of lists) body[name] = items

@@ -110,10 +110,13 @@ function requestBodySchema(def: TaskDefinition): JsonSchema {
   if (!uploadFields.length) return json
   const properties = { ...(def.input.properties as Record<string, JsonSchema>) }
   for (const field of uploadFields) {
-    // A file part: its own description, and no minLength or base64 examples of the JSON field.
-    const { minLength: _minLength, examples: _examples, ...jsonField } = properties[field] as JsonSchema
-    const description = def.uploads[field]!.description ?? jsonField.description
-    properties[field] = { ...jsonField, type: 'string', format: 'binary', ...(description !== undefined && { description }) }
+    const fileField: JsonSchema = { ...properties[field], type: 'string', format: 'binary' }
+    // A file part has no length, and the JSON field's base64 examples and wording do not fit it.
+    delete fileField.minLength
+    delete fileField.examples
+    const { description } = def.uploads[field]!
+    if (description !== undefined) fileField.description = description
+    properties[field] = fileField
   }
   return {
     content: {
