@@ -284,6 +284,39 @@ describe('audio/transcriptions (multipart)', () => {
     assert.equal(validateOpenAIResponse('/audio/transcriptions', body), null);
   });
 
+  test('diarized_json: two speakers taking turns, in the contract\'s shape', async () => {
+    const form = new FormData();
+    form.append('file', new Blob([Buffer.alloc(6400)]), 'call.wav');
+    form.append('model', 'gpt-4o-transcribe-diarize');
+    form.append('response_format', 'diarized_json');
+    const body: any = await (await fetch(`${fake.url}/audio/transcriptions`, { method: 'POST', headers: AUTH, body: form })).json();
+    assert.equal(validateOpenAIComponent('CreateTranscriptionResponseDiarizedJson', body), null);
+    assert.deepEqual(body.segments.map((s: any) => [s.type, s.id, s.speaker]), [
+      ['transcript.text.segment', 'seg_0', 'A'],
+      ['transcript.text.segment', 'seg_1', 'B'],
+    ]);
+    assert.equal(body.segments.map((s: any) => s.text).join(' '), body.text);
+    assert.equal(body.segments[0].end, body.segments[1].start);
+    assert.equal(body.segments[1].end, body.duration);
+    assert.deepEqual(fake.violations, []);
+  });
+
+  test('the diarize model refuses unchunked audio over 30 seconds, as OpenAI does', async () => {
+    const ask = async (chunking?: [string, string]): Promise<Response> => {
+      const form = new FormData();
+      form.append('file', new Blob([Buffer.alloc(1_000_000)]), 'long.wav');
+      form.append('model', 'gpt-4o-transcribe-diarize');
+      if (chunking) form.append(...chunking);
+      return fetch(`${fake.url}/audio/transcriptions`, { method: 'POST', headers: AUTH, body: form });
+    };
+    const refused = await ask();
+    assert.equal(refused.status, 400);
+    assert.match(((await refused.json()) as any).error.message, /chunking_strategy is required/);
+    assert.equal((await ask(['chunking_strategy', 'auto'])).status, 200);
+    assert.equal((await ask(['chunking_strategy[type]', 'server_vad'])).status, 200);
+    assert.deepEqual(fake.violations, []);
+  });
+
   test('stream: transcript.text.delta events then transcript.text.done', async () => {
     const form = new FormData();
     form.append('file', new Blob([Buffer.alloc(64)]), 'live.wav');

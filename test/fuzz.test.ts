@@ -36,10 +36,17 @@ const UPSTREAM_KEYS: Record<string, ReadonlySet<string>> = {
     'frequency_penalty', 'response_format', 'prediction', 'tools', 'tool_choice', 'stream', 'stream_options',
   ]),
   '/v1/embeddings': new Set(['model', 'input', 'encoding_format', 'dimensions']),
-  '/v1/audio/speech': new Set(['model', 'input', 'voice', 'response_format', 'speed']),
-  '/v1/images/generations': new Set(['model', 'prompt', 'n', 'quality', 'size', 'style', 'response_format']),
+  '/v1/audio/speech': new Set(['model', 'input', 'voice', 'instructions', 'response_format', 'speed']),
+  '/v1/images/generations': new Set([
+    'model', 'prompt', 'n', 'quality', 'size', 'style', 'response_format', 'background', 'output_format', 'output_compression',
+    'moderation',
+  ]),
 }
-const TRANSCRIPTION_FIELDS: ReadonlySet<string> = new Set(['file', 'model', 'prompt', 'language', 'temperature', 'response_format'])
+const TRANSCRIPTION_FIELDS: ReadonlySet<string> = new Set([
+  'file', 'model', 'prompt', 'language', 'temperature', 'response_format', 'timestamp_granularities[]', 'chunking_strategy',
+  'chunking_strategy[type]', 'chunking_strategy[prefix_padding_ms]', 'chunking_strategy[silence_duration_ms]',
+  'chunking_strategy[threshold]',
+])
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -439,17 +446,53 @@ const textEmbeddings = fc.record(
   { requiredKeys: ['model', 'text'] },
 )
 
-function speechRecognition(audio: fc.Arbitrary<string>): fc.Arbitrary<Body> {
-  return fc.record(
+const chunkingStrategy = fc.oneof(
+  fc.constant('auto'),
+  fc.record(
     {
-      task: fc.constant('TASK_SPEECH_RECOGNITION'),
-      model: fc.constantFrom('whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe'),
-      audio,
-      prompt: text,
-      language: fc.stringMatching(/^[a-zA-Z]{2,3}([-_][a-zA-Z0-9]{2,8})?$/),
-      temperature: fc.double({ min: 0, max: 1, noNaN: true }),
+      type: fc.constant('server_vad'),
+      'prefix-padding-ms': fc.integer({ min: 0, max: 2000 }),
+      'silence-duration-ms': fc.integer({ min: 0, max: 2000 }),
+      threshold: fc.double({ min: 0, max: 1, noNaN: true }),
     },
-    { requiredKeys: ['model', 'audio'] },
+    { requiredKeys: ['type'] },
+  ),
+)
+
+function speechRecognition(audio: fc.Arbitrary<string>): fc.Arbitrary<Body> {
+  return fc.oneof(
+    fc.record(
+      {
+        task: fc.constant('TASK_SPEECH_RECOGNITION'),
+        model: fc.constantFrom('whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe'),
+        audio,
+        prompt: text,
+        language: fc.stringMatching(/^[a-zA-Z]{2,3}([-_][a-zA-Z0-9]{2,8})?$/),
+        temperature: fc.double({ min: 0, max: 1, noNaN: true }),
+        'response-format': fc.constantFrom('json', 'text'),
+        'chunking-strategy': chunkingStrategy,
+      },
+      { requiredKeys: ['model', 'audio'] },
+    ),
+    fc.record(
+      {
+        model: fc.constant('whisper-1'),
+        audio,
+        'response-format': fc.constantFrom('json', 'text', 'srt', 'vtt', 'verbose_json'),
+        'timestamp-granularities': fc.uniqueArray(fc.constantFrom('word', 'segment'), { minLength: 1, maxLength: 2 }),
+      },
+      { requiredKeys: ['model', 'audio'] },
+    ).map((body) => (body['response-format'] === 'verbose_json' ? body : { ...body, 'timestamp-granularities': undefined })),
+    fc.record(
+      {
+        model: fc.constant('gpt-4o-transcribe-diarize'),
+        audio,
+        language: fc.constantFrom('en', 'fr'),
+        'response-format': fc.constantFrom('json', 'text', 'diarized_json'),
+        'chunking-strategy': chunkingStrategy,
+      },
+      { requiredKeys: ['model', 'audio'] },
+    ),
   )
 }
 
@@ -460,7 +503,12 @@ const textToSpeech = fc
       task: fc.constant('TASK_TEXT_TO_SPEECH'),
       model: fc.constantFrom('tts-1', 'tts-1-hd', 'gpt-4o-mini-tts'),
       text: fc.oneof(fc.string({ minLength: 1, maxLength: 200 }), fc.string({ minLength: 1, maxLength: 4096 })),
-      voice: fc.oneof(fc.constantFrom('alloy', 'echo', 'fable', 'onyx', 'nova', 'shimmer'), fc.stringMatching(/^[a-z0-9_-]{1,64}$/)),
+      voice: fc.oneof(
+        fc.constantFrom('alloy', 'ash', 'ballad', 'coral', 'echo', 'fable', 'onyx', 'nova', 'sage', 'shimmer', 'verse', 'marin', 'cedar'),
+        fc.stringMatching(/^[a-z0-9_-]{1,64}$/),
+        fc.record({ id: fc.string({ minLength: 1, maxLength: 40 }) }),
+      ),
+      instructions: fc.string({ maxLength: 200 }),
       'response-format': fc.constantFrom(...AUDIO_FORMATS),
       'response-type': fc.constantFrom(...AUDIO_FORMATS),
       speed: fc.double({ min: 0.25, max: 4, noNaN: true }),
@@ -468,6 +516,8 @@ const textToSpeech = fc
     { requiredKeys: ['model', 'text', 'voice'] },
   )
   .filter((body) => [...String(body.text)].length <= 4096)
+  // tts-1 and tts-1-hd refuse instructions (their own test covers that).
+  .map(({ instructions, ...body }) => (String(body.model).startsWith('tts-1') ? body : { ...body, instructions }))
 
 const textToImage = fc.oneof(
   fc.record(
@@ -492,15 +542,32 @@ const textToImage = fc.oneof(
     },
     { requiredKeys: ['model', 'prompt'] },
   ),
-  // Any of the schema's values, any model: the dall-e rules decide; other models pass through.
+  fc.record(
+    {
+      model: fc.constantFrom('gpt-image-1', 'gpt-image-1-mini', 'gpt-image-1.5', 'gpt-image-2', 'chatgpt-image-latest'),
+      prompt: fc.string({ minLength: 1, maxLength: 300 }),
+      n: fc.integer({ min: 1, max: 3 }),
+      quality: fc.constantFrom('auto', 'low', 'medium', 'high'),
+      size: fc.constantFrom('auto', '1024x1024', '1536x1024', '1024x1536'),
+      background: fc.constantFrom('auto', 'opaque', 'transparent'),
+      'output-format': fc.constantFrom('png', 'webp'),
+      moderation: fc.constantFrom('auto', 'low'),
+    },
+    { requiredKeys: ['model', 'prompt'] },
+  ),
+  // Any of the schema's values, any model: the family rules decide; other models pass through.
   fc.record(
     {
       model: fc.oneof(fc.constantFrom('dall-e-2', 'dall-e-3', 'gpt-image-1'), fc.stringMatching(/^[a-z0-9-]{1,20}$/)),
       prompt: fc.oneof(fc.string({ minLength: 1, maxLength: 40 }), hugeString),
       n: fc.integer({ min: 1, max: 10 }),
-      quality: fc.constantFrom('standard', 'hd'),
-      size: fc.constantFrom('256x256', '512x512', '1024x1024', '1792x1024', '1024x1792'),
+      quality: fc.constantFrom('auto', 'low', 'medium', 'high', 'standard', 'hd'),
+      size: fc.constantFrom('auto', '256x256', '512x512', '1024x1024', '1536x1024', '1024x1536', '1792x1024', '1024x1792'),
       style: fc.constantFrom('vivid', 'natural'),
+      background: fc.constantFrom('auto', 'opaque', 'transparent'),
+      'output-format': fc.constantFrom('png', 'jpeg', 'webp'),
+      'output-compression': fc.integer({ min: 0, max: 100 }),
+      moderation: fc.constantFrom('auto', 'low'),
     },
     { requiredKeys: ['prompt'] },
   ),
@@ -586,7 +653,7 @@ const payloadOf = (body: unknown): fc.Arbitrary<string | Buffer> => {
 
 const ACCEPTS = [
   'application/json', 'text/event-stream', 'text/event-stream;q=0.5, application/json', 'audio/*', 'audio/mpeg', 'audio/ogg',
-  'audio/wav', 'audio/pcm', 'audio/flac', 'audio/aac', 'audio/*;q=0', 'image/*', 'image/png', 'image/webp',
+  'audio/wav', 'audio/pcm', 'audio/flac', 'audio/aac', 'audio/*;q=0', 'image/*', 'image/png', 'image/webp', 'image/jpeg',
   'image/png;q=0.9, image/webp', '*/*', '*/*;q=0', 'text/html', 'application/xml', 'text/*', '', ';;;', 'garbage/',
   '*/*;q=abc', 'application/json;q=0, */*', 'audio/mpeg, audio/mpeg, audio/mpeg',
 ]

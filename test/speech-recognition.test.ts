@@ -3,6 +3,8 @@ import { test } from 'node:test'
 import { fileTypeFromBuffer } from 'file-type'
 import { MAX_AUDIO_BYTES } from '../src/tasks/speech-recognition.ts'
 import { buildWithUpstream } from './support/app.ts'
+import type { RecordedRequest } from './support/fake-openai.ts'
+import { filledDefaults } from './support/filled-defaults.ts'
 import { wavHeader } from './support/wav.ts'
 
 const URL = '/v1/tasks/speech-recognition'
@@ -33,6 +35,11 @@ const OGG_OPUS = Buffer.concat([
 const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex')
 
 const dataUri = (mime: string, bytes: Buffer): string => `data:${mime};base64,${bytes.toString('base64')}`
+
+/** The text parts of the form that reached the stand-in, in order. */
+function textParts(sent: RecordedRequest): Array<[string, string]> {
+  return sent.form!.entries.filter((entry): entry is [string, string] => typeof entry[1] === 'string')
+}
 
 function paths(res: { json(): any }): string[] {
   return res.json().error.details.map((d: { path: string }) => d.path)
@@ -70,7 +77,6 @@ test('uploads the decoded WAV with every field and answers with the transcript',
   assert.ok(file.data.equals(audio), 'the uploaded bytes are the decoded audio')
   assert.deepEqual(sent.form!.fields, {
     model: 'whisper-1',
-    response_format: 'json',
     prompt: 'A short sine tone.',
     language: 'en',
     temperature: '0.2',
@@ -81,11 +87,13 @@ test('uploads the decoded WAV with every field and answers with the transcript',
   assert.deepEqual(res.json(), { text: transcript })
 })
 
-test('without optional fields only the model, the format and the default temperature go along', async (t) => {
+test('without optional fields only the file and the model go along, and OpenAI answers json', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
   const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio: dataUri('audio/wav', wav()) } })
   assert.equal(res.statusCode, 200, res.body)
-  assert.deepEqual(upstream.requests[0]!.form!.fields, { model: 'whisper-1', response_format: 'json', temperature: '0' })
+  const sent = upstream.requests[0]!
+  assert.deepEqual(textParts(sent), [['model', 'whisper-1'], ...Object.entries(filledDefaults({ temperature: '0' }))])
+  assert.deepEqual(res.json(), { text: JSON.parse(String(sent.responseBody)).text })
 })
 
 test('each format is detected from its bytes and uploaded under the matching extension', async (t) => {
@@ -223,4 +231,205 @@ test('audio of exactly 25 MB is uploaded whole', async (t) => {
   const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio } })
   assert.equal(res.statusCode, 200, res.body.slice(0, 300))
   assert.equal(upstream.requests[0]!.form!.files.file!.data.length, MAX_AUDIO_BYTES)
+})
+
+test('response-format text: the plain text, without the final line break OpenAI ends it with', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const audio = wav()
+  for (const model of ['whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe', 'gpt-4o-transcribe-diarize']) {
+    upstream.reset()
+    const res = await app.inject({ method: 'POST', url: URL, payload: { model, audio: dataUri('audio/wav', audio), 'response-format': 'text' } })
+    assert.equal(res.statusCode, 200, `${model}: ${res.body}`)
+    const sent = upstream.requests[0]!
+    assert.equal(sent.form!.fields.response_format, 'text')
+    const answered = String(sent.responseBody)
+    assert.match(String(sent.responseHeaders!['content-type']), /^text\/plain/)
+    assert.ok(answered.endsWith('.\n'), JSON.stringify(answered))
+    assert.deepEqual(res.json(), { text: answered.slice(0, -1) }, model)
+  }
+})
+
+for (const format of ['srt', 'vtt']) {
+  test(`response-format ${format}: the subtitle file exactly as OpenAI wrote it`, async (t) => {
+    const { app, upstream } = await buildWithUpstream(t)
+    const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio: dataUri('audio/wav', wav()), 'response-format': format } })
+    assert.equal(res.statusCode, 200, res.body)
+    const sent = upstream.requests[0]!
+    assert.equal(sent.form!.fields.response_format, format)
+    const subtitles = String(sent.responseBody)
+    assert.match(subtitles, format === 'vtt' ? /^WEBVTT\n\n00:00:00\.000 --> / : /^1\n00:00:00,000 --> /)
+    assert.deepEqual(res.json(), { text: subtitles })
+  })
+}
+
+test('verbose_json with word and segment timestamps: language, duration, segments and words', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const payload = {
+    model: 'whisper-1',
+    audio: dataUri('audio/wav', wav(4000)),
+    'response-format': 'verbose_json',
+    'timestamp-granularities': ['word', 'segment'],
+    language: 'en',
+  }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+  assert.equal(res.statusCode, 200, res.body)
+  const sent = upstream.requests[0]!
+  assert.deepEqual(textParts(sent), [
+    ['model', 'whisper-1'],
+    ['response_format', 'verbose_json'],
+    ['language', 'en'],
+    ...Object.entries(filledDefaults({ temperature: '0' })),
+    ['timestamp_granularities[]', 'word'],
+    ['timestamp_granularities[]', 'segment'],
+  ])
+  const answer = JSON.parse(String(sent.responseBody))
+  assert.ok(answer.words.length > 3 && answer.segments.length === 1, 'the stand-in answered both granularities')
+  assert.deepEqual(res.json(), {
+    text: answer.text,
+    language: answer.language,
+    duration: answer.duration,
+    segments: answer.segments.map(({ start, end, text }: any) => ({ start, end, text })),
+    words: answer.words.map(({ word, start, end }: any) => ({ word, start, end })),
+  })
+})
+
+test('verbose_json without timestamp-granularities: the segments OpenAI gives by default, no words', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const payload = { model: 'whisper-1', audio: dataUri('audio/wav', wav()), 'response-format': 'verbose_json' }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+  assert.equal(res.statusCode, 200, res.body)
+  const sent = upstream.requests[0]!
+  assert.ok(!sent.form!.entries.some(([name]) => name.startsWith('timestamp_granularities')))
+  const body = res.json()
+  assert.deepEqual(Object.keys(body).sort(), ['duration', 'language', 'segments', 'text'])
+  assert.equal(body.segments.length, 1)
+})
+
+test('diarized_json: segments with their speaker, and chunking auto sent for the diarize model', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const payload = { model: 'gpt-4o-transcribe-diarize', audio: dataUri('audio/wav', wav(4000)), 'response-format': 'diarized_json' }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+  assert.equal(res.statusCode, 200, res.body)
+  const sent = upstream.requests[0]!
+  assert.deepEqual(textParts(sent), [
+    ['model', 'gpt-4o-transcribe-diarize'],
+    ['response_format', 'diarized_json'],
+    ...Object.entries(filledDefaults({ temperature: '0' })),
+    ['chunking_strategy', 'auto'],
+  ])
+  const answer = JSON.parse(String(sent.responseBody))
+  assert.deepEqual(answer.segments.map((s: any) => s.speaker), ['A', 'B'])
+  assert.deepEqual(res.json(), {
+    text: answer.text,
+    duration: answer.duration,
+    segments: answer.segments.map(({ start, end, text, speaker }: any) => ({ start, end, text, speaker })),
+  })
+})
+
+test('the diarize model transcribes audio over 30 seconds: chunking auto goes along unless told otherwise', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  // The stand-in hears 32 kB a second, and refuses unchunked diarization past 30 s as OpenAI does.
+  const long = dataUri('audio/wav', wav(520_000))
+  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'gpt-4o-transcribe-diarize', audio: long } })
+  assert.equal(res.statusCode, 200, res.body)
+  assert.equal(upstream.requests[0]!.form!.fields.chunking_strategy, 'auto')
+
+  upstream.reset()
+  const vad = { type: 'server_vad', 'silence-duration-ms': 500 }
+  const tuned = await app.inject({ method: 'POST', url: URL, payload: { model: 'gpt-4o-transcribe-diarize', audio: long, 'chunking-strategy': vad } })
+  assert.equal(tuned.statusCode, 200, tuned.body)
+  const entries = textParts(upstream.requests[0]!).filter(([name]) => name.startsWith('chunking_strategy'))
+  assert.deepEqual(entries, [['chunking_strategy[type]', 'server_vad'], ['chunking_strategy[silence_duration_ms]', '500']])
+})
+
+test('chunking-strategy: auto as is, a server_vad object in snake_case form fields, none unless given', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const audio = dataUri('audio/wav', wav())
+  const vad = { type: 'server_vad', 'prefix-padding-ms': 250, 'silence-duration-ms': 400, threshold: 0.65 }
+  const cases: Array<[strategy: unknown, model: string, expected: Array<[string, string]>]> = [
+    ['auto', 'gpt-4o-transcribe', [['chunking_strategy', 'auto']]],
+    [vad, 'gpt-4o-mini-transcribe', [
+      ['chunking_strategy[type]', 'server_vad'],
+      ['chunking_strategy[prefix_padding_ms]', '250'],
+      ['chunking_strategy[silence_duration_ms]', '400'],
+      ['chunking_strategy[threshold]', '0.65'],
+    ]],
+    [{ type: 'server_vad' }, 'whisper-1', [['chunking_strategy[type]', 'server_vad']]],
+    [undefined, 'gpt-4o-transcribe', []],
+  ]
+  for (const [strategy, model, expected] of cases) {
+    upstream.reset()
+    const payload = { model, audio, ...(strategy !== undefined && { 'chunking-strategy': strategy }) }
+    const res = await app.inject({ method: 'POST', url: URL, payload })
+    assert.equal(res.statusCode, 200, `${JSON.stringify(strategy)}: ${res.body}`)
+    const entries = textParts(upstream.requests[0]!).filter(([name]) => name.startsWith('chunking_strategy'))
+    assert.deepEqual(entries, expected, JSON.stringify(strategy))
+  }
+})
+
+test('each model family refuses the fields and formats it does not take: a 400 naming the field', async (t) => {
+  const audio = dataUri('audio/wav', wav())
+  const cases: Array<[name: string, fields: object, path: string]> = [
+    ['a prompt for the diarize model', { model: 'gpt-4o-transcribe-diarize', prompt: 'Two people.' }, '/prompt'],
+    ['timestamps for the diarize model', { model: 'gpt-4o-transcribe-diarize', 'timestamp-granularities': ['segment'] }, '/timestamp-granularities'],
+    ['verbose_json for the diarize model', { model: 'gpt-4o-transcribe-diarize', 'response-format': 'verbose_json' }, '/response-format'],
+    ['srt for gpt-4o-transcribe', { model: 'gpt-4o-transcribe', 'response-format': 'srt' }, '/response-format'],
+    ['vtt for gpt-4o-mini-transcribe', { model: 'gpt-4o-mini-transcribe', 'response-format': 'vtt' }, '/response-format'],
+    ['verbose_json for a dated gpt-4o-mini-transcribe', { model: 'gpt-4o-mini-transcribe-2025-12-15', 'response-format': 'verbose_json' }, '/response-format'],
+    ['diarized_json for gpt-4o-transcribe', { model: 'gpt-4o-transcribe', 'response-format': 'diarized_json' }, '/response-format'],
+    ['diarized_json for whisper-1', { model: 'whisper-1', 'response-format': 'diarized_json' }, '/response-format'],
+    ['timestamps without verbose_json', { model: 'whisper-1', 'timestamp-granularities': ['word'] }, '/timestamp-granularities'],
+    ['timestamps with json', { model: 'whisper-1', 'response-format': 'json', 'timestamp-granularities': ['word'] }, '/timestamp-granularities'],
+    ['an unknown format', { model: 'whisper-1', 'response-format': 'xml' }, '/response-format'],
+    ['an unknown granularity', { model: 'whisper-1', 'response-format': 'verbose_json', 'timestamp-granularities': ['sentence'] }, '/timestamp-granularities/0'],
+    ['no granularity at all', { model: 'whisper-1', 'response-format': 'verbose_json', 'timestamp-granularities': [] }, '/timestamp-granularities'],
+    ['a granularity twice', { model: 'whisper-1', 'response-format': 'verbose_json', 'timestamp-granularities': ['word', 'word'] }, '/timestamp-granularities'],
+    ['chunking by name other than auto', { model: 'whisper-1', 'chunking-strategy': 'manual' }, '/chunking-strategy'],
+    ['a vad object of another type', { model: 'whisper-1', 'chunking-strategy': { type: 'semantic_vad' } }, '/chunking-strategy/type'],
+    ['a vad threshold above 1', { model: 'whisper-1', 'chunking-strategy': { type: 'server_vad', threshold: 1.5 } }, '/chunking-strategy/threshold'],
+    ['a vad field in OpenAI\'s spelling', { model: 'whisper-1', 'chunking-strategy': { type: 'server_vad', prefix_padding_ms: 10 } }, '/chunking-strategy/prefix_padding_ms'],
+  ]
+  const { app, upstream } = await buildWithUpstream(t)
+  for (const [name, fields, path] of cases) {
+    const res = await app.inject({ method: 'POST', url: URL, payload: { audio, ...fields } })
+    assert.equal(res.statusCode, 400, `${name}: ${res.body}`)
+    assert.equal(res.json().error.code, 'ERR_VALIDATION', name)
+    assert.ok(paths(res).includes(path), `${name}: ${JSON.stringify(res.json().error.details)}`)
+  }
+  assert.equal(upstream.requests.length, 0)
+})
+
+test('the family checks name the model and every problem at once', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const payload = {
+    model: 'gpt-4o-transcribe-diarize',
+    audio: dataUri('audio/wav', wav()),
+    prompt: 'x',
+    'response-format': 'srt',
+    'timestamp-granularities': ['word'],
+  }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+  assert.equal(res.statusCode, 400, res.body)
+  assert.deepEqual(res.json().error.details, [
+    { field: 'prompt', path: '/prompt', message: 'is not taken by gpt-4o-transcribe-diarize' },
+    { field: 'timestamp-granularities', path: '/timestamp-granularities', message: 'is not taken by gpt-4o-transcribe-diarize' },
+    { field: 'response-format', path: '/response-format', message: 'must be json, text or diarized_json for gpt-4o-transcribe-diarize' },
+  ])
+  assert.equal(upstream.requests.length, 0)
+})
+
+test('a JSON answer whose segments or words are malformed is a 502', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const answers = [
+    { text: 'hi', segments: 'all of it' },
+    { text: 'hi', segments: [{ start: '0', end: 1, text: 'hi' }] },
+    { text: 'hi', words: [{ word: 'hi', start: 0 }] },
+  ]
+  for (const body of answers) {
+    upstream.enqueue({ status: 200, body })
+    const payload = { model: 'whisper-1', audio: dataUri('audio/wav', wav()), 'response-format': 'verbose_json' }
+    const res = await app.inject({ method: 'POST', url: URL, payload })
+    assert.equal(res.statusCode, 502, `${JSON.stringify(body)}: ${res.body}`)
+    assert.equal(res.json().error.code, 'ERR_UPSTREAM_BAD_RESPONSE')
+  }
 })

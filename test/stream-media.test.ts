@@ -3,8 +3,9 @@ import { request, type IncomingHttpHeaders } from 'node:http'
 import { describe, test } from 'node:test'
 import sharp from 'sharp'
 import { serveWithUpstream } from './support/app.ts'
+import { filledDefaults } from './support/filled-defaults.ts'
 import { SPEECH_FORMATS } from './support/speech-formats.ts'
-import { expectedSpeechBytes } from './support/fake-openai.ts'
+import { expectedSpeechBytes, fakeImageBytes } from './support/fake-openai.ts'
 
 /** The parsed JSON body (fetch types it as unknown). */
 const jsonOf = (res: Response): Promise<any> => res.json() as Promise<any>
@@ -144,6 +145,53 @@ describe('text to speech as audio bytes', () => {
     assert.deepEqual(JSON.parse(res.body.toString()), { audio: `data:audio/mpeg;base64,${expected.toString('base64')}` })
   })
 
+  test('a 200 JSON answer instead of audio is a 502 error body, not a 200 stream', async (t) => {
+    const { upstream, base } = await serve(t)
+    // An OpenAI-compatible server that answers the speech call with JSON.
+    upstream.setHandler('/audio/speech', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"audio":"UklGRg=="}')
+    })
+    const res = await post(base, 'text-to-speech', SPEECH, 'audio/*')
+    const error = await errorOf(res, 502)
+    assert.equal(error.code, 'ERR_UPSTREAM_BAD_RESPONSE')
+    assert.match(error.message, /application\/json/)
+    assert.equal(upstream.requests.length, 1)
+    // The connection is still good for the next call.
+    upstream.setHandler('/audio/speech', undefined)
+    const next = await post(base, 'text-to-speech', SPEECH, 'audio/mpeg')
+    assert.equal(next.status, 200)
+    assert.ok((await bytesOf(next)).equals(expectedSpeechBytes(upstream.requests[1]!.json)))
+  })
+
+  test('a custom voice with instructions streams the exact bytes', async (t) => {
+    const { upstream, base } = await serve(t)
+    const input = { ...SPEECH, model: 'gpt-4o-mini-tts', voice: { id: 'voice_1234' }, instructions: 'Calm and slow.' }
+    const res = await post(base, 'text-to-speech', input, 'audio/flac')
+    assert.equal(res.status, 200)
+    assert.equal(res.headers.get('content-type'), 'audio/flac')
+    const sent = upstream.requests[0]!
+    assert.deepEqual(sent.json, {
+      model: 'gpt-4o-mini-tts',
+      input: SPEECH.text,
+      voice: { id: 'voice_1234' },
+      instructions: 'Calm and slow.',
+      response_format: 'flac',
+      ...filledDefaults({ speed: 1 }),
+    })
+    assert.ok((await bytesOf(res)).equals(expectedSpeechBytes(sent.json)))
+  })
+
+  test('instructions for tts-1 on the audio route are a 400 naming instructions, with no upstream call', async (t) => {
+    const { upstream, base } = await serve(t)
+    const res = await post(base, 'text-to-speech', { ...SPEECH, instructions: 'Whisper.' }, 'audio/*')
+    const error = await errorOf(res, 400)
+    assert.deepEqual(
+      error.details.map((d: { field: string }) => d.field),
+      ['instructions'],
+    )
+    assert.equal(upstream.requests.length, 0)
+  })
+
   test("a truncated upstream audio body makes the client's read fail, not end cleanly", async (t) => {
     const { upstream, base } = await serve(t)
     upstream.enqueue({ kind: 'truncated-stream', path: '/v1/audio/speech' })
@@ -189,7 +237,7 @@ describe('text to image as image bytes', () => {
     assert.equal(decodeURIComponent(header), `A detailed rendering of: ${PROMPT}`)
     assert.equal(upstream.requests.length, 1)
     assert.equal(upstream.requests[0]!.json.response_format, 'b64_json')
-    assert.equal(upstream.requests[0]!.json.n, 1)
+    assert.equal(upstream.requests[0]!.json.n, filledDefaults({ n: 1 }).n)
   })
 
   test('Accept image/*, dall-e-2: WebP bytes and an empty revised prompt', async (t) => {
@@ -224,6 +272,90 @@ describe('text to image as image bytes', () => {
       assert.equal(upstream.requests.length, 0)
     })
   }
+
+  for (const [format, accept] of [['jpeg', 'image/*'], ['webp', 'image/webp'], ['png', 'image/png'], ['jpeg', 'image/jpeg, image/png;q=0.5']]) {
+    test(`output-format ${format}, Accept ${accept}: OpenAI's ${format} bytes untouched`, async (t) => {
+      const { upstream, base } = await serve(t)
+      const input = { model: 'gpt-image-1', prompt: 'A wombat', 'output-format': format }
+      const res = await post(base, 'text-to-image', input, accept)
+      assert.equal(res.status, 200)
+      assert.equal(res.headers.get('content-type'), `image/${format}`)
+      const body = await bytesOf(res)
+      assert.ok(body.equals(await fakeImageBytes(format as 'png' | 'jpeg' | 'webp')), 'byte-identical to what the stand-in drew')
+      const sent = upstream.requests[0]!
+      assert.equal(sent.json.output_format, format)
+      assert.equal(sent.json.response_format, undefined)
+      assert.equal(res.headers.get('x-revised-prompt'), '', 'GPT image models do not rewrite prompts')
+    })
+  }
+
+  for (const [format, accept] of [['png', 'image/webp'], ['webp', 'image/png'], ['jpeg', 'image/webp, image/png']]) {
+    test(`output-format ${format} with Accept ${accept} is a 406 naming output-format, with no upstream call`, async (t) => {
+      const { upstream, base } = await serve(t)
+      const res = await post(base, 'text-to-image', { model: 'gpt-image-1', prompt: 'A wombat', 'output-format': format }, accept)
+      const error = await errorOf(res, 406)
+      assert.equal(error.code, 'ERR_NOT_ACCEPTABLE')
+      assert.deepEqual(
+        error.details.map((d: { field: string }) => d.field),
+        ['output-format'],
+      )
+      assert.equal(upstream.requests.length, 0)
+    })
+  }
+
+  test('Accept image/jpeg without output-format: the PNG converted to JPEG, nothing more asked of OpenAI', async (t) => {
+    const { upstream, base } = await serve(t)
+    const res = await post(base, 'text-to-image', { model: 'dall-e-2', prompt: 'A wombat', size: '256x256' }, 'image/jpeg')
+    assert.equal(res.status, 200)
+    assert.equal(res.headers.get('content-type'), 'image/jpeg')
+    const body = await bytesOf(res)
+    const [got, source] = await Promise.all([sharp(body).metadata(), sharp(upstream.png).metadata()])
+    assert.equal(got.format, 'jpeg')
+    assert.equal(got.width, source.width)
+    assert.equal(got.height, source.height)
+    const { data } = await sharp(body).raw().toBuffer({ resolveWithObject: true })
+    const [r, g, b] = [data[0]!, data[1]!, data[2]!]
+    assert.ok(Math.abs(r - 16) < 12 && Math.abs(g - 163) < 12 && Math.abs(b - 127) < 12, `pixel ${r},${g},${b}`)
+    assert.deepEqual(upstream.requests[0]!.json, {
+      model: 'dall-e-2',
+      prompt: 'A wombat',
+      size: '256x256',
+      response_format: 'b64_json',
+      ...filledDefaults({ n: 1 }),
+    })
+  })
+
+  test('Accept image/jpeg: transparent areas of the PNG become white', async (t) => {
+    const { upstream, base } = await serve(t)
+    const transparent = await sharp({ create: { width: 4, height: 4, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer()
+    upstream.enqueue({ status: 200, body: { created: 1700000000, data: [{ b64_json: transparent.toString('base64') }] } })
+    const res = await post(base, 'text-to-image', { model: 'gpt-image-1', prompt: 'Nothing', background: 'transparent' }, 'image/jpeg')
+    assert.equal(res.status, 200)
+    const { data } = await sharp(await bytesOf(res)).raw().toBuffer({ resolveWithObject: true })
+    assert.ok(data.every((v) => v > 240), `white, not black: ${[...data.subarray(0, 3)]}`)
+  })
+
+  test('GPT image model without output-format, Accept image/png: the PNG untouched', async (t) => {
+    const { upstream, base } = await serve(t)
+    const res = await post(base, 'text-to-image', { model: 'gpt-image-1.5', prompt: 'A wombat', quality: 'low' }, 'image/png')
+    assert.equal(res.status, 200)
+    assert.equal(res.headers.get('content-type'), 'image/png')
+    assert.ok((await bytesOf(res)).equals(upstream.png))
+    assert.equal(res.headers.get('x-revised-prompt'), '')
+    assert.equal(upstream.requests[0]!.json.output_format, undefined)
+  })
+
+  test('a setting the model does not take is a 400 before the Accept header is considered', async (t) => {
+    const { upstream, base } = await serve(t)
+    const res = await post(base, 'text-to-image', { model: 'gpt-image-1', prompt: 'A wombat', style: 'vivid', n: 2 }, 'image/png')
+    const error = await errorOf(res, 400)
+    assert.equal(error.code, 'ERR_VALIDATION')
+    assert.deepEqual(
+      error.details.map((d: { field: string }) => d.field),
+      ['style'],
+    )
+    assert.equal(upstream.requests.length, 0)
+  })
 
   test('n = 2 without an image Accept stays JSON with two WebP data URIs', async (t) => {
     const { upstream, base } = await serve(t)

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { serveWithUpstream } from './support/app.ts'
+import type { RecordedRequest } from './support/fake-openai.ts'
+import { filledDefaults } from './support/filled-defaults.ts'
 import { wavHeader } from './support/wav.ts'
 
 /** The parsed JSON body (fetch types it as unknown). */
@@ -68,6 +70,11 @@ async function errorOf(res: Response, status: number): Promise<any> {
 
 const pathsOf = (error: any): string[] => error.details.map((d: { path: string }) => d.path)
 
+/** The text parts of the form that reached the stand-in, in order. */
+function textParts(sent: RecordedRequest): Array<[string, string]> {
+  return sent.form!.entries.filter((entry): entry is [string, string] => typeof entry[1] === 'string')
+}
+
 function spoolEntries(): Set<string> {
   return new Set(readdirSync(tmpdir()).filter((name) => name.startsWith(SPOOL_PREFIX)))
 }
@@ -121,7 +128,6 @@ for (const order of ['audio first', 'fields first']) {
     assert.equal(upload.type, 'audio/wav')
     assert.deepEqual(sent.form!.fields, {
       model: 'whisper-1',
-      response_format: 'json',
       prompt: 'A short noisy tone.',
       language: 'en',
       temperature: '0.3',
@@ -321,4 +327,90 @@ test('the JSON form with base64 audio still works beside multipart', async (t) =
   const sent = upstream.requests[0]!
   assert.ok(sent.form!.files.file!.data.equals(audio))
   assert.equal(sent.form!.fields.temperature, '0.3')
+})
+
+test('list and object fields as text parts: one part per granularity, chunking-strategy as JSON text', async (t) => {
+  const { upstream, base } = await serve(t)
+  const audio = wav(64_000)
+  const res = await postForm(base, [
+    ['model', 'whisper-1'],
+    ['response-format', 'verbose_json'],
+    ['timestamp-granularities', 'word'],
+    ['audio', { bytes: audio, filename: 'talk.wav', type: 'audio/wav' }],
+    ['timestamp-granularities', 'segment'],
+    ['chunking-strategy', '{"type":"server_vad","prefix-padding-ms":120,"threshold":0.4}'],
+  ])
+  assert.equal(res.status, 200, await res.clone().text())
+  const sent = upstream.requests[0]!
+  assert.ok(sent.form!.files.file!.data.equals(audio))
+  assert.deepEqual(textParts(sent), [
+    ['model', 'whisper-1'],
+    ['response_format', 'verbose_json'],
+    ...Object.entries(filledDefaults({ temperature: '0' })),
+    ['timestamp_granularities[]', 'word'],
+    ['timestamp_granularities[]', 'segment'],
+    ['chunking_strategy[type]', 'server_vad'],
+    ['chunking_strategy[prefix_padding_ms]', '120'],
+    ['chunking_strategy[threshold]', '0.4'],
+  ])
+  const answer = JSON.parse(String(sent.responseBody))
+  const body = await jsonOf(res)
+  assert.equal(body.text, answer.text)
+  assert.deepEqual(body.words, answer.words.map(({ word, start, end }: any) => ({ word, start, end })))
+  assert.equal(body.segments.length, 1)
+})
+
+test('a single granularity part is a list of one; `name[]` parts count as the list too', async (t) => {
+  const { upstream, base } = await serve(t)
+  const cases: Array<[parts: Part[], expected: string[]]> = [
+    [[['timestamp-granularities', 'word']], ['word']],
+    [[['timestamp-granularities[]', 'segment'], ['timestamp-granularities[]', 'word']], ['segment', 'word']],
+    [[['timestamp-granularities', 'word'], ['timestamp-granularities[]', 'segment']], ['word', 'segment']],
+  ]
+  for (const [granularities, expected] of cases) {
+    upstream.reset()
+    const res = await postForm(base, [
+      ['model', 'whisper-1'],
+      ['response-format', 'verbose_json'],
+      ...granularities,
+      ['audio', { bytes: wav(2000), filename: 'a.wav' }],
+    ])
+    assert.equal(res.status, 200, await res.clone().text())
+    const sent = textParts(upstream.requests[0]!).filter(([name]) => name === 'timestamp_granularities[]').map(([, value]) => value)
+    assert.deepEqual(sent, expected, JSON.stringify(granularities))
+  }
+})
+
+test('chunking-strategy auto as a text part', async (t) => {
+  const { upstream, base } = await serve(t)
+  const res = await postForm(base, [
+    ['model', 'gpt-4o-transcribe'],
+    ['chunking-strategy', 'auto'],
+    ['audio', { bytes: wav(2000), filename: 'a.wav' }],
+  ])
+  assert.equal(res.status, 200, await res.clone().text())
+  assert.deepEqual(textParts(upstream.requests[0]!), [
+    ['model', 'gpt-4o-transcribe'],
+    ...Object.entries(filledDefaults({ temperature: '0' })),
+    ['chunking_strategy', 'auto'],
+  ])
+})
+
+test('form parts that do not make the field are a 400 naming it, with no upstream call', async (t) => {
+  const { upstream, base } = await serve(t)
+  const whisper: Part = ['model', 'whisper-1']
+  const cases: Array<[parts: Part[], path: string]> = [
+    [[whisper, ['chunking-strategy', '{"type":"server_vad",']], '/chunking-strategy'],
+    [[whisper, ['chunking-strategy', '{"type":"server_vad","threshold":"high"}']], '/chunking-strategy/threshold'],
+    [[whisper, ['response-format', 'verbose_json'], ['timestamp-granularities', 'word,segment']], '/timestamp-granularities/0'],
+    [[whisper, ['timestamp-granularities', 'word']], '/timestamp-granularities'],
+    [[['model', 'gpt-4o-transcribe-diarize'], ['response-format', 'srt']], '/response-format'],
+  ]
+  for (const [parts, path] of cases) {
+    const res = await postForm(base, [...parts, ['audio', { bytes: wav(2000), filename: 'a.wav' }]])
+    const error = await errorOf(res, 400)
+    assert.equal(error.code, 'ERR_VALIDATION')
+    assert.ok(pathsOf(error).includes(path), `${JSON.stringify(parts)}: ${JSON.stringify(error.details)}`)
+  }
+  assert.equal(upstream.requests.length, 0)
 })

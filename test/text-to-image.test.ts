@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import sharp from 'sharp'
 import { buildWithUpstream } from './support/app.ts'
+import { fakeImageBytes } from './support/fake-openai.ts'
+import { filledDefaults } from './support/filled-defaults.ts'
 
 const URL = '/v1/tasks/text-to-image'
 const PROMPT = 'A cute baby wombat in the style of a watercolour.'
@@ -32,7 +34,7 @@ function paths(res: { json(): any }): string[] {
   return res.json().error.details.map((d: { path: string }) => d.path)
 }
 
-test('defaults to dall-e-2 and turns the base64 PNG into a WebP data URI', async (t) => {
+test('without a model OpenAI draws with dall-e-2; only the prompt and b64_json are sent', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
   const res = await app.inject({ method: 'POST', url: URL, payload: { prompt: PROMPT } })
 
@@ -41,11 +43,9 @@ test('defaults to dall-e-2 and turns the base64 PNG into a WebP data URI', async
   const sent = upstream.requests[0]!
   assert.equal(sent.path, '/v1/images/generations')
   assert.deepEqual(sent.json, {
-    model: 'dall-e-2',
     prompt: PROMPT,
-    n: 1,
-    size: '1024x1024',
     response_format: 'b64_json',
+    ...filledDefaults({ model: 'dall-e-2', n: 1 }),
   })
   assert.equal(answered(sent.responseBody)[0]!.b64_json, upstream.png.toString('base64'))
 
@@ -65,7 +65,7 @@ test('dall-e-3 sends quality, style and size, and returns the revised prompt', a
   assert.deepEqual(sent.json, {
     model: 'dall-e-3',
     prompt: PROMPT,
-    n: 1,
+    ...filledDefaults({ n: 1 }),
     size: '1792x1024',
     quality: 'hd',
     style: 'natural',
@@ -99,15 +99,89 @@ test('n=3 gives three WebP results', async (t) => {
   }
 })
 
-test('gpt-image-1 is sent without response_format', async (t) => {
+test('GPT image models are sent no response_format and answer WebP without output-format', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
-  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'gpt-image-1', prompt: PROMPT } })
+  for (const model of ['gpt-image-1', 'gpt-image-1-mini', 'gpt-image-1.5', 'gpt-image-2', 'chatgpt-image-latest', 'gpt-image-2-2026-04-21']) {
+    upstream.reset()
+    const res = await app.inject({ method: 'POST', url: URL, payload: { model, prompt: PROMPT } })
+
+    assert.equal(res.statusCode, 200, `${model}: ${res.body}`)
+    assert.deepEqual(upstream.requests[0]!.json, { model, prompt: PROMPT, ...filledDefaults({ n: 1 }) }, model)
+    const { results } = res.json() as { results: Result[] }
+    assert.equal(results.length, 1)
+    await assertWebpLike(results[0]!.image, upstream.png)
+    assert.equal(results[0]!['revised-prompt'], '', `${model} does not rewrite prompts`)
+  }
+})
+
+test('every GPT image field is sent under its OpenAI name, and the PNG comes back untouched', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const payload = {
+    model: 'gpt-image-1.5',
+    prompt: PROMPT,
+    n: 2,
+    size: '1536x1024',
+    quality: 'high',
+    background: 'transparent',
+    'output-format': 'png',
+    moderation: 'low',
+  }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
 
   assert.equal(res.statusCode, 200, res.body)
-  assert.deepEqual(upstream.requests[0]!.json, { model: 'gpt-image-1', prompt: PROMPT, n: 1, size: '1024x1024' })
+  const sent = upstream.requests[0]!
+  assert.deepEqual(sent.json, {
+    model: 'gpt-image-1.5',
+    prompt: PROMPT,
+    n: 2,
+    size: '1536x1024',
+    quality: 'high',
+    background: 'transparent',
+    output_format: 'png',
+    moderation: 'low',
+  })
+  const data = answered(sent.responseBody)
+  assert.equal(data.length, 2)
+  assert.ok(data.every((image) => !('revised_prompt' in image)), 'GPT image answers have no revised_prompt')
+  assert.deepEqual(res.json(), {
+    results: data.map((image) => ({ image: `data:image/png;base64,${image.b64_json}`, 'revised-prompt': '' })),
+  })
+  assert.ok(Buffer.from(data[0]!.b64_json!, 'base64').equals(upstream.png))
+})
+
+for (const format of ['jpeg', 'webp'] as const) {
+  test(`output-format ${format} with compression: OpenAI's ${format} bytes in a data:image/${format} URI`, async (t) => {
+    const { app, upstream } = await buildWithUpstream(t)
+    const payload = { model: 'gpt-image-1', prompt: PROMPT, 'output-format': format, 'output-compression': 40 }
+    const res = await app.inject({ method: 'POST', url: URL, payload })
+
+    assert.equal(res.statusCode, 200, res.body)
+    assert.deepEqual(upstream.requests[0]!.json, {
+      model: 'gpt-image-1',
+      prompt: PROMPT,
+      output_format: format,
+      output_compression: 40,
+      ...filledDefaults({ n: 1 }),
+    })
+    const [image] = answered(upstream.requests[0]!.responseBody)
+    const expected = await fakeImageBytes(format)
+    assert.ok(Buffer.from(image!.b64_json!, 'base64').equals(expected), `the stand-in drew a ${format}`)
+    assert.deepEqual(res.json(), { results: [{ image: `data:image/${format};base64,${image!.b64_json}`, 'revised-prompt': '' }] })
+  })
+}
+
+test('an image in another format than output-format asked for is converted to it', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  // An OpenAI-compatible server that ignores output_format and draws a PNG.
+  upstream.enqueue({ status: 200, body: { created: 1700000000, data: [{ b64_json: upstream.png.toString('base64') }] } })
+  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'gpt-image-1', prompt: PROMPT, 'output-format': 'jpeg' } })
+  assert.equal(res.statusCode, 200, res.body)
   const { results } = res.json() as { results: Result[] }
-  assert.equal(results.length, 1)
-  await assertWebpLike(results[0]!.image, upstream.png)
+  const prefix = 'data:image/jpeg;base64,'
+  assert.ok(results[0]!.image.startsWith(prefix), results[0]!.image.slice(0, 40))
+  const meta = await sharp(Buffer.from(results[0]!.image.slice(prefix.length), 'base64')).metadata()
+  assert.equal(meta.format, 'jpeg')
+  assert.equal(meta.width, (await sharp(upstream.png).metadata()).width)
 })
 
 test('prompts exactly at the model\'s limit are accepted', async (t) => {
@@ -117,6 +191,7 @@ test('prompts exactly at the model\'s limit are accepted', async (t) => {
     ['dall-e-2', 1000],
     ['dall-e-3', 4000],
     ['gpt-image-1', 4001],
+    ['gpt-image-1.5', 32000],
   ]
   for (const [model, length] of cases) {
     upstream.reset()
@@ -146,6 +221,7 @@ test('the spec\'s settings rules are a 400 naming the field, with no upstream ca
     ['empty prompt', { prompt: '' }, '/prompt'],
     ['no prompt', { model: 'dall-e-2' }, '/prompt'],
     ['another task id', { task: 'TASK_TEXT_GENERATION', prompt: PROMPT }, '/task'],
+    ['gpt-image-1 with 32001 characters', { model: 'gpt-image-1', prompt: 'w'.repeat(32001) }, '/prompt'],
   ]
   const { app, upstream } = await buildWithUpstream(t)
   for (const [name, payload, path] of cases) {
@@ -201,4 +277,88 @@ test('upstream answers that are not images are a 502', async (t) => {
     assert.equal(res.json().error.code, 'ERR_UPSTREAM_BAD_RESPONSE', name)
   }
   assert.equal(upstream.requests.length, cases.length)
+})
+
+test('each model family refuses the settings it does not take: a 400 naming the field, and why', async (t) => {
+  // The last entry is what the message must say: the model, or the format rule broken.
+  const cases: Array<[name: string, payload: object, path: string, says: string]> = [
+    ['gpt-image-1 with quality hd', { model: 'gpt-image-1', quality: 'hd' }, '/quality', 'gpt-image-1'],
+    ['gpt-image-1.5 with quality standard', { model: 'gpt-image-1.5', quality: 'standard' }, '/quality', 'gpt-image-1.5'],
+    ['gpt-image-1-mini with style', { model: 'gpt-image-1-mini', style: 'vivid' }, '/style', 'gpt-image-1-mini'],
+    ['gpt-image-2 with 256x256', { model: 'gpt-image-2', size: '256x256' }, '/size', 'gpt-image-2'],
+    ['chatgpt-image-latest with 512x512', { model: 'chatgpt-image-latest', size: '512x512' }, '/size', 'chatgpt-image-latest'],
+    ['a dated gpt-image-2 with 1792x1024', { model: 'gpt-image-2-2026-04-21', size: '1792x1024' }, '/size', 'gpt-image-2-2026-04-21'],
+    ['gpt-image-1 with 1024x1792', { model: 'gpt-image-1', size: '1024x1792' }, '/size', 'gpt-image-1'],
+    ['dall-e-3 with background', { model: 'dall-e-3', background: 'opaque' }, '/background', 'dall-e-3'],
+    ['dall-e-3 with output-format', { model: 'dall-e-3', 'output-format': 'png' }, '/output-format', 'dall-e-3'],
+    ['dall-e-3 with output-compression', { model: 'dall-e-3', 'output-compression': 50 }, '/output-compression', 'dall-e-3'],
+    ['dall-e-3 with moderation', { model: 'dall-e-3', moderation: 'low' }, '/moderation', 'dall-e-3'],
+    ['dall-e-2 with background', { model: 'dall-e-2', background: 'transparent' }, '/background', 'dall-e-2'],
+    ['the default model with output-format', { 'output-format': 'webp' }, '/output-format', 'dall-e-2'],
+    ['the default model with moderation', { moderation: 'auto' }, '/moderation', 'dall-e-2'],
+    ['dall-e-3 with 1536x1024', { model: 'dall-e-3', size: '1536x1024' }, '/size', 'dall-e-3'],
+    ['dall-e-3 with size auto', { model: 'dall-e-3', size: 'auto' }, '/size', 'dall-e-3'],
+    ['dall-e-2 with 1024x1536', { model: 'dall-e-2', size: '1024x1536' }, '/size', 'dall-e-2'],
+    ['a dated dall-e-3 with quality high', { model: 'dall-e-3-2024-01-01', quality: 'high' }, '/quality', 'dall-e-3-2024-01-01'],
+    ['dall-e-2 with quality low', { model: 'dall-e-2', quality: 'low' }, '/quality', 'dall-e-2'],
+    ['output-compression without output-format', { model: 'gpt-image-1', 'output-compression': 80 }, '/output-compression', 'jpeg or webp'],
+    ['output-compression with png', { model: 'gpt-image-1', 'output-format': 'png', 'output-compression': 80 }, '/output-compression', 'jpeg or webp'],
+    ['a transparent JPEG', { model: 'gpt-image-1', 'output-format': 'jpeg', background: 'transparent' }, '/background', 'png or webp'],
+  ]
+  const { app, upstream } = await buildWithUpstream(t)
+  for (const [name, fields, path, says] of cases) {
+    const res = await app.inject({ method: 'POST', url: URL, payload: { prompt: PROMPT, ...fields } })
+    assert.equal(res.statusCode, 400, `${name}: ${res.body.slice(0, 300)}`)
+    const { error } = res.json()
+    assert.equal(error.code, 'ERR_VALIDATION', name)
+    assert.deepEqual(paths(res), [path], `${name}: ${JSON.stringify(error.details)}`)
+    assert.equal(error.details[0].field, path.slice(1), name)
+    assert.ok(error.details[0].message.includes(says), `${name}: ${error.details[0].message}`)
+    assert.ok(error.message.startsWith(`The request is invalid: ${path.slice(1)} `), `${name}: ${error.message}`)
+  }
+  assert.equal(upstream.requests.length, 0)
+})
+
+test('several settings a model does not take are all named in one 400', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const payload = { model: 'dall-e-3', prompt: PROMPT, size: '1536x1024', quality: 'low', moderation: 'low', 'output-format': 'png' }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+  assert.equal(res.statusCode, 400, res.body)
+  assert.deepEqual(paths(res).sort(), ['/moderation', '/output-format', '/quality', '/size'])
+  assert.match(res.json().error.message, /size must be 1024x1024, 1792x1024 or 1024x1792 for dall-e-3/)
+  assert.equal(upstream.requests.length, 0)
+})
+
+test('a model of no known family is not checked: its server decides', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const payload = { model: 'my-diffusion', prompt: PROMPT, size: '1792x1024', quality: 'low', style: 'natural' }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+  assert.equal(res.statusCode, 200, res.body)
+  assert.deepEqual(upstream.requests[0]!.json, {
+    model: 'my-diffusion',
+    prompt: PROMPT,
+    size: '1792x1024',
+    quality: 'low',
+    style: 'natural',
+    response_format: 'b64_json',
+    ...filledDefaults({ n: 1 }),
+  })
+})
+
+test('in a batch, an item the model family refuses gets its own 400 entry; the others are drawn', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const inputs = [
+    { model: 'gpt-image-1', prompt: PROMPT, 'output-format': 'jpeg' },
+    { model: 'dall-e-2', prompt: PROMPT, 'output-format': 'jpeg' },
+    { model: 'dall-e-3', prompt: PROMPT },
+  ]
+  const res = await app.inject({ method: 'POST', url: `${URL}/batch`, payload: { inputs } })
+  assert.equal(res.statusCode, 200, res.body)
+  const { outputs } = res.json()
+  assert.match(outputs[0].results[0].image, /^data:image\/jpeg;base64,/)
+  assert.equal(outputs[1].error.code, 'ERR_VALIDATION')
+  assert.equal(outputs[1].error.status, 400)
+  assert.deepEqual(outputs[1].error.details.map((d: { path: string }) => d.path), ['/output-format'])
+  await assertWebpLike(outputs[2].results[0].image, upstream.png)
+  assert.deepEqual(upstream.requests.map((r) => r.json.model).sort(), ['dall-e-3', 'gpt-image-1'])
 })

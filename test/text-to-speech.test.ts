@@ -3,6 +3,7 @@ import { test } from 'node:test'
 import { buildWithUpstream } from './support/app.ts'
 import { SPEECH_FORMATS } from './support/speech-formats.ts'
 import { expectedSpeechBytes } from './support/fake-openai.ts'
+import { filledDefaults } from './support/filled-defaults.ts'
 
 const URL = '/v1/tasks/text-to-speech'
 const BASE = { model: 'tts-1', text: 'Hello from openai-tasks.', voice: 'alloy' }
@@ -18,7 +19,7 @@ function paths(res: { json(): any }): string[] {
   return res.json().error.details.map((d: { path: string }) => d.path)
 }
 
-test('sends the speech request and answers with the exact mp3 bytes as a data URI', async (t) => {
+test('sends only the fields given and answers with the exact mp3 bytes (OpenAI\'s default) as a data URI', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
   const res = await app.inject({ method: 'POST', url: URL, payload: BASE })
 
@@ -30,8 +31,7 @@ test('sends the speech request and answers with the exact mp3 bytes as a data UR
     model: 'tts-1',
     input: 'Hello from openai-tasks.',
     voice: 'alloy',
-    response_format: 'mp3',
-    speed: 1,
+    ...filledDefaults({ speed: 1 }),
   })
 
   assert.deepEqual(Object.keys(res.json()), ['audio'])
@@ -51,7 +51,6 @@ test('speed and a non-default model are passed on', async (t) => {
     model: 'tts-1-hd',
     input: BASE.text,
     voice: 'shimmer',
-    response_format: 'mp3',
     speed: 2.5,
   })
   assert.ok(decodeDataUri(res.json().audio).bytes.equals(upstream.requests[0]!.responseBody!))
@@ -93,11 +92,12 @@ test('a text of exactly 4096 characters is spoken', async (t) => {
   assert.ok(decodeDataUri(res.json().audio).bytes.equals(upstream.requests[0]!.responseBody!))
 })
 
-test('voices: any lowercase name is passed through, others are refused', async (t) => {
+test('voices: the built-in ones and any lowercase name are passed through, others are refused', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
-  for (const voice of ['echo', 'coral', 'marin', 'my_voice-2', 'v'.repeat(64)]) {
+  const builtIn = ['alloy', 'ash', 'ballad', 'coral', 'echo', 'fable', 'onyx', 'nova', 'sage', 'shimmer', 'verse', 'marin', 'cedar']
+  for (const voice of [...builtIn, 'my_voice-2', 'v'.repeat(64)]) {
     upstream.reset()
-    const res = await app.inject({ method: 'POST', url: URL, payload: { ...BASE, voice } })
+    const res = await app.inject({ method: 'POST', url: URL, payload: { ...BASE, model: 'gpt-4o-mini-tts', voice } })
     assert.equal(res.statusCode, 200, `${voice}: ${res.body}`)
     assert.equal(upstream.requests[0]!.json.voice, voice)
   }
@@ -106,6 +106,67 @@ test('voices: any lowercase name is passed through, others are refused', async (
     const res = await app.inject({ method: 'POST', url: URL, payload: { ...BASE, voice } })
     assert.equal(res.statusCode, 400, `${JSON.stringify(voice)}: ${res.body}`)
     assert.ok(paths(res).includes('/voice'), voice)
+  }
+  assert.equal(upstream.requests.length, 0)
+})
+
+test('a custom voice is sent as OpenAI\'s {"id": ...} object', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const payload = { ...BASE, model: 'gpt-4o-mini-tts', voice: { id: 'voice_1234' } }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+  assert.equal(res.statusCode, 200, res.body)
+  const sent = upstream.requests[0]!
+  assert.deepEqual(sent.json, {
+    model: 'gpt-4o-mini-tts',
+    input: BASE.text,
+    voice: { id: 'voice_1234' },
+    ...filledDefaults({ speed: 1 }),
+  })
+  assert.ok(decodeDataUri(res.json().audio).bytes.equals(expectedSpeechBytes(sent.json)))
+})
+
+test('custom voices of another shape are refused naming voice', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  for (const voice of [{}, { id: '' }, { id: 7 }, { id: 'voice_1', name: 'mine' }, { name: 'voice_1' }, ['alloy'], null, 3]) {
+    const res = await app.inject({ method: 'POST', url: URL, payload: { ...BASE, voice } })
+    assert.equal(res.statusCode, 400, `${JSON.stringify(voice)}: ${res.body}`)
+    assert.ok(paths(res).every((p) => p.startsWith('/voice')), `${JSON.stringify(voice)}: ${paths(res)}`)
+  }
+  assert.equal(upstream.requests.length, 0)
+})
+
+test('instructions go to gpt-4o-mini-tts as given', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const instructions = 'Speak in a cheerful, warm tone, a little slower than usual.'
+  for (const model of ['gpt-4o-mini-tts', 'gpt-4o-mini-tts-2025-12-15']) {
+    upstream.reset()
+    const payload = { model, text: BASE.text, voice: 'coral', instructions, 'response-format': 'wav' }
+    const res = await app.inject({ method: 'POST', url: URL, payload })
+    assert.equal(res.statusCode, 200, `${model}: ${res.body}`)
+    const sent = upstream.requests[0]!
+    assert.deepEqual(sent.json, {
+      model,
+      input: BASE.text,
+      voice: 'coral',
+      instructions,
+      response_format: 'wav',
+      ...filledDefaults({ speed: 1 }),
+    })
+    const { mime, bytes } = decodeDataUri(res.json().audio)
+    assert.equal(mime, 'audio/wav')
+    assert.ok(bytes.equals(expectedSpeechBytes(sent.json)), `${model}: byte-exact`)
+  }
+})
+
+test('instructions for tts-1 or tts-1-hd are a 400 naming the field, before any upstream call', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  for (const model of ['tts-1', 'tts-1-hd', 'tts-1-1106', 'ft:tts-1-hd:acme::x1']) {
+    const res = await app.inject({ method: 'POST', url: URL, payload: { ...BASE, model, instructions: 'Whisper.' } })
+    assert.equal(res.statusCode, 400, `${model}: ${res.body}`)
+    const { error } = res.json()
+    assert.equal(error.code, 'ERR_VALIDATION')
+    assert.deepEqual(paths(res), ['/instructions'], model)
+    assert.match(error.details[0].message, new RegExp(`not ${model}$`))
   }
   assert.equal(upstream.requests.length, 0)
 })
@@ -130,6 +191,7 @@ test('refused with a 400 naming the field, before any upstream call', async (t) 
     ['no model', { text, voice }, '/model'],
     ['no text', { model, voice }, '/text'],
     ['no voice', { model, text }, '/voice'],
+    ['instructions of 4097 characters', { ...BASE, model: 'gpt-4o-mini-tts', instructions: 'a'.repeat(4097) }, '/instructions'],
   ]
   const { app, upstream } = await buildWithUpstream(t)
   for (const [name, payload, path] of cases) {
@@ -165,4 +227,39 @@ test('an empty audio answer is a 502', async (t) => {
   const res = await app.inject({ method: 'POST', url: URL, payload: BASE })
   assert.equal(res.statusCode, 502, res.body)
   assert.equal(res.json().error.code, 'ERR_UPSTREAM_BAD_RESPONSE')
+})
+
+const NOT_AUDIO: Array<[name: string, type: string, body: string]> = [
+  ['JSON', 'application/json', '{"object":"audio.speech","data":"not audio"}'],
+  ['an HTML page', 'text/html; charset=utf-8', '<html><body>Gateway</body></html>'],
+  ['plain text', 'text/plain', 'ok'],
+]
+for (const [name, type, body] of NOT_AUDIO) {
+  test(`a 200 answer of ${name} instead of audio is a 502`, async (t) => {
+    const { app, upstream } = await buildWithUpstream(t)
+    // An OpenAI-compatible server that answers the speech call with something else.
+    upstream.setHandler('/audio/speech', (_req, res) => {
+      res.writeHead(200, { 'content-type': type }).end(body)
+    })
+    const res = await app.inject({ method: 'POST', url: URL, payload: BASE })
+    assert.equal(res.statusCode, 502, res.body)
+    const { error } = res.json()
+    assert.equal(error.code, 'ERR_UPSTREAM_BAD_RESPONSE')
+    assert.match(error.message, new RegExp(type.split(';')[0]!.replace('/', '\\/')))
+    assert.equal(upstream.requests.length, 1)
+  })
+}
+
+test('a 200 answer of application/octet-stream is taken as the audio it carries', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const audio = expectedSpeechBytes({ ...BASE, input: BASE.text })
+  upstream.setHandler('/audio/speech', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(audio)
+  })
+  const res = await app.inject({ method: 'POST', url: URL, payload: BASE })
+  assert.equal(res.statusCode, 200, res.body)
+  const { mime, bytes } = decodeDataUri(res.json().audio)
+  assert.equal(mime, 'audio/mpeg')
+  assert.ok(bytes.equals(audio))
+  assert.equal(upstream.requests.length, 1)
 })

@@ -258,6 +258,8 @@ export interface TextEmbeddingsOutput {
   embedding: number[]
 }
 
+export type AutomaticChunking = 'auto'
+
 export interface SpeechRecognitionInput {
   /**
    * Optional task identifier; when given it must name this task.
@@ -272,7 +274,7 @@ export interface SpeechRecognitionInput {
    */
   audio: string
   /**
-   * Text that guides the style or continues an earlier segment; write it in the audio's language.
+   * Text that guides the style or continues an earlier segment; write it in the audio's language. Not for gpt-4o-transcribe-diarize.
    */
   prompt?: string
   /**
@@ -283,14 +285,88 @@ export interface SpeechRecognitionInput {
    * Sampling temperature from 0 to 1. At 0 the model raises it by itself, guided by log probabilities, until its thresholds are met.
    */
   temperature?: number
+  /**
+   * What OpenAI answers with, and so what the output holds (OpenAI's default `json`): `json` and `text` the transcript; `srt` and `vtt` the subtitle file as `text`; `verbose_json` also `language`, `duration`, `segments` and, when asked for, `words` (whisper-1 only); `diarized_json` `duration` and `segments` with their `speaker` (gpt-4o-transcribe-diarize only). gpt-4o-transcribe and gpt-4o-mini-transcribe answer `json` or `text` only; the diarize model `json`, `text` or `diarized_json`.
+   */
+  'response-format'?: 'json' | 'text' | 'srt' | 'vtt' | 'verbose_json' | 'diarized_json'
+  /**
+   * Which timestamps a `verbose_json` answer carries: `segment` (OpenAI's default), `word` or both. Needs `response-format` verbose_json; not for gpt-4o-transcribe-diarize. In a multipart body, one text part per value (the name may end in `[]`).
+   *
+   * @minItems 1
+   */
+  'timestamp-granularities'?: ['word' | 'segment', ...('word' | 'segment')[]]
+  /**
+   * How OpenAI cuts the audio before transcribing it: `auto` (loudness normalised, then cut at pauses found by voice activity detection) or a `server_vad` object to tune that detection. Without it the audio is transcribed as one block, except with gpt-4o-transcribe-diarize, which is sent `auto` (OpenAI requires chunking for its audio over 30 seconds). In a multipart body: `auto`, or the object as JSON text.
+   */
+  'chunking-strategy'?: AutomaticChunking | VoiceActivityDetection
+}
+export interface VoiceActivityDetection {
+  type: 'server_vad'
+  /**
+   * Audio kept before detected speech, in milliseconds (OpenAI's default 300).
+   */
+  'prefix-padding-ms'?: number
+  /**
+   * Silence that ends a chunk, in milliseconds (OpenAI's default 200); shorter cuts at shorter pauses.
+   */
+  'silence-duration-ms'?: number
+  /**
+   * Detection sensitivity from 0 to 1 (OpenAI's default 0.5); higher needs louder speech, which suits noisy audio.
+   */
+  threshold?: number
 }
 
 export interface SpeechRecognitionOutput {
   /**
-   * The transcript.
+   * The transcript; with `srt` or `vtt` the subtitle file itself; with `text` OpenAI's plain text without its final line break.
    */
   text: string
+  /**
+   * The language OpenAI recognised (such as `english`); verbose_json only.
+   */
+  language?: string
+  /**
+   * Length of the audio in seconds; verbose_json and diarized_json.
+   */
+  duration?: number
+  /**
+   * The transcript in timed pieces; verbose_json and diarized_json.
+   */
+  segments?: {
+    /**
+     * Where the segment starts, in seconds.
+     */
+    start: number
+    /**
+     * Where it ends, in seconds.
+     */
+    end: number
+    /**
+     * What was said.
+     */
+    text: string
+    /**
+     * Who said it (`A`, `B`, ...); diarized_json only.
+     */
+    speaker?: string
+  }[]
+  /**
+   * Each word with its timing; verbose_json with the `word` timestamp granularity.
+   */
+  words?: {
+    word: string
+    /**
+     * Where the word starts, in seconds.
+     */
+    start: number
+    /**
+     * Where it ends, in seconds.
+     */
+    end: number
+  }[]
 }
+
+export type BuiltInVoice = string
 
 export interface TextToSpeechInput {
   /**
@@ -306,21 +382,31 @@ export interface TextToSpeechInput {
    */
   text: string
   /**
-   * Voice to speak with; newer built-in voices are accepted too.
+   * Voice to speak with: a built-in voice by name (alloy, ash, ballad, coral, echo, fable, onyx, nova, sage, shimmer, verse, marin or cedar; newer names are accepted too), or a custom voice of your organisation as `{"id": "voice_..."}`.
    */
-  voice: string
+  voice: BuiltInVoice | CustomVoice
   /**
-   * Audio encoding of the result (default mp3); `pcm` is raw 24 kHz 16-bit mono. Accepted as `response-format` or `response-type`.
+   * How to speak: tone, accent, pace, emotion (such as "Speak in a cheerful, warm tone"), 4096 characters at most. For gpt-4o-mini-tts and newer speech models; tts-1 and tts-1-hd do not take it (a 400).
+   */
+  instructions?: string
+  /**
+   * Audio encoding of the result (OpenAI's default mp3); `pcm` is raw 24 kHz 16-bit mono. Accepted as `response-format` or `response-type`.
    */
   'response-format'?: 'mp3' | 'opus' | 'aac' | 'flac' | 'wav' | 'pcm'
   /**
-   * Audio encoding of the result (default mp3); `pcm` is raw 24 kHz 16-bit mono. Accepted as `response-format` or `response-type`.
+   * Audio encoding of the result (OpenAI's default mp3); `pcm` is raw 24 kHz 16-bit mono. Accepted as `response-format` or `response-type`.
    */
   'response-type'?: 'mp3' | 'opus' | 'aac' | 'flac' | 'wav' | 'pcm'
   /**
    * Speaking rate from 0.25 to 4; 1 is normal speed.
    */
   speed?: number
+}
+export interface CustomVoice {
+  /**
+   * ID of the custom voice.
+   */
+  id: string
 }
 
 export interface TextToSpeechOutput {
@@ -330,17 +416,17 @@ export interface TextToSpeechOutput {
   audio?: string
 }
 
-export type TextToImageInput = {
+export interface TextToImageInput {
   /**
    * Optional task identifier; when given it must name this task.
    */
   task?: 'TASK_TEXT_TO_IMAGE'
   /**
-   * Image model to use; other image model IDs are accepted too.
+   * Image model to use; other image model IDs are accepted too. Without it OpenAI draws with dall-e-2, so the GPT-image-only fields then need a `model`.
    */
   model?: string
   /**
-   * What to draw; at most 1000 characters for dall-e-2 and 4000 for dall-e-3.
+   * What to draw: at most 32000 characters for the GPT image models, 4000 for dall-e-3 and 1000 for dall-e-2.
    */
   prompt: string
   /**
@@ -348,17 +434,41 @@ export type TextToImageInput = {
    */
   n?: number
   /**
-   * `hd` gives finer detail and consistency; dall-e-3 only.
+   * `low`, `medium` or `high` for the GPT image models; `standard` or `hd` (finer detail) for dall-e-3; only `standard` for dall-e-2. `auto`, OpenAI's default, lets the model choose.
    */
-  quality?: 'standard' | 'hd'
+  quality?: 'auto' | 'low' | 'medium' | 'high' | 'standard' | 'hd'
   /**
-   * Width x height: 256x256, 512x512 or 1024x1024 for dall-e-2; 1024x1024, 1792x1024 or 1024x1792 for dall-e-3.
+   * Width x height. GPT image models: 1024x1024, 1536x1024 (landscape), 1024x1536 (portrait) or `auto` (their default). dall-e-3: 1024x1024 (its default), 1792x1024 or 1024x1792. dall-e-2: 256x256, 512x512 or 1024x1024 (its default).
    */
-  size?: '256x256' | '512x512' | '1024x1024' | '1792x1024' | '1024x1792'
+  size?:
+    | 'auto'
+    | '1024x1024'
+    | '1536x1024'
+    | '1024x1536'
+    | '256x256'
+    | '512x512'
+    | '1792x1024'
+    | '1024x1792'
   /**
-   * `vivid` leans towards dramatic, hyper-real images, `natural` towards plainer ones; dall-e-3 only.
+   * `vivid` (the default) leans towards dramatic, hyper-real images, `natural` towards plainer ones; dall-e-3 only.
    */
   style?: 'vivid' | 'natural'
+  /**
+   * Background of the image; GPT image models only. `transparent` needs a format with transparency: `output-format` png or webp, or no `output-format` (the image then comes back as WebP, or as PNG with `Accept: image/png`). OpenAI's default is `auto`.
+   */
+  background?: 'auto' | 'transparent' | 'opaque'
+  /**
+   * GPT image models only: OpenAI draws the image in this format and it is returned as is, as a `data:image/<format>;base64,` URI, or as the bytes with `Accept: image/*` or the matching `image/<format>`. Without it OpenAI draws a PNG, which is returned as WebP (JPEG for `Accept: image/jpeg`, PNG untouched for `Accept: image/png`).
+   */
+  'output-format'?: 'png' | 'jpeg' | 'webp'
+  /**
+   * Compression level from 0 to 100 (OpenAI's default 100); GPT image models with `output-format` jpeg or webp only.
+   */
+  'output-compression'?: number
+  /**
+   * Content-moderation level of the GPT image models: `low` filters less than `auto` (OpenAI's default).
+   */
+  moderation?: 'auto' | 'low'
 }
 
 export interface TextToImageOutput {
@@ -367,11 +477,11 @@ export interface TextToImageOutput {
    */
   results: {
     /**
-     * The image as a `data:image/webp;base64,` URI.
+     * The image as a data URI: `data:image/webp;base64,` unless `output-format` was given, then in that format.
      */
     image?: string
     /**
-     * The prompt the model actually drew from (empty when it did not rewrite it).
+     * The prompt dall-e-3 actually drew from. Always present: empty for the models that do not rewrite prompts (dall-e-2 and the GPT image models).
      */
     'revised-prompt'?: string
   }[]

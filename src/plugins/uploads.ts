@@ -96,25 +96,57 @@ async function uploads(fastify: FastifyInstance, { fields, schema }: UploadsOpti
     throw error
   })
 
-  const types = propertyTypes(schema)
+  const properties = (schema.properties ?? {}) as Record<string, JsonSchema>
+  const propertyOf = (name: string): JsonSchema | undefined => (Object.hasOwn(properties, name) ? properties[name] : undefined)
+  /** The list field a part name carries: the field itself, or `name[]` as OpenAI's SDKs write it. */
+  const listFieldOf = (key: string): string | undefined => {
+    const name = key.endsWith('[]') ? key.slice(0, -2) : key
+    return typesOf(propertyOf(name)).has('array') ? name : undefined
+  }
   fastify.addHook('preValidation', async (request: FastifyRequest) => {
     if (!request.isMultipart() || !request.body || typeof request.body !== 'object') return
     const body = request.body as Record<string, unknown>
+    const lists = new Map<string, unknown[]>()
     for (const [key, value] of Object.entries(body)) {
-      if (typeof value === 'string') body[key] = fromFormText(value, types[key])
+      const list = listFieldOf(key)
+      if (list === undefined) {
+        if (typeof value === 'string') body[key] = fromFormText(value, propertyOf(key))
+        continue
+      }
+      // A list field is one part per item, whether one part or several came.
+      delete body[key]
+      const itemSchema = propertyOf(list)!.items as JsonSchema | undefined
+      const typed = (Array.isArray(value) ? value : [value]).map((item) => (typeof item === 'string' ? fromFormText(item, itemSchema) : item))
+      lists.set(list, [...(lists.get(list) ?? []), ...typed])
     }
+    for (const [name, items] of lists) body[name] = items
   })
 }
 
-function propertyTypes(schema: JsonSchema): Record<string, string | undefined> {
-  const properties = (schema.properties ?? {}) as Record<string, { type?: string }>
-  return Object.fromEntries(Object.entries(properties).map(([key, prop]) => [key, prop.type]))
+/** The JSON types a property schema allows, its anyOf branches included. */
+function typesOf(schema: JsonSchema | undefined): Set<string> {
+  const types = new Set<string>()
+  for (const branch of [schema, ...((schema?.anyOf as JsonSchema[] | undefined) ?? [])]) {
+    if (typeof branch?.type === 'string') types.add(branch.type)
+  }
+  return types
 }
 
-/** A form field is text; give it the schema's type when the text says so plainly. */
-function fromFormText(text: string, type: string | undefined): unknown {
-  if ((type === 'number' || type === 'integer') && text.trim() !== '' && Number.isFinite(Number(text))) return Number(text)
-  if (type === 'boolean' && (text === 'true' || text === 'false')) return text === 'true'
+/**
+ * A form field is text; give it the schema's type when the text says so plainly. A field that
+ * may be an object takes it as JSON text.
+ */
+function fromFormText(text: string, schema: JsonSchema | undefined): unknown {
+  const types = typesOf(schema)
+  if ((types.has('number') || types.has('integer')) && text.trim() !== '' && Number.isFinite(Number(text))) return Number(text)
+  if (types.has('boolean') && (text === 'true' || text === 'false')) return text === 'true'
+  if (types.has('object') && text.trimStart().startsWith('{')) {
+    try {
+      return JSON.parse(text)
+    } catch {
+      return text
+    }
+  }
   return text
 }
 

@@ -122,8 +122,13 @@ function requestBodySchema(def: TaskDefinition): JsonSchema {
   if (!uploadFields.length) return json
   const properties = { ...(def.input.properties as Record<string, JsonSchema>) }
   for (const field of uploadFields) {
-    properties[field] = { ...properties[field], type: 'string', format: 'binary' }
-    delete properties[field]!.minLength
+    const fileField: JsonSchema = { ...properties[field], type: 'string', format: 'binary' }
+    // A file part has no length, and the JSON field's base64 examples and wording do not fit it.
+    delete fileField.minLength
+    delete fileField.examples
+    const { description } = def.uploads[field]!
+    if (description !== undefined) fileField.description = description
+    properties[field] = fileField
   }
   return {
     content: {

@@ -18,8 +18,8 @@ export interface TaskDefinition {
   examples: Record<string, { summary: string; value: Record<string, unknown> }>
   /** Media types the task can also answer in, by the Accept header, with what they hold. */
   streams: Record<string, { description: string }>
-  /** Input fields that may arrive as multipart file parts, with their size limits. */
-  uploads: Record<string, { maxBytes: number }>
+  /** Input fields that may arrive as multipart file parts: size limit, and how the file part is described. */
+  uploads: Record<string, { maxBytes: number; description?: string }>
 }
 
 export interface ComponentDefinition {
@@ -52,7 +52,10 @@ export async function loadTaskDefinitions(dir: URL = SCHEMA_DIR): Promise<TaskDe
       examples: raw.examples ?? {},
       streams: raw.streams ?? {},
       uploads: Object.fromEntries(
-        Object.entries(raw.uploads ?? {}).map(([field, limits]) => [field, { maxBytes: limits['max-bytes'] }]),
+        Object.entries(raw.uploads ?? {}).map(([field, upload]) => [
+          field,
+          { maxBytes: upload['max-bytes'], ...(upload.description !== undefined && { description: upload.description }) },
+        ]),
       ),
     })),
   )
@@ -71,7 +74,7 @@ interface RawTask {
   output: JsonSchema
   examples?: TaskDefinition['examples']
   streams?: TaskDefinition['streams']
-  uploads?: Record<string, { 'max-bytes': number }>
+  uploads?: Record<string, { 'max-bytes': number; description?: string }>
 }
 
 async function inlineRefs(schema: JsonSchema): Promise<JsonSchema> {

@@ -1,4 +1,3 @@
-import type OpenAI from 'openai'
 import { FormData } from 'undici'
 import type { SpeechRecognitionInput, SpeechRecognitionOutput } from '../generated/task-types.ts'
 import { openAsBlob } from 'node:fs'
@@ -14,7 +13,10 @@ import {
   type MediaType,
 } from '../media/base64-media.ts'
 import type { UploadedFile } from '../plugins/uploads.ts'
-import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
+import { refuseProblems } from './field-problems.ts'
+import { isDiarizeModel } from './model-families.ts'
+import { transcriptionInputProblems } from './speech-recognition-checks.ts'
+import { fromJsonAnswer, type TranscriptionAnswer } from './transcription-answer.ts'
 import type { TaskContext } from './task-context.ts'
 
 /** OpenAI's limit for one transcription upload. */
@@ -39,11 +41,31 @@ export async function toTranscriptionForm(input: SpeechRecognitionInput, upload?
   const form = new FormData()
   form.append('file', audio.blob, `audio.${audio.ext}`)
   form.append('model', input.model)
-  form.append('response_format', 'json')
+  if (input['response-format'] !== undefined) form.append('response_format', input['response-format'])
   if (input.prompt !== undefined) form.append('prompt', input.prompt)
   if (input.language !== undefined) form.append('language', input.language)
   if (input.temperature !== undefined) form.append('temperature', String(input.temperature))
+  // Arrays and objects the way OpenAI's own SDKs encode them in a form: `a[]` and `a[key]`.
+  for (const granularity of input['timestamp-granularities'] ?? []) form.append('timestamp_granularities[]', granularity)
+  appendChunkingStrategy(form, chunkingStrategyOf(input))
   return form
+}
+
+/** The diarize model needs chunking for audio over 30 seconds, so it gets `auto` unless told otherwise. */
+function chunkingStrategyOf(input: SpeechRecognitionInput): SpeechRecognitionInput['chunking-strategy'] {
+  return input['chunking-strategy'] ?? (isDiarizeModel(input.model) ? 'auto' : undefined)
+}
+
+const VAD_FIELDS = { 'prefix-padding-ms': 'prefix_padding_ms', 'silence-duration-ms': 'silence_duration_ms', threshold: 'threshold' } as const
+
+function appendChunkingStrategy(form: FormData, strategy: SpeechRecognitionInput['chunking-strategy']): void {
+  if (strategy === undefined) return
+  if (strategy === 'auto') return form.append('chunking_strategy', 'auto')
+  form.append('chunking_strategy[type]', strategy.type)
+  for (const [field, name] of Object.entries(VAD_FIELDS)) {
+    const value = strategy[field as keyof typeof VAD_FIELDS]
+    if (value !== undefined) form.append(`chunking_strategy[${name}]`, String(value))
+  }
 }
 
 /** The audio of a data URI or bare base64 string, held in memory (it came in the JSON body). */
@@ -79,15 +101,27 @@ function uploadExtension(type: MediaType | undefined, claimed: string | undefine
   return ext
 }
 
+/** Formats OpenAI answers as text, not JSON. */
+const TEXT_FORMATS = new Set(['text', 'srt', 'vtt'])
+
 export async function runSpeechRecognition(
   input: SpeechRecognitionInput,
   ctx: TaskContext,
 ): Promise<SpeechRecognitionOutput> {
+  refuseProblems(transcriptionInputProblems(input))
   const body = await toTranscriptionForm(input, ctx.uploads.audio)
-  const transcription = await ctx.upstream.postJson<OpenAI.Audio.Transcription>({ ...ctx, path: '/audio/transcriptions', body })
-  if (typeof transcription?.text !== 'string') throw badUpstreamResponse('transcription without text')
-  const audio = body.get('file') as Blob
-  const seconds = transcription.usage?.type === 'duration' ? transcription.usage.seconds : undefined
-  ctx.usage.audioInput(input.model, audio.size, seconds)
-  return { text: transcription.text }
+  const format = input['response-format'] ?? 'json'
+  const audioBytes = (body.get('file') as Blob).size
+  const path = '/audio/transcriptions'
+  if (TEXT_FORMATS.has(format)) {
+    const text = await ctx.upstream.postForText({ ...ctx, path, body, accept: 'text/*' })
+    ctx.usage.audioInput(input.model, audioBytes)
+    // `text` ends in a line break that the JSON formats' text does not have; subtitles keep theirs.
+    return { text: format === 'text' ? text.replace(/\r?\n$/, '') : text }
+  }
+  const answer = await ctx.upstream.postJson<TranscriptionAnswer>({ ...ctx, path, body })
+  const output = fromJsonAnswer(answer)
+  const seconds = answer.usage?.type === 'duration' ? answer.usage.seconds : output.duration
+  ctx.usage.audioInput(input.model, audioBytes, seconds)
+  return output
 }

@@ -6,88 +6,133 @@ import { sniffType } from '../media/base64-media.ts'
 import { NotAcceptableError, type StreamNegotiation, type StreamResult } from '../streaming/stream-result.ts'
 import type { TextToImageInput, TextToImageOutput } from '../generated/task-types.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
+import { refuseProblems } from './field-problems.ts'
+import { isGptImageModel } from './model-families.ts'
 import type { TaskContext } from './task-context.ts'
+import { imageInputProblems, imageModelOf } from './text-to-image-checks.ts'
 
 /** libvips is loaded on the first image, not at start-up: it weighs some 20 MB of memory. */
 async function loadSharp(): Promise<typeof import('sharp').default> {
   return (await import('sharp')).default
 }
 
-/** GPT image models always answer in base64 and reject `response_format`. */
-const ALWAYS_BASE64_MODEL = /^gpt-image/
+type ImageFormat = NonNullable<TextToImageInput['output-format']>
+
+const IMAGE_MIME: Record<ImageFormat, string> = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' }
 
 export function toImageRequest(input: TextToImageInput): OpenAI.Images.ImageGenerateParams {
-  const model = input.model ?? 'dall-e-2'
   return {
-    model,
+    ...(input.model !== undefined && { model: input.model }),
     prompt: input.prompt,
     ...(input.n !== undefined && { n: input.n }),
     ...(input.quality !== undefined && { quality: input.quality }),
     ...(input.size !== undefined && { size: input.size }),
     ...(input.style !== undefined && { style: input.style }),
-    ...(!ALWAYS_BASE64_MODEL.test(model) && { response_format: 'b64_json' as const }),
+    ...(input.background !== undefined && { background: input.background }),
+    ...(input['output-format'] !== undefined && { output_format: input['output-format'] }),
+    ...(input['output-compression'] !== undefined && { output_compression: input['output-compression'] }),
+    ...(input.moderation !== undefined && { moderation: input.moderation }),
+    // GPT image models always answer in base64 and refuse `response_format`.
+    ...(!isGptImageModel(imageModelOf(input)) && { response_format: 'b64_json' as const }),
   }
 }
 
-export async function toWebpDataUri(base64: string): Promise<string> {
-  const sharp = await loadSharp()
-  let webp: Buffer
-  try {
-    webp = await sharp(Buffer.from(base64, 'base64')).webp().toBuffer()
-  } catch (err) {
-    throw badUpstreamResponse(`the generated image could not be decoded: ${(err as Error).message}`)
-  }
-  return `data:image/webp;base64,${webp.toString('base64')}`
+interface GeneratedImage {
+  b64: string
+  /** Empty when the model did not rewrite the prompt (all but dall-e-3). */
+  revisedPrompt: string
 }
 
-async function generate(input: TextToImageInput, ctx: TaskContext): Promise<Array<{ b64: string; revisedPrompt: string }>> {
+async function generate(input: TextToImageInput, ctx: TaskContext): Promise<GeneratedImage[]> {
   const response = await ctx.upstream.postJson<OpenAI.Images.ImagesResponse>({
     ...ctx,
     path: '/images/generations',
     body: toImageRequest(input),
   })
   if (!Array.isArray(response?.data)) throw badUpstreamResponse('image response without data')
-  ctx.usage.images(input.model ?? 'dall-e-2', response.data.length)
+  ctx.usage.images(imageModelOf(input), response.data.length)
   return response.data.map((image) => {
     if (typeof image.b64_json !== 'string') throw badUpstreamResponse('image without b64_json')
     return { b64: image.b64_json, revisedPrompt: image.revised_prompt ?? '' }
   })
 }
 
+/** The image's type from its leading bytes; a 502 when they are no image OpenAI makes. */
+async function drawnType(b64: string): Promise<string> {
+  const type = await sniffType(b64)
+  if (!type || !Object.values(IMAGE_MIME).includes(type.mime)) {
+    throw badUpstreamResponse(`the generated image is ${type?.mime ?? 'not a recognisable image'}`)
+  }
+  return type.mime
+}
+
+/** A sharp pipeline to `mime`; JPEG has no alpha, so transparent areas become white, not libvips' black. */
+async function converterTo(mime: string): Promise<import('sharp').Sharp> {
+  const sharp = await loadSharp()
+  if (mime === 'image/jpeg') return sharp().flatten({ background: '#ffffff' }).jpeg()
+  return mime === 'image/png' ? sharp().png() : sharp().webp()
+}
+
+/** The image as a data URI of `mime`: OpenAI's bytes when they already are, converted otherwise. */
+async function toDataUri(b64: string, mime: string): Promise<string> {
+  if ((await drawnType(b64)) === mime) return `data:${mime};base64,${b64}`
+  let converted: Buffer
+  try {
+    converted = await (await converterTo(mime)).end(Buffer.from(b64, 'base64')).toBuffer()
+  } catch (err) {
+    throw badUpstreamResponse(`the generated image could not be decoded: ${(err as Error).message}`)
+  }
+  return `data:${mime};base64,${converted.toString('base64')}`
+}
+
+/** The type an image is answered in: the `output-format` asked of OpenAI, else WebP or what Accept chose. */
+function answerType(input: TextToImageInput, otherwise: string): string {
+  const requested = input['output-format']
+  return requested ? IMAGE_MIME[requested] : otherwise
+}
+
 export async function runTextToImage(input: TextToImageInput, ctx: TaskContext): Promise<TextToImageOutput> {
+  refuseProblems(imageInputProblems(input))
   const images = await generate(input, ctx)
+  const mime = answerType(input, IMAGE_MIME.webp)
   const results = await Promise.all(
-    images.map(async ({ b64, revisedPrompt }) => ({ image: await toWebpDataUri(b64), 'revised-prompt': revisedPrompt })),
+    images.map(async ({ b64, revisedPrompt }) => ({ image: await toDataUri(b64, mime), 'revised-prompt': revisedPrompt })),
   )
   return { results }
 }
 
 /**
- * One image as bytes: OpenAI's PNG untouched for image/png, otherwise converted to WebP as a
- * stream (base64 decoded in slices straight into sharp). The revised prompt, percent-encoded,
- * travels in the X-Revised-Prompt header.
+ * One image as bytes, streamed (base64 decoded in slices): in the `output-format` asked of
+ * OpenAI, or else in the type Accept chose (WebP, PNG or JPEG). OpenAI's bytes go out untouched
+ * when they are in that type (its PNG, or the format it was asked for) and are converted
+ * otherwise. The revised prompt, percent-encoded, travels in the X-Revised-Prompt header.
  */
 export async function streamTextToImage(
   input: TextToImageInput,
   ctx: TaskContext,
   negotiation: StreamNegotiation,
 ): Promise<StreamResult> {
+  refuseProblems(imageInputProblems(input))
   if ((input.n ?? 1) !== 1) {
     throw withDetails(new NotAcceptableError('an image body holds one image; ask for n = 1 or for application/json'), [
       { field: 'n', path: '/n', message: 'must be 1 when the answer is the image itself' },
     ])
   }
+  const contentType = answerType(input, negotiation.mediaType)
+  if (!negotiation.accepts(contentType)) {
+    throw withDetails(new NotAcceptableError(`output-format ${input['output-format']} is ${contentType}, which Accept excludes`), [
+      { field: 'output-format', path: '/output-format', message: `gives ${contentType}, not accepted by the Accept header` },
+    ])
+  }
   const [image] = await generate(input, ctx)
   if (!image) throw badUpstreamResponse('image response with no image')
-  const type = await sniffType(image.b64)
-  if (type?.mime !== 'image/png') throw badUpstreamResponse(`expected a PNG from OpenAI, got ${type?.mime ?? 'unknown bytes'}`)
+  const drawn = await drawnType(image.b64)
   const headers = { 'x-revised-prompt': encodeURIComponent(image.revisedPrompt) }
-  const png = Readable.from(base64Slices(image.b64))
-  if (negotiation.mediaType === 'image/png') return { contentType: 'image/png', body: png, headers }
-  const sharp = await loadSharp()
-  const webp = sharp().webp()
-  pipeline(png, webp).catch((err: Error) => ctx.log.warn({ err }, 'image conversion failed'))
-  return { contentType: 'image/webp', body: webp, headers }
+  const bytes = Readable.from(base64Slices(image.b64))
+  if (drawn === contentType) return { contentType, body: bytes, headers }
+  const converter = await converterTo(contentType)
+  pipeline(bytes, converter).catch((err: Error) => ctx.log.warn({ err }, 'image conversion failed'))
+  return { contentType, body: converter, headers }
 }
 
 /** Decodes base64 a slice at a time, so the whole image never sits decoded in one buffer. */

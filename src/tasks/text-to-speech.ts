@@ -1,30 +1,38 @@
 import type OpenAI from 'openai'
-import { invalidField, withDetails } from '../errors.ts'
+import { withDetails } from '../errors.ts'
 import { NotAcceptableError, type StreamNegotiation, type StreamResult } from '../streaming/stream-result.ts'
 import type { TextToSpeechInput, TextToSpeechOutput } from '../generated/task-types.ts'
-import { AUDIO_MIME } from '../media/audio-formats.ts'
+import { AUDIO_MIME, isAudioContentType } from '../media/audio-formats.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
+import { refuseProblems } from './field-problems.ts'
 import type { TaskContext } from './task-context.ts'
+import { speechInputProblems } from './text-to-speech-checks.ts'
 
 type AudioFormat = NonNullable<TextToSpeechInput['response-format']>
 
-export function audioFormatOf(input: TextToSpeechInput): AudioFormat {
-  const viaFormat = input['response-format']
-  const viaType = input['response-type']
-  if (viaFormat && viaType && viaFormat !== viaType) {
-    throw invalidField('/response-type', 'contradicts response-format; give one')
-  }
-  return viaFormat ?? viaType ?? 'mp3'
+/** The format OpenAI speaks in when the request names none. */
+const DEFAULT_AUDIO_FORMAT: AudioFormat = 'mp3'
+
+/** The format the caller asked for under either name (the checks refuse two that differ). */
+function requestedFormat(input: TextToSpeechInput): AudioFormat | undefined {
+  return input['response-format'] ?? input['response-type']
 }
 
-export function toSpeechRequest(input: TextToSpeechInput): OpenAI.Audio.SpeechCreateParams {
+export function toSpeechRequest(input: TextToSpeechInput, format = requestedFormat(input)): OpenAI.Audio.SpeechCreateParams {
   return {
     model: input.model,
     input: input.text,
     voice: input.voice,
-    response_format: audioFormatOf(input),
+    ...(input.instructions !== undefined && { instructions: input.instructions }),
+    ...(format !== undefined && { response_format: format }),
     ...(input.speed !== undefined && { speed: input.speed }),
   }
+}
+
+/** A 502 for a 2xx answer that is not audio, such as a compatible server's JSON. */
+function assertAudio(contentType: string | string[] | undefined): void {
+  const type = Array.isArray(contentType) ? contentType[0] : contentType
+  if (!isAudioContentType(type)) throw badUpstreamResponse(`the speech answer is ${type}, not audio`)
 }
 
 /**
@@ -36,16 +44,23 @@ export async function streamTextToSpeech(
   ctx: TaskContext,
   negotiation: StreamNegotiation,
 ): Promise<StreamResult> {
-  const explicit = input['response-format'] ?? input['response-type']
-  const format = explicit ? audioFormatOf(input) : formatOfMime(negotiation.mediaType)
+  refuseProblems(speechInputProblems(input))
+  const format = requestedFormat(input) ?? formatOfMime(negotiation.mediaType)
   const contentType = AUDIO_MIME[format]!
   if (!negotiation.accepts(contentType)) {
     throw withDetails(new NotAcceptableError(`response-format ${format} is ${contentType}, which Accept excludes`), [
       { field: 'response-format', path: '/response-format', message: `gives ${contentType}, not accepted by the Accept header` },
     ])
   }
-  const body = { ...toSpeechRequest(input), response_format: format }
+  // The format Accept chose is asked for by name: the bytes must be the type the answer says.
+  const body = toSpeechRequest(input, format)
   const res = await ctx.upstream.post({ ...ctx, path: '/audio/speech', body: JSON.stringify(body), accept: contentType })
+  try {
+    assertAudio(res.headers['content-type'])
+  } catch (err) {
+    res.body.dump().catch(() => undefined)
+    throw err
+  }
   ctx.usage.speechCharacters(input.model, input.text.length)
   const length = res.headers['content-length']
   // An attachment with a file name: browsers (and Swagger UI) offer the clip as a download.
@@ -56,13 +71,15 @@ export async function streamTextToSpeech(
 
 function formatOfMime(mime: string): AudioFormat {
   const entry = Object.entries(AUDIO_MIME).find(([, m]) => m === mime)
-  return (entry?.[0] ?? 'mp3') as AudioFormat
+  return (entry?.[0] ?? DEFAULT_AUDIO_FORMAT) as AudioFormat
 }
 
 export async function runTextToSpeech(input: TextToSpeechInput, ctx: TaskContext): Promise<TextToSpeechOutput> {
+  refuseProblems(speechInputProblems(input))
   const body = toSpeechRequest(input)
-  const { bytes } = await ctx.upstream.postForBytes({ ...ctx, path: '/audio/speech', body, accept: 'audio/*' })
+  const { bytes, contentType } = await ctx.upstream.postForBytes({ ...ctx, path: '/audio/speech', body, accept: 'audio/*' })
+  assertAudio(contentType)
   if (bytes.length === 0) throw badUpstreamResponse('speech answer without audio')
   ctx.usage.speechCharacters(input.model, input.text.length)
-  return { audio: `data:${AUDIO_MIME[body.response_format!]};base64,${bytes.toString('base64')}` }
+  return { audio: `data:${AUDIO_MIME[body.response_format ?? DEFAULT_AUDIO_FORMAT]};base64,${bytes.toString('base64')}` }
 }

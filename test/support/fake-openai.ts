@@ -986,6 +986,12 @@ function transcriptionReply(form: RecordedForm | undefined, obj: Record<string, 
   const filename = file?.filename ?? 'unknown';
   const text = `Transcript of ${filename} (${bytes} bytes)${obj.language ? ` in ${obj.language}` : ''}.`;
   const duration = Math.max(1, Math.round(bytes / 3200) / 10); // pretend 32 kB/s
+  const diarize = /^gpt-4o(-mini)?-transcribe-diarize/.test(model);
+  const chunked = (form?.entries ?? []).some(([name]) => name === 'chunking_strategy' || name.startsWith('chunking_strategy['));
+  if (diarize && !chunked && duration > 30) {
+    // OpenAI's rule for the diarize model: longer audio must be cut into chunks.
+    return errorReply(400, 'chunking_strategy is required for diarization models when the input audio is longer than 30 seconds.');
+  }
   const tokenModel = model.startsWith('gpt-');
   const usage = tokenModel
     ? {
@@ -1046,14 +1052,22 @@ function transcriptionReply(form: RecordedForm | undefined, obj: Record<string, 
         usage: { type: 'duration', seconds: Math.ceil(duration) },
       });
     }
-    case 'diarized_json':
+    case 'diarized_json': {
+      // Two speakers, taking turns at the middle word: A then B.
+      const words = text.split(' ');
+      const half = Math.ceil(words.length / 2);
+      const turns = [words.slice(0, half).join(' '), words.slice(half).join(' ')].filter(Boolean);
+      const turnEnd = (i: number): number => (i === turns.length - 1 ? duration : Math.round((duration * half) / words.length * 100) / 100);
       return jsonReply(200, {
         task: 'transcribe',
         duration,
         text,
-        segments: [{ type: 'transcript.text.segment', id: 'seg_0', start: 0, end: duration, text, speaker: 'A' }],
+        segments: turns.map((turn, i) => ({
+          type: 'transcript.text.segment', id: `seg_${i}`, start: i === 0 ? 0 : turnEnd(0), end: turnEnd(i), text: turn, speaker: 'AB'[i]!,
+        })),
         usage,
       });
+    }
     default:
       return jsonReply(200, { text, usage });
   }

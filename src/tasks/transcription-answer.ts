@@ -1,0 +1,51 @@
+import type { SpeechRecognitionOutput } from '../generated/task-types.ts'
+import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
+
+type Segment = NonNullable<SpeechRecognitionOutput['segments']>[number]
+type Word = NonNullable<SpeechRecognitionOutput['words']>[number]
+
+/** OpenAI's json, verbose_json and diarized_json answers, as far as the output uses them. */
+export interface TranscriptionAnswer {
+  text?: unknown
+  language?: unknown
+  duration?: unknown
+  segments?: unknown
+  words?: unknown
+  usage?: { type?: string; seconds?: number }
+}
+
+/**
+ * The output of a JSON transcription answer: the text, and whatever of language, duration,
+ * segments (with their speaker when diarized) and words the format carries.
+ */
+export function fromJsonAnswer(answer: TranscriptionAnswer): SpeechRecognitionOutput {
+  if (typeof answer?.text !== 'string') throw badUpstreamResponse('transcription without text')
+  return {
+    text: answer.text,
+    ...(typeof answer.language === 'string' && { language: answer.language }),
+    ...(typeof answer.duration === 'number' && { duration: answer.duration }),
+    ...(answer.segments !== undefined && { segments: listOf(answer.segments, 'segments').map(toSegment) }),
+    ...(answer.words !== undefined && { words: listOf(answer.words, 'words').map(toWord) }),
+  }
+}
+
+function listOf(value: unknown, name: string): Array<Record<string, unknown>> {
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'object' && item !== null)) {
+    throw badUpstreamResponse(`transcription ${name} that are not a list of objects`)
+  }
+  return value as Array<Record<string, unknown>>
+}
+
+function toSegment({ start, end, text, speaker }: Record<string, unknown>): Segment {
+  if (typeof start !== 'number' || typeof end !== 'number' || typeof text !== 'string') {
+    throw badUpstreamResponse('transcription segment without start, end and text')
+  }
+  return { start, end, text, ...(typeof speaker === 'string' && { speaker }) }
+}
+
+function toWord({ word, start, end }: Record<string, unknown>): Word {
+  if (typeof word !== 'string' || typeof start !== 'number' || typeof end !== 'number') {
+    throw badUpstreamResponse('transcription word without word, start and end')
+  }
+  return { word, start, end }
+}
