@@ -1,4 +1,5 @@
 import { renderOpenApi, OPENAPI_PATH } from './openapi.ts'
+import { renderOpenAIContract } from './openai-contract.ts'
 import { renderTaskTypes, TASK_TYPES_PATH } from './task-types.ts'
 
 export interface Artifact {
@@ -6,11 +7,18 @@ export interface Artifact {
   content: string
 }
 
-/** Every generated file, rendered from the current schemas. */
-export async function renderArtifacts(): Promise<Artifact[]> {
-  const [openapi, types] = await Promise.all([renderOpenApi(), renderTaskTypes()])
+/** A generated file whose source is not on this machine: neither written nor checked. */
+export interface SkippedArtifact {
+  path: string
+  skipped: string
+}
+
+/** Every generated file, rendered from the current schemas and OpenAI's document. */
+export async function renderArtifacts(): Promise<Array<Artifact | SkippedArtifact>> {
+  const [openapi, types, contract] = await Promise.all([renderOpenApi(), renderTaskTypes(), renderOpenAIContract()])
   return [
     { path: OPENAPI_PATH, content: openapi },
     { path: TASK_TYPES_PATH, content: types },
+    ...contract,
   ]
 }
