@@ -1,6 +1,7 @@
 import { CONFIGURATION_DOCS_PATH, renderConfigurationDocs } from './configuration-docs.ts'
 import { ERRORS_DOCS_PATH, renderErrorsDocs } from './errors-docs.ts'
 import { renderOpenApi, OPENAPI_PATH } from './openapi.ts'
+import { renderOpenAIContract } from './openai-contract.ts'
 import { renderTaskTypes, TASK_TYPES_PATH } from './task-types.ts'
 
 export interface Artifact {
@@ -8,13 +9,20 @@ export interface Artifact {
   content: string
 }
 
-/** Every generated file, rendered from the current schemas and code. */
-export async function renderArtifacts(): Promise<Artifact[]> {
-  const [openapi, types] = await Promise.all([renderOpenApi(), renderTaskTypes()])
+/** A generated file whose source is not on this machine: neither written nor checked. */
+export interface SkippedArtifact {
+  path: string
+  skipped: string
+}
+
+/** Every generated file, rendered from the current schemas, code and OpenAI's document. */
+export async function renderArtifacts(): Promise<Array<Artifact | SkippedArtifact>> {
+  const [openapi, types, contract] = await Promise.all([renderOpenApi(), renderTaskTypes(), renderOpenAIContract()])
   return [
     { path: OPENAPI_PATH, content: openapi },
     { path: TASK_TYPES_PATH, content: types },
     { path: CONFIGURATION_DOCS_PATH, content: renderConfigurationDocs() },
     { path: ERRORS_DOCS_PATH, content: renderErrorsDocs() },
+    ...contract,
   ]
 }

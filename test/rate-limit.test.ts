@@ -8,6 +8,7 @@ import { loadConfig } from '../src/config.ts'
 import { serverOptions } from '../src/server-options.ts'
 import { build, buildWithUpstream, capturedLogLines, TEST_API_KEY } from './support/app.ts'
 import { startFakeOpenAI } from './support/fake-openai.ts'
+import { needs } from './support/needs.ts'
 import { redisServerAvailable, startRedis } from './support/redis-server.ts'
 
 const CHAT = { model: 'gpt-4o-mini', prompt: 'hi' }
@@ -103,7 +104,7 @@ test('with service tokens the limit applies per token', async (t) => {
   assert.equal((await chat(app, 'tok-b-456')).statusCode, 200, 'another token has its own budget')
 })
 
-const skipRedis = !redisServerAvailable() && !process.env.CI && 'redis-server is not installed (.ci/run installs it)'
+const skipRedis = needs('redis-server', redisServerAvailable(), 'apt-get install redis-server')
 
 test('with REDIS_URL, replicas share one count in a real Redis', { skip: skipRedis }, async (t) => {
   const redis = await startRedis()

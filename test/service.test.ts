@@ -71,10 +71,15 @@ test('/openapi.json is the committed openapi/openapi.yaml, and /docs serves Swag
   assert.match(docs.body, /swagger/i)
 })
 
-test('generated files (OpenAPI, task types, configuration and error docs) are fresh: run npm run generate when this fails', async () => {
-  for (const { path, content } of await renderArtifacts()) {
-    const committed = await readFile(new URL(`../${path}`, import.meta.url), 'utf8')
-    assert.equal(committed, content, `${path} is stale`)
+test('generated files (OpenAPI, task types, configuration and error docs, OpenAI contract) are fresh: run npm run generate when this fails', async (t) => {
+  for (const artifact of await renderArtifacts()) {
+    // Without OpenAI's document beside the repository its contract cannot be checked, only used.
+    const skip = 'skipped' in artifact && artifact.skipped
+    await t.test(artifact.path, { skip }, async () => {
+      if ('skipped' in artifact) return
+      const committed = await readFile(new URL(`../${artifact.path}`, import.meta.url), 'utf8')
+      assert.equal(committed, artifact.content, `${artifact.path} is stale`)
+    })
   }
 })
 

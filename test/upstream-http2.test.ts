@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { needs } from './support/needs.ts'
 import { startServerProcess } from './support/server-process.ts'
 
 const CALLS = 60
@@ -43,7 +44,7 @@ function completion(model: string): string {
   })
 }
 
-test('to an https origin the service asks for HTTP/2 first and carries many calls on one connection', { skip: !hasOpenssl() && 'openssl is not installed' }, async (t) => {
+test('to an https origin the service asks for HTTP/2 first and carries many calls on one connection', { skip: needs('openssl', hasOpenssl(), 'apt-get install openssl') }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'openai-tasks-h2-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const { key, cert, certPath } = makeCertificate(dir)
