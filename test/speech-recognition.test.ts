@@ -81,11 +81,11 @@ test('uploads the decoded WAV with every field and answers with the transcript',
   assert.deepEqual(res.json(), { text: transcript })
 })
 
-test('without optional fields only the model, the format and the default temperature go along', async (t) => {
+test('without optional fields only the model and the format go along', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
   const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio: dataUri('audio/wav', wav()) } })
   assert.equal(res.statusCode, 200, res.body)
-  assert.deepEqual(upstream.requests[0]!.form!.fields, { model: 'whisper-1', response_format: 'json', temperature: '0' })
+  assert.deepEqual(upstream.requests[0]!.form!.fields, { model: 'whisper-1', response_format: 'json' })
 })
 
 test('each format is detected from its bytes and uploaded under the matching extension', async (t) => {

@@ -189,7 +189,7 @@ describe('text to image as image bytes', () => {
     assert.equal(decodeURIComponent(header), `A detailed rendering of: ${PROMPT}`)
     assert.equal(upstream.requests.length, 1)
     assert.equal(upstream.requests[0]!.json.response_format, 'b64_json')
-    assert.equal(upstream.requests[0]!.json.n, 1)
+    assert.equal('n' in upstream.requests[0]!.json, false, 'one image, OpenAI\'s default')
   })
 
   test('Accept image/*, dall-e-2: WebP bytes and an empty revised prompt', async (t) => {

@@ -5,9 +5,7 @@ import { buildWithUpstream, TEST_API_KEY } from './support/app.ts'
 import { fakeImageBytes, type FakeOpenAI } from './support/fake-openai.ts'
 
 const URL = '/v1/tasks/text-generation'
-const DEFAULT_SYSTEM = { role: 'system', content: 'You are a helpful assistant.' }
-/** The schema defaults, as they reach OpenAI for a non-reasoning model. */
-const SAMPLING = { temperature: 1, top_p: 1, presence_penalty: 0, frequency_penalty: 0, n: 1 }
+const HELPFUL = { role: 'system', content: 'You are a helpful assistant.' }
 
 const png = await fakeImageBytes('png')
 const jpeg = await fakeImageBytes('jpeg')
@@ -67,15 +65,11 @@ function completion(messages: object[], usage?: object): object {
   }
 }
 
-describe('defaults', () => {
-  test('a bare prompt gets the default system message and sampling values', async (t) => {
+describe('only what the caller gave', () => {
+  test('a bare prompt is one user turn: no system message, no sampling values', async (t) => {
     const { res, body, upstream, sent } = await call(t, { model: 'gpt-4o-mini', prompt: 'Say hi' })
     assert.equal(res.statusCode, 200)
-    assert.deepEqual(sent, {
-      model: 'gpt-4o-mini',
-      messages: [DEFAULT_SYSTEM, user('Say hi')],
-      ...SAMPLING,
-    })
+    assert.deepEqual(sent, { model: 'gpt-4o-mini', messages: [user('Say hi')] })
     assert.equal(upstream.requests.length, 1)
     assert.equal(upstream.requests[0]!.path, '/v1/chat/completions')
     assert.equal(body.texts.length, 1)
@@ -110,7 +104,7 @@ describe('defaults', () => {
 })
 
 describe('system message and chat history', () => {
-  test('a custom system-message replaces the default', async (t) => {
+  test('a system-message is sent as the first turn', async (t) => {
     const body = await sent(t, { model: 'gpt-4o-mini', prompt: 'Hi', 'system-message': 'Answer like a pirate.' })
     assert.deepEqual(body.messages, [{ role: 'system', content: 'Answer like a pirate.' }, user('Hi')])
   })
@@ -281,7 +275,7 @@ describe('sampling and limits', () => {
     })
     assert.deepEqual(body, {
       model: 'gpt-4o',
-      messages: [DEFAULT_SYSTEM, user('Hi')],
+      messages: [user('Hi')],
       temperature: 0.2,
       n: 2,
       top_p: 0.5,
@@ -296,21 +290,20 @@ describe('sampling and limits', () => {
     assert.deepEqual(paths.sort(), ['/max-tokens', '/n', '/temperature'])
   })
 
-  for (const model of ['o1', 'o3-mini', 'o4-mini', 'gpt-5', 'gpt-5-mini-2025-08-07']) {
-    test(`${model}: developer role, max_completion_tokens, no default sampling values`, async (t) => {
-      const body = await sent(t, { model, prompt: 'Think', 'max-tokens': 500 })
+  for (const model of ['o1', 'o3-mini', 'o4-mini', 'gpt-5', 'gpt-5-mini-2025-08-07', 'ft:o4-mini-2025-04-16:acme::abc123']) {
+    test(`${model}: developer role, max_completion_tokens`, async (t) => {
+      const body = await sent(t, { model, prompt: 'Think', 'system-message': 'Be brief.', 'max-tokens': 500 })
       assert.deepEqual(body, {
         model,
-        messages: [{ role: 'developer', content: 'You are a helpful assistant.' }, user('Think')],
-        n: 1,
+        messages: [{ role: 'developer', content: 'Be brief.' }, user('Think')],
         max_completion_tokens: 500,
       })
     })
   }
 
-  for (const model of ['gpt-4o', 'gpt-5-chat-latest', 'gpt-4.1', 'omni-moderation-latest']) {
+  for (const model of ['gpt-4o', 'gpt-5-chat-latest', 'gpt-4.1', 'omni-moderation-latest', 'ft:gpt-4.1-mini-2025-04-14:acme::x1']) {
     test(`${model} is not a reasoning model: system role and max_tokens`, async (t) => {
-      const body = await sent(t, { model, prompt: 'Hi', 'max-tokens': 5 })
+      const body = await sent(t, { model, prompt: 'Hi', 'system-message': 'Be brief.', 'max-tokens': 5 })
       assert.equal(body.messages[0].role, 'system')
       assert.equal(body.max_tokens, 5)
       assert.equal('max_completion_tokens' in body, false)
@@ -339,10 +332,10 @@ describe('sampling and limits', () => {
   })
 
   test('models that merely contain an o are not reasoning models', async (t) => {
-    const body = await sent(t, { model: 'gpt-4o', prompt: 'Hi', 'max-tokens': 20 })
+    const body = await sent(t, { model: 'gpt-4o', prompt: 'Hi', 'system-message': 'Be brief.', 'max-tokens': 20, temperature: 0.7 })
     assert.equal(body.max_tokens, 20)
     assert.equal(body.messages[0].role, 'system')
-    assert.equal(body.temperature, 1)
+    assert.equal(body.temperature, 0.7)
   })
 })
 
@@ -601,8 +594,10 @@ test('the "Explain this topic to me in another language" recipe', async (t) => {
   assert.equal(res.statusCode, 200)
   assert.deepEqual(sent, {
     model: 'gpt-4o-mini',
-    messages: [DEFAULT_SYSTEM, user(prompt)],
-    ...SAMPLING,
+    messages: [HELPFUL, user(prompt)],
+    n: 1,
+    temperature: 1,
+    top_p: 1,
     response_format: { type: 'text' },
   })
   assert.deepEqual(body.texts, [`echo: ${prompt}`])
@@ -615,7 +610,7 @@ describe('validation', () => {
 
   test('task TASK_TEXT_GENERATION is accepted and not forwarded', async (t) => {
     const body = await sent(t, { task: 'TASK_TEXT_GENERATION', model: 'gpt-4o-mini', prompt: 'Hi' })
-    assert.deepEqual(body, { model: 'gpt-4o-mini', messages: [DEFAULT_SYSTEM, user('Hi')], ...SAMPLING })
+    assert.deepEqual(body, { model: 'gpt-4o-mini', messages: [user('Hi')] })
   })
 
   test('another task is a 400 naming /task', async (t) => {

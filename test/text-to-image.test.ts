@@ -43,8 +43,6 @@ test('defaults to dall-e-2 and turns the base64 PNG into a WebP data URI', async
   assert.deepEqual(sent.json, {
     model: 'dall-e-2',
     prompt: PROMPT,
-    n: 1,
-    size: '1024x1024',
     response_format: 'b64_json',
   })
   assert.equal(answered(sent.responseBody)[0]!.b64_json, upstream.png.toString('base64'))
@@ -65,7 +63,6 @@ test('dall-e-3 sends quality, style and size, and returns the revised prompt', a
   assert.deepEqual(sent.json, {
     model: 'dall-e-3',
     prompt: PROMPT,
-    n: 1,
     size: '1792x1024',
     quality: 'hd',
     style: 'natural',
@@ -104,7 +101,7 @@ test('gpt-image-1 is sent without response_format', async (t) => {
   const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'gpt-image-1', prompt: PROMPT } })
 
   assert.equal(res.statusCode, 200, res.body)
-  assert.deepEqual(upstream.requests[0]!.json, { model: 'gpt-image-1', prompt: PROMPT, n: 1, size: '1024x1024' })
+  assert.deepEqual(upstream.requests[0]!.json, { model: 'gpt-image-1', prompt: PROMPT })
   const { results } = res.json() as { results: Result[] }
   assert.equal(results.length, 1)
   await assertWebpLike(results[0]!.image, upstream.png)

@@ -31,7 +31,6 @@ test('sends the speech request and answers with the exact mp3 bytes as a data UR
     input: 'Hello from openai-tasks.',
     voice: 'alloy',
     response_format: 'mp3',
-    speed: 1,
   })
 
   assert.deepEqual(Object.keys(res.json()), ['audio'])

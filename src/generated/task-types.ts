@@ -14,7 +14,7 @@ export interface TextGenerationInput {
    */
   prompt: string
   /**
-   * Instructions that shape how the assistant behaves for the whole conversation. Not used when `chat-history` is given: the history then carries its own system turns.
+   * Instructions that shape how the assistant behaves for the whole conversation; sent only when given (the model's own behaviour is then that of a generic helpful assistant, so the component's "You are a helpful assistant." need not be sent). Not used when `chat-history` is given: the history then carries its own system turns.
    */
   'system-message'?: string
   /**

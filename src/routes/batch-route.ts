@@ -7,7 +7,7 @@ import { compileItemValidator } from '../schemas/item-validator.ts'
 import { TASK_BATCHERS, TASK_RUNNERS } from '../tasks/index.ts'
 import type { BatchRunner } from '../tasks/task-context.ts'
 import { RawJson } from '../tasks/raw-json.ts'
-import { assertModelAllowed, sendAsIs, taskContextFactory, type TaskRouteDeps } from './task-route.ts'
+import { assertModelAllowed, modelByDefault, sendAsIs, taskContextFactory, type TaskRouteDeps } from './task-route.ts'
 
 const ITEM_ERROR_SCHEMA = {
   ...ERROR_SCHEMA,
@@ -25,6 +25,7 @@ const ITEM_ERROR_SCHEMA = {
 export function registerBatchRoute(fastify: FastifyInstance, def: TaskDefinition, deps: TaskRouteDeps): void {
   const { config } = deps
   const validate = compileItemValidator(def.input)
+  const defaultModel = modelByDefault(def)
   const contextFor = taskContextFactory(deps, def)
   const batch: BatchRunner<unknown, unknown> =
     (TASK_BATCHERS[def.name] as BatchRunner<unknown, unknown> | undefined) ?? runEachItem(TASK_RUNNERS[def.name])
@@ -75,7 +76,7 @@ export function registerBatchRoute(fastify: FastifyInstance, def: TaskDefinition
           if (!validate(input)) {
             throw Object.assign(new Error('invalid item'), { validation: validate.errors, validationContext: 'item', statusCode: 400 })
           }
-          assertModelAllowed(config.allowedModels, input.model as string | undefined)
+          assertModelAllowed(config.allowedModels, (input.model as string | undefined) ?? defaultModel)
           runnable.push(i)
         } catch (err) {
           outputs[i] = itemError(err, request.id)

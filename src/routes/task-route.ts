@@ -28,6 +28,7 @@ export function registerTaskRoute(fastify: FastifyInstance, def: TaskDefinition,
   const contextFor = taskContextFactory(deps, def)
   const run = TASK_RUNNERS[def.name]
   const stream = TASK_STREAMERS[def.name]
+  const defaultModel = modelByDefault(def)
   const streamTypes = Object.keys(def.streams)
   if (streamTypes.length && !stream) throw new Error(`schemas/tasks.yaml: ${def.name} lists streams but has no stream runner`)
 
@@ -64,7 +65,7 @@ export function registerTaskRoute(fastify: FastifyInstance, def: TaskDefinition,
       const input = request.body as { model?: string } | undefined
       // With per-media-type body schemas Fastify validates nothing when there is no body at all.
       if (typeof input !== 'object' || input === null) throw invalidField('', 'is required: send the task input')
-      assertModelAllowed(config.allowedModels, input.model)
+      assertModelAllowed(config.allowedModels, input.model ?? defaultModel)
       const ctx = contextFor(request, reply)
       const mediaType = stream && request.headers.accept ? negotiate(request, streamTypes) : undefined
       if (!mediaType || !stream) {
@@ -125,6 +126,12 @@ function requestBodySchema(def: TaskDefinition): JsonSchema {
 function negotiate(request: FastifyRequest, streamTypes: string[]): string | undefined {
   const best = request.accepts().type(['application/json', ...streamTypes])
   return typeof best === 'string' && best !== 'application/json' ? best : undefined
+}
+
+/** The model OpenAI uses when none is given, as the task's schema documents it. */
+export function modelByDefault(def: TaskDefinition): string | undefined {
+  const model = (def.input.properties as Record<string, JsonSchema> | undefined)?.model
+  return typeof model?.default === 'string' ? model.default : undefined
 }
 
 export function assertModelAllowed(allowed: string[], model: string | undefined): void {
