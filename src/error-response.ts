@@ -80,6 +80,9 @@ function describe(e: ErrorObject): ErrorDetail {
       path += `/${String(params.additionalProperty)}`
       message = 'is not a known field'
       break
+    case 'type':
+      message = `must be ${[params.type].flat().join(' or ')}`
+      break
     case 'enum':
       message = `must be one of: ${(params.allowedValues as unknown[]).join(', ')}`
       break

@@ -55,6 +55,12 @@ export function invalidField(path: string, message: string): DetailedError {
   return withDetails(new ValidationError(`${field} ${message}`), [{ field, path, message }])
 }
 
+/** One 400 about several fields, each `[pointer, message]`, listed as a schema failure would. */
+export function invalidFields(problems: Array<[path: string, message: string]>): DetailedError {
+  const details = problems.map(([path, message]) => ({ field: pointerToField(path) || '(body)', path, message }))
+  return withDetails(new ValidationError(details.map((d) => `${d.field} ${d.message}`).join('; ')), details)
+}
+
 export function pointerToField(pointer: string): string {
   return pointer
     .split('/')

@@ -11,6 +11,8 @@ export const BODY_VALIDATION_OPTIONS: Options = {
   removeAdditional: false,
   coerceTypes: false,
   useDefaults: false,
+  // `type: [string, array]`: a chat turn's content that must not be null.
+  allowUnionTypes: true,
   // OpenAPI-only annotation on the route body schemas.
   keywords: ['x-examples'],
   // A multipart file field: its bytes are never in the validated body.

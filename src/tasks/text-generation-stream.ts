@@ -17,7 +17,8 @@ export interface DeltaEvent {
   'tool-calls'?: ToolCallDelta[]
 }
 
-type ToolCallDelta = { index: number; type?: string; function?: { name?: string; arguments?: string } }
+type ToolCallDelta = { index: number; id?: string; type?: string; function?: { name?: string; arguments?: string } }
+type ToolCall = { id: string | undefined; type: string; name: string; arguments: string }
 
 /** `sseEvent('delta', { index, text })`, written without serialising an object per token. */
 function textDelta(index: number, text: string): string {
@@ -28,7 +29,7 @@ function textDelta(index: number, text: string): string {
 /** Rebuilds the complete output, exactly as the JSON route returns it, from stream chunks. */
 export class ChatStreamAccumulator {
   readonly #texts: string[] = []
-  readonly #toolCalls: Array<Array<{ type: string; name: string; arguments: string }>> = []
+  readonly #toolCalls: ToolCall[][] = []
   #usage: OpenAI.CompletionUsage | undefined
 
   get usage(): OpenAI.CompletionUsage | undefined {
@@ -58,12 +59,15 @@ export class ChatStreamAccumulator {
 
   #addToolCall(choice: number, fragment: ToolCallFragment): ToolCallDelta {
     const calls = (this.#toolCalls[choice] ??= [])
-    const call = (calls[fragment.index] ??= { type: 'function', name: '', arguments: '' })
+    const position = fragment.index
+    const call = (calls[position] ??= { id: undefined, type: 'function', name: '', arguments: '' })
+    if (fragment.id) call.id = fragment.id
     if (fragment.type) call.type = fragment.type
     if (fragment.function?.name) call.name += fragment.function.name
     if (fragment.function?.arguments) call.arguments += fragment.function.arguments
     // Assigned in the order the event lists them, rather than spread: a fragment per token.
-    const event: ToolCallDelta = { index: fragment.index }
+    const event: ToolCallDelta = { index: position }
+    if (fragment.id) event.id = fragment.id
     if (fragment.type) event.type = fragment.type
     if (fragment.function) {
       const fn: NonNullable<ToolCallDelta['function']> = {}
@@ -78,7 +82,11 @@ export class ChatStreamAccumulator {
     const output: TextGenerationOutput = { texts: Array.from(this.#texts, (text) => text ?? '') }
     const toolCalls = this.#toolCalls.flatMap((calls) => (calls ?? []).filter(Boolean))
     if (toolCalls.length) {
-      output['tool-calls'] = toolCalls.map((c) => ({ type: c.type, function: { name: c.name, arguments: c.arguments } }))
+      output['tool-calls'] = toolCalls.map(({ id, type, name, arguments: args }) => ({
+        ...(id !== undefined && { id }),
+        type,
+        function: { name, arguments: args },
+      }))
     }
     if (this.#usage) output.usage = fromUsage(this.#usage)
     return output
