@@ -39,6 +39,7 @@ export const UpstreamStreamError = createError('ERR_UPSTREAM_STREAM_ERROR', 'Ope
 export const UpstreamUnreachableError = createError('ERR_UPSTREAM_UNREACHABLE', 'Could not reach OpenAI: %s', 502)
 export const UpstreamTimeoutError = createError('ERR_UPSTREAM_TIMEOUT', 'OpenAI did not answer in time: %s', 504)
 export const NotFoundError = createError('ERR_NOT_FOUND', 'Route %s %s not found', 404)
+export const MethodNotAllowedError = createError('ERR_METHOD_NOT_ALLOWED', 'Method %s is not allowed on %s; use %s', 405)
 
 /** Attaches details (and an optional Retry-After) to an error built by one of the constructors. */
 export function withDetails<E extends Error>(
@@ -81,7 +82,18 @@ export const ERROR_SCHEMA = {
       type: 'object',
       required: ['code', 'message'],
       properties: {
-        code: { type: 'string', description: 'Stable machine-readable code, such as ERR_VALIDATION.' },
+        code: {
+          type: 'string',
+          description:
+            'Stable machine-readable code. The request: ERR_VALIDATION, ERR_INVALID_JSON, ERR_INVALID_MULTIPART, ' +
+            'ERR_INVALID_CONTENT_LENGTH, ERR_BAD_HTTP_REQUEST, ERR_UNSUPPORTED_MEDIA_TYPE, ERR_PAYLOAD_TOO_LARGE, ' +
+            'ERR_MEDIA_TOO_LARGE, ERR_HEADERS_TOO_LARGE, ERR_REQUEST_TIMEOUT, ERR_NOT_FOUND, ERR_METHOD_NOT_ALLOWED ' +
+            '(with Allow), ERR_NOT_ACCEPTABLE, ERR_MODEL_NOT_ALLOWED, ERR_MISSING_API_KEY, ERR_UNAUTHORIZED, ' +
+            'ERR_RATE_LIMITED. The service: ERR_OVERLOADED, ERR_INTERNAL. OpenAI: ERR_UPSTREAM_BAD_REQUEST, ' +
+            'ERR_UPSTREAM_UNAUTHORIZED, ERR_UPSTREAM_FORBIDDEN, ERR_UPSTREAM_NOT_FOUND, ERR_UPSTREAM_PAYLOAD_TOO_LARGE, ' +
+            'ERR_UPSTREAM_RATE_LIMITED, ERR_UPSTREAM_SERVER_ERROR, ERR_UPSTREAM_BAD_RESPONSE, ERR_UPSTREAM_STREAM_ERROR, ' +
+            'ERR_UPSTREAM_UNREACHABLE, ERR_UPSTREAM_TIMEOUT.',
+        },
         message: { type: 'string', description: 'What went wrong, for people.' },
         details: {
           type: 'array',

