@@ -130,6 +130,15 @@ function describe(e: ErrorObject): ErrorDetail {
     case 'false schema':
       message = 'is not supported with these settings'
       break
+    case 'not': {
+      // `not: {required: [a, b]}`: fields that are alternatives, named by the last one.
+      const fields = (e.schema as { required?: string[] } | undefined)?.required
+      if (fields?.length) {
+        path += `/${fields.at(-1)}`
+        message = `cannot be combined with ${fields.slice(0, -1).join(', ')}; give one`
+      }
+      break
+    }
   }
   return { field: pointerToField(path), path, message, keyword: e.keyword }
 }

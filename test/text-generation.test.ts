@@ -1,5 +1,7 @@
 import { describe, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import YAML from 'yaml'
 import type { LightMyRequestResponse } from 'fastify'
 import { buildWithUpstream, TEST_API_KEY } from './support/app.ts'
 import { fakeImageBytes, type FakeOpenAI } from './support/fake-openai.ts'
@@ -391,14 +393,30 @@ for (const key of ['response-format', 'response-type']) {
   })
 }
 
-test('response-format and response-type together are a 400', async (t) => {
-  const paths = await rejected(t, {
+test('response-format and response-type together are a 400 naming the second', async (t) => {
+  const { res, body, upstream } = await call(t, {
     model: 'gpt-4o-mini',
     prompt: 'Hi',
     'response-format': { type: 'text' },
-    'response-type': { type: 'json_object' },
+    'response-type': { type: 'text' },
   })
-  assert.deepEqual(paths, ['/response-type'])
+  assert.equal(res.statusCode, 400)
+  assert.deepEqual(
+    body.error.details.map((d: { path: string; message: string }) => [d.path, d.message]),
+    [['/response-type', 'cannot be combined with response-format; give one']],
+  )
+  assert.equal(upstream.requests.length, 0)
+})
+
+test('the OpenAPI document states that response-format and response-type are alternatives', async () => {
+  const doc = YAML.parse(await readFile(new globalThis.URL('../openapi/openapi.yaml', import.meta.url), 'utf8'))
+  const body = (task: string) => doc.paths[`/v1/tasks/${task}`].post.requestBody.content['application/json'].schema
+  assert.deepEqual(body('text-generation').not, { required: ['response-format', 'response-type'] })
+  for (const field of ['response-format', 'response-type']) {
+    assert.match(body('text-generation').properties[field].description, /give one of them, not both/)
+    // text-to-speech takes both when they name the same format, which `not` cannot say.
+    assert.match(body('text-to-speech').properties[field].description, /alternatives: give one \(both only when they\s+name the same format/)
+  }
 })
 
 describe('prediction and tools', () => {

@@ -390,11 +390,11 @@ export interface TextToSpeechInput {
    */
   voice: string
   /**
-   * Audio encoding of the result (default mp3); `pcm` is raw 24 kHz 16-bit mono. Accepted as `response-format` or `response-type`.
+   * Audio encoding of the result (default mp3); `pcm` is raw 24 kHz 16-bit mono. Accepted as `response-format` or `response-type`, alternatives: give one (both only when they name the same format; a 400 otherwise).
    */
   'response-format'?: 'mp3' | 'opus' | 'aac' | 'flac' | 'wav' | 'pcm'
   /**
-   * Audio encoding of the result (default mp3); `pcm` is raw 24 kHz 16-bit mono. Accepted as `response-format` or `response-type`.
+   * Audio encoding of the result (default mp3); `pcm` is raw 24 kHz 16-bit mono. Accepted as `response-format` or `response-type`, alternatives: give one (both only when they name the same format; a 400 otherwise).
    */
   'response-type'?: 'mp3' | 'opus' | 'aac' | 'flac' | 'wav' | 'pcm'
   /**

@@ -13,6 +13,8 @@ export const BODY_VALIDATION_OPTIONS: Options = {
   useDefaults: false,
   // `type: [string, array]`: a chat turn's content that must not be null.
   allowUnionTypes: true,
+  // A failed `not: {required: [..]}` says which fields exclude each other only with its schema.
+  verbose: true,
   // OpenAPI-only annotation on the route body schemas.
   keywords: ['x-examples'],
   // A multipart file field: its bytes are never in the validated body.

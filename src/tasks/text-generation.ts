@@ -91,11 +91,10 @@ function responseFormat(input: TextGenerationInput): ChatRequest['response_forma
 
 const SCHEMA_NAME = /^[a-zA-Z0-9_-]{1,64}$/
 
+/** The format under whichever of its two names was given; the schema refuses both at once. */
 function pickResponseFormat(input: TextGenerationInput): [string, ResponseFormat | undefined] {
-  const viaFormat = input['response-format']
   const viaType = input['response-type']
-  if (viaFormat && viaType) throw invalidField('/response-type', 'cannot be combined with response-format; give one')
-  return viaType ? ['response-type', viaType] : ['response-format', viaFormat]
+  return viaType ? ['response-type', viaType] : ['response-format', input['response-format']]
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
