@@ -123,7 +123,7 @@ describe('reasoning models', () => {
 
   test('gpt-5.1 and later refuse them with another effort or none given, gpt-5 even with none', async (t) => {
     const low = await refused(t, { model: 'gpt-5.2', prompt: 'x', 'reasoning-effort': 'low', temperature: 0.2 })
-    assert.deepEqual(low, [['/temperature', 'is not taken by gpt-5.2, a reasoning model unless reasoning-effort is none']])
+    assert.deepEqual(low, [['/temperature', 'is not taken by gpt-5.2, a reasoning model, unless reasoning-effort is none']])
     assert.deepEqual(pathsOf(await refused(t, { model: 'gpt-5.1', prompt: 'x', 'top-p': 0.5 })), ['/top-p'])
     assert.deepEqual(pathsOf(await refused(t, { model: 'gpt-5', prompt: 'x', 'reasoning-effort': 'none', temperature: 0.2 })), ['/temperature'])
   })

@@ -30,7 +30,7 @@ export function assertModelTakesFields(input: TextGenerationInput): void {
 
   if (isReasoningModel(model)) {
     if (!(samplesWithoutReasoning(model) && input['reasoning-effort'] === 'none')) {
-      const later = samplesWithoutReasoning(model) ? ' unless reasoning-effort is none' : ''
+      const later = samplesWithoutReasoning(model) ? ', unless reasoning-effort is none' : ''
       refuse(SAMPLING, `is not taken by ${model}, a reasoning model${later}`)
     }
     refuse(PENALTIES, `is not taken by ${model}, a reasoning model`)
