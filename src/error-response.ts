@@ -91,6 +91,8 @@ export function validationDetails(errors: FastifyError['validation'] & object, c
   for (const e of errors as ErrorObject[]) {
     // An if/then failure is reported by the `then` branch's own errors, with their paths.
     if (e.keyword === 'if') continue
+    // `not: {required: [..]}` also fails for any value that is not an object: its type error says it.
+    if (e.keyword === 'not' && requiredFields(e) && !isObject(e.data)) continue
     const detail = describe(e)
     const key = `${detail.path}\u0000${detail.message}`
     if (seen.has(key)) continue
@@ -98,6 +100,22 @@ export function validationDetails(errors: FastifyError['validation'] & object, c
     details.push({ ...detail, field: detail.field || `(${context})` })
   }
   return details
+}
+
+/** The fields a failed `not: {required: [..]}` names (Ajv gives its schema with `verbose`). */
+function requiredFields(e: ErrorObject): string[] | undefined {
+  const fields = (e.schema as { required?: unknown } | undefined)?.required
+  return Array.isArray(fields) && fields.length ? fields.map(String) : undefined
+}
+
+/** The fields of a failed `not: {required: [..]}` when the value holds them all: alternatives. */
+function alternativesGiven(e: ErrorObject): string[] | undefined {
+  const fields = requiredFields(e)
+  return fields && isObject(e.data) && fields.every((field) => Object.hasOwn(e.data as object, field)) ? fields : undefined
+}
+
+function isObject(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 function describe(e: ErrorObject): ErrorDetail {
@@ -132,8 +150,8 @@ function describe(e: ErrorObject): ErrorDetail {
       break
     case 'not': {
       // `not: {required: [a, b]}`: fields that are alternatives, named by the last one.
-      const fields = (e.schema as { required?: string[] } | undefined)?.required
-      if (fields?.length) {
+      const fields = alternativesGiven(e)
+      if (fields) {
         path += `/${fields.at(-1)}`
         message = `cannot be combined with ${fields.slice(0, -1).join(', ')}; give one`
       }
