@@ -10,6 +10,7 @@ import clientWriteTimeout from './plugins/client-write-timeout.ts'
 import errorHandler from './plugins/error-handler.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import swaggerPlugin from './plugins/swagger.ts'
+import unmatchedRoutes from './plugins/unmatched-routes.ts'
 import healthRoutes from './routes/health.ts'
 import taskRoutes from './routes/tasks.ts'
 import { loadComponentDefinition, loadTaskDefinitions } from './schemas/load-tasks.ts'
@@ -62,6 +63,7 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config 
   // Task inputs are JSON; a text/plain body is refused with 415 rather than parsed as a string.
   fastify.removeContentTypeParser('text/plain')
   fastify.addSchema(ERROR_SCHEMA)
+  await fastify.register(unmatchedRoutes)
   await fastify.register(swaggerPlugin, { component })
   await fastify.register(errorHandler, { logSummary })
   await fastify.register(metricsPlugin, { metrics, token: config.metricsToken })

@@ -2,8 +2,17 @@ import type { FastifyError } from 'fastify'
 import type { ErrorObject } from 'ajv'
 import { pointerToField, type DetailedError, type ErrorCode, type ErrorDetail } from './errors.ts'
 
-/** Fastify's own client errors, renamed to the service's stable codes with a clearer message. */
-const FASTIFY_ERRORS: Record<string, { code: ErrorCode; message?: string }> = {
+interface ServiceCode {
+  code: ErrorCode
+  message?: string
+  status?: number
+}
+
+/**
+ * Fastify's own client errors (and its plugins'), renamed to the service's stable codes with a
+ * clearer message: no `FST_` code ever reaches a caller.
+ */
+const FASTIFY_ERRORS: Record<string, ServiceCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: {
     code: 'ERR_UNSUPPORTED_MEDIA_TYPE',
     message: 'Unsupported Content-Type: send the task input as application/json',
@@ -12,6 +21,35 @@ const FASTIFY_ERRORS: Record<string, { code: ErrorCode; message?: string }> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'ERR_INVALID_JSON', message: 'The body is empty; send the task input as JSON' },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'ERR_INVALID_JSON' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'ERR_INVALID_CONTENT_LENGTH' },
+  FST_ERR_BAD_URL: { code: 'ERR_BAD_HTTP_REQUEST' },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'ERR_BAD_HTTP_REQUEST' },
+  FST_ERR_NOT_FOUND: { code: 'ERR_NOT_FOUND' },
+  // @fastify/multipart
+  FST_PARTS_LIMIT: { code: 'ERR_PAYLOAD_TOO_LARGE', message: 'The multipart body has too many parts' },
+  FST_FILES_LIMIT: { code: 'ERR_PAYLOAD_TOO_LARGE', message: 'The multipart body has too many files' },
+  FST_FIELDS_LIMIT: { code: 'ERR_PAYLOAD_TOO_LARGE', message: 'The multipart body has too many fields' },
+  FST_REQ_FILE_TOO_LARGE: { code: 'ERR_MEDIA_TOO_LARGE', message: 'An uploaded file is larger than its field accepts' },
+  FST_PROTO_VIOLATION: { code: 'ERR_INVALID_MULTIPART' },
+  FST_INVALID_MULTIPART_CONTENT_TYPE: { code: 'ERR_INVALID_MULTIPART', status: 400 },
+  FST_INVALID_JSON_FIELD_ERROR: { code: 'ERR_INVALID_MULTIPART', status: 400 },
+  FST_MP_PREMATURE_CLOSE: { code: 'ERR_INVALID_MULTIPART' },
+  FST_UNDER_PRESSURE: { code: 'ERR_OVERLOADED' },
+}
+
+/** The service code for a Fastify error not listed above, by its status. */
+const FASTIFY_ERRORS_BY_STATUS: Record<number, ServiceCode> = {
+  404: { code: 'ERR_NOT_FOUND' },
+  405: { code: 'ERR_METHOD_NOT_ALLOWED' },
+  413: { code: 'ERR_PAYLOAD_TOO_LARGE' },
+  415: { code: 'ERR_UNSUPPORTED_MEDIA_TYPE' },
+  503: { code: 'ERR_OVERLOADED' },
+}
+
+function serviceCodeOf(code: string | undefined, status: number): ServiceCode | undefined {
+  if (!code?.startsWith('FST_')) return undefined
+  if (FASTIFY_ERRORS[code]) return FASTIFY_ERRORS[code]
+  if (status >= 500) return { code: 'ERR_INTERNAL', message: 'Internal server error' }
+  return FASTIFY_ERRORS_BY_STATUS[status] ?? { code: 'ERR_BAD_HTTP_REQUEST' }
 }
 
 export type AnyError = FastifyError & Partial<DetailedError>
@@ -22,8 +60,8 @@ export interface ErrorBody {
 
 /** The status and body the caller gets for an error; also used for SSE `error` events. */
 export function toErrorResponse(error: AnyError, requestId: string): { status: number; body: ErrorBody } {
-  const status = statusOf(error)
-  const known = error.code ? FASTIFY_ERRORS[error.code] : undefined
+  const known = serviceCodeOf(error.code, statusOf(error))
+  const status = known?.status ?? statusOf(error)
   let code = known?.code ?? error.code ?? 'ERR_INTERNAL'
   let message = known?.message ?? error.message
   let details = error.details
@@ -34,7 +72,7 @@ export function toErrorResponse(error: AnyError, requestId: string): { status: n
   } else if (error instanceof SyntaxError && status === 400) {
     code = 'ERR_INVALID_JSON'
     message = `The body is not valid JSON: ${error.message}`
-  } else if (status >= 500 && !error.code?.startsWith('ERR_')) {
+  } else if (status >= 500 && !(known?.code ?? error.code)?.startsWith('ERR_')) {
     // Anything not raised on purpose by the service is a bug: say nothing about its insides.
     code = 'ERR_INTERNAL'
     message = 'Internal server error'
@@ -53,6 +91,8 @@ export function validationDetails(errors: FastifyError['validation'] & object, c
   for (const e of errors as ErrorObject[]) {
     // An if/then failure is reported by the `then` branch's own errors, with their paths.
     if (e.keyword === 'if') continue
+    // `not: {required: [..]}` also fails for any value that is not an object: its type error says it.
+    if (e.keyword === 'not' && requiredFields(e) && !isObject(e.data)) continue
     const detail = describe(e)
     const key = `${detail.path}\u0000${detail.message}`
     if (seen.has(key)) continue
@@ -60,6 +100,22 @@ export function validationDetails(errors: FastifyError['validation'] & object, c
     details.push({ ...detail, field: detail.field || `(${context})` })
   }
   return details
+}
+
+/** The fields a failed `not: {required: [..]}` names (Ajv gives its schema with `verbose`). */
+function requiredFields(e: ErrorObject): string[] | undefined {
+  const fields = (e.schema as { required?: unknown } | undefined)?.required
+  return Array.isArray(fields) && fields.length ? fields.map(String) : undefined
+}
+
+/** The fields of a failed `not: {required: [..]}` when the value holds them all: alternatives. */
+function alternativesGiven(e: ErrorObject): string[] | undefined {
+  const fields = requiredFields(e)
+  return fields && isObject(e.data) && fields.every((field) => Object.hasOwn(e.data as object, field)) ? fields : undefined
+}
+
+function isObject(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 function describe(e: ErrorObject): ErrorDetail {
@@ -80,6 +136,9 @@ function describe(e: ErrorObject): ErrorDetail {
       path += `/${String(params.additionalProperty)}`
       message = 'is not a known field'
       break
+    case 'type':
+      message = `must be ${[params.type].flat().join(' or ')}`
+      break
     case 'enum':
       message = `must be one of: ${(params.allowedValues as unknown[]).join(', ')}`
       break
@@ -89,6 +148,15 @@ function describe(e: ErrorObject): ErrorDetail {
     case 'false schema':
       message = 'is not supported with these settings'
       break
+    case 'not': {
+      // `not: {required: [a, b]}`: fields that are alternatives, named by the last one.
+      const fields = alternativesGiven(e)
+      if (fields) {
+        path += `/${fields.at(-1)}`
+        message = `cannot be combined with ${fields.slice(0, -1).join(', ')}; give one`
+      }
+      break
+    }
   }
   return { field: pointerToField(path), path, message, keyword: e.keyword }
 }

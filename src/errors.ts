@@ -44,6 +44,10 @@ export const ERROR_CODES = {
   ERR_MISSING_API_KEY: { status: 401, meaning: 'Neither the server nor the request holds an OpenAI key.' },
   ERR_MODEL_NOT_ALLOWED: { status: 403, meaning: 'The model is not in `ALLOWED_MODELS`.' },
   ERR_NOT_FOUND: { status: 404, meaning: 'No such route.' },
+  ERR_METHOD_NOT_ALLOWED: {
+    status: 405,
+    meaning: 'The path exists but not with this method; the `Allow` header lists the methods it takes.',
+  },
   ERR_NOT_ACCEPTABLE: {
     status: 406,
     meaning:
@@ -148,6 +152,7 @@ export const RateLimitedError = defineError('ERR_RATE_LIMITED', 'Too many reques
 export const NotAcceptableError = defineError('ERR_NOT_ACCEPTABLE', 'Cannot answer in the requested media type: %s')
 export const MediaTooLargeError = defineError('ERR_MEDIA_TOO_LARGE', 'The media is too large: %s')
 export const MalformedMultipartError = defineError('ERR_INVALID_MULTIPART', 'The multipart/form-data body is malformed: %s')
+export const MethodNotAllowedError = defineError('ERR_METHOD_NOT_ALLOWED', 'Method %s is not allowed on %s; use %s')
 
 /** Attaches details (and an optional Retry-After) to an error built by one of the constructors. */
 export function withDetails<E extends Error>(
@@ -162,6 +167,12 @@ export function withDetails<E extends Error>(
 export function invalidField(path: string, message: string): DetailedError {
   const field = pointerToField(path) || '(body)'
   return withDetails(new ValidationError(`${field} ${message}`), [{ field, path, message }])
+}
+
+/** One 400 about several fields, each `[pointer, message]`, listed as a schema failure would. */
+export function invalidFields(problems: Array<[path: string, message: string]>): DetailedError {
+  const details = problems.map(([path, message]) => ({ field: pointerToField(path) || '(body)', path, message }))
+  return withDetails(new ValidationError(details.map((d) => `${d.field} ${d.message}`).join('; ')), details)
 }
 
 export function pointerToField(pointer: string): string {
@@ -184,7 +195,10 @@ export const ERROR_SCHEMA = {
       type: 'object',
       required: ['code', 'message'],
       properties: {
-        code: { type: 'string', description: 'Stable machine-readable code, such as ERR_VALIDATION.' },
+        code: {
+          type: 'string',
+          description: `Stable machine-readable code, one of ${Object.keys(ERROR_CODES).join(', ')}; docs/errors.md says what each means.`,
+        },
         message: { type: 'string', description: 'What went wrong, for people.' },
         details: {
           type: 'array',

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Server } from 'node:http'
 import { LogController, type FastifyHttpOptions, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { clientErrorHandler } from './client-errors.ts'
+import { answerFrameworkError } from './framework-errors.ts'
 import { BODY_VALIDATION_OPTIONS } from './schemas/ajv-options.ts'
 import pino, { type DestinationStream } from 'pino'
 import type { Config } from './config.ts'
@@ -89,6 +90,7 @@ export function serverOptions(config: Config, logging: LoggingChoice = {}): Fast
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.clientTimeouts.headersMs / 4))),
     },
     clientErrorHandler,
+    frameworkErrors: answerFrameworkError,
     return503OnClosing: true,
     ajv: { customOptions: BODY_VALIDATION_OPTIONS },
   }

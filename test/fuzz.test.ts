@@ -34,6 +34,7 @@ const UPSTREAM_KEYS: Record<string, ReadonlySet<string>> = {
   '/v1/chat/completions': new Set([
     'model', 'messages', 'temperature', 'top_p', 'n', 'max_tokens', 'max_completion_tokens', 'presence_penalty',
     'frequency_penalty', 'response_format', 'prediction', 'tools', 'tool_choice', 'stream', 'stream_options',
+    'reasoning_effort', 'verbosity', 'stop', 'seed', 'parallel_tool_calls',
   ]),
   '/v1/embeddings': new Set(['model', 'input', 'encoding_format', 'dimensions']),
   '/v1/audio/speech': new Set(['model', 'input', 'voice', 'instructions', 'response_format', 'speed']),
@@ -76,10 +77,16 @@ function assertOnlyMappedFields(rec: RecordedRequest): void {
   const messages = body.messages as unknown[]
   assert.ok(Array.isArray(messages) && messages.length > 0, 'messages is a non-empty array')
   messages.forEach((message, i) => {
-    assertKeys(message, ['role', 'content'], `messages[${i}]`)
     const { role, content } = message as { role: unknown; content: unknown }
-    assert.ok(['system', 'developer', 'user', 'assistant'].includes(String(role)), `messages[${i}].role ${String(role)}`)
-    if (typeof content === 'string') return
+    const keys = role === 'assistant' ? ['role', 'content', 'tool_calls'] : role === 'tool' ? ['role', 'content', 'tool_call_id'] : ['role', 'content']
+    assertKeys(message, keys, `messages[${i}]`)
+    assert.ok(['system', 'developer', 'user', 'assistant', 'tool'].includes(String(role)), `messages[${i}].role ${String(role)}`)
+    const toolCalls = (message as { tool_calls?: unknown[] }).tool_calls
+    toolCalls?.forEach((call, j) => {
+      assertKeys(call, ['id', 'type', 'function'], `messages[${i}].tool_calls[${j}]`)
+      assertKeys((call as { function: unknown }).function, ['name', 'arguments'], `messages[${i}].tool_calls[${j}].function`)
+    })
+    if (typeof content === 'string' || (content === null && toolCalls)) return
     assert.ok(Array.isArray(content), `messages[${i}].content is text or parts`)
     content.forEach((part: unknown, j: number) => {
       const where = `messages[${i}].content[${j}]`
@@ -401,7 +408,42 @@ function historyTurn(image: fc.Arbitrary<string>, minParts: number): fc.Arbitrar
   })
 }
 
-const chatModel = fc.oneof(fc.constantFrom('gpt-4o-mini', 'gpt-4o', 'gpt-4.1', 'o1', 'o3-mini', 'o4-mini-2025-04-16'), fc.stringMatching(/^[a-z0-9.-]{1,30}$/))
+/** A tool round trip: an assistant turn's calls, each answered by a tool turn. */
+const toolRoundTrip = fc
+  .uniqueArray(fc.stringMatching(/^call_[A-Za-z0-9]{1,12}$/), { minLength: 1, maxLength: 3 })
+  .chain((ids) =>
+    fc.tuple(
+      fc.record(
+        {
+          role: fc.constant('assistant'),
+          content: fc.oneof(fc.constant(null), text),
+          'tool-calls': fc.tuple(...ids.map((id) => fc.record({ id: fc.constant(id), type: fc.constant('function'), function: fc.record({ name: functionName, arguments: text }) }, { requiredKeys: ['id', 'function'] }))),
+        },
+        { requiredKeys: ['role', 'tool-calls'] },
+      ),
+      fc.tuple(...ids.map((id) => fc.record({ role: fc.constant('tool'), 'tool-call-id': fc.constant(id), content: text }))),
+    ).map(([asked, answers]): Body[] => [asked, ...answers]),
+  )
+
+/** Earlier turns: plain ones, developer ones, and tool round trips. */
+function chatHistory(image: fc.Arbitrary<string>, minParts: number): fc.Arbitrary<Body[]> {
+  const developer = fc.record({ role: fc.constant('developer'), content: text })
+  const block = fc.oneof(
+    { weight: 4, arbitrary: historyTurn(image, minParts).map((turn) => [turn]) },
+    { weight: 1, arbitrary: developer.map((turn) => [turn]) },
+    { weight: 2, arbitrary: toolRoundTrip },
+  )
+  return fc.array(block, { maxLength: 3 }).map((blocks) => blocks.flat())
+}
+
+const REASONING_MODELS = ['o1', 'o3-mini', 'o4-mini-2025-04-16', 'gpt-5', 'gpt-5.4-mini', 'ft:o4-mini-2025-04-16:acme::x']
+const CHAT_MODELS = ['gpt-4o-mini', 'gpt-4o', 'gpt-4.1', 'gpt-5-chat-latest']
+const chatModel = fc.oneof(fc.constantFrom(...CHAT_MODELS, ...REASONING_MODELS), fc.stringMatching(/^[a-z0-9.-]{1,30}$/))
+const reasoningEffort = fc.constantFrom('none', 'minimal', 'low', 'medium', 'high', 'xhigh', 'max')
+const stop = fc.oneof(fc.string({ minLength: 1, maxLength: 8 }), fc.array(fc.string({ minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 4 }))
+
+/** Fields a reasoning model (or any model, for `wild`) refuses; left out of its valid bodies. */
+const SAMPLING_FIELDS = ['temperature', 'top-p', 'presence-penalty', 'frequency-penalty', 'stop']
 
 /** `wild`: bad images and URLs, empty part lists, odd response formats. */
 function textGeneration(wild: boolean): fc.Arbitrary<Body> {
@@ -413,7 +455,7 @@ function textGeneration(wild: boolean): fc.Arbitrary<Body> {
       prompt: text,
       'system-message': text,
       images: fc.array(image, { maxLength: 2 }),
-      'chat-history': fc.array(historyTurn(image, wild ? 0 : 1), { maxLength: 3 }),
+      'chat-history': chatHistory(image, wild ? 0 : 1),
       temperature: fc.double({ min: 0, max: 2, noNaN: true }),
       n: fc.integer({ min: 1, max: 3 }),
       'max-tokens': fc.integer({ min: 1, max: 100_000 }),
@@ -424,9 +466,14 @@ function textGeneration(wild: boolean): fc.Arbitrary<Body> {
       prediction: fc.record({ content: text }),
       tools: fc.array(tool, { maxLength: 2 }),
       'tool-choice': toolChoice,
+      'reasoning-effort': reasoningEffort,
+      verbosity: fc.constantFrom('low', 'medium', 'high'),
+      stop,
+      seed: fc.integer(),
+      'parallel-tool-calls': fc.boolean(),
     },
     { requiredKeys: ['model', 'prompt'] },
-  ).chain((body) =>
+  ).map((body) => (wild ? body : fieldsTheModelTakes(body))).chain((body) =>
     // `response-type` is the same field under its other name; give at most one of them.
     fc.boolean().map((renamed) => {
       if (!renamed || body['response-format'] === undefined) return body
@@ -434,6 +481,17 @@ function textGeneration(wild: boolean): fc.Arbitrary<Body> {
       return { ...rest, 'response-type': format }
     }),
   )
+}
+
+/** A valid body keeps only the fields its model's family takes; the wild ones keep them all. */
+function fieldsTheModelTakes(body: Body): Body {
+  const model = String(body.model)
+  const out = { ...body }
+  const reasoning = REASONING_MODELS.includes(model)
+  if (reasoning) for (const field of SAMPLING_FIELDS) delete out[field]
+  if (CHAT_MODELS.includes(model)) delete out['reasoning-effort']
+  if (!model.startsWith('gpt-5') && (reasoning || CHAT_MODELS.includes(model))) delete out.verbosity
+  return out
 }
 
 const textEmbeddings = fc.record(

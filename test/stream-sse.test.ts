@@ -202,11 +202,21 @@ test("forced tool calls arrive as tool-calls fragments; the output has the JSON 
   assert.ok(fragments.length >= 2, 'the arguments come in pieces')
   assert.equal(fragments[0].function.name, 'get_weather')
   assert.equal(fragments[0].type, 'function')
+  const [streamedCall] = JSON.parse(upstream.requests[1]!.responseBody!.toString().split('\n\n')[0]!.slice('data: '.length))
+    .choices[0].delta.tool_calls
+  assert.match(streamedCall.id, /^call_/)
+  assert.equal(fragments[0].id, streamedCall.id, 'the call id comes with the first fragment')
+  assert.ok(fragments.slice(1).every((f: any) => f.id === undefined), 'and only once')
   const args = fragments.map((f: any) => f.function?.arguments ?? '').join('')
 
   const output = dataOf(events.at(-2)!)
-  assert.deepEqual(output, expected)
-  assert.deepEqual(output['tool-calls'], [{ type: 'function', function: { name: 'get_weather', arguments: args } }])
+  const { id: jsonCallId, ...jsonCall } = expected['tool-calls'][0]
+  assert.match(jsonCallId, /^call_/, 'the JSON route has its own call id')
+  assert.deepEqual({ ...output, 'tool-calls': output['tool-calls'].map(({ id: _id, ...call }: any) => call) }, {
+    ...expected,
+    'tool-calls': [jsonCall],
+  })
+  assert.deepEqual(output['tool-calls'], [{ id: streamedCall.id, type: 'function', function: { name: 'get_weather', arguments: args } }])
   assert.deepEqual(JSON.parse(args), { city: 'example' })
 })
 

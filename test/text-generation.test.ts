@@ -1,13 +1,13 @@
 import { describe, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import YAML from 'yaml'
 import type { LightMyRequestResponse } from 'fastify'
 import { buildWithUpstream, TEST_API_KEY } from './support/app.ts'
 import { fakeImageBytes, type FakeOpenAI } from './support/fake-openai.ts'
 
 const URL = '/v1/tasks/text-generation'
-const DEFAULT_SYSTEM = { role: 'system', content: 'You are a helpful assistant.' }
-/** The schema defaults, as they reach OpenAI for a non-reasoning model. */
-const SAMPLING = { temperature: 1, top_p: 1, presence_penalty: 0, frequency_penalty: 0, n: 1 }
+const HELPFUL = { role: 'system', content: 'You are a helpful assistant.' }
 
 const png = await fakeImageBytes('png')
 const jpeg = await fakeImageBytes('jpeg')
@@ -67,15 +67,11 @@ function completion(messages: object[], usage?: object): object {
   }
 }
 
-describe('defaults', () => {
-  test('a bare prompt gets the default system message and sampling values', async (t) => {
+describe('only what the caller gave', () => {
+  test('a bare prompt is one user turn: no system message, no sampling values', async (t) => {
     const { res, body, upstream, sent } = await call(t, { model: 'gpt-4o-mini', prompt: 'Say hi' })
     assert.equal(res.statusCode, 200)
-    assert.deepEqual(sent, {
-      model: 'gpt-4o-mini',
-      messages: [DEFAULT_SYSTEM, user('Say hi')],
-      ...SAMPLING,
-    })
+    assert.deepEqual(sent, { model: 'gpt-4o-mini', messages: [user('Say hi')] })
     assert.equal(upstream.requests.length, 1)
     assert.equal(upstream.requests[0]!.path, '/v1/chat/completions')
     assert.equal(body.texts.length, 1)
@@ -110,7 +106,7 @@ describe('defaults', () => {
 })
 
 describe('system message and chat history', () => {
-  test('a custom system-message replaces the default', async (t) => {
+  test('a system-message is sent as the first turn', async (t) => {
     const body = await sent(t, { model: 'gpt-4o-mini', prompt: 'Hi', 'system-message': 'Answer like a pirate.' })
     assert.deepEqual(body.messages, [{ role: 'system', content: 'Answer like a pirate.' }, user('Hi')])
   })
@@ -200,7 +196,7 @@ describe('system message and chat history', () => {
   })
 
   test('an unknown role is a 400', async (t) => {
-    const paths = await rejected(t, { model: 'gpt-4o-mini', prompt: 'Hi', 'chat-history': [{ role: 'tool', content: 'x' }] })
+    const paths = await rejected(t, { model: 'gpt-4o-mini', prompt: 'Hi', 'chat-history': [{ role: 'function', content: 'x' }] })
     assert.ok(paths.includes('/chat-history/0/role'), String(paths))
   })
 })
@@ -281,7 +277,7 @@ describe('sampling and limits', () => {
     })
     assert.deepEqual(body, {
       model: 'gpt-4o',
-      messages: [DEFAULT_SYSTEM, user('Hi')],
+      messages: [user('Hi')],
       temperature: 0.2,
       n: 2,
       top_p: 0.5,
@@ -296,34 +292,25 @@ describe('sampling and limits', () => {
     assert.deepEqual(paths.sort(), ['/max-tokens', '/n', '/temperature'])
   })
 
-  for (const model of ['o1', 'o3-mini', 'o4-mini', 'gpt-5', 'gpt-5-mini-2025-08-07']) {
-    test(`${model}: developer role, max_completion_tokens, no default sampling values`, async (t) => {
-      const body = await sent(t, { model, prompt: 'Think', 'max-tokens': 500 })
+  for (const model of ['o1', 'o3-mini', 'o4-mini', 'gpt-5', 'gpt-5-mini-2025-08-07', 'ft:o4-mini-2025-04-16:acme::abc123']) {
+    test(`${model}: developer role, max_completion_tokens`, async (t) => {
+      const body = await sent(t, { model, prompt: 'Think', 'system-message': 'Be brief.', 'max-tokens': 500 })
       assert.deepEqual(body, {
         model,
-        messages: [{ role: 'developer', content: 'You are a helpful assistant.' }, user('Think')],
-        n: 1,
+        messages: [{ role: 'developer', content: 'Be brief.' }, user('Think')],
         max_completion_tokens: 500,
       })
     })
   }
 
-  for (const model of ['gpt-4o', 'gpt-5-chat-latest', 'gpt-4.1', 'omni-moderation-latest']) {
+  for (const model of ['gpt-4o', 'gpt-5-chat-latest', 'gpt-4.1', 'omni-moderation-latest', 'ft:gpt-4.1-mini-2025-04-14:acme::x1']) {
     test(`${model} is not a reasoning model: system role and max_tokens`, async (t) => {
-      const body = await sent(t, { model, prompt: 'Hi', 'max-tokens': 5 })
+      const body = await sent(t, { model, prompt: 'Hi', 'system-message': 'Be brief.', 'max-tokens': 5 })
       assert.equal(body.messages[0].role, 'system')
       assert.equal(body.max_tokens, 5)
       assert.equal('max_completion_tokens' in body, false)
     })
   }
-
-  test('o-series: values other than the fixed ones are still sent', async (t) => {
-    const body = await sent(t, { model: 'o3-mini', prompt: 'Think', temperature: 0.3, 'top-p': 1, 'presence-penalty': 0.5 })
-    assert.equal(body.temperature, 0.3)
-    assert.equal(body.presence_penalty, 0.5)
-    assert.equal('top_p' in body, false)
-    assert.equal('frequency_penalty' in body, false)
-  })
 
   test('o-series: system turns of the history become developer turns', async (t) => {
     const body = await sent(t, {
@@ -339,10 +326,10 @@ describe('sampling and limits', () => {
   })
 
   test('models that merely contain an o are not reasoning models', async (t) => {
-    const body = await sent(t, { model: 'gpt-4o', prompt: 'Hi', 'max-tokens': 20 })
+    const body = await sent(t, { model: 'gpt-4o', prompt: 'Hi', 'system-message': 'Be brief.', 'max-tokens': 20, temperature: 0.7 })
     assert.equal(body.max_tokens, 20)
     assert.equal(body.messages[0].role, 'system')
-    assert.equal(body.temperature, 1)
+    assert.equal(body.temperature, 0.7)
   })
 })
 
@@ -406,14 +393,30 @@ for (const key of ['response-format', 'response-type']) {
   })
 }
 
-test('response-format and response-type together are a 400', async (t) => {
-  const paths = await rejected(t, {
+test('response-format and response-type together are a 400 naming the second', async (t) => {
+  const { res, body, upstream } = await call(t, {
     model: 'gpt-4o-mini',
     prompt: 'Hi',
     'response-format': { type: 'text' },
-    'response-type': { type: 'json_object' },
+    'response-type': { type: 'text' },
   })
-  assert.deepEqual(paths, ['/response-type'])
+  assert.equal(res.statusCode, 400)
+  assert.deepEqual(
+    body.error.details.map((d: { path: string; message: string }) => [d.path, d.message]),
+    [['/response-type', 'cannot be combined with response-format; give one']],
+  )
+  assert.equal(upstream.requests.length, 0)
+})
+
+test('the OpenAPI document states that response-format and response-type are alternatives', async () => {
+  const doc = YAML.parse(await readFile(new globalThis.URL('../openapi/openapi.yaml', import.meta.url), 'utf8'))
+  const body = (task: string) => doc.paths[`/v1/tasks/${task}`].post.requestBody.content['application/json'].schema
+  assert.deepEqual(body('text-generation').not, { required: ['response-format', 'response-type'] })
+  for (const field of ['response-format', 'response-type']) {
+    assert.match(body('text-generation').properties[field].description, /give one of them, not both/)
+    // text-to-speech takes both when they name the same format, which `not` cannot say.
+    assert.match(body('text-to-speech').properties[field].description, /alternatives: give one \(both only when they\s+name the same format/)
+  }
 })
 
 describe('prediction and tools', () => {
@@ -482,8 +485,8 @@ describe('outputs', () => {
     assert.equal('tool-calls' in body, false)
   })
 
-  test('tool calls come back with an empty text', async (t) => {
-    const { res, body } = await call(t, {
+  test('tool calls come back with their id and an empty text', async (t) => {
+    const { res, body, upstream } = await call(t, {
       model: 'gpt-4o-mini',
       prompt: 'Weather in Paris?',
       tools: [
@@ -494,11 +497,15 @@ describe('outputs', () => {
     })
     assert.equal(res.statusCode, 200)
     assert.deepEqual(body.texts, [''])
-    assert.deepEqual(body['tool-calls'], [{ type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }])
+    const [answered] = JSON.parse(upstream.requests[0]!.responseBody!.toString()).choices[0].message.tool_calls
+    assert.match(answered.id, /^call_/)
+    assert.deepEqual(body['tool-calls'], [
+      { id: answered.id, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+    ])
   })
 
   test('tool calls of every choice are collected', async (t) => {
-    const { body } = await call(t, {
+    const { body, upstream } = await call(t, {
       model: 'gpt-4o-mini',
       prompt: 'x',
       n: 2,
@@ -506,8 +513,12 @@ describe('outputs', () => {
       'tool-choice': 'required',
     })
     assert.deepEqual(body.texts, ['', ''])
-    const ping = { type: 'function', function: { name: 'ping', arguments: '{}' } }
-    assert.deepEqual(body['tool-calls'], [ping, ping])
+    const ids = JSON.parse(upstream.requests[0]!.responseBody!.toString()).choices.map((c: any) => c.message.tool_calls[0].id)
+    assert.equal(new Set(ids).size, 2, 'two distinct calls')
+    assert.deepEqual(
+      body['tool-calls'],
+      ids.map((id: string) => ({ id, type: 'function', function: { name: 'ping', arguments: '{}' } })),
+    )
   })
 
   test('usage with every detail is mapped exactly', async (t) => {
@@ -601,8 +612,10 @@ test('the "Explain this topic to me in another language" recipe', async (t) => {
   assert.equal(res.statusCode, 200)
   assert.deepEqual(sent, {
     model: 'gpt-4o-mini',
-    messages: [DEFAULT_SYSTEM, user(prompt)],
-    ...SAMPLING,
+    messages: [HELPFUL, user(prompt)],
+    n: 1,
+    temperature: 1,
+    top_p: 1,
     response_format: { type: 'text' },
   })
   assert.deepEqual(body.texts, [`echo: ${prompt}`])
@@ -615,7 +628,7 @@ describe('validation', () => {
 
   test('task TASK_TEXT_GENERATION is accepted and not forwarded', async (t) => {
     const body = await sent(t, { task: 'TASK_TEXT_GENERATION', model: 'gpt-4o-mini', prompt: 'Hi' })
-    assert.deepEqual(body, { model: 'gpt-4o-mini', messages: [DEFAULT_SYSTEM, user('Hi')], ...SAMPLING })
+    assert.deepEqual(body, { model: 'gpt-4o-mini', messages: [user('Hi')] })
   })
 
   test('another task is a 400 naming /task', async (t) => {

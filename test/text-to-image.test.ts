@@ -3,7 +3,6 @@ import { test } from 'node:test'
 import sharp from 'sharp'
 import { buildWithUpstream } from './support/app.ts'
 import { fakeImageBytes } from './support/fake-openai.ts'
-import { filledDefaults } from './support/filled-defaults.ts'
 
 const URL = '/v1/tasks/text-to-image'
 const PROMPT = 'A cute baby wombat in the style of a watercolour.'
@@ -45,7 +44,6 @@ test('without a model OpenAI draws with dall-e-2; only the prompt and b64_json a
   assert.deepEqual(sent.json, {
     prompt: PROMPT,
     response_format: 'b64_json',
-    ...filledDefaults({ model: 'dall-e-2', n: 1 }),
   })
   assert.equal(answered(sent.responseBody)[0]!.b64_json, upstream.png.toString('base64'))
 
@@ -65,7 +63,6 @@ test('dall-e-3 sends quality, style and size, and returns the revised prompt', a
   assert.deepEqual(sent.json, {
     model: 'dall-e-3',
     prompt: PROMPT,
-    ...filledDefaults({ n: 1 }),
     size: '1792x1024',
     quality: 'hd',
     style: 'natural',
@@ -106,7 +103,7 @@ test('GPT image models are sent no response_format and answer WebP without outpu
     const res = await app.inject({ method: 'POST', url: URL, payload: { model, prompt: PROMPT } })
 
     assert.equal(res.statusCode, 200, `${model}: ${res.body}`)
-    assert.deepEqual(upstream.requests[0]!.json, { model, prompt: PROMPT, ...filledDefaults({ n: 1 }) }, model)
+    assert.deepEqual(upstream.requests[0]!.json, { model, prompt: PROMPT }, model)
     const { results } = res.json() as { results: Result[] }
     assert.equal(results.length, 1)
     await assertWebpLike(results[0]!.image, upstream.png)
@@ -161,7 +158,6 @@ for (const format of ['jpeg', 'webp'] as const) {
       prompt: PROMPT,
       output_format: format,
       output_compression: 40,
-      ...filledDefaults({ n: 1 }),
     })
     const [image] = answered(upstream.requests[0]!.responseBody)
     const expected = await fakeImageBytes(format)
@@ -341,7 +337,6 @@ test('a model of no known family is not checked: its server decides', async (t) 
     quality: 'low',
     style: 'natural',
     response_format: 'b64_json',
-    ...filledDefaults({ n: 1 }),
   })
 })
 

@@ -6,15 +6,15 @@ export interface TextGenerationInput {
    */
   task?: 'TASK_TEXT_GENERATION'
   /**
-   * Chat model to use. The listed models are the documented ones; newer chat model IDs (for example `gpt-4.1` or `o3-mini`) are accepted as well.
+   * Chat model to use. The listed models are the documented ones; any other model ID is accepted too, including fine-tuned ones (`ft:gpt-4.1-mini:org::id`, treated as their base model) and the names of an OpenAI-compatible server. Reasoning models (the o-series and the gpt-5 family except its `-chat` variants) get `max-tokens` as `max_completion_tokens`, system turns as developer turns, and refuse the sampling settings; see each field.
    */
   model: string
   /**
-   * The user's message for this turn.
+   * The user's message for this turn, sent after the last `chat-history` turn. An empty prompt without images after a history that ends with `tool` turns is not sent: the model then answers from the tool results.
    */
   prompt: string
   /**
-   * Instructions that shape how the assistant behaves for the whole conversation. Not used when `chat-history` is given: the history then carries its own system turns.
+   * Instructions that shape how the assistant behaves for the whole conversation; sent only when given (the model's own behaviour is then that of a generic helpful assistant, so the component's "You are a helpful assistant." need not be sent). Reasoning models get it as a developer turn. Not used when `chat-history` is given: the history then carries its own system turns. o1-mini and o1-preview take no instructions at all: giving it with them is a 400 (put the instructions in the prompt).
    */
   'system-message'?: string
   /**
@@ -22,32 +22,83 @@ export interface TextGenerationInput {
    */
   images?: string[]
   /**
-   * Earlier turns of the conversation, oldest first. When present, it replaces `system-message`; the prompt is sent after the last turn.
+   * Earlier turns of the conversation, oldest first. When present, it replaces `system-message`; the prompt is sent after the last turn. A tool round trip is an `assistant` turn with the `tool-calls` of an earlier answer (copied from its output), then one `tool` turn per call with its `tool-call-id` and result. `system` turns go to reasoning models as developer turns; `developer` turns are sent as they are (OpenAI takes them for every current model; an OpenAI-compatible server may want `system`). o1-mini and o1-preview take neither: such a turn is a 400 with them.
    */
   'chat-history'?: {
     /**
      * Who said this turn.
      */
-    role: 'system' | 'user' | 'assistant'
+    role: 'system' | 'developer' | 'user' | 'assistant' | 'tool'
     /**
-     * What was said: plain text, or a list of parts (text, and for user turns images). Turns of other roles keep only the text of their parts.
+     * What was said: plain text, or a list of parts (text, and for user turns images). Turns of other roles keep only the text of their parts. Required, except on an assistant turn that carries `tool-calls`, where it may be null or left out.
      */
-    content: string | [TextPart | ImagePart, ...(TextPart | ImagePart)[]]
+    content?: string | [TextPart | ImagePart, ...(TextPart | ImagePart)[]] | null
+    /**
+     * On an assistant turn: the functions the model asked to call, as the output's `tool-calls` gave them.
+     *
+     * @minItems 1
+     */
+    'tool-calls'?: [
+      {
+        /**
+         * The call's ID, which the `tool` turn answering it names.
+         */
+        id: string
+        /**
+         * Kind of tool; only functions exist.
+         */
+        type?: 'function'
+        function: {
+          /**
+           * Function that was called.
+           */
+          name: string
+          /**
+           * Its arguments, the JSON string the model wrote.
+           */
+          arguments: string
+        }
+      },
+      ...{
+        /**
+         * The call's ID, which the `tool` turn answering it names.
+         */
+        id: string
+        /**
+         * Kind of tool; only functions exist.
+         */
+        type?: 'function'
+        function: {
+          /**
+           * Function that was called.
+           */
+          name: string
+          /**
+           * Its arguments, the JSON string the model wrote.
+           */
+          arguments: string
+        }
+      }[]
+    ]
+    /**
+     * On a tool turn: the `id` of the call this result answers; it must be one of the `tool-calls` of the assistant turn before, and each of those calls needs its answer.
+     */
+    'tool-call-id'?: string
   }[]
   /**
-   * Sampling temperature from 0 to 2: lower is more focused and repeatable, higher is more varied. Prefer changing either this or `top-p`, not both.
+   * Sampling temperature from 0 to 2 (OpenAI's default 1): lower is more focused and repeatable, higher is more varied. Prefer changing either this or `top-p`, not both. A 400 with reasoning models, except gpt-5.1 and later with `reasoning-effort` none, and with search models.
    */
   temperature?: number
   /**
-   * Number of alternative replies to generate; each is billed.
+   * Number of alternative replies to generate (OpenAI's default 1); each is billed. Search models make one only.
    */
   n?: number
   /**
-   * Upper bound on the tokens the reply may use (for reasoning models this includes the reasoning tokens).
+   * Upper bound on the tokens the reply may use. Sent as `max_completion_tokens` to reasoning models, where it includes the reasoning tokens, and as `max_tokens` to the others.
    */
   'max-tokens'?: number
   /**
-   * Shape of the reply: free `text`, any `json_object`, or a `json_schema` that the reply must follow. Accepted as `response-format` or `response-type`.
+   * Shape of the reply: free `text`, any `json_object`, or a `json_schema` that the reply must follow. `response-format` and `response-type` are the same field under two names: give one of them, not both (a 400 otherwise).
    */
   'response-format'?: {
     type: 'text' | 'json_object' | 'json_schema'
@@ -65,7 +116,7 @@ export interface TextGenerationInput {
     strict?: boolean
   }
   /**
-   * Shape of the reply: free `text`, any `json_object`, or a `json_schema` that the reply must follow. Accepted as `response-format` or `response-type`.
+   * Shape of the reply: free `text`, any `json_object`, or a `json_schema` that the reply must follow. `response-format` and `response-type` are the same field under two names: give one of them, not both (a 400 otherwise).
    */
   'response-type'?: {
     type: 'text' | 'json_object' | 'json_schema'
@@ -83,17 +134,38 @@ export interface TextGenerationInput {
     strict?: boolean
   }
   /**
-   * Nucleus sampling: only tokens within this cumulative probability mass are considered (0.1 keeps the top 10%). Prefer changing either this or `temperature`, not both.
+   * Nucleus sampling (OpenAI's default 1): only tokens within this cumulative probability mass are considered (0.1 keeps the top 10%). Prefer changing either this or `temperature`, not both. Refused like `temperature`.
    */
   'top-p'?: number
   /**
-   * From -2 to 2; positive values push the model towards new topics.
+   * From -2 to 2 (OpenAI's default 0); positive values push the model towards new topics. A 400 with reasoning and search models.
    */
   'presence-penalty'?: number
   /**
-   * From -2 to 2; positive values discourage repeating the same words.
+   * From -2 to 2 (OpenAI's default 0); positive values discourage repeating the same words. A 400 with reasoning and search models.
    */
   'frequency-penalty'?: number
+  /**
+   * How much the model reasons before answering: less is faster and uses fewer reasoning tokens. Reasoning models only (the o-series and the gpt-5 family except its `-chat` variants); with another OpenAI chat model it is a 400, while other model IDs (an OpenAI-compatible server's, such as gpt-oss) get it as given. Not every model takes every value (`none` is gpt-5.1 and later, `minimal` gpt-5, `xhigh` and `max` the newest; see OpenAI's reasoning guide): a value the model refuses comes back as OpenAI's 400, ERR_UPSTREAM_BAD_REQUEST. Left out, each model uses its own default.
+   */
+  'reasoning-effort'?: 'none' | 'minimal' | 'low' | 'medium' | 'high' | 'xhigh' | 'max'
+  /**
+   * How long and detailed the reply is (OpenAI's default `medium`). The gpt-5 family only; with another OpenAI chat model it is a 400, while other model IDs get it as given.
+   */
+  verbosity?: 'low' | 'medium' | 'high'
+  /**
+   * Up to 4 sequences at which the model stops writing; the reply does not contain them. A 400 with reasoning models, which do not take it.
+   */
+  stop?:
+    | string
+    | [string]
+    | [string, string]
+    | [string, string, string]
+    | [string, string, string, string]
+  /**
+   * Asks for repeatable sampling: the same seed and settings should give the same reply (not guaranteed; OpenAI marks it deprecated). Limited to integers JSON carries exactly.
+   */
+  seed?: number
   /**
    * Text the reply is expected to mostly repeat (for example a file being lightly edited); matching parts are produced much faster.
    */
@@ -135,7 +207,7 @@ export interface TextGenerationInput {
     }
   }[]
   /**
-   * Whether and which tool the model calls: `none`, `auto`, `required`, or `{"type":"function","function":{"name":"..."}}` to force one function.
+   * Whether and which tool the model calls: `none`, `auto`, `required`, or `{"type":"function","function":{"name":"..."}}` to force one function. Needs `tools`.
    */
   'tool-choice'?:
     | ('none' | 'auto' | 'required')
@@ -145,6 +217,10 @@ export interface TextGenerationInput {
           name: string
         }
       }
+  /**
+   * Whether the model may ask for several function calls in one answer (OpenAI's default true); false makes it call one at most. Needs `tools`.
+   */
+  'parallel-tool-calls'?: boolean
 }
 export interface TextPart {
   type: 'text'
@@ -167,9 +243,13 @@ export interface TextGenerationOutput {
    */
   texts: string[]
   /**
-   * The function calls the model asked for, across all choices.
+   * The function calls the model asked for, across all choices. To answer them, send them back as an assistant turn's `tool-calls` in `chat-history`, each followed by a `tool` turn with its `id` as `tool-call-id`.
    */
   'tool-calls'?: {
+    /**
+     * The call's ID, for the `tool` turn that answers it.
+     */
+    id?: string
     /**
      * Kind of tool; always `function`.
      */
@@ -186,7 +266,7 @@ export interface TextGenerationOutput {
     }
   }[]
   /**
-   * Tokens counted for this request.
+   * Tokens counted for this request (absent when the server sent no count).
    */
   usage?: {
     /**
@@ -390,11 +470,11 @@ export interface TextToSpeechInput {
    */
   instructions?: string
   /**
-   * Audio encoding of the result (OpenAI's default mp3); `pcm` is raw 24 kHz 16-bit mono. Accepted as `response-format` or `response-type`.
+   * Audio encoding of the result (OpenAI's default mp3); `pcm` is raw 24 kHz 16-bit mono. Accepted as `response-format` or `response-type`, alternatives: give one (both only when they name the same format; a 400 otherwise).
    */
   'response-format'?: 'mp3' | 'opus' | 'aac' | 'flac' | 'wav' | 'pcm'
   /**
-   * Audio encoding of the result (OpenAI's default mp3); `pcm` is raw 24 kHz 16-bit mono. Accepted as `response-format` or `response-type`.
+   * Audio encoding of the result (OpenAI's default mp3); `pcm` is raw 24 kHz 16-bit mono. Accepted as `response-format` or `response-type`, alternatives: give one (both only when they name the same format; a 400 otherwise).
    */
   'response-type'?: 'mp3' | 'opus' | 'aac' | 'flac' | 'wav' | 'pcm'
   /**

@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { toErrorResponse, type AnyError } from '../error-response.ts'
-import { NotFoundError } from '../errors.ts'
 import { repeatedKind, type LogSummary } from '../log-summary.ts'
 
 declare module 'fastify' {
@@ -33,10 +32,6 @@ async function errorHandler(fastify: FastifyInstance, { logSummary }: ErrorHandl
     else request.log.info({ code, status }, 'request refused')
     if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds))
     reply.code(status).send(body)
-  })
-
-  fastify.setNotFoundHandler((request, reply) => {
-    reply.send(new NotFoundError(request.method, request.url.split('?')[0]))
   })
 }
 

@@ -7,7 +7,7 @@ import type { TaskDefinition } from '../schemas/load-tasks.ts'
 import { compileItemValidator } from '../schemas/item-validator.ts'
 import type { BatchRunner, TaskInput, TaskOutput, TaskRunner } from '../tasks/task-context.ts'
 import { RawJson } from '../tasks/raw-json.ts'
-import { assertModelAllowed, sendAsIs, taskContextFactory, taskModule, type TaskRouteDeps } from './task-route.ts'
+import { assertModelAllowed, modelByDefault, sendAsIs, taskContextFactory, taskModule, type TaskRouteDeps } from './task-route.ts'
 
 const ITEM_ERROR_SCHEMA = {
   ...ERROR_SCHEMA,
@@ -29,6 +29,7 @@ export function registerBatchRoute<N extends TaskName>(
 ): void {
   const { config } = deps
   const validate = compileItemValidator<TaskInput<N>>(def.input)
+  const defaultModel = modelByDefault(def)
   const contextFor = taskContextFactory(deps, def)
   const task = taskModule(def.name)
   const batch = task.batch ?? runEachItem(task.run)
@@ -80,7 +81,7 @@ export function registerBatchRoute<N extends TaskName>(
           if (!validate(input)) {
             throw Object.assign(new Error('invalid item'), { validation: validate.errors, validationContext: 'item', statusCode: 400 })
           }
-          assertModelAllowed(config.allowedModels, input.model)
+          assertModelAllowed(config.allowedModels, input.model ?? defaultModel)
           runnable.push(i)
           valid.push(input)
         } catch (err) {

@@ -39,6 +39,7 @@ export function registerTaskRoute<N extends TaskName>(
   const { config } = deps
   const contextFor = taskContextFactory(deps, def)
   const { run, stream } = taskModule(def.name)
+  const defaultModel = modelByDefault(def)
   const streamTypes = Object.keys(def.streams)
   if (streamTypes.length && !stream) throw new Error(`schemas/tasks.yaml: ${def.name} lists streams but has no stream runner`)
 
@@ -76,7 +77,7 @@ export function registerTaskRoute<N extends TaskName>(
       // Fastify validates nothing when there is no body at all.
       const input = request.body as TaskInput<N> | undefined
       if (typeof input !== 'object' || input === null) throw invalidField('', 'is required: send the task input')
-      assertModelAllowed(config.allowedModels, input.model)
+      assertModelAllowed(config.allowedModels, input.model ?? defaultModel)
       const ctx = contextFor(request, reply)
       const mediaType = stream && request.headers.accept ? negotiate(request, streamTypes) : undefined
       if (!mediaType || !stream) {
@@ -142,6 +143,12 @@ function requestBodySchema(def: TaskDefinition): JsonSchema {
 function negotiate(request: FastifyRequest, streamTypes: string[]): string | undefined {
   const best = request.accepts().type(['application/json', ...streamTypes])
   return typeof best === 'string' && best !== 'application/json' ? best : undefined
+}
+
+/** The model OpenAI uses when none is given, as the task's schema documents it. */
+export function modelByDefault(def: TaskDefinition): string | undefined {
+  const model = (def.input.properties as Record<string, JsonSchema> | undefined)?.model
+  return typeof model?.default === 'string' ? model.default : undefined
 }
 
 export function assertModelAllowed(allowed: string[], model: string | undefined): void {

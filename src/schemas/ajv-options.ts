@@ -2,13 +2,19 @@ import type { Options } from 'ajv'
 
 /**
  * How request bodies are validated, by Fastify and for batch items alike: every error reported,
- * unknown fields refused (not stripped), no type coercion, schema defaults filled in.
+ * unknown fields refused (not stripped), no type coercion, and no schema defaults filled in: a
+ * `default` documents what OpenAI does when the field is left out, so only what the caller gave
+ * goes upstream.
  */
 export const BODY_VALIDATION_OPTIONS: Options = {
   allErrors: true,
   removeAdditional: false,
   coerceTypes: false,
-  useDefaults: true,
+  useDefaults: false,
+  // `type: [string, array]`: a chat turn's content that must not be null.
+  allowUnionTypes: true,
+  // A failed `not: {required: [..]}` says which fields exclude each other only with its schema.
+  verbose: true,
   // OpenAPI-only annotation on the route body schemas.
   keywords: ['x-examples'],
   // A multipart file field: its bytes are never in the validated body.

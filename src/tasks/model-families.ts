@@ -17,6 +17,11 @@ function family(...names: string[]): RegExp {
 
 // The o-series and the gpt-5 family, except its `-chat` variants, which are chat models.
 const REASONING = /^(?:o[1-9]|gpt-5(?!.*-chat))(?:$|[-_.])/
+const GPT_5 = family('gpt-5')
+// gpt-5.1 and later sample again (temperature, top_p) when told not to reason.
+const SAMPLES_WITHOUT_REASONING = /^gpt-5\.(?:[1-9]|\d{2,})/
+// OpenAI's own chat models; any other ID is an OpenAI-compatible server's, which decides itself.
+const OPENAI_CHAT = /^(?:gpt-(?:3\.5|4|5)|chatgpt-|o[1-9](?:$|[-_.]))/
 // The first o1 releases take neither system nor developer turns.
 const WITHOUT_INSTRUCTION_TURNS = family('o1-mini', 'o1-preview')
 // Web-search chat models refuse the sampling settings.
@@ -30,8 +35,14 @@ const GPT_TRANSCRIBE = /^gpt-4o(?:-mini)?-transcribe(?:$|[-_.])/
 
 const test = (pattern: RegExp) => (model: string) => pattern.test(baseModel(model))
 
-/** o-series and gpt-5: developer turns, `max_completion_tokens`, fixed sampling settings. */
+/** o-series and gpt-5 (not `-chat`): developer turns, `max_completion_tokens`, no sampling settings. */
 export const isReasoningModel = test(REASONING)
+/** The whole gpt-5 family, `-chat` variants included: `verbosity`. */
+export const isGpt5Model = test(GPT_5)
+/** gpt-5.1 and later: temperature and top_p are taken with reasoning effort `none`. */
+export const samplesWithoutReasoning = test(SAMPLES_WITHOUT_REASONING)
+/** gpt-3.5, gpt-4*, gpt-5*, chatgpt-* and the o-series: their fields are known, others' are not. */
+export const isOpenAIChatModel = test(OPENAI_CHAT)
 /** o1-mini and o1-preview: no system or developer turn at all. */
 export const refusesInstructionTurns = test(WITHOUT_INSTRUCTION_TURNS)
 /** gpt-4o(-mini)-search-preview and gpt-5-search-api: no temperature, top_p, penalties, n. */

@@ -17,7 +17,8 @@ export interface DeltaEvent {
   'tool-calls'?: ToolCallDelta[]
 }
 
-type ToolCallDelta = { index: number; type?: string; function?: { name?: string; arguments?: string } }
+type ToolCallDelta = { index: number; id?: string; type?: string; function?: { name?: string; arguments?: string } }
+type ToolCall = { id: string | undefined; type: string; name: string; arguments: string }
 
 /** `sseEvent('delta', { index, text })`, written without serialising an object per token. */
 function textDelta(index: number, text: string): string {
@@ -28,11 +29,20 @@ function textDelta(index: number, text: string): string {
 /** Rebuilds the complete output, exactly as the JSON route returns it, from stream chunks. */
 export class ChatStreamAccumulator {
   readonly #texts: string[] = []
-  readonly #toolCalls: Array<Array<{ type: string; name: string; arguments: string }>> = []
+  readonly #toolCalls: ToolCall[][] = []
+  /** Per choice: whether its `finish_reason` came. */
+  readonly #finished: boolean[] = []
   #usage: OpenAI.CompletionUsage | undefined
 
   get usage(): OpenAI.CompletionUsage | undefined {
     return this.#usage
+  }
+
+  /** Whether each of the `choices` expected, and any other that came, has finished. */
+  finished(choices: number): boolean {
+    const seen = Math.max(choices, this.#finished.length)
+    for (let i = 0; i < seen; i++) if (!this.#finished[i]) return false
+    return true
   }
 
   /** Takes one chunk; returns its `delta` events as SSE text ('' when it has none). */
@@ -40,8 +50,11 @@ export class ChatStreamAccumulator {
     if (chunk.usage) this.#usage = chunk.usage
     let events = ''
     for (const choice of chunk.choices ?? []) {
-      const { index, delta } = choice
+      // OpenAI-compatible servers that only ever make one choice may leave out its index.
+      const index = choice.index ?? 0
+      const { delta } = choice
       this.#texts[index] ??= ''
+      this.#finished[index] ||= choice.finish_reason != null
       const text = delta?.content ?? delta?.refusal
       if (text) this.#texts[index] += text
       if (delta?.tool_calls?.length) {
@@ -58,12 +71,15 @@ export class ChatStreamAccumulator {
 
   #addToolCall(choice: number, fragment: ToolCallFragment): ToolCallDelta {
     const calls = (this.#toolCalls[choice] ??= [])
-    const call = (calls[fragment.index] ??= { type: 'function', name: '', arguments: '' })
+    const position = fragment.index ?? positionOf(calls, fragment.id)
+    const call = (calls[position] ??= { id: undefined, type: 'function', name: '', arguments: '' })
+    if (fragment.id) call.id = fragment.id
     if (fragment.type) call.type = fragment.type
     if (fragment.function?.name) call.name += fragment.function.name
     if (fragment.function?.arguments) call.arguments += fragment.function.arguments
     // Assigned in the order the event lists them, rather than spread: a fragment per token.
-    const event: ToolCallDelta = { index: fragment.index }
+    const event: ToolCallDelta = { index: position }
+    if (fragment.id) event.id = fragment.id
     if (fragment.type) event.type = fragment.type
     if (fragment.function) {
       const fn: NonNullable<ToolCallDelta['function']> = {}
@@ -78,11 +94,24 @@ export class ChatStreamAccumulator {
     const output: TextGenerationOutput = { texts: Array.from(this.#texts, (text) => text ?? '') }
     const toolCalls = this.#toolCalls.flatMap((calls) => (calls ?? []).filter(Boolean))
     if (toolCalls.length) {
-      output['tool-calls'] = toolCalls.map((c) => ({ type: c.type, function: { name: c.name, arguments: c.arguments } }))
+      output['tool-calls'] = toolCalls.map(({ id, type, name, arguments: args }) => ({
+        ...(id !== undefined && { id }),
+        type,
+        function: { name, arguments: args },
+      }))
     }
     if (this.#usage) output.usage = fromUsage(this.#usage)
     return output
   }
+}
+
+/**
+ * Where a tool call fragment without an `index` (some OpenAI-compatible servers) belongs: a new
+ * `id` starts a new call, anything else continues the last one.
+ */
+function positionOf(calls: ToolCall[], id: string | undefined): number {
+  if (id && !calls.some((call) => call?.id === id)) return calls.length
+  return Math.max(0, calls.length - 1)
 }
 
 /**
@@ -100,13 +129,17 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
   })
   return {
     contentType: 'text/event-stream; charset=utf-8',
-    body: relaySse(res.body, chatRelay(ctx, input.model), ctx.settings.sseHeartbeatMs),
+    body: relaySse(res.body, chatRelay(ctx, input.model, input.n ?? 1), ctx.settings.sseHeartbeatMs),
     headers: { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
   }
 }
 
-/** Our events for OpenAI's: deltas, then `output` and `done` once OpenAI sent [DONE], or `error`. */
-function chatRelay(ctx: TaskContext, model: string): SseRelay {
+/**
+ * Our events for OpenAI's: deltas, then `output` and `done` once OpenAI sent [DONE], or once its
+ * body ended cleanly after every choice finished (OpenAI-compatible servers may send no [DONE]);
+ * `error` otherwise.
+ */
+function chatRelay(ctx: TaskContext, model: string, choices: number): SseRelay {
   const accumulator = new ChatStreamAccumulator()
   let finished = false
   return {
@@ -118,7 +151,7 @@ function chatRelay(ctx: TaskContext, model: string): SseRelay {
       return ''
     },
     end() {
-      if (!finished) throw badUpstreamResponse('the stream ended before OpenAI finished it')
+      if (!finished && !accumulator.finished(choices)) throw badUpstreamResponse('the stream ended before OpenAI finished it')
       recordChatUsage(ctx, model, accumulator.usage)
       return sseEvent('output', accumulator.output()) + sseEvent('done', {})
     },

@@ -2,41 +2,36 @@ import type OpenAI from 'openai'
 import { invalidField } from '../errors.ts'
 import type { TextGenerationInput, TextGenerationOutput } from '../generated/task-types.ts'
 import type { TaskContext } from './task-context.ts'
-import { toImageUrl } from './image-url.ts'
+import { toMessages } from './chat-messages.ts'
+import { assertModelTakesFields } from './chat-model-fields.ts'
 import { isReasoningModel } from './model-families.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 
 type ChatRequest = OpenAI.Chat.ChatCompletionCreateParamsNonStreaming
-type ChatMessage = OpenAI.Chat.ChatCompletionMessageParam
-type ContentPart = OpenAI.Chat.ChatCompletionContentPart
-type HistoryTurn = NonNullable<TextGenerationInput['chat-history']>[number]
 type ResponseFormat = NonNullable<TextGenerationInput['response-format']>
 
-/**
- * Sampling settings reasoning models reject; they run at these values anyway, so the schema
- * defaults are left out for them rather than failing the request.
- */
-const FIXED_FOR_REASONING = [
-  ['temperature', 'temperature', 1],
-  ['top-p', 'top_p', 1],
-  ['presence-penalty', 'presence_penalty', 0],
-  ['frequency-penalty', 'frequency_penalty', 0],
-] as const
+/** Fields OpenAI takes as they are, under its own name; each goes out only when given. */
+const AS_GIVEN = [
+  ['temperature', 'temperature'],
+  ['top-p', 'top_p'],
+  ['presence-penalty', 'presence_penalty'],
+  ['frequency-penalty', 'frequency_penalty'],
+  ['n', 'n'],
+  ['reasoning-effort', 'reasoning_effort'],
+  ['verbosity', 'verbosity'],
+  ['stop', 'stop'],
+  ['seed', 'seed'],
+  ['parallel-tool-calls', 'parallel_tool_calls'],
+] as const satisfies ReadonlyArray<readonly [keyof TextGenerationInput, keyof ChatRequest]>
 
 export async function toChatRequest(input: TextGenerationInput): Promise<ChatRequest> {
-  // Image inputs are checked (and base64 sniffed) up front; the rest is built synchronously.
-  const images = imageInputs(input)
-  const urls = images.length ? await resolveImageUrls(images) : NO_IMAGES
+  assertModelTakesFields(input)
   const reasoning = isReasoningModel(input.model)
-  const request: ChatRequest = {
-    model: input.model,
-    messages: [...historyOrSystem(input, reasoning, urls), userTurn(input, urls)],
+  const request: ChatRequest = { model: input.model, messages: await toMessages(input, reasoning) }
+  const fields = request as unknown as Record<string, unknown>
+  for (const [field, param] of AS_GIVEN) {
+    if (input[field] !== undefined) fields[param] = input[field]
   }
-  for (const [field, param, fixed] of FIXED_FOR_REASONING) {
-    const value = input[field]
-    if (value !== undefined && !(reasoning && value === fixed)) request[param] = value
-  }
-  if (input.n !== undefined) request.n = input.n
   if (input['max-tokens'] !== undefined) {
     if (reasoning) request.max_completion_tokens = input['max-tokens']
     else request.max_tokens = input['max-tokens']
@@ -61,75 +56,6 @@ export async function toChatRequest(input: TextGenerationInput): Promise<ChatReq
       typeof toolChoice === 'string' ? toolChoice : { type: 'function', function: { name: toolChoice.function.name } }
   }
   return request
-}
-
-/** Where an image input sits (its JSON pointer) and what the caller gave. */
-type ImageInput = [path: string, value: string]
-
-const NO_IMAGES: ReadonlyMap<string, string> = new Map()
-
-/** The JSON pointers of image inputs: the keys of the resolved URLs, and where errors point. */
-const historyImagePath = (turn: number, part: number): string => `/chat-history/${turn}/content/${part}/image_url/url`
-const imagePath = (index: number): string => `/images/${index}`
-
-function imageInputs(input: TextGenerationInput): ImageInput[] {
-  const found: ImageInput[] = []
-  input['chat-history']?.forEach((turn, t) => {
-    if (turn.role !== 'user' || typeof turn.content === 'string') return
-    turn.content.forEach((part, i) => {
-      if (part.type !== 'text') found.push([historyImagePath(t, i), part.image_url.url])
-    })
-  })
-  input.images?.forEach((image, i) => found.push([imagePath(i), image]))
-  return found
-}
-
-/** Each image input's `url` for OpenAI, by its path. */
-async function resolveImageUrls(images: ImageInput[]): Promise<ReadonlyMap<string, string>> {
-  const urls = await Promise.all(images.map(([path, value]) => toImageUrl(value, path)))
-  return new Map(images.map(([path], k) => [path, urls[k]!]))
-}
-
-function historyOrSystem(input: TextGenerationInput, reasoning: boolean, urls: ReadonlyMap<string, string>): ChatMessage[] {
-  const history = input['chat-history']
-  const systemRole = reasoning ? 'developer' : 'system'
-  if (!history?.length) {
-    const system = input['system-message']
-    return system === undefined ? [] : [{ role: systemRole, content: system }]
-  }
-  return history.map((turn, t) => historyTurn(turn, t, systemRole, urls))
-}
-
-function historyTurn(turn: HistoryTurn, t: number, systemRole: 'system' | 'developer', urls: ReadonlyMap<string, string>): ChatMessage {
-  const { content } = turn
-  if (turn.role === 'user') {
-    if (typeof content === 'string') return { role: 'user', content }
-    const parts = content.map(
-      (part, i): ContentPart =>
-        part.type === 'text'
-          ? { type: 'text', text: part.text }
-          : {
-              type: 'image_url',
-              image_url: {
-                url: urls.get(historyImagePath(t, i))!,
-                ...(part.image_url.detail && { detail: part.image_url.detail }),
-              },
-            },
-    )
-    return { role: 'user', content: parts }
-  }
-  const text =
-    typeof content === 'string'
-      ? content
-      : content.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join('\n')
-  return turn.role === 'assistant' ? { role: 'assistant', content: text } : { role: systemRole, content: text }
-}
-
-function userTurn(input: TextGenerationInput, urls: ReadonlyMap<string, string>): ChatMessage {
-  const images = (input.images ?? []).map(
-    (_image, i): ContentPart => ({ type: 'image_url', image_url: { url: urls.get(imagePath(i))! } }),
-  )
-  return { role: 'user', content: [{ type: 'text', text: input.prompt }, ...images] }
 }
 
 function responseFormat(input: TextGenerationInput): ChatRequest['response_format'] {
@@ -165,11 +91,10 @@ function responseFormat(input: TextGenerationInput): ChatRequest['response_forma
 
 const SCHEMA_NAME = /^[a-zA-Z0-9_-]{1,64}$/
 
+/** The format under whichever of its two names was given; the schema refuses both at once. */
 function pickResponseFormat(input: TextGenerationInput): [string, ResponseFormat | undefined] {
-  const viaFormat = input['response-format']
   const viaType = input['response-type']
-  if (viaFormat && viaType) throw invalidField('/response-type', 'cannot be combined with response-format; give one')
-  return viaType ? ['response-type', viaType] : ['response-format', viaFormat]
+  return viaType ? ['response-type', viaType] : ['response-format', input['response-format']]
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -181,16 +106,19 @@ export function fromChatCompletion(completion: OpenAI.Chat.ChatCompletion): Text
   const output: TextGenerationOutput = {
     texts: completion.choices.map((c) => c.message?.content ?? c.message?.refusal ?? ''),
   }
-  const toolCalls = completion.choices.flatMap((c) => c.message?.tool_calls ?? [])
-  if (toolCalls.length) {
-    output['tool-calls'] = toolCalls.flatMap((call) =>
-      call.type === 'function'
-        ? [{ type: call.type, function: { name: call.function.name, arguments: call.function.arguments } }]
-        : [],
-    )
-  }
+  const toolCalls = completion.choices.flatMap((c) => c.message?.tool_calls ?? []).flatMap(functionCall)
+  if (toolCalls.length) output['tool-calls'] = toolCalls
   if (completion.usage) output.usage = fromUsage(completion.usage)
   return output
+}
+
+type ToolCall = NonNullable<TextGenerationOutput['tool-calls']>[number]
+
+/** A function call as the output lists it; OpenAI-compatible servers may leave out its `type`. */
+function functionCall(call: OpenAI.Chat.ChatCompletionMessageToolCall): ToolCall[] {
+  if ((call.type ?? 'function') !== 'function' || !('function' in call)) return []
+  const { id, function: fn } = call
+  return [{ ...(id != null && { id }), type: 'function', function: { name: fn.name, arguments: fn.arguments } }]
 }
 
 export function fromUsage(usage: OpenAI.CompletionUsage): NonNullable<TextGenerationOutput['usage']> {
