@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs'
 import envSchema from 'env-schema'
 
+/** What the OpenTelemetry SDK can export with; empty, like unset, is its default (http/protobuf). */
+const OTLP_PROTOCOLS = ['', 'http/protobuf', 'http/json', 'grpc']
+
 /** Every environment variable the service reads, with its type and default. */
 export const ENV_SCHEMA = {
   type: 'object',
@@ -49,6 +52,15 @@ export const ENV_SCHEMA = {
     BATCH_MAX_ITEMS: { type: 'integer', default: 256, minimum: 1 },
     BATCH_CONCURRENCY: { type: 'integer', default: 8, minimum: 1 },
     IDLE_MEMORY_RELEASE_MS: { type: 'integer', default: 10_000, minimum: 0 },
+    // OpenTelemetry's own variables: these decide whether tracing starts at all; the SDK reads
+    // the rest (OTEL_SERVICE_NAME, headers, sampler, batching) itself. See docs/observability.md.
+    OTEL_SDK_DISABLED: { type: 'boolean', default: false },
+    OTEL_TRACES_EXPORTER: { type: 'string', default: '' },
+    OTEL_EXPORTER_OTLP_ENDPOINT: { type: 'string', default: '' },
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: { type: 'string', default: '' },
+    OTEL_EXPORTER_OTLP_PROTOCOL: { type: 'string', enum: OTLP_PROTOCOLS },
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: { type: 'string', enum: OTLP_PROTOCOLS },
+    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: { type: 'string', default: '' },
   },
 } as const
 
@@ -105,6 +117,12 @@ export interface Config {
   batch: { maxItems: number; concurrency: number }
   /** Quiet time after the last OpenAI call before memory is given back; 0: never. */
   idleMemoryReleaseMs: number
+  tracing: {
+    /** Spans are exported (OTLP unless OTEL_TRACES_EXPORTER says otherwise); off: no SDK loaded. */
+    enabled: boolean
+    /** Prompts and completions go on the GenAI spans (the conventions' opt-in). */
+    captureMessageContent: boolean
+  }
 }
 
 interface RawEnv {
@@ -147,6 +165,11 @@ interface RawEnv {
   BATCH_MAX_ITEMS: number
   BATCH_CONCURRENCY: number
   IDLE_MEMORY_RELEASE_MS: number
+  OTEL_SDK_DISABLED: boolean
+  OTEL_TRACES_EXPORTER: string
+  OTEL_EXPORTER_OTLP_ENDPOINT: string
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: string
+  OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: string
 }
 
 /** Reads and validates the configuration; throws with every bad variable named. */
@@ -200,10 +223,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsToken: raw.METRICS_TOKEN || undefined,
     batch: { maxItems: raw.BATCH_MAX_ITEMS, concurrency: raw.BATCH_CONCURRENCY },
     idleMemoryReleaseMs: raw.IDLE_MEMORY_RELEASE_MS,
+    tracing: {
+      enabled: tracingEnabled(raw),
+      captureMessageContent: CAPTURE_CONTENT.test(raw.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT.trim()),
+    },
   }
   refuseOpenProxy(config, raw.ALLOW_UNAUTHENTICATED)
   return config
 }
+
+/**
+ * Off unless asked for: an OTLP endpoint, or an exporter named in OTEL_TRACES_EXPORTER (the SDK
+ * would otherwise export to localhost:4318 by default, which nobody asked for).
+ */
+function tracingEnabled(raw: RawEnv): boolean {
+  if (raw.OTEL_SDK_DISABLED) return false
+  const exporters = raw.OTEL_TRACES_EXPORTER.split(',').map((name) => name.trim()).filter(Boolean)
+  if (exporters.includes('none')) return false
+  return exporters.length > 0 || Boolean(raw.OTEL_EXPORTER_OTLP_ENDPOINT || raw.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+}
+
+/** The opt-in values other OpenTelemetry GenAI instrumentations accept for span attributes. */
+const CAPTURE_CONTENT = /^(?:true|span_only|span_and_event)$/i
 
 function serviceTokens(inline: string, file: string): string[] {
   let text = inline

@@ -81,11 +81,14 @@ export function registerBatchRoute(fastify: FastifyInstance, def: TaskDefinition
           outputs[i] = itemError(err, request.id)
         }
       })
+      // Traced: a span per item, under which its OpenAI calls go (or to which a shared call links).
+      const items = ctx.tracer?.batch(runnable)
       const results = await batch(
         runnable.map((i) => inputs[i]),
-        ctx,
+        items ? { ...ctx, batch: items } : ctx,
         config.batch.concurrency,
       )
+      items?.settle(results)
       results.forEach((result, k) => {
         outputs[runnable[k]!] = result instanceof Error ? itemError(result, request.id) : result
       })
@@ -99,7 +102,14 @@ export function registerBatchRoute(fastify: FastifyInstance, def: TaskDefinition
 
 function runEachItem(run: (input: never, ctx: never) => Promise<unknown>): BatchRunner<unknown, unknown> {
   return (inputs, ctx, concurrency) =>
-    pMap(inputs, (input) => run(input as never, ctx as never).catch((err: Error) => err), { concurrency })
+    pMap(
+      inputs,
+      (input, k) => {
+        const item = (): Promise<unknown> => run(input as never, ctx as never).catch((err: Error) => err)
+        return ctx.batch ? ctx.batch.item(k, item) : item()
+      },
+      { concurrency },
+    )
 }
 
 function itemError(err: unknown, requestId: string): unknown {
