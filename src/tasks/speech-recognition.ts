@@ -16,6 +16,8 @@ import {
 import type { UploadedFile } from '../plugins/uploads.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 import type { TaskContext } from './task-context.ts'
+import { transcriptionAnswer, transcriptionCall } from '../tracing/genai-attributes.ts'
+import { traceCall } from '../tracing/model-call.ts'
 
 /** OpenAI's limit for one transcription upload. */
 export const MAX_AUDIO_BYTES = 25 * 1024 * 1024
@@ -84,8 +86,16 @@ export async function runSpeechRecognition(
   ctx: TaskContext,
 ): Promise<SpeechRecognitionOutput> {
   const body = await toTranscriptionForm(input, ctx.uploads.audio)
-  const transcription = await ctx.upstream.postJson<OpenAI.Audio.Transcription>({ ...ctx, path: '/audio/transcriptions', body })
-  if (typeof transcription?.text !== 'string') throw badUpstreamResponse('transcription without text')
+  const span = ctx.tracer?.start(transcriptionCall(input.model, input.temperature))
+  const transcription = await traceCall(
+    span,
+    async () => {
+      const transcription = await ctx.upstream.postJson<OpenAI.Audio.Transcription>({ ...ctx, path: '/audio/transcriptions', body, span })
+      if (typeof transcription?.text !== 'string') throw badUpstreamResponse('transcription without text')
+      return transcription
+    },
+    (transcription) => transcriptionAnswer(transcription, ctx.tracer?.captureContent === true),
+  )
   const audio = body.get('file') as Blob
   const seconds = transcription.usage?.type === 'duration' ? transcription.usage.seconds : undefined
   ctx.usage.audioInput(input.model, audio.size, seconds)

@@ -5,6 +5,8 @@ import type { TaskContext } from './task-context.ts'
 import { toImageUrl } from './image-url.ts'
 import { isReasoningModel } from './model-families.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
+import { chatAnswer, chatCall } from '../tracing/genai-attributes.ts'
+import { traceCall } from '../tracing/model-call.ts'
 
 type ChatRequest = OpenAI.Chat.ChatCompletionCreateParamsNonStreaming
 type ChatMessage = OpenAI.Chat.ChatCompletionMessageParam
@@ -220,8 +222,16 @@ export function fromUsage(usage: OpenAI.CompletionUsage): NonNullable<TextGenera
 
 export async function runTextGeneration(input: TextGenerationInput, ctx: TaskContext): Promise<TextGenerationOutput> {
   const body = await toChatRequest(input)
-  const completion = await ctx.upstream.postJson<OpenAI.Chat.ChatCompletion>({ ...ctx, path: '/chat/completions', body })
-  if (!Array.isArray(completion?.choices)) throw badUpstreamResponse('chat completion without choices')
+  const span = ctx.tracer?.start(chatCall(body, ctx.tracer.captureContent))
+  const completion = await traceCall(
+    span,
+    async () => {
+      const completion = await ctx.upstream.postJson<OpenAI.Chat.ChatCompletion>({ ...ctx, path: '/chat/completions', body, span })
+      if (!Array.isArray(completion?.choices)) throw badUpstreamResponse('chat completion without choices')
+      return completion
+    },
+    (completion) => chatAnswer(completion, ctx.tracer?.captureContent === true),
+  )
   recordChatUsage(ctx, input.model, completion.usage)
   return fromChatCompletion(completion)
 }

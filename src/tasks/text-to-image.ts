@@ -7,6 +7,8 @@ import { NotAcceptableError, type StreamNegotiation, type StreamResult } from '.
 import type { TextToImageInput, TextToImageOutput } from '../generated/task-types.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 import type { TaskContext } from './task-context.ts'
+import { imageAnswer, imageCall } from '../tracing/genai-attributes.ts'
+import { traceCall } from '../tracing/model-call.ts'
 
 /** libvips is loaded on the first image, not at start-up: it weighs some 20 MB of memory. */
 async function loadSharp(): Promise<typeof import('sharp').default> {
@@ -41,17 +43,23 @@ export async function toWebpDataUri(base64: string): Promise<string> {
 }
 
 async function generate(input: TextToImageInput, ctx: TaskContext): Promise<Array<{ b64: string; revisedPrompt: string }>> {
-  const response = await ctx.upstream.postJson<OpenAI.Images.ImagesResponse>({
-    ...ctx,
-    path: '/images/generations',
-    body: toImageRequest(input),
-  })
-  if (!Array.isArray(response?.data)) throw badUpstreamResponse('image response without data')
-  ctx.usage.images(input.model ?? 'dall-e-2', response.data.length)
-  return response.data.map((image) => {
-    if (typeof image.b64_json !== 'string') throw badUpstreamResponse('image without b64_json')
-    return { b64: image.b64_json, revisedPrompt: image.revised_prompt ?? '' }
-  })
+  const body = toImageRequest(input)
+  const span = ctx.tracer?.start(imageCall(body, ctx.tracer.captureContent))
+  const { images } = await traceCall(
+    span,
+    async () => {
+      const response = await ctx.upstream.postJson<OpenAI.Images.ImagesResponse>({ ...ctx, path: '/images/generations', body, span })
+      if (!Array.isArray(response?.data)) throw badUpstreamResponse('image response without data')
+      const images = response.data.map((image) => {
+        if (typeof image.b64_json !== 'string') throw badUpstreamResponse('image without b64_json')
+        return { b64: image.b64_json, revisedPrompt: image.revised_prompt ?? '' }
+      })
+      return { response, images }
+    },
+    ({ response }) => imageAnswer(response),
+  )
+  ctx.usage.images(input.model ?? 'dall-e-2', images.length)
+  return images
 }
 
 export async function runTextToImage(input: TextToImageInput, ctx: TaskContext): Promise<TextToImageOutput> {

@@ -5,6 +5,8 @@ import type { TextToSpeechInput, TextToSpeechOutput } from '../generated/task-ty
 import { AUDIO_MIME } from '../media/audio-formats.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 import type { TaskContext } from './task-context.ts'
+import { speechCall } from '../tracing/genai-attributes.ts'
+import { endWithBody, traceCall, traceHeaders } from '../tracing/model-call.ts'
 
 type AudioFormat = NonNullable<TextToSpeechInput['response-format']>
 
@@ -45,12 +47,17 @@ export async function streamTextToSpeech(
     ])
   }
   const body = { ...toSpeechRequest(input), response_format: format }
-  const res = await ctx.upstream.post({ ...ctx, path: '/audio/speech', body: JSON.stringify(body), accept: contentType })
+  const span = ctx.tracer?.start(speechCall(body, ctx.tracer.captureContent))
+  const res = await traceHeaders(span, () =>
+    ctx.upstream.post({ ...ctx, path: '/audio/speech', body: JSON.stringify(body), accept: contentType, span }),
+  )
   ctx.usage.speechCharacters(input.model, input.text.length)
   const length = res.headers['content-length']
   // An attachment with a file name: browsers (and Swagger UI) offer the clip as a download.
   const headers: Record<string, string> = { 'content-disposition': `attachment; filename="speech.${format}"` }
   if (typeof length === 'string') headers['content-length'] = length
+  // The span goes on until the audio has all been relayed.
+  if (span) endWithBody(span, res.body, ctx.signal)
   return { contentType, body: res.body, headers }
 }
 
@@ -61,8 +68,16 @@ function formatOfMime(mime: string): AudioFormat {
 
 export async function runTextToSpeech(input: TextToSpeechInput, ctx: TaskContext): Promise<TextToSpeechOutput> {
   const body = toSpeechRequest(input)
-  const { bytes } = await ctx.upstream.postForBytes({ ...ctx, path: '/audio/speech', body, accept: 'audio/*' })
-  if (bytes.length === 0) throw badUpstreamResponse('speech answer without audio')
+  const span = ctx.tracer?.start(speechCall(body, ctx.tracer.captureContent))
+  const { bytes } = await traceCall(
+    span,
+    async () => {
+      const answer = await ctx.upstream.postForBytes({ ...ctx, path: '/audio/speech', body, accept: 'audio/*', span })
+      if (answer.bytes.length === 0) throw badUpstreamResponse('speech answer without audio')
+      return answer
+    },
+    () => ({}),
+  )
   ctx.usage.speechCharacters(input.model, input.text.length)
   return { audio: `data:${AUDIO_MIME[body.response_format!]};base64,${bytes.toString('base64')}` }
 }
