@@ -1,8 +1,17 @@
 import { readFileSync } from 'node:fs'
 import envSchema from 'env-schema'
 
-/** What the OpenTelemetry SDK can export with; empty, like unset, is its default (http/protobuf). */
-const OTLP_PROTOCOLS = ['', 'http/protobuf', 'http/json', 'grpc']
+/** What the OpenTelemetry SDK can export with; unset, it uses http/protobuf. */
+const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc']
+/** The samplers the SDK knows by name; unset, it uses parentbased_always_on. */
+const TRACES_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+]
 
 /** Every environment variable the service reads, with its type and default. */
 export const ENV_SCHEMA = {
@@ -52,15 +61,26 @@ export const ENV_SCHEMA = {
     BATCH_MAX_ITEMS: { type: 'integer', default: 256, minimum: 1 },
     BATCH_CONCURRENCY: { type: 'integer', default: 8, minimum: 1 },
     IDLE_MEMORY_RELEASE_MS: { type: 'integer', default: 10_000, minimum: 0 },
-    // OpenTelemetry's own variables: these decide whether tracing starts at all; the SDK reads
-    // the rest (OTEL_SERVICE_NAME, headers, sampler, batching) itself. See docs/observability.md.
+    // OpenTelemetry's standard variables (docs/observability.md). The first ones decide whether
+    // tracing starts at all; the SDK reads the others itself, and they are checked here only so
+    // that a typo stops the boot instead of being ignored with a warning.
     OTEL_SDK_DISABLED: { type: 'boolean', default: false },
     OTEL_TRACES_EXPORTER: { type: 'string', default: '' },
     OTEL_EXPORTER_OTLP_ENDPOINT: { type: 'string', default: '' },
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: { type: 'string', default: '' },
+    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: { type: 'string', default: '' },
     OTEL_EXPORTER_OTLP_PROTOCOL: { type: 'string', enum: OTLP_PROTOCOLS },
     OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: { type: 'string', enum: OTLP_PROTOCOLS },
-    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: { type: 'string', default: '' },
+    OTEL_EXPORTER_OTLP_HEADERS: { type: 'string' },
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS: { type: 'string' },
+    OTEL_SERVICE_NAME: { type: 'string' },
+    OTEL_RESOURCE_ATTRIBUTES: { type: 'string' },
+    OTEL_TRACES_SAMPLER: { type: 'string', enum: TRACES_SAMPLERS },
+    OTEL_TRACES_SAMPLER_ARG: { type: 'number', minimum: 0, maximum: 1 },
+    OTEL_BSP_SCHEDULE_DELAY: { type: 'integer', minimum: 1 },
+    OTEL_BSP_EXPORT_TIMEOUT: { type: 'integer', minimum: 1 },
+    OTEL_BSP_MAX_QUEUE_SIZE: { type: 'integer', minimum: 1 },
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE: { type: 'integer', minimum: 1 },
   },
 } as const
 
@@ -174,7 +194,7 @@ interface RawEnv {
 
 /** Reads and validates the configuration; throws with every bad variable named. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const raw = envSchema<RawEnv>({ schema: ENV_SCHEMA, data: { ...env }, env: false, dotenv: false })
+  const raw = envSchema<RawEnv>({ schema: ENV_SCHEMA, data: withoutEmptyOtel(env), env: false, dotenv: false })
   const config: Config = {
     host: raw.HOST,
     port: raw.PORT,
@@ -230,6 +250,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   refuseOpenProxy(config, raw.ALLOW_UNAUTHENTICATED)
   return config
+}
+
+/** OpenTelemetry's specification reads an empty variable as an unset one; so does the SDK. */
+function withoutEmptyOtel(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name, value]) => !(name.startsWith('OTEL_') && value?.trim() === '')))
 }
 
 /**

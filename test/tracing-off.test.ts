@@ -29,7 +29,10 @@ test('the OTEL_* variables decide whether tracing is on', () => {
   assert.equal(loadConfig({ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true' }).tracing.captureMessageContent, true)
   assert.equal(loadConfig({ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'SPAN_ONLY' }).tracing.captureMessageContent, true)
   assert.equal(loadConfig({ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'false' }).tracing.captureMessageContent, false)
+  assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: ' ', OTEL_TRACES_SAMPLER_ARG: '' }).tracing.enabled, false, 'empty is unset')
   assert.throws(() => loadConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/xml' }), /OTEL_EXPORTER_OTLP_PROTOCOL/)
+  assert.throws(() => loadConfig({ OTEL_TRACES_SAMPLER: 'ratio' }), /OTEL_TRACES_SAMPLER/)
+  assert.throws(() => loadConfig({ OTEL_TRACES_SAMPLER_ARG: '10' }), /OTEL_TRACES_SAMPLER_ARG/)
 })
 
 test('off: no OpenTelemetry module is loaded, no diagnostics channel is listened to, no trace ids are logged', async (t) => {
