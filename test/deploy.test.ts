@@ -294,6 +294,44 @@ test('the env values, with the example Secret, pass the service\'s own validatio
   assert.equal(Number(url.port), redis.spec.ports[0]?.port, 'REDIS_URL uses the Redis Service port')
 })
 
+/**
+ * A manifest file with its commented-out tracing settings put back: `# OTEL_…: value` lines,
+ * `# otlp-headers: …`, and `# - name: OTEL_…` env entries with their indented continuation.
+ */
+function withTracingUncommented(file: string): unknown[] {
+  const lines = readFileSync(join(K8S_DIR, file), 'utf8').split('\n')
+  let inEntry = false
+  const text = lines
+    .map((line) => {
+      const [, indent = '', rest = ''] = /^(\s*)# (.*)$/.exec(line) ?? []
+      const setting = /^(?:- name: )?(?:OTEL_[A-Z_]+|otlp-headers)\b/.test(rest)
+      const continuation = inEntry && rest.startsWith(' ')
+      inEntry = setting ? rest.startsWith('- name:') : continuation
+      return setting || continuation ? indent + rest : line
+    })
+    .join('\n')
+  return parseAllDocuments(text).map((doc) => doc.toJS() as unknown)
+}
+
+test('the tracing settings the manifests hold commented out are read by the service and, put back, turn tracing on', () => {
+  const configMap = (withTracingUncommented('configmap.yaml') as ConfigMap[]).find((m) => m?.kind === 'ConfigMap')!
+  const tracingData = Object.fromEntries(Object.entries(configMap.data ?? {}).filter(([name]) => name.startsWith('OTEL_')))
+  assert.ok(tracingData.OTEL_EXPORTER_OTLP_ENDPOINT, 'the ConfigMap shows where spans go')
+  const tracedDeployment = (withTracingUncommented('deployment.yaml') as Deployment[]).find((m) => m?.kind === 'Deployment')!
+  const env = tracedDeployment.spec.template.spec.containers.find((c) => c.name === APP)!.env ?? []
+  const headers = env.find((e) => e.name === 'OTEL_EXPORTER_OTLP_HEADERS') ?? assert.fail('the Deployment shows OTLP headers from the Secret')
+  const secret = (withTracingUncommented(EXAMPLE_SECRET) as Secret[]).find((m) => m?.kind === 'Secret')!
+  const headersValue = secret.stringData?.[headers.valueFrom?.secretKeyRef?.key ?? ''] ?? assert.fail('the example Secret documents the headers key')
+
+  const known = new Set(Object.keys(ENV_SCHEMA.properties))
+  const names = [...Object.keys(tracingData), headers.name]
+  assert.deepEqual(names.filter((n) => !known.has(n)), [], 'names missing from ENV_SCHEMA in src/config.ts')
+  const config = loadConfig({ ...resolvedEnv(container), ...tracingData, OTEL_EXPORTER_OTLP_HEADERS: headersValue })
+  assert.equal(config.tracing.enabled, true)
+  assert.equal(config.tracing.captureMessageContent, false, 'prompts stay out of traces')
+  assert.equal(loadConfig(resolvedEnv(container)).tracing.enabled, false, 'as shipped, tracing is off')
+})
+
 test('secrets come from the Secret keys documented in the example, which holds placeholders only', () => {
   const refs = [...effectiveEnv(container).values()].flatMap((e) => (e.valueFrom?.secretKeyRef ? [[e.name, e.valueFrom.secretKeyRef] as const] : []))
   assert.deepEqual(
