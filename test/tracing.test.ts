@@ -166,6 +166,15 @@ test('a streamed answer\'s span ends with the stream, with its token counts; a h
   assert.ok(firstChunk > 0 && firstChunk * 1e9 < Number(call.endNs - call.startNs), 'the first chunk came before the end')
   assert.ok(call.endNs >= http.endNs, 'the span lasts until the whole stream was read')
 
+  // A stream OpenAI breaks off: the span ends with the failure the caller's error event reports.
+  upstream.enqueue({ kind: 'truncated-stream', afterChunks: 3 })
+  const broken = callerTrace()
+  const cut = await post(server, '/v1/tasks/text-generation', { model: 'gpt-4o', prompt: 'cut me' }, { accept: 'text/event-stream', traceparent: broken.traceparent })
+  const reported = JSON.parse(/event: error\ndata: (.*)\n/.exec(await cut.text())![1]!) as { error: { code: string; details?: Array<Record<string, unknown>> } }
+  const [failed] = await receiver.waitForSpans((s) => s.traceId === broken.traceId && isGenAi(s))
+  assert.equal(failed!.status.code, StatusCode.ERROR)
+  assert.equal(failed!.attributes['error.type'], reported.error.details?.[0]?.['transport-code'] ?? reported.error.code)
+
   // A stream the caller leaves: the span ends with the hang-up, as a failure.
   upstream.enqueue({ kind: 'truncated-stream', afterChunks: 3, stall: true })
   const left = callerTrace()

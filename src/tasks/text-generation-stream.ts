@@ -1,6 +1,5 @@
 import type OpenAI from 'openai'
 import { toErrorResponse, type AnyError } from '../error-response.ts'
-import { ClientClosedError } from '../errors.ts'
 import type { StreamResult } from '../streaming/stream-result.ts'
 import type { TextGenerationInput, TextGenerationOutput } from '../generated/task-types.ts'
 import { relaySse, sseEvent, type SseRelay } from '../streaming/sse.ts'
@@ -118,7 +117,7 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
   // The relay ends the span with the stream: with its usage, or with what failed it.
   const relayed = relaySse(res.body, chatRelay(ctx, input.model, span), ctx.settings.sseHeartbeatMs)
   // Neither ended nor failed when the caller hung up: the span ends then.
-  if (span) relayed.once('close', () => span.fail(new ClientClosedError()))
+  if (span) relayed.once('close', () => span.cancelled())
   return {
     contentType: 'text/event-stream; charset=utf-8',
     body: relayed,
@@ -146,9 +145,12 @@ function chatRelay(ctx: TaskContext, model: string, span: ModelCallSpan | undefi
       return sseEvent('output', accumulator.output()) + sseEvent('done', {})
     },
     fail(err) {
-      span?.fail(ctx.signal.aborted ? new ClientClosedError() : err)
-      if (ctx.signal.aborted) return ''
+      if (ctx.signal.aborted) {
+        span?.cancelled()
+        return ''
+      }
       const error = isServiceError(err) ? err : errorFromTransport(err)
+      span?.fail(error)
       ctx.log.warn({ err: error }, 'stream failed after it started')
       return sseEvent('error', toErrorResponse(error as AnyError, ctx.requestId).body)
     },

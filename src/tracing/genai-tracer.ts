@@ -1,5 +1,5 @@
 import { context, createContextKey, SpanKind, SpanStatusCode, trace, type Context, type Link, type Span, type Tracer } from '@opentelemetry/api'
-import type { DetailedError } from '../errors.ts'
+import { ClientClosedError, type DetailedError } from '../errors.ts'
 import type { Attributes, BatchTrace, CallTracer, ModelAnswer, ModelCall, ModelCallSpan } from './model-call.ts'
 
 /** Which resend an HTTP attempt is: read by the undici instrumentation's span hook. */
@@ -93,6 +93,10 @@ class GenAiSpan implements ModelCallSpan {
     this.#ended = true
     failSpan(this.#span, err)
     this.#span.end()
+  }
+
+  cancelled(): void {
+    if (!this.#ended) this.fail(new ClientClosedError())
   }
 }
 

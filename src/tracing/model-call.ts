@@ -4,7 +4,6 @@
  * `ctx.tracer?.…` or `span?.…`, so the attributes below are never even built.
  */
 import { finished, type Readable } from 'node:stream'
-import { ClientClosedError } from '../errors.ts'
 
 /**
  * `gen_ai.operation.name`. `chat`, `embeddings` and `generate_content` (images) are the
@@ -38,6 +37,8 @@ export interface ModelCallSpan extends AttemptScope {
   firstChunk(): void
   end(answer: ModelAnswer): void
   fail(err: unknown): void
+  /** The caller went away before the answer's end. */
+  cancelled(): void
 }
 
 /** Starts GenAI spans under the active span (the request's, or a batch item's). */
@@ -60,18 +61,17 @@ export interface BatchTrace {
 }
 
 /**
- * `send()` inside `span` when there is one: the span ends with what `read` finds in the result,
- * or with the error `send` threw.
+ * The call `send()` makes, its span (when traced) ending with what `read` finds in the result, or
+ * with the error `send` threw. Untraced, it is `send()` itself: no extra promise, no closure kept.
  */
-export async function traceCall<T>(
-  span: ModelCallSpan | undefined,
-  send: () => Promise<T>,
-  read: (result: T) => ModelAnswer,
-): Promise<T> {
-  if (!span) return send()
+export function traceCall<T>(span: ModelCallSpan | undefined, send: () => Promise<T>, read: (result: T) => ModelAnswer): Promise<T> {
+  return span ? traced(span, send, read) : send()
+}
+
+async function traced<T>(span: ModelCallSpan, send: () => Promise<T>, read?: (result: T) => ModelAnswer): Promise<T> {
   try {
     const result = await send()
-    span.end(read(result))
+    if (read) span.end(read(result))
     return result
   } catch (err) {
     span.fail(err)
@@ -80,23 +80,18 @@ export async function traceCall<T>(
 }
 
 /**
- * `send()` inside `span` when there is one, for an answer relayed as it comes: the span fails
- * with the error `send` threw, and otherwise goes on until the relay ends it.
+ * For an answer relayed as it comes: the span fails with the error `send()` threw (before
+ * OpenAI's headers), and otherwise goes on until the relay ends it.
  */
-export async function traceHeaders<T>(span: ModelCallSpan | undefined, send: () => Promise<T>): Promise<T> {
-  if (!span) return send()
-  try {
-    return await send()
-  } catch (err) {
-    span.fail(err)
-    throw err
-  }
+export function traceHeaders<T>(span: ModelCallSpan | undefined, send: () => Promise<T>): Promise<T> {
+  return span ? traced(span, send) : send()
 }
 
 /** Ends `span` when an answer's body, relayed as it comes, has ended (or failed, or was dropped). */
 export function endWithBody(span: ModelCallSpan, body: Readable, signal: AbortSignal): void {
   finished(body, (err) => {
     if (!err) span.end({})
-    else span.fail(signal.aborted ? new ClientClosedError() : err)
+    else if (signal.aborted) span.cancelled()
+    else span.fail(err)
   })
 }

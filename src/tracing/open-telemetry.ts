@@ -4,7 +4,7 @@
  * (GET /metrics) and logs pino's (stdout). Loaded only when tracing is on (tracing.ts).
  */
 import { FastifyOtelInstrumentation } from '@fastify/otel'
-import { context, diag, DiagLogLevel, trace, type Attributes } from '@opentelemetry/api'
+import { context, diag, DiagLogLevel, trace, type Attributes, type Span } from '@opentelemetry/api'
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici'
 import { NodeSDK } from '@opentelemetry/sdk-node'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
@@ -49,7 +49,7 @@ export function startOpenTelemetry(options: { captureContent: boolean; upstreamB
 }
 
 /** HTTP's span name: `{method} {route}`. */
-function nameAfterRoute(span: { updateName(name: string): unknown }, request: FastifyRequest): void {
+function nameAfterRoute(span: Span, request: FastifyRequest): void {
   const route = request.routeOptions.url
   span.updateName(route ? `${request.method} ${route}` : request.method)
 }
