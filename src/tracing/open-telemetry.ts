@@ -19,14 +19,14 @@ const SERVICE_NAME = 'openai-tasks'
 
 export function startOpenTelemetry(options: { captureContent: boolean; upstreamBaseUrl: string }): Tracing {
   const fastify = new FastifyOtelInstrumentation({
-    // The request span alone: a span per hook would cost more than the hooks themselves.
+    // The request span alone: spans for every hook and the handler are noise, paid per request.
     instrumentHooks: false,
     instrumentHandler: false,
     ignorePaths: ({ url }) => UNTRACED_PATHS.has(url.split('?', 1)[0]!),
     requestHook: nameAfterRoute,
   })
   const undici = new UndiciInstrumentation({
-    // Only calls made inside a GenAI span: the OpenAI calls, nothing else.
+    // Only requests made inside a trace: the OpenAI calls, each inside its GenAI span.
     requireParentforSpans: true,
     startSpanHook: resendCount,
   })
