@@ -1,18 +1,6 @@
 import { readFileSync } from 'node:fs'
 import envSchema from 'env-schema'
 
-/** What the OpenTelemetry SDK can export with; unset, it uses http/protobuf. */
-const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc']
-/** The samplers the SDK knows by name; unset, it uses parentbased_always_on. */
-const TRACES_SAMPLERS = [
-  'always_on',
-  'always_off',
-  'traceidratio',
-  'parentbased_always_on',
-  'parentbased_always_off',
-  'parentbased_traceidratio',
-]
-
 /** Every environment variable the service reads, with its type and default. */
 export const ENV_SCHEMA = {
   type: 'object',
@@ -61,9 +49,29 @@ export const ENV_SCHEMA = {
     BATCH_MAX_ITEMS: { type: 'integer', default: 256, minimum: 1 },
     BATCH_CONCURRENCY: { type: 'integer', default: 8, minimum: 1 },
     IDLE_MEMORY_RELEASE_MS: { type: 'integer', default: 10_000, minimum: 0 },
-    // OpenTelemetry's standard variables (docs/observability.md). The first ones decide whether
-    // tracing starts at all; the SDK reads the others itself, and they are checked here only so
-    // that a typo stops the boot instead of being ignored with a warning.
+  },
+} as const
+
+/** What the OpenTelemetry SDK can export with; unset, it uses http/protobuf. */
+const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc']
+/** The samplers the SDK knows by name; unset, it uses parentbased_always_on. */
+const TRACES_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+]
+
+/**
+ * OpenTelemetry's standard variables, documented in docs/observability.md rather than the README.
+ * The first ones decide whether tracing starts at all; the SDK reads the others itself, and they
+ * are checked here only so that a typo stops the boot instead of being ignored with a warning.
+ */
+export const OTEL_ENV_SCHEMA = {
+  type: 'object',
+  properties: {
     OTEL_SDK_DISABLED: { type: 'boolean', default: false },
     OTEL_TRACES_EXPORTER: { type: 'string', default: '' },
     OTEL_EXPORTER_OTLP_ENDPOINT: { type: 'string', default: '' },
@@ -83,6 +91,9 @@ export const ENV_SCHEMA = {
     OTEL_BSP_MAX_EXPORT_BATCH_SIZE: { type: 'integer', minimum: 1 },
   },
 } as const
+
+/** What loadConfig validates: the service's own variables and OpenTelemetry's. */
+const VALIDATED_ENV = { ...ENV_SCHEMA, properties: { ...ENV_SCHEMA.properties, ...OTEL_ENV_SCHEMA.properties } }
 
 export interface Config {
   host: string
@@ -194,7 +205,7 @@ interface RawEnv {
 
 /** Reads and validates the configuration; throws with every bad variable named. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const raw = envSchema<RawEnv>({ schema: ENV_SCHEMA, data: withoutEmptyOtel(env), env: false, dotenv: false })
+  const raw = envSchema<RawEnv>({ schema: VALIDATED_ENV, data: withoutEmptyOtel(env), env: false, dotenv: false })
   const config: Config = {
     host: raw.HOST,
     port: raw.PORT,

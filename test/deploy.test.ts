@@ -10,7 +10,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
 import { findLibrary, imageAllocatorEnv } from '../bench/allocator.ts'
-import { ENV_SCHEMA, loadConfig } from '../src/config.ts'
+import { ENV_SCHEMA, loadConfig, OTEL_ENV_SCHEMA } from '../src/config.ts'
 import { build } from './support/app.ts'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
@@ -270,8 +270,11 @@ test('container port, PORT env and the Service agree', () => {
   assert.deepEqual(selected, [APP], 'the Service selects the service pods and nothing else (not Redis)')
 })
 
+/** The variables the service reads: its own, and OpenTelemetry's standard ones. */
+const KNOWN_ENV = new Set([...Object.keys(ENV_SCHEMA.properties), ...Object.keys(OTEL_ENV_SCHEMA.properties)])
+
 test('every env var the Deployment and ConfigMap set is one the service reads', () => {
-  const known = new Set(Object.keys(ENV_SCHEMA.properties))
+  const known = KNOWN_ENV
   const names = [...effectiveEnv(container).keys()]
   for (const cm of applied.filter((m): m is ConfigMap => m.kind === 'ConfigMap')) names.push(...Object.keys(cm.data ?? {}))
   const unknown = [...new Set(names)].filter((n) => !known.has(n)).sort()
@@ -323,9 +326,8 @@ test('the tracing settings the manifests hold commented out are read by the serv
   const secret = (withTracingUncommented(EXAMPLE_SECRET) as Secret[]).find((m) => m?.kind === 'Secret')!
   const headersValue = secret.stringData?.[headers.valueFrom?.secretKeyRef?.key ?? ''] ?? assert.fail('the example Secret documents the headers key')
 
-  const known = new Set(Object.keys(ENV_SCHEMA.properties))
   const names = [...Object.keys(tracingData), headers.name]
-  assert.deepEqual(names.filter((n) => !known.has(n)), [], 'names missing from ENV_SCHEMA in src/config.ts')
+  assert.deepEqual(names.filter((n) => !KNOWN_ENV.has(n)), [], 'names missing from OTEL_ENV_SCHEMA in src/config.ts')
   const config = loadConfig({ ...resolvedEnv(container), ...tracingData, OTEL_EXPORTER_OTLP_HEADERS: headersValue })
   assert.equal(config.tracing.enabled, true)
   assert.equal(config.tracing.captureMessageContent, false, 'prompts stay out of traces')

@@ -35,6 +35,14 @@ test('the OTEL_* variables decide whether tracing is on', () => {
   assert.throws(() => loadConfig({ OTEL_TRACES_SAMPLER_ARG: '10' }), /OTEL_TRACES_SAMPLER_ARG/)
 })
 
+test('docs/observability.md documents every OTEL_* variable the service reads', async () => {
+  const { OTEL_ENV_SCHEMA } = await import('../src/config.ts')
+  const { readFile } = await import('node:fs/promises')
+  const doc = await readFile(new URL('../docs/observability.md', import.meta.url), 'utf8')
+  const missing = Object.keys(OTEL_ENV_SCHEMA.properties).filter((name) => !doc.includes(`| \`${name}\` |`))
+  assert.deepEqual(missing, [])
+})
+
 test('off: no OpenTelemetry module is loaded, no diagnostics channel is listened to, no trace ids are logged', async (t) => {
   assert.equal(await startTracing(loadConfig({})), undefined)
   const { base } = await serveWithUpstream(t)
