@@ -14,8 +14,10 @@ import { chart, markdown } from './report.ts'
 import type { Results } from './results.ts'
 import { allocator, buildService, productionNodeArgs, startForwarder, startPortkey, startService, startUpstream, type Kind, type Target } from './targets.ts'
 import { throughput } from './throughput.ts'
+import { tracingCost, tracingMarkdown } from './tracing.ts'
 
 const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1'
+const tracingOnly = process.argv.includes('--tracing')
 const plan = quick
   ? { levels: [100, 500], pauseMs: 1000, throughputS: 3, rounds: 1, stalled: 50, windowMs: 8000, redisCalls: 5, sigtermClients: 50 }
   : { levels: [250, 1000, 2000, 5000], pauseMs: 2000, throughputS: 5, rounds: 2, stalled: 300, windowMs: 10_000, redisCalls: 10, sigtermClients: 200 }
@@ -35,6 +37,17 @@ const log = (line: string): void => console.log(`bench ${((performance.now() - s
 log('npm run build')
 await buildService()
 const { direct, child: upstreamChild } = await startUpstream()
+
+// `--tracing`: only the tracing cost comparison (bench/tracing.ts), written beside the results.
+if (tracingOnly) {
+  const cost = await tracingCost(direct, plan.throughputS, plan.rounds + 1, log)
+  await stop(upstreamChild)
+  const report = tracingMarkdown(cost, `npm run bench -- --tracing${quick ? ' --quick' : ''}`)
+  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
+  writeFileSync(join(ROOT, 'bench', 'results', 'tracing.md'), report)
+  console.log(`\n${report}`)
+  process.exit(0)
+}
 const results: Results = {
   date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
   quick,

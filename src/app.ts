@@ -14,15 +14,20 @@ import unmatchedRoutes from './plugins/unmatched-routes.ts'
 import healthRoutes from './routes/health.ts'
 import taskRoutes from './routes/tasks.ts'
 import { loadComponentDefinition, loadTaskDefinitions } from './schemas/load-tasks.ts'
+import type { Tracing } from './tracing/tracing.ts'
 import { defaultMaxConcurrentUpstream } from './upstream/capacity.ts'
 import { OpenAIUpstream } from './upstream/openai-upstream.ts'
 
 export interface AppOptions {
   config: Config
+  /** OpenTelemetry, when tracing is on (server.ts starts it). */
+  tracing?: Tracing
 }
 
 /** The whole service as a Fastify plugin; server.ts (or a test) gives it a server to live in. */
-export default async function openaiTasksApp(fastify: FastifyInstance, { config }: AppOptions): Promise<void> {
+export default async function openaiTasksApp(fastify: FastifyInstance, { config, tracing }: AppOptions): Promise<void> {
+  // First: every route and hook registered after it is inside the request's span.
+  if (tracing) await fastify.register(tracing.plugin)
   const [definitions, component] = await Promise.all([loadTaskDefinitions(), loadComponentDefinition()])
   let upstream: OpenAIUpstream | undefined
   const logSummary = new LogSummary({ intervalMs: config.logSummaryIntervalMs, log: fastify.log })
@@ -81,7 +86,7 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config 
   })
 
   await fastify.register(fp(healthRoutes))
-  await fastify.register(taskRoutes, { config, definitions, component, upstream, metrics })
+  await fastify.register(taskRoutes, { config, definitions, component, upstream, metrics, tracer: tracing?.calls })
 }
 
 declare module 'fastify' {

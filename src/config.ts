@@ -258,6 +258,49 @@ export const ENV_SCHEMA = {
   },
 } as const
 
+/** What the OpenTelemetry SDK can export with; unset, it uses http/protobuf. */
+const OTLP_PROTOCOLS = ['http/protobuf', 'http/json', 'grpc']
+/** The samplers the SDK knows by name; unset, it uses parentbased_always_on. */
+const TRACES_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+]
+
+/**
+ * OpenTelemetry's standard variables, documented in docs/observability.md rather than the README.
+ * The first ones decide whether tracing starts at all; the SDK reads the others itself, and they
+ * are checked here only so that a typo stops the boot instead of being ignored with a warning.
+ */
+export const OTEL_ENV_SCHEMA = {
+  type: 'object',
+  properties: {
+    OTEL_SDK_DISABLED: { type: 'boolean', default: false },
+    OTEL_TRACES_EXPORTER: { type: 'string', default: '' },
+    OTEL_EXPORTER_OTLP_ENDPOINT: { type: 'string', default: '' },
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: { type: 'string', default: '' },
+    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: { type: 'string', default: '' },
+    OTEL_EXPORTER_OTLP_PROTOCOL: { type: 'string', enum: OTLP_PROTOCOLS },
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: { type: 'string', enum: OTLP_PROTOCOLS },
+    OTEL_EXPORTER_OTLP_HEADERS: { type: 'string' },
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS: { type: 'string' },
+    OTEL_SERVICE_NAME: { type: 'string' },
+    OTEL_RESOURCE_ATTRIBUTES: { type: 'string' },
+    OTEL_TRACES_SAMPLER: { type: 'string', enum: TRACES_SAMPLERS },
+    OTEL_TRACES_SAMPLER_ARG: { type: 'number', minimum: 0, maximum: 1 },
+    OTEL_BSP_SCHEDULE_DELAY: { type: 'integer', minimum: 1 },
+    OTEL_BSP_EXPORT_TIMEOUT: { type: 'integer', minimum: 1 },
+    OTEL_BSP_MAX_QUEUE_SIZE: { type: 'integer', minimum: 1 },
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE: { type: 'integer', minimum: 1 },
+  },
+} as const
+
+/** What loadConfig validates: the service's own variables and OpenTelemetry's. */
+const VALIDATED_ENV = { ...ENV_SCHEMA, properties: { ...ENV_SCHEMA.properties, ...OTEL_ENV_SCHEMA.properties } }
+
 export interface Config {
   host: string
   port: number
@@ -311,6 +354,12 @@ export interface Config {
   batch: { maxItems: number; concurrency: number }
   /** Quiet time after the last OpenAI call before memory is given back; 0: never. */
   idleMemoryReleaseMs: number
+  tracing: {
+    /** Spans are exported (OTLP unless OTEL_TRACES_EXPORTER says otherwise); off: no SDK loaded. */
+    enabled: boolean
+    /** Prompts and completions go on the GenAI spans (the conventions' opt-in). */
+    captureMessageContent: boolean
+  }
 }
 
 interface RawEnv {
@@ -353,11 +402,16 @@ interface RawEnv {
   BATCH_MAX_ITEMS: number
   BATCH_CONCURRENCY: number
   IDLE_MEMORY_RELEASE_MS: number
+  OTEL_SDK_DISABLED: boolean
+  OTEL_TRACES_EXPORTER: string
+  OTEL_EXPORTER_OTLP_ENDPOINT: string
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: string
+  OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: string
 }
 
 /** Reads and validates the configuration; throws with every bad variable named. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const raw = envSchema<RawEnv>({ schema: ENV_SCHEMA, data: { ...env }, env: false, dotenv: false })
+  const raw = envSchema<RawEnv>({ schema: VALIDATED_ENV, data: withoutEmptyOtel(env), env: false, dotenv: false })
   const config: Config = {
     host: raw.HOST,
     port: raw.PORT,
@@ -406,10 +460,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsToken: raw.METRICS_TOKEN || undefined,
     batch: { maxItems: raw.BATCH_MAX_ITEMS, concurrency: raw.BATCH_CONCURRENCY },
     idleMemoryReleaseMs: raw.IDLE_MEMORY_RELEASE_MS,
+    tracing: {
+      enabled: tracingEnabled(raw),
+      captureMessageContent: CAPTURE_CONTENT.test(raw.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT.trim()),
+    },
   }
   refuseOpenProxy(config, raw.ALLOW_UNAUTHENTICATED)
   return config
 }
+
+/** OpenTelemetry's specification reads an empty variable as an unset one; so does the SDK. */
+function withoutEmptyOtel(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name, value]) => !(name.startsWith('OTEL_') && value?.trim() === '')))
+}
+
+/**
+ * Off unless asked for: an OTLP endpoint, or an exporter named in OTEL_TRACES_EXPORTER (the SDK
+ * would otherwise export to localhost:4318 by default, which nobody asked for).
+ */
+function tracingEnabled(raw: RawEnv): boolean {
+  if (raw.OTEL_SDK_DISABLED) return false
+  const exporters = raw.OTEL_TRACES_EXPORTER.split(',').map((name) => name.trim()).filter(Boolean)
+  if (exporters.includes('none')) return false
+  return exporters.length > 0 || Boolean(raw.OTEL_EXPORTER_OTLP_ENDPOINT || raw.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+}
+
+/** The opt-in values other OpenTelemetry GenAI instrumentations accept for span attributes. */
+const CAPTURE_CONTENT = /^(?:true|span_only|span_and_event)$/i
 
 function serviceTokens(inline: string, file: string): string[] {
   let text = inline

@@ -6,6 +6,7 @@ import openaiTasksApp from './app.ts'
 import { loadConfig, type Config } from './config.ts'
 import { keepAliveDrain } from './keep-alive-drain.ts'
 import { serverOptions, stdoutDestination } from './server-options.ts'
+import { startTracing } from './tracing/tracing.ts'
 
 let config: Config
 try {
@@ -15,11 +16,15 @@ try {
   process.exit(1)
 }
 
+// Before the app exists: its plugins and its OpenAI client are traced from the first request.
+const tracing = await startTracing(config)
+
 // A request that reaches an open connection after close() began is served, not refused with 503.
 const logDestination = stdoutDestination()
 const app = Fastify({ ...serverOptions(config, { stream: logDestination }), return503OnClosing: false })
+tracing?.logTo(app.log)
 keepAliveDrain(app.server)
-await app.register(fp(openaiTasksApp), { config })
+await app.register(fp(openaiTasksApp), { config, tracing })
 
 // On SIGTERM/SIGINT: /readyz turns 503 at once; after SHUTDOWN_DELAY_MS (time for load balancers
 // to notice) the listener closes, refusing new connections, every response from then on says
@@ -31,6 +36,8 @@ closeWithGrace({ delay: config.shutdownDelayMs + config.gracePeriodMs }, async (
   app.startDraining()
   if (config.shutdownDelayMs) await sleep(config.shutdownDelayMs)
   await app.close()
+  // The spans of the last requests, still in the batch processor's buffer.
+  await tracing?.shutdown().catch((err: unknown) => app.log.warn({ err }, 'spans could not be exported'))
   app.log.info('closed')
   // Log lines are written asynchronously: let the last ones out before the process exits.
   await new Promise((resolve) => logDestination.once('close', resolve).end())

@@ -10,7 +10,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
 import { findLibrary, imageAllocatorEnv } from '../bench/allocator.ts'
-import { ENV_SCHEMA, loadConfig } from '../src/config.ts'
+import { ENV_SCHEMA, loadConfig, OTEL_ENV_SCHEMA } from '../src/config.ts'
 import { build } from './support/app.ts'
 import { needs } from './support/needs.ts'
 
@@ -271,8 +271,11 @@ test('container port, PORT env and the Service agree', () => {
   assert.deepEqual(selected, [APP], 'the Service selects the service pods and nothing else (not Redis)')
 })
 
+/** The variables the service reads: its own, and OpenTelemetry's standard ones. */
+const KNOWN_ENV = new Set([...Object.keys(ENV_SCHEMA.properties), ...Object.keys(OTEL_ENV_SCHEMA.properties)])
+
 test('every env var the Deployment and ConfigMap set is one the service reads', () => {
-  const known = new Set(Object.keys(ENV_SCHEMA.properties))
+  const known = KNOWN_ENV
   const names = [...effectiveEnv(container).keys()]
   for (const cm of applied.filter((m): m is ConfigMap => m.kind === 'ConfigMap')) names.push(...Object.keys(cm.data ?? {}))
   const unknown = [...new Set(names)].filter((n) => !known.has(n)).sort()
@@ -293,6 +296,43 @@ test('the env values, with the example Secret, pass the service\'s own validatio
   assert.equal(url.protocol, 'redis:')
   assert.equal(url.hostname, redis.metadata.name, 'REDIS_URL names the Redis Service')
   assert.equal(Number(url.port), redis.spec.ports[0]?.port, 'REDIS_URL uses the Redis Service port')
+})
+
+/**
+ * A manifest file with its commented-out tracing settings put back: `# OTEL_…: value` lines,
+ * `# otlp-headers: …`, and `# - name: OTEL_…` env entries with their indented continuation.
+ */
+function withTracingUncommented(file: string): unknown[] {
+  const lines = readFileSync(join(K8S_DIR, file), 'utf8').split('\n')
+  let inEntry = false
+  const text = lines
+    .map((line) => {
+      const [, indent = '', rest = ''] = /^(\s*)# (.*)$/.exec(line) ?? []
+      const setting = /^(?:- name: )?(?:OTEL_[A-Z_]+|otlp-headers)\b/.test(rest)
+      const continuation = inEntry && rest.startsWith(' ')
+      inEntry = setting ? rest.startsWith('- name:') : continuation
+      return setting || continuation ? indent + rest : line
+    })
+    .join('\n')
+  return parseAllDocuments(text).map((doc) => doc.toJS() as unknown)
+}
+
+test('the tracing settings the manifests hold commented out are read by the service and, put back, turn tracing on', () => {
+  const configMap = (withTracingUncommented('configmap.yaml') as ConfigMap[]).find((m) => m?.kind === 'ConfigMap')!
+  const tracingData = Object.fromEntries(Object.entries(configMap.data ?? {}).filter(([name]) => name.startsWith('OTEL_')))
+  assert.ok(tracingData.OTEL_EXPORTER_OTLP_ENDPOINT, 'the ConfigMap shows where spans go')
+  const tracedDeployment = (withTracingUncommented('deployment.yaml') as Deployment[]).find((m) => m?.kind === 'Deployment')!
+  const env = tracedDeployment.spec.template.spec.containers.find((c) => c.name === APP)!.env ?? []
+  const headers = env.find((e) => e.name === 'OTEL_EXPORTER_OTLP_HEADERS') ?? assert.fail('the Deployment shows OTLP headers from the Secret')
+  const secret = (withTracingUncommented(EXAMPLE_SECRET) as Secret[]).find((m) => m?.kind === 'Secret')!
+  const headersValue = secret.stringData?.[headers.valueFrom?.secretKeyRef?.key ?? ''] ?? assert.fail('the example Secret documents the headers key')
+
+  const names = [...Object.keys(tracingData), headers.name]
+  assert.deepEqual(names.filter((n) => !KNOWN_ENV.has(n)), [], 'names missing from OTEL_ENV_SCHEMA in src/config.ts')
+  const config = loadConfig({ ...resolvedEnv(container), ...tracingData, OTEL_EXPORTER_OTLP_HEADERS: headersValue })
+  assert.equal(config.tracing.enabled, true)
+  assert.equal(config.tracing.captureMessageContent, false, 'prompts stay out of traces')
+  assert.equal(loadConfig(resolvedEnv(container)).tracing.enabled, false, 'as shipped, tracing is off')
 })
 
 test('secrets come from the Secret keys documented in the example, which holds placeholders only', () => {

@@ -88,7 +88,10 @@ export function registerBatchRoute<N extends TaskName>(
           outputs[i] = itemError(err, request.id)
         }
       })
-      const results = await batch(valid, ctx, config.batch.concurrency)
+      // Traced: a span per item, under which its OpenAI calls go (or to which a shared call links).
+      const items = ctx.tracer?.batch(runnable)
+      const results = await batch(valid, items ? { ...ctx, batch: items } : ctx, config.batch.concurrency)
+      items?.settle(results)
       results.forEach((result, k) => {
         outputs[runnable[k]!] = result instanceof Error ? itemError(result, request.id) : result
       })
@@ -101,7 +104,15 @@ export function registerBatchRoute<N extends TaskName>(
 }
 
 function runEachItem<N extends TaskName>(run: TaskRunner<TaskInput<N>, TaskOutput<N>>): BatchRunner<TaskInput<N>, TaskOutput<N>> {
-  return (inputs, ctx, concurrency) => pMap(inputs, (input) => run(input, ctx).catch((err: Error) => err), { concurrency })
+  return (inputs, ctx, concurrency) =>
+    pMap(
+      inputs,
+      (input, k) => {
+        const item = () => run(input, ctx).catch((err: Error) => err)
+        return ctx.batch ? ctx.batch.item(k, item) : item()
+      },
+      { concurrency },
+    )
 }
 
 function itemError(err: unknown, requestId: string): unknown {

@@ -8,12 +8,14 @@ import { TASKS } from '../tasks/index.ts'
 import { RawJson } from '../tasks/raw-json.ts'
 import type { TaskContext, TaskInput, TaskModule } from '../tasks/task-context.ts'
 import type { ServiceMetrics } from '../metrics/service-metrics.ts'
+import type { CallTracer } from '../tracing/model-call.ts'
 import type { OpenAIUpstream } from '../upstream/openai-upstream.ts'
 
 export interface TaskRouteDeps {
   config: Config
   upstream: OpenAIUpstream
   metrics: ServiceMetrics
+  tracer?: CallTracer | undefined
 }
 
 const ERROR_REF = { $ref: 'error-response#' }
@@ -99,7 +101,7 @@ export function sendAsIs(payload: unknown): string {
 
 /** Builds what a task needs for one request: credentials, the abort signal, where usage counts. */
 export function taskContextFactory(
-  { config, upstream, metrics }: TaskRouteDeps,
+  { config, upstream, metrics, tracer }: TaskRouteDeps,
   def: TaskDefinition,
 ): (request: FastifyRequest, reply: FastifyReply) => TaskContext {
   const settings = { sseHeartbeatMs: config.sseHeartbeatMs }
@@ -113,6 +115,7 @@ export function taskContextFactory(
     settings,
     uploads: request.uploads ?? {},
     usage,
+    tracer,
   })
 }
 

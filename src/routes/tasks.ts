@@ -7,6 +7,7 @@ import serviceAuth from '../plugins/service-auth.ts'
 import uploads from '../plugins/uploads.ts'
 import type { ComponentDefinition, TaskDefinition } from '../schemas/load-tasks.ts'
 import type { ServiceMetrics } from '../metrics/service-metrics.ts'
+import type { CallTracer } from '../tracing/model-call.ts'
 import type { OpenAIUpstream } from '../upstream/openai-upstream.ts'
 import { registerBatchRoute } from './batch-route.ts'
 import { registerCatalogueRoute } from './catalogue.ts'
@@ -18,6 +19,8 @@ export interface TaskRoutesOptions {
   component: ComponentDefinition
   upstream: OpenAIUpstream
   metrics: ServiceMetrics
+  /** GenAI spans for OpenAI calls, when tracing is on. */
+  tracer?: CallTracer
 }
 
 /** under-pressure builds its error without arguments; this one says what the pressure is. */
@@ -32,7 +35,7 @@ class EventLoopOverloadedError extends OverloadedError {
  * rate limits and load shedding. One route per task of schemas/tasks.yaml, and the catalogue.
  */
 export default async function taskRoutes(fastify: FastifyInstance, options: TaskRoutesOptions): Promise<void> {
-  const { config, definitions, component, upstream, metrics } = options
+  const { config, definitions, component, upstream, metrics, tracer } = options
   await fastify.register(serviceAuth, { tokens: config.auth.serviceTokens })
   await fastify.register(rateLimitPlugin, { rateLimit: config.rateLimit })
   if (config.maxEventLoopDelayMs) {
@@ -43,7 +46,7 @@ export default async function taskRoutes(fastify: FastifyInstance, options: Task
     })
   }
 
-  const deps = { config, upstream, metrics }
+  const deps = { config, upstream, metrics, tracer }
   for (const def of definitions) {
     if (Object.keys(def.uploads).length) {
       await fastify.register(async (scope) => {

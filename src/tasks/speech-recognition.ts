@@ -18,6 +18,8 @@ import { isDiarizeModel } from './model-families.ts'
 import { transcriptionInputProblems } from './speech-recognition-checks.ts'
 import { fromJsonAnswer, type TranscriptionAnswer } from './transcription-answer.ts'
 import type { TaskContext } from './task-context.ts'
+import { transcriptionAnswer, transcriptionCall } from '../tracing/genai-attributes.ts'
+import { traceCall } from '../tracing/model-call.ts'
 
 /** OpenAI's limit for one transcription upload. */
 export const MAX_AUDIO_BYTES = 25 * 1024 * 1024
@@ -113,14 +115,26 @@ export async function runSpeechRecognition(
   const format = input['response-format'] ?? 'json'
   const audioBytes = (body.get('file') as Blob).size
   const path = '/audio/transcriptions'
+  const span = ctx.tracer?.start(transcriptionCall(input.model, input.temperature))
+  const captureContent = ctx.tracer?.captureContent === true
   if (TEXT_FORMATS.has(format)) {
-    const text = await ctx.upstream.postForText({ ...ctx, path, body, accept: 'text/*' })
+    const text = await traceCall(
+      span,
+      () => ctx.upstream.postForText({ ...ctx, path, body, accept: 'text/*', span }),
+      (answer) => transcriptionAnswer({ text: answer }, captureContent),
+    )
     ctx.usage.audioInput(input.model, audioBytes)
     // `text` ends in a line break that the JSON formats' text does not have; subtitles keep theirs.
     return { text: format === 'text' ? text.replace(/\r?\n$/, '') : text }
   }
-  const answer = await ctx.upstream.postJson<TranscriptionAnswer>({ ...ctx, path, body })
-  const output = fromJsonAnswer(answer)
+  const [answer, output] = await traceCall(
+    span,
+    async () => {
+      const answer = await ctx.upstream.postJson<TranscriptionAnswer>({ ...ctx, path, body, span })
+      return [answer, fromJsonAnswer(answer)] as const
+    },
+    ([answer, output]) => transcriptionAnswer({ text: output.text, usage: answer.usage }, captureContent),
+  )
   const seconds = answer.usage?.type === 'duration' ? answer.usage.seconds : output.duration
   ctx.usage.audioInput(input.model, audioBytes, seconds)
   return output

@@ -4,6 +4,7 @@ import type { Credentials } from '../credentials.ts'
 import type { UsageRecorder } from '../metrics/service-metrics.ts'
 import type { UploadedFile } from '../plugins/uploads.ts'
 import type { StreamNegotiation, StreamResult } from '../streaming/stream-result.ts'
+import type { BatchTrace, CallTracer } from '../tracing/model-call.ts'
 import type { OpenAIUpstream } from '../upstream/openai-upstream.ts'
 import type { RawJson } from './raw-json.ts'
 
@@ -20,6 +21,10 @@ export interface TaskContext {
   uploads: Record<string, UploadedFile>
   /** Where the task reports tokens, characters, audio and images for the metrics. */
   usage: UsageRecorder
+  /** GenAI spans for the OpenAI calls; undefined when tracing is off. */
+  tracer?: CallTracer | undefined
+  /** In a traced batch: the items' spans. */
+  batch?: BatchTrace | undefined
 }
 
 export type TaskRunner<I, O> = (input: I, ctx: TaskContext) => Promise<O>

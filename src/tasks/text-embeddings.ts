@@ -5,6 +5,8 @@ import { parseUpstreamJson } from '../upstream/openai-upstream.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 import { RawJson } from './raw-json.ts'
 import type { TaskContext } from './task-context.ts'
+import { embeddingsAnswer, embeddingsCall } from '../tracing/genai-attributes.ts'
+import { traceCall } from '../tracing/model-call.ts'
 
 export function toEmbeddingRequest(input: TextEmbeddingsInput): OpenAI.EmbeddingCreateParams {
   return {
@@ -35,7 +37,20 @@ async function requestEmbeddings(
   body: OpenAI.EmbeddingCreateParams,
   count: number,
 ): Promise<EmbeddingResult[]> {
-  const text = await ctx.upstream.postForText({ ...ctx, path: '/embeddings', body })
+  const span = ctx.tracer?.start(embeddingsCall(body))
+  const { results } = await traceCall(
+    span,
+    async () => {
+      const text = await ctx.upstream.postForText({ ...ctx, path: '/embeddings', body, span })
+      return { text, results: embeddingResults(ctx, body, text, count) }
+    },
+    ({ text }) => embeddingsAnswer(text),
+  )
+  return results
+}
+
+/** Each input's output, from OpenAI's answer to one embeddings request. */
+function embeddingResults(ctx: TaskContext, body: OpenAI.EmbeddingCreateParams, text: string, count: number): EmbeddingResult[] {
   const copied = copyEmbeddings(text, count)
   if (copied) {
     ctx.usage.tokens(body.model, { prompt: copied.promptTokens })
@@ -113,8 +128,10 @@ export async function runTextEmbeddingsBatch(
     requestGroups(inputs),
     async (indexes) => {
       const body = { ...toEmbeddingRequest(inputs[indexes[0]!]!), input: indexes.map((i) => inputs[i]!.text) }
+      // Traced, the call serves these items together: its span links to theirs.
+      const groupCtx = ctx.batch ? { ...ctx, tracer: ctx.batch.group(indexes) } : ctx
       try {
-        const outputs = await requestEmbeddings(ctx, body, indexes.length)
+        const outputs = await requestEmbeddings(groupCtx, body, indexes.length)
         outputs.forEach((output, k) => (results[indexes[k]!] = output))
       } catch (err) {
         for (const i of indexes) results[i] = err as Error

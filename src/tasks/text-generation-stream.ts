@@ -3,6 +3,8 @@ import { toErrorResponse, type AnyError } from '../error-response.ts'
 import type { StreamResult } from '../streaming/stream-result.ts'
 import type { TextGenerationInput, TextGenerationOutput } from '../generated/task-types.ts'
 import { relaySse, sseEvent, type SseRelay } from '../streaming/sse.ts'
+import { chatCall, chatStreamAnswer, type StreamedChoice } from '../tracing/genai-attributes.ts'
+import { traceHeaders, type ModelCallSpan } from '../tracing/model-call.ts'
 import { badUpstreamResponse, errorFromTransport, errorFromUpstreamBody } from '../upstream/upstream-errors.ts'
 import type { TaskContext } from './task-context.ts'
 import { fromUsage, recordChatUsage, toChatRequest } from './text-generation.ts'
@@ -32,7 +34,10 @@ export class ChatStreamAccumulator {
   readonly #toolCalls: ToolCall[][] = []
   /** Per choice: whether its `finish_reason` came. */
   readonly #finished: boolean[] = []
+  readonly #finishReasons: string[] = []
   #usage: OpenAI.CompletionUsage | undefined
+  #id: string | undefined
+  #model: string | undefined
 
   get usage(): OpenAI.CompletionUsage | undefined {
     return this.#usage
@@ -48,6 +53,8 @@ export class ChatStreamAccumulator {
   /** Takes one chunk; returns its `delta` events as SSE text ('' when it has none). */
   add(chunk: Chunk): string {
     if (chunk.usage) this.#usage = chunk.usage
+    this.#id ??= chunk.id
+    this.#model ??= chunk.model
     let events = ''
     for (const choice of chunk.choices ?? []) {
       // OpenAI-compatible servers that only ever make one choice may leave out its index.
@@ -55,6 +62,7 @@ export class ChatStreamAccumulator {
       const { delta } = choice
       this.#texts[index] ??= ''
       this.#finished[index] ||= choice.finish_reason != null
+      if (choice.finish_reason) this.#finishReasons[index] = choice.finish_reason
       const text = delta?.content ?? delta?.refusal
       if (text) this.#texts[index] += text
       if (delta?.tool_calls?.length) {
@@ -90,6 +98,16 @@ export class ChatStreamAccumulator {
     return event
   }
 
+  /** What the GenAI span records of the whole stream. */
+  streamed(): { id: string | undefined; model: string | undefined; usage: OpenAI.CompletionUsage | undefined; choices: StreamedChoice[] } {
+    const choices = Array.from(this.#texts, (text, index) => ({
+      text: text ?? '',
+      toolCalls: (this.#toolCalls[index] ?? []).filter(Boolean),
+      finishReason: this.#finishReasons[index],
+    }))
+    return { id: this.#id, model: this.#model, usage: this.#usage, choices }
+  }
+
   output(): TextGenerationOutput {
     const output: TextGenerationOutput = { texts: Array.from(this.#texts, (text) => text ?? '') }
     const toolCalls = this.#toolCalls.flatMap((calls) => (calls ?? []).filter(Boolean))
@@ -121,15 +139,17 @@ function positionOf(calls: ToolCall[], id: string | undefined): number {
  */
 export async function streamTextGeneration(input: TextGenerationInput, ctx: TaskContext): Promise<StreamResult> {
   const body = { ...(await toChatRequest(input)), stream: true, stream_options: { include_usage: true } }
-  const res = await ctx.upstream.post({
-    ...ctx,
-    path: '/chat/completions',
-    body: JSON.stringify(body),
-    accept: 'text/event-stream',
-  })
+  const span = ctx.tracer?.start(chatCall(body, ctx.tracer.captureContent))
+  const res = await traceHeaders(span, () =>
+    ctx.upstream.post({ ...ctx, path: '/chat/completions', body: JSON.stringify(body), accept: 'text/event-stream', span }),
+  )
+  // The relay ends the span with the stream: with its usage, or with what failed it.
+  const relayed = relaySse(res.body, chatRelay(ctx, input.model, input.n ?? 1, span), ctx.settings.sseHeartbeatMs)
+  // Neither ended nor failed when the caller hung up: the span ends then.
+  if (span) relayed.once('close', () => span.cancelled())
   return {
     contentType: 'text/event-stream; charset=utf-8',
-    body: relaySse(res.body, chatRelay(ctx, input.model, input.n ?? 1), ctx.settings.sseHeartbeatMs),
+    body: relayed,
     headers: { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
   }
 }
@@ -139,13 +159,14 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
  * body ended cleanly after every choice finished (OpenAI-compatible servers may send no [DONE]);
  * `error` otherwise.
  */
-function chatRelay(ctx: TaskContext, model: string, choices: number): SseRelay {
+function chatRelay(ctx: TaskContext, model: string, choices: number, span: ModelCallSpan | undefined): SseRelay {
   const accumulator = new ChatStreamAccumulator()
   let finished = false
   return {
     data(data) {
       // Read to the end after [DONE] rather than stop: stopping destroys the body with an error.
       if (finished) return ''
+      span?.firstChunk()
       if (data !== '[DONE]') return accumulator.add(parseChunk(data))
       finished = true
       return ''
@@ -153,11 +174,16 @@ function chatRelay(ctx: TaskContext, model: string, choices: number): SseRelay {
     end() {
       if (!finished && !accumulator.finished(choices)) throw badUpstreamResponse('the stream ended before OpenAI finished it')
       recordChatUsage(ctx, model, accumulator.usage)
+      span?.end(chatStreamAnswer(accumulator.streamed(), ctx.tracer?.captureContent === true))
       return sseEvent('output', accumulator.output()) + sseEvent('done', {})
     },
     fail(err) {
-      if (ctx.signal.aborted) return ''
+      if (ctx.signal.aborted) {
+        span?.cancelled()
+        return ''
+      }
       const error = isServiceError(err) ? err : errorFromTransport(err)
+      span?.fail(error)
       ctx.log.warn({ err: error }, 'stream failed after it started')
       return sseEvent('error', toErrorResponse(error as AnyError, ctx.requestId).body)
     },

@@ -6,6 +6,8 @@ import { toMessages } from './chat-messages.ts'
 import { assertModelTakesFields } from './chat-model-fields.ts'
 import { isReasoningModel } from './model-families.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
+import { chatAnswer, chatCall } from '../tracing/genai-attributes.ts'
+import { traceCall } from '../tracing/model-call.ts'
 
 type ChatRequest = OpenAI.Chat.ChatCompletionCreateParamsNonStreaming
 type ResponseFormat = NonNullable<TextGenerationInput['response-format']>
@@ -148,8 +150,16 @@ export function fromUsage(usage: OpenAI.CompletionUsage): NonNullable<TextGenera
 
 export async function runTextGeneration(input: TextGenerationInput, ctx: TaskContext): Promise<TextGenerationOutput> {
   const body = await toChatRequest(input)
-  const completion = await ctx.upstream.postJson<OpenAI.Chat.ChatCompletion>({ ...ctx, path: '/chat/completions', body })
-  if (!Array.isArray(completion?.choices)) throw badUpstreamResponse('chat completion without choices')
+  const span = ctx.tracer?.start(chatCall(body, ctx.tracer.captureContent))
+  const completion = await traceCall(
+    span,
+    async () => {
+      const completion = await ctx.upstream.postJson<OpenAI.Chat.ChatCompletion>({ ...ctx, path: '/chat/completions', body, span })
+      if (!Array.isArray(completion?.choices)) throw badUpstreamResponse('chat completion without choices')
+      return completion
+    },
+    (completion) => chatAnswer(completion, ctx.tracer?.captureContent === true),
+  )
   recordChatUsage(ctx, input.model, completion.usage)
   return fromChatCompletion(completion)
 }

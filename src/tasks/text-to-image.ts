@@ -10,6 +10,8 @@ import { refuseProblems } from './field-problems.ts'
 import { isGptImageModel } from './model-families.ts'
 import type { TaskContext } from './task-context.ts'
 import { imageInputProblems, imageModelOf } from './text-to-image-checks.ts'
+import { imageAnswer, imageCall } from '../tracing/genai-attributes.ts'
+import { traceCall } from '../tracing/model-call.ts'
 
 /** libvips is loaded on the first image, not at start-up: it weighs some 20 MB of memory. */
 async function loadSharp(): Promise<typeof import('sharp').default> {
@@ -44,17 +46,23 @@ interface GeneratedImage {
 }
 
 async function generate(input: TextToImageInput, ctx: TaskContext): Promise<GeneratedImage[]> {
-  const response = await ctx.upstream.postJson<OpenAI.Images.ImagesResponse>({
-    ...ctx,
-    path: '/images/generations',
-    body: toImageRequest(input),
-  })
-  if (!Array.isArray(response?.data)) throw badUpstreamResponse('image response without data')
-  ctx.usage.images(imageModelOf(input), response.data.length)
-  return response.data.map((image) => {
-    if (typeof image.b64_json !== 'string') throw badUpstreamResponse('image without b64_json')
-    return { b64: image.b64_json, revisedPrompt: image.revised_prompt ?? '' }
-  })
+  const body = toImageRequest(input)
+  const span = ctx.tracer?.start(imageCall(body, ctx.tracer.captureContent))
+  const { images } = await traceCall(
+    span,
+    async () => {
+      const response = await ctx.upstream.postJson<OpenAI.Images.ImagesResponse>({ ...ctx, path: '/images/generations', body, span })
+      if (!Array.isArray(response?.data)) throw badUpstreamResponse('image response without data')
+      const images = response.data.map((image): GeneratedImage => {
+        if (typeof image.b64_json !== 'string') throw badUpstreamResponse('image without b64_json')
+        return { b64: image.b64_json, revisedPrompt: image.revised_prompt ?? '' }
+      })
+      return { response, images }
+    },
+    ({ response }) => imageAnswer(response),
+  )
+  ctx.usage.images(imageModelOf(input), images.length)
+  return images
 }
 
 /** The image's type from its leading bytes; a 502 when they are no image OpenAI makes. */

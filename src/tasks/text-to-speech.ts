@@ -7,6 +7,8 @@ import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 import { refuseProblems } from './field-problems.ts'
 import type { TaskContext } from './task-context.ts'
 import { speechInputProblems } from './text-to-speech-checks.ts'
+import { speechCall } from '../tracing/genai-attributes.ts'
+import { endWithBody, traceCall, traceHeaders } from '../tracing/model-call.ts'
 
 type AudioFormat = NonNullable<TextToSpeechInput['response-format']>
 
@@ -54,18 +56,24 @@ export async function streamTextToSpeech(
   }
   // The format Accept chose is asked for by name: the bytes must be the type the answer says.
   const body = toSpeechRequest(input, format)
-  const res = await ctx.upstream.post({ ...ctx, path: '/audio/speech', body: JSON.stringify(body), accept: contentType })
-  try {
-    assertAudio(res.headers['content-type'])
-  } catch (err) {
-    res.body.dump().catch(() => undefined)
-    throw err
-  }
+  const span = ctx.tracer?.start(speechCall(body, ctx.tracer.captureContent))
+  const res = await traceHeaders(span, async () => {
+    const res = await ctx.upstream.post({ ...ctx, path: '/audio/speech', body: JSON.stringify(body), accept: contentType, span })
+    try {
+      assertAudio(res.headers['content-type'])
+    } catch (err) {
+      res.body.dump().catch(() => undefined)
+      throw err
+    }
+    return res
+  })
   ctx.usage.speechCharacters(input.model, input.text.length)
   const length = res.headers['content-length']
   // An attachment with a file name: browsers (and Swagger UI) offer the clip as a download.
   const headers: Record<string, string> = { 'content-disposition': `attachment; filename="speech.${format}"` }
   if (typeof length === 'string') headers['content-length'] = length
+  // The span goes on until the audio has all been relayed.
+  if (span) endWithBody(span, res.body, ctx.signal)
   return { contentType, body: res.body, headers }
 }
 
@@ -77,9 +85,17 @@ function formatOfMime(mime: string): AudioFormat {
 export async function runTextToSpeech(input: TextToSpeechInput, ctx: TaskContext): Promise<TextToSpeechOutput> {
   refuseProblems(speechInputProblems(input))
   const body = toSpeechRequest(input)
-  const { bytes, contentType } = await ctx.upstream.postForBytes({ ...ctx, path: '/audio/speech', body, accept: 'audio/*' })
-  assertAudio(contentType)
-  if (bytes.length === 0) throw badUpstreamResponse('speech answer without audio')
+  const span = ctx.tracer?.start(speechCall(body, ctx.tracer.captureContent))
+  const { bytes } = await traceCall(
+    span,
+    async () => {
+      const answer = await ctx.upstream.postForBytes({ ...ctx, path: '/audio/speech', body, accept: 'audio/*', span })
+      assertAudio(answer.contentType)
+      if (answer.bytes.length === 0) throw badUpstreamResponse('speech answer without audio')
+      return answer
+    },
+    () => ({}),
+  )
   ctx.usage.speechCharacters(input.model, input.text.length)
   return { audio: `data:${AUDIO_MIME[body.response_format ?? DEFAULT_AUDIO_FORMAT]};base64,${bytes.toString('base64')}` }
 }

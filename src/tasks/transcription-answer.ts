@@ -11,7 +11,7 @@ export interface TranscriptionAnswer {
   duration?: unknown
   segments?: unknown
   words?: unknown
-  usage?: { type?: string; seconds?: number }
+  usage?: { type?: string; seconds?: number; input_tokens?: number; output_tokens?: number }
 }
 
 /**

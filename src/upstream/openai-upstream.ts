@@ -6,6 +6,7 @@ import type { Credentials } from '../credentials.ts'
 import type { UpstreamObserver } from '../metrics/service-metrics.ts'
 import { ClientClosedError, OverloadedError, withDetails } from '../errors.ts'
 import { LogSummary } from '../log-summary.ts'
+import type { AttemptScope } from '../tracing/model-call.ts'
 import { retryDelayForResponse, retryDelayForTransport, type RetryOptions } from './retry-policy.ts'
 import { badUpstreamResponse, errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.ts'
 
@@ -33,6 +34,8 @@ export interface UpstreamCall {
   requestId: string
   log?: FastifyBaseLogger
   accept?: string
+  /** The call's GenAI span, when traced: each HTTP attempt is sent inside it. */
+  span?: AttemptScope | undefined
 }
 
 const USER_AGENT = 'openai-tasks/0.1'
@@ -99,7 +102,7 @@ export class OpenAIUpstream {
       let res: Dispatcher.ResponseData
       const started = process.hrtime.bigint()
       try {
-        res = await this.#pool.request(request)
+        res = await (call.span ? call.span.attempt(attempt, () => this.#pool.request(request)) : this.#pool.request(request))
       } catch (err) {
         if (call.signal.aborted) throw new ClientClosedError()
         this.#observer?.failure(call.path, (err as { code?: string }).code ?? 'UNKNOWN')
