@@ -28,8 +28,8 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { AddressInfo, Socket } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { unescapePointer } from '../../scripts/json-pointer.ts';
-import { formToContractObject } from './contract-form.ts';
-import { describeContractErrors, loadOpenAIContract, operationOf, validateAgainstOpenAIContract } from './openai-contract.ts';
+import { formToContractObject } from './fake-openai/contract-form.ts';
+import { describeContractErrors, loadOpenAIContract, operationOf, validateAgainstOpenAIContract } from './fake-openai/contract.ts';
 import { wavHeader } from './wav.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -221,8 +221,8 @@ export {
   validateOpenAIComponent,
   validateOpenAIResponse,
   type ContractStats,
-} from './openai-contract.ts';
-export { formToContractObject } from './contract-form.ts';
+} from './fake-openai/contract.ts';
+export { formToContractObject } from './fake-openai/contract-form.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic content

@@ -4,10 +4,10 @@ import { readFileSync } from 'node:fs'
 import Ajv2020Module from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import type { ErrorObject, ValidateFunction } from 'ajv'
-import type { OpenAIContract } from '../../scripts/openai-contract.ts'
-import { unescapePointer } from '../../scripts/json-pointer.ts'
+import type { OpenAIContract } from '../../../scripts/openai-contract.ts'
+import { unescapePointer } from '../../../scripts/json-pointer.ts'
 
-const CONTRACT_FILE = new URL('../contract/openai-contract.json', import.meta.url)
+const CONTRACT_FILE = new URL('../../contract/openai-contract.json', import.meta.url)
 
 export interface ContractStats {
   /** The document the contract was cut from, e.g. 'OpenAI API 2.3.0'. */
