@@ -1,7 +1,7 @@
 // OpenAI's contract for the operations the service calls (test/contract/, cut from OpenAI's
 // document by `npm run generate`), compiled with Ajv's 2020-12 build once per process.
 import { readFileSync } from 'node:fs'
-import Ajv2020Module from 'ajv/dist/2020.js'
+import { Ajv2020 } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import type { ErrorObject, ValidateFunction } from 'ajv'
 import type { OpenAIContract } from '../../../scripts/openai-contract.ts'
@@ -21,7 +21,7 @@ export interface ContractStats {
 
 interface LoadedContract {
   prepared: OpenAIContract
-  ajv: InstanceType<typeof Ajv2020Module.default>
+  ajv: Ajv2020
   requestValidators: Map<string, ValidateFunction>
   responseValidators: Map<string, ValidateFunction>
   stats: ContractStats
@@ -41,7 +41,7 @@ export function loadOpenAIContract(): LoadedContract {
   const t0 = performance.now()
   const prepared = contractDocument()
   const t1 = performance.now()
-  const ajv = new Ajv2020Module.default({ strict: false, allErrors: true, logger: false })
+  const ajv = new Ajv2020({ strict: false, allErrors: true, logger: false })
   addFormatsModule.default(ajv)
   // Formats the document uses that ajv-formats lacks (e.g. 'unixtime') are annotations only.
   for (const format of prepared.formats) if (!ajv.formats[format]) ajv.addFormat(format, true)
