@@ -5,7 +5,7 @@ import { test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { serveWithUpstream } from './support/app.ts'
-import type { FakeOpenAI, RecordedRequest } from './support/fake-openai.ts'
+import type { FakeOpenAI, RecordedRequest } from './support/fake-openai/index.ts'
 import { findGc, settledHeap } from './support/heap.ts'
 
 /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { connect, type Socket } from 'node:net'
 import { test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { FakeOpenAI } from './support/fake-openai.ts'
+import type { FakeOpenAI } from './support/fake-openai/index.ts'
 import { serveWithUpstream } from './support/app.ts'
 
 const AUDIO_LIMIT_BYTES = 256 * 1024 * 1024

@@ -11,8 +11,8 @@ import {
   validateAgainstOpenAIContract,
   validateOpenAIComponent,
   validateOpenAIResponse,
-} from './support/fake-openai.ts';
-import type { FakeOpenAI } from './support/fake-openai.ts';
+} from './support/fake-openai/index.ts';
+import type { FakeOpenAI } from './support/fake-openai/index.ts';
 
 const AUTH = { authorization: 'Bearer sk-test-123' };
 

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { Agent, request } from 'undici'
 import { serveWithUpstream, capturedLogLines } from './support/app.ts'
-import { openAIError, type CustomHandler, type FakeOpenAI } from './support/fake-openai.ts'
+import { openAIError, type CustomHandler, type FakeOpenAI } from './support/fake-openai/index.ts'
 import { findGc, settledHeap } from './support/heap.ts'
 
 const WAV = 'data:audio/wav;base64,UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA='

@@ -17,7 +17,7 @@ import type { FastifyInstance } from 'fastify'
 import YAML from 'yaml'
 import type { TaskName } from '../src/generated/task-types.ts'
 import { buildWithUpstream } from './support/app.ts'
-import { fakeImageBytes, type FakeOpenAI, type RecordedRequest } from './support/fake-openai.ts'
+import { fakeImageBytes, type FakeOpenAI, type RecordedRequest } from './support/fake-openai/index.ts'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_250_611)
 const RUNS = Number(process.env.FUZZ_RUNS ?? 600)

@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { build, buildWithUpstream, capturedLogLines } from './support/app.ts'
-import { startFakeOpenAI } from './support/fake-openai.ts'
+import { startFakeOpenAI } from './support/fake-openai/index.ts'
 
 const IDLE_MS = 100
 

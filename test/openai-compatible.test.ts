@@ -1,7 +1,7 @@
 import { describe, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { serveWithUpstream } from './support/app.ts'
-import { openAICompatibleChat, type CompatibleChatOptions, type FakeOpenAI } from './support/fake-openai.ts'
+import { openAICompatibleChat, type CompatibleChatOptions, type FakeOpenAI } from './support/fake-openai/index.ts'
 
 /**
  * Answers of OpenAI-compatible servers (vLLM, Ollama, LM Studio), which depart from OpenAI's in

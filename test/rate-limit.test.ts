@@ -7,7 +7,7 @@ import openaiTasksApp from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { serverOptions } from '../src/server-options.ts'
 import { build, buildWithUpstream, capturedLogLines, TEST_API_KEY } from './support/app.ts'
-import { startFakeOpenAI } from './support/fake-openai.ts'
+import { startFakeOpenAI } from './support/fake-openai/index.ts'
 import { needs } from './support/needs.ts'
 import { redisServerAvailable, startRedis } from './support/redis-server.ts'
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { test } from 'node:test'
 import { Client } from 'undici'
-import { startFakeOpenAI } from './support/fake-openai.ts'
+import { startFakeOpenAI } from './support/fake-openai/index.ts'
 import { startServerProcess } from './support/server-process.ts'
 
 const KEY = { OPENAI_API_KEY: 'sk-shutdown-test-key' }

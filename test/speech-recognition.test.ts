@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import { fileTypeFromBuffer } from 'file-type'
 import { MAX_AUDIO_BYTES } from '../src/tasks/speech-recognition.ts'
 import { buildWithUpstream } from './support/app.ts'
-import type { RecordedRequest } from './support/fake-openai.ts'
+import type { RecordedRequest } from './support/fake-openai/index.ts'
 import { wavHeader } from './support/wav.ts'
 
 const URL = '/v1/tasks/speech-recognition'

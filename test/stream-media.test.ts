@@ -4,7 +4,7 @@ import { describe, test } from 'node:test'
 import sharp from 'sharp'
 import { serveWithUpstream } from './support/app.ts'
 import { SPEECH_FORMATS } from './support/speech-formats.ts'
-import { expectedSpeechBytes, fakeImageBytes } from './support/fake-openai.ts'
+import { expectedSpeechBytes, fakeImageBytes } from './support/fake-openai/index.ts'
 
 /** The parsed JSON body (fetch types it as unknown). */
 const jsonOf = (res: Response): Promise<any> => res.json() as Promise<any>

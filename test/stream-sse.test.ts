@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises'
 import { relaySse, sseEvent, type SseRelay } from '../src/streaming/sse.ts'
 import { serveWithUpstream } from './support/app.ts'
-import { openAIError } from './support/fake-openai.ts'
+import { openAIError } from './support/fake-openai/index.ts'
 
 /** The parsed JSON body (fetch types it as unknown). */
 const jsonOf = (res: Response): Promise<any> => res.json() as Promise<any>

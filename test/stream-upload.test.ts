@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { serveWithUpstream } from './support/app.ts'
-import type { RecordedRequest } from './support/fake-openai.ts'
+import type { RecordedRequest } from './support/fake-openai/index.ts'
 import { wavHeader } from './support/wav.ts'
 
 /** The parsed JSON body (fetch types it as unknown). */

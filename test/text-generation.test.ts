@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import YAML from 'yaml'
 import type { LightMyRequestResponse } from 'fastify'
 import { buildWithUpstream, TEST_API_KEY } from './support/app.ts'
-import { fakeImageBytes, type FakeOpenAI } from './support/fake-openai.ts'
+import { fakeImageBytes, type FakeOpenAI } from './support/fake-openai/index.ts'
 
 const URL = '/v1/tasks/text-generation'
 const HELPFUL = { role: 'system', content: 'You are a helpful assistant.' }

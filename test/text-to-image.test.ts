@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import sharp from 'sharp'
 import { buildWithUpstream } from './support/app.ts'
-import { fakeImageBytes } from './support/fake-openai.ts'
+import { fakeImageBytes } from './support/fake-openai/index.ts'
 
 const URL = '/v1/tasks/text-to-image'
 const PROMPT = 'A cute baby wombat in the style of a watercolour.'

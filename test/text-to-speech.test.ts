@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { buildWithUpstream } from './support/app.ts'
 import { SPEECH_FORMATS } from './support/speech-formats.ts'
-import { expectedSpeechBytes } from './support/fake-openai.ts'
+import { expectedSpeechBytes } from './support/fake-openai/index.ts'
 
 const URL = '/v1/tasks/text-to-speech'
 const BASE = { model: 'tts-1', text: 'Hello from openai-tasks.', voice: 'alloy' }

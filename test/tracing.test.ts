@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { test, type TestContext } from 'node:test'
 import { TEST_API_KEY } from './support/app.ts'
-import { startFakeOpenAI, type FakeOpenAI } from './support/fake-openai.ts'
+import { startFakeOpenAI, type FakeOpenAI } from './support/fake-openai/index.ts'
 import { SpanKind, StatusCode, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.ts'
 import { startServerProcess, type ServerProcess } from './support/server-process.ts'
 

@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import { Pool } from 'undici'
 import { defaultMaxConcurrentUpstream, BASELINE_BYTES, BYTES_PER_OPEN_CALL } from '../src/upstream/capacity.ts'
 import { serveWithUpstream } from './support/app.ts'
-import { startFakeOpenAI } from './support/fake-openai.ts'
+import { startFakeOpenAI } from './support/fake-openai/index.ts'
 
 const GiB = 1024 ** 3
 const CHAT_COMPLETION = JSON.stringify({

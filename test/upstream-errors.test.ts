@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { buildWithUpstream, build } from './support/app.ts'
-import { openAIError } from './support/fake-openai.ts'
+import { openAIError } from './support/fake-openai/index.ts'
 
 const NO_RETRIES = { UPSTREAM_MAX_RETRIES: '0' }
 const CHAT = { model: 'gpt-4o-mini', prompt: 'Say hi' }

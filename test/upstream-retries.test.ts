@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { buildWithUpstream, capturedLogLines } from './support/app.ts'
-import { openAIError } from './support/fake-openai.ts'
+import { openAIError } from './support/fake-openai/index.ts'
 
 const CHAT = { model: 'gpt-4o-mini', prompt: 'Say hi' }
 

@@ -7,7 +7,7 @@ import fp from 'fastify-plugin'
 import openaiTasksApp from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { serverOptions } from '../../src/server-options.ts'
-import { startFakeOpenAI, type FakeOpenAI } from './fake-openai.ts'
+import { startFakeOpenAI, type FakeOpenAI } from './fake-openai/index.ts'
 
 /** Every log line any test app wrote, for the test that checks no secret leaks into logs. */
 export const capturedLogLines: string[] = []

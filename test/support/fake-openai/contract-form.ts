@@ -1,7 +1,7 @@
 // A multipart body as the object the contract's request schema describes, so that Ajv can judge
 // an upload the way it judges a JSON body.
 import { unescapePointer } from '../../../scripts/json-pointer.ts'
-import type { RecordedForm } from '../fake-openai.ts'
+import type { RecordedForm } from './types.ts'
 import { loadOpenAIContract, requireOperation } from './contract.ts'
 
 /** The schema a contract `$ref` points at (after any chain of refs). */

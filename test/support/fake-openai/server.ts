@@ -1,0 +1,224 @@
+// The HTTP server: each request read, recorded, checked, answered (behaviour, handler or reply) and written out.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { BehaviourQueue, playBehaviour, type Cut, type Exchange } from './behaviours.ts'
+import { authBreach, bodyBreach, type Breach } from './checks.ts'
+import { operationOf } from './contract.ts'
+import { errorReply } from './errors.ts'
+import type { ServedImages } from './images.ts'
+import { isOperation, REPLIES } from './operations.ts'
+import { bodyReply, JSON_TYPE, type Reply } from './reply.ts'
+import { normalizePath, parseBody, pathMatches, readRequest } from './request.ts'
+import type { CustomHandler, RecordedRequest, Violation } from './types.ts'
+
+export interface StandInOptions {
+  validate: boolean
+  requireAuth: boolean
+  apiKey: string | undefined
+  chunkDelayMs: number
+  record: boolean
+}
+
+/** The pauses between chunks and before slow answers; `close()` cuts every one short. */
+export class Pauses {
+  closing = false
+  readonly #wakers = new Set<() => void>()
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closing) return resolve()
+      const wake = (): void => {
+        clearTimeout(timer)
+        this.#wakers.delete(wake)
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      this.#wakers.add(wake)
+    })
+  }
+
+  close(): void {
+    this.closing = true
+    for (const wake of [...this.#wakers]) wake()
+  }
+}
+
+/** The running stand-in: what it recorded, what is scripted, and the images it serves. */
+export interface StandIn {
+  options: StandInOptions
+  /** 'http://127.0.0.1:PORT' */
+  origin: string
+  requests: RecordedRequest[]
+  violations: Violation[]
+  behaviours: BehaviourQueue
+  /** Default answers a test replaced, by path. */
+  handlers: Map<string, CustomHandler>
+  served: ServedImages
+  pauses: Pauses
+  /** Close the server and destroy every open socket (hung ones too). */
+  close(): Promise<void>
+}
+
+/** Check a POST to an operation and record its breaches; OpenAI's answer to the first breach, if any. */
+function checkPost(
+  standIn: StandIn,
+  rec: RecordedRequest,
+  op: string,
+  bodyProblem: string | undefined,
+): Reply | undefined {
+  const { validate, requireAuth, apiKey } = standIn.options
+  const breaches = [
+    requireAuth ? authBreach(rec, apiKey) : undefined,
+    validate ? bodyBreach(rec, op, bodyProblem) : undefined,
+  ].filter((b): b is Breach => b !== undefined)
+  for (const { errors } of breaches) {
+    standIn.violations.push({ path: rec.path, errors })
+    rec.contractErrors = errors
+  }
+  // Unchecked, a body that does not parse still gets OpenAI's 400 (and no violation).
+  if (!validate && bodyProblem) return errorReply(400, bodyProblem)
+  return breaches[0]?.reply
+}
+
+/** The operation's reply to a POST, 405 to other methods, the images answered by URL, 404 for the rest. */
+async function normalAnswer(
+  standIn: StandIn,
+  rec: RecordedRequest,
+  pathname: string,
+  op: string | undefined,
+): Promise<Reply> {
+  if (op && rec.method === 'POST' && isOperation(op)) return REPLIES[op](rec, standIn)
+  if (op) {
+    const reply = errorReply(405, `Method not allowed: ${rec.method} ${pathname}. Use POST.`)
+    return { ...reply, headers: { 'content-type': JSON_TYPE, allow: 'POST' } }
+  }
+  const img = rec.method === 'GET' ? standIn.served.get(pathname) : undefined
+  if (img) return bodyReply(200, img.type, img.data)
+  return errorReply(404, `Invalid URL (${rec.method} ${pathname})`)
+}
+
+/** Write a reply with OpenAI's headers, chunk by chunk, recording what goes out; `cut` stops it early. */
+async function send(standIn: StandIn, x: Exchange, reply: Reply, cut?: Cut): Promise<void> {
+  const { res, rec } = x
+  if (res.destroyed) return
+  const headers: Record<string, string> = {
+    'x-request-id': rec.requestId,
+    'openai-version': '2020-10-01',
+    'openai-processing-ms': '7',
+    ...(reply.streamed ? {} : { 'content-length': String(reply.chunks.reduce((a, c) => a + c.length, 0)) }),
+  }
+  for (const [k, v] of Object.entries(reply.headers)) headers[k.toLowerCase()] = v
+  rec.responseStatus = reply.status
+  rec.responseHeaders = headers
+  rec.responseBody = Buffer.alloc(0)
+  res.writeHead(reply.status, headers)
+  let parts = reply.chunks
+  if (cut && parts.length < 2 && parts[0]) {
+    // One chunk (a JSON body): cut it in half.
+    const whole = parts[0]
+    parts = [whole.subarray(0, Math.ceil(whole.length / 2)), whole.subarray(Math.ceil(whole.length / 2))]
+  }
+  for (let i = 0; i < parts.length; i++) {
+    if (cut && i >= cut.after) {
+      if (!cut.stall) x.destroy(false) // a stall keeps the socket open and says nothing more (close() ends it)
+      return
+    }
+    if (res.destroyed) return
+    res.write(parts[i])
+    rec.responseBody = Buffer.concat([rec.responseBody, parts[i]!])
+    if (parts.length > 1 && i < parts.length - 1) await standIn.pauses.sleep(standIn.options.chunkDelayMs)
+  }
+  if (!res.destroyed) res.end()
+}
+
+async function handle(standIn: StandIn, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const rec = await readRequest(req)
+  const readFailed = rec.aborted
+  const pathname = normalizePath(rec.path)
+  let destroyedByUs = false
+  res.on('close', () => {
+    if (!res.writableFinished && !destroyedByUs && !standIn.pauses.closing) rec.aborted = true
+  })
+  const bodyProblem = await parseBody(rec)
+  if (standIn.options.record) standIn.requests.push(rec)
+  if (readFailed) return // the client went away while sending the body
+
+  const op = operationOf(pathname.startsWith('/v1/') ? pathname : '/nope')
+  const problem = op && rec.method === 'POST' ? checkPost(standIn, rec, op, bodyProblem) : undefined
+  const exchange: Exchange = {
+    req,
+    res,
+    rec,
+    problem,
+    answer: async () => problem ?? normalAnswer(standIn, rec, pathname, op),
+    send: (reply, cut) => send(standIn, exchange, reply, cut),
+    destroy(reset) {
+      destroyedByUs = true
+      const s = req.socket
+      if (reset && typeof s.resetAndDestroy === 'function') s.resetAndDestroy()
+      else s.destroy()
+    },
+    async pause(ms) {
+      await standIn.pauses.sleep(ms)
+      return !standIn.pauses.closing && !res.destroyed
+    },
+  }
+
+  const behaviour = standIn.behaviours.take(pathname)
+  if (behaviour) {
+    rec.behaviour = behaviour
+    return playBehaviour(behaviour, exchange)
+  }
+  const custom = [...standIn.handlers].find(([p]) => pathMatches(p, pathname))?.[1]
+  if (custom && !problem) return custom(req, res, rec)
+  return exchange.send(await exchange.answer())
+}
+
+/** Listen on 127.0.0.1, an ephemeral port. */
+export async function startServer(options: StandInOptions): Promise<StandIn> {
+  const sockets = new Set<Socket>()
+  // Requests come once the port is known, and `standIn` below is set by then.
+  const server = createServer({ keepAliveTimeout: 5000 }, (req, res) => {
+    handle(standIn, req, res).catch((err: unknown) => {
+      // A bug in the stand-in itself: say so loudly rather than hang the test.
+      console.error('fake-openai: handler failed', err)
+      if (!res.headersSent && !res.destroyed) {
+        const r = errorReply(500, `fake-openai internal error: ${err instanceof Error ? err.message : String(err)}`)
+        res.writeHead(r.status, r.headers).end(r.chunks[0])
+      } else res.destroy()
+    })
+  })
+  server.on('connection', (s: Socket) => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+
+  const pauses = new Pauses()
+  let closed: Promise<void> | undefined
+  const standIn: StandIn = {
+    options,
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests: [],
+    violations: [],
+    behaviours: new BehaviourQueue(),
+    handlers: new Map(),
+    served: new Map(),
+    pauses,
+    close() {
+      if (closed) return closed
+      pauses.close()
+      closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      for (const s of sockets) s.destroy()
+      server.closeAllConnections()
+      return closed
+    },
+  }
+  return standIn
+}

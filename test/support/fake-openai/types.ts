@@ -1,0 +1,124 @@
+// The stand-in's public types: what it records of a request, the behaviours a test scripts, its options.
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+
+export interface RecordedFile {
+  filename: string
+  type: string
+  data: Buffer
+}
+
+export interface RecordedForm {
+  /** Text parts by name (a repeated name keeps its last value; see `entries` for all). */
+  fields: Record<string, string>
+  /** File parts by name. */
+  files: Record<string, RecordedFile>
+  /** Every part in the order received. */
+  entries: Array<[name: string, value: string | RecordedFile]>
+}
+
+export interface RecordedRequest {
+  method: string
+  /** Path including the query string, e.g. '/v1/chat/completions'. */
+  path: string
+  headers: IncomingHttpHeaders
+  /** Exact bytes of the request body. */
+  raw: Buffer
+  /**
+   * Parsed body when the content-type is JSON and it parsed. `any` on purpose: it is whatever the
+   * client sent, and tests read the fields of the operation they called (`json.messages`) directly.
+   */
+  json?: any
+  /** Parsed body when the content-type is multipart/form-data and it parsed. */
+  form?: RecordedForm
+  /** True once the client closed the connection before the stand-in finished answering. */
+  aborted: boolean
+  /** The `x-request-id` the stand-in answered with. */
+  requestId: string
+  /** Contract errors for this request (null when it satisfied the contract or was not checked). */
+  contractErrors: unknown[] | null
+  /** What was sent back (filled in as the answer is written; partial for truncated answers). */
+  responseStatus?: number
+  responseHeaders?: Record<string, string>
+  responseBody?: Buffer
+  /** The scripted behaviour that answered this request, if any. */
+  behaviour?: Behaviour
+  receivedAt: number
+}
+
+export type CustomHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  recorded: RecordedRequest,
+) => void | Promise<void>
+
+interface BehaviourBase {
+  /** Only a request to this path takes the behaviour ('/v1/chat/completions' or '/chat/completions'). */
+  path?: string
+  /** How many requests the behaviour answers before it leaves the queue (default 1). */
+  times?: number
+}
+
+/** Answer with this status; without `body`, an OpenAI error for >= 400, the normal answer for 2xx. */
+export interface StatusBehaviour extends BehaviourBase {
+  kind?: 'status'
+  status: number
+  body?: object | string
+  headers?: Record<string, string>
+}
+
+export interface HangBehaviour extends BehaviourBase {
+  kind: 'hang'
+}
+
+export interface ResetBehaviour extends BehaviourBase {
+  kind: 'reset'
+}
+
+export interface MalformedJsonBehaviour extends BehaviourBase {
+  kind: 'malformed-json'
+}
+
+export interface TruncatedStreamBehaviour extends BehaviourBase {
+  kind: 'truncated-stream'
+  /** How many chunks (SSE events / audio chunks) to send first (default: about half). */
+  afterChunks?: number
+  /** Stall (keep the connection open, send nothing more) instead of destroying the socket. */
+  stall?: boolean
+}
+
+export interface SlowBehaviour extends BehaviourBase {
+  kind: 'slow'
+  delayMs: number
+}
+
+export interface CustomBehaviour extends BehaviourBase {
+  kind: 'custom'
+  handler: CustomHandler
+}
+
+export type Behaviour =
+  | StatusBehaviour
+  | HangBehaviour
+  | ResetBehaviour
+  | MalformedJsonBehaviour
+  | TruncatedStreamBehaviour
+  | SlowBehaviour
+  | CustomBehaviour
+
+export interface Violation {
+  path: string
+  errors: unknown[]
+}
+
+export interface FakeOpenAIOptions {
+  /** Check request bodies against the OpenAPI contract (default true). */
+  validate?: boolean
+  /** Require an `Authorization: Bearer` header (default true). */
+  requireAuth?: boolean
+  /** When set, the bearer token must equal it (401 invalid_api_key otherwise). */
+  apiKey?: string
+  /** Pause between streamed chunks, in ms (default 1). */
+  chunkDelayMs?: number
+  /** Keep every request in `requests` (default true); off for long load runs. */
+  record?: boolean
+}
