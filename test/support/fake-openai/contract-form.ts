@@ -4,49 +4,58 @@ import { unescapePointer } from '../../../scripts/json-pointer.ts'
 import type { RecordedForm } from './types.ts'
 import { loadOpenAIContract, requireOperation } from './contract.ts'
 
+type Schema = Record<string, unknown>
+
+const isSchema = (value: unknown): value is Schema => typeof value === 'object' && value !== null
+
 /** The schema a contract `$ref` points at (after any chain of refs). */
-function deref(schema: any): any {
+function deref(schema: unknown): unknown {
   const { prepared } = loadOpenAIContract()
   let s = schema
-  for (let depth = 0; s && typeof s === 'object' && typeof s.$ref === 'string' && depth < 32; depth++) {
-    const ref: string = s.$ref
+  for (let depth = 0; isSchema(s) && typeof s.$ref === 'string' && depth < 32; depth++) {
+    const ref = s.$ref
     if (!ref.startsWith(`${prepared.$id}#/`)) return s
-    let node: any = prepared
-    for (const segment of ref.slice(prepared.$id.length + 2).split('/').map(unescapePointer)) node = node?.[segment]
+    let node: unknown = prepared
+    const path = ref
+      .slice(prepared.$id.length + 2)
+      .split('/')
+      .map(unescapePointer)
+    for (const segment of path) node = isSchema(node) ? node[segment] : undefined
     s = node
   }
   return s
 }
 
 /** The schema and its anyOf/oneOf/allOf branches, refs resolved. */
-function branches(schema: any, depth = 0): any[] {
+function branches(schema: unknown, depth = 0): Schema[] {
   const s = deref(schema)
-  if (!s || typeof s !== 'object' || depth > 8) return []
+  if (!isSchema(s) || depth > 8) return []
   const out = [s]
   for (const key of ['anyOf', 'oneOf', 'allOf']) {
-    if (Array.isArray(s[key])) for (const branch of s[key]) out.push(...branches(branch, depth + 1))
+    const list = s[key]
+    if (Array.isArray(list)) for (const branch of list as unknown[]) out.push(...branches(branch, depth + 1))
   }
   return out
 }
 
-function typesOf(schema: any): Set<string> {
+function typesOf(schema: unknown): Set<string> {
   const types = new Set<string>()
   for (const b of branches(schema)) {
     if (typeof b.type === 'string') types.add(b.type)
-    else if (Array.isArray(b.type)) for (const t of b.type) types.add(t)
+    else if (Array.isArray(b.type)) for (const t of b.type as string[]) types.add(t)
   }
   return types
 }
 
-function itemsOf(schema: any): any {
+function itemsOf(schema: unknown): unknown {
   for (const b of branches(schema)) if (b.items && typeof b.items === 'object') return b.items
   return undefined
 }
 
-function propertyOf(schema: any, name: string): any {
-  let additional: any
+function propertyOf(schema: unknown, name: string): unknown {
+  let additional: unknown
   for (const b of branches(schema)) {
-    if (b.properties?.[name]) return b.properties[name]
+    if (isSchema(b.properties) && b.properties[name]) return b.properties[name]
     if (b.additionalProperties && typeof b.additionalProperties === 'object') additional = b.additionalProperties
   }
   return additional
@@ -55,14 +64,15 @@ function propertyOf(schema: any, name: string): any {
 const NUMERIC = /^\s*-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/
 
 /** Text form values → the JSON types the schema asks for (numbers, booleans, arrays, objects). */
-function coerceFormValue(schema: any, value: unknown): unknown {
+function coerceFormValue(schema: unknown, value: unknown): unknown {
   if (schema === undefined) return value
   if (Array.isArray(value)) {
     const item = itemsOf(schema)
-    return value.map((v) => coerceFormValue(item, v))
+    return value.map((v: unknown) => coerceFormValue(item, v))
   }
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, coerceFormValue(propertyOf(schema, k), v)]))
+    const entries: Array<[string, unknown]> = Object.entries(value)
+    return Object.fromEntries(entries.map(([k, v]) => [k, coerceFormValue(propertyOf(schema, k), v)]))
   }
   if (typeof value !== 'string') return value
   const types = typesOf(schema)
@@ -84,8 +94,11 @@ function splitFormKey(key: string): string[] {
   return segments
 }
 
-function assignFormValue(target: Record<string, any>, segments: string[], value: unknown): void {
-  let node: any = target
+/** An array or object a form name builds, e.g. `a[0][b]`. */
+type Container = unknown[] | Record<string, unknown>
+
+function assignFormValue(target: Record<string, unknown>, segments: string[], value: unknown): void {
+  let node: Container = target
   for (let i = 0; i < segments.length; i++) {
     const segment = segments[i]!
     const last = i === segments.length - 1
@@ -93,12 +106,13 @@ function assignFormValue(target: Record<string, any>, segments: string[], value:
     if (Array.isArray(node)) {
       const index = segment === '' ? node.length : Number(segment)
       if (last) node[index] = value
-      else node = node[index] ??= nextIsIndex ? [] : {}
+      else node = (node[index] ??= nextIsIndex ? [] : {}) as Container
     } else if (last) {
       // the same plain name more than once is an array, as a form server would see it
-      if (segment in node) node[segment] = Array.isArray(node[segment]) ? [...node[segment], value] : [node[segment], value]
-      else node[segment] = value
-    } else node = node[segment] ??= nextIsIndex ? [] : {}
+      const existing = node[segment]
+      if (!(segment in node)) node[segment] = value
+      else node[segment] = Array.isArray(existing) ? [...(existing as unknown[]), value] : [existing, value]
+    } else node = (node[segment] ??= nextIsIndex ? [] : {}) as Container
   }
 }
 
@@ -109,7 +123,7 @@ function assignFormValue(target: Record<string, any>, segments: string[], value:
  */
 export function formToContractObject(operationPath: string, form: RecordedForm): Record<string, unknown> {
   const op = requireOperation(operationPath)
-  const obj: Record<string, any> = {}
+  const obj: Record<string, unknown> = {}
   for (const [name, value] of form.entries) {
     const v = typeof value === 'string' ? value : `<binary ${value.data.length} bytes: ${value.filename}>`
     assignFormValue(obj, splitFormKey(name), v)
