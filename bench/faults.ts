@@ -28,7 +28,12 @@ const spread = (values: number[]): Percentiles & { max: number } => ({
  * `callers` keep-alive loops of text-generation JSON calls (instant, or with OpenAI's delay for
  * odd loops when `mixed`) until `until`, `count` calls in all, or the loop's first refused connection.
  */
-async function callLoops(target: Target, callers: number, until: number, options: { count?: number; mixed?: boolean; timeoutMs?: number } = {}): Promise<Calls> {
+async function callLoops(
+  target: Target,
+  callers: number,
+  until: number,
+  options: { count?: number; mixed?: boolean; timeoutMs?: number } = {},
+): Promise<Calls> {
   const timeout = options.timeoutMs ?? 20_000
   const pool = new Pool(target.origin, { connections: callers, headersTimeout: timeout, bodyTimeout: timeout })
   const outcomes: Record<string, number> = {}
@@ -118,7 +123,11 @@ function stallingReader(port: number, id: number): Promise<{ socket: Socket; sta
 }
 
 /** Resolves once every stalled reader's send queue has stopped growing for a second (or after `maxMs`). */
-async function stallEstablished(queues: { fullAt: Map<number, number> }, readers: Array<{ socket: Socket; stalledAt?: number }>, maxMs: number): Promise<void> {
+async function stallEstablished(
+  queues: { fullAt: Map<number, number> },
+  readers: Array<{ socket: Socket; stalledAt?: number }>,
+  maxMs: number,
+): Promise<void> {
   const ports = readers.filter((r) => r.stalledAt).map((r) => r.socket.localPort ?? 0)
   const deadline = now() + maxMs
   while (now() < deadline) {
@@ -135,8 +144,14 @@ async function stallEstablished(queues: { fullAt: Map<number, number> }, readers
  * beside stalled readers, not beside the megabytes it takes on loopback to fill their buffers.
  * With `writeTimeoutMs`, no ordinary calls: how soon the stalled readers' OpenAI calls end.
  */
-export async function stalledReaders(upstream: Target, count: number, windowMs: number, writeTimeoutMs?: number): Promise<StalledReaders> {
-  const env: Record<string, string> = writeTimeoutMs === undefined ? {} : { CLIENT_WRITE_TIMEOUT_MS: String(writeTimeoutMs) }
+export async function stalledReaders(
+  upstream: Target,
+  count: number,
+  windowMs: number,
+  writeTimeoutMs?: number,
+): Promise<StalledReaders> {
+  const env: Record<string, string> =
+    writeTimeoutMs === undefined ? {} : { CLIENT_WRITE_TIMEOUT_MS: String(writeTimeoutMs) }
   const service = await startService(upstream, env, 'service-stalled-readers')
   const port = Number(new URL(service.origin).port)
   const queues = watchSendQueues(port)
@@ -145,18 +160,29 @@ export async function stalledReaders(upstream: Target, count: number, windowMs: 
   try {
     await stallEstablished(queues, readers, 30_000)
     const stallSetInMs = now() - started
-    const ordinary = writeTimeoutMs === undefined ? await callLoops(service, 10, now() + windowMs) : (await sleep(windowMs), undefined)
-    const log = (await (await request(`${upstream.origin}/_bench/audio`)).body.json()) as Array<{ id: string; closedAt?: number; finished?: boolean }>
+    const ordinary =
+      writeTimeoutMs === undefined ? await callLoops(service, 10, now() + windowMs) : (await sleep(windowMs), undefined)
+    const log = (await (await request(`${upstream.origin}/_bench/audio`)).body.json()) as Array<{
+      id: string
+      closedAt?: number
+      finished?: boolean
+    }>
     const aborts = log.flatMap((a) => {
       const reader = readers[Number(a.id)]
-      return a.closedAt && a.closedAt >= started && !a.finished && reader?.stalledAt ? [{ closedAt: a.closedAt, reader }] : []
+      return a.closedAt && a.closedAt >= started && !a.finished && reader?.stalledAt
+        ? [{ closedAt: a.closedAt, reader }]
+        : []
     })
     return {
       stalled: readers.filter((r) => r.stalledAt).length,
       stallSetInMs,
       writeTimeoutMs,
       aborted: aborts.length,
-      reactionMs: spread(aborts.map((a) => a.closedAt - (queues.fullAt.get(a.reader.socket.localPort ?? 0) ?? NaN)).filter((ms) => ms === ms)),
+      reactionMs: spread(
+        aborts
+          .map((a) => a.closedAt - (queues.fullAt.get(a.reader.socket.localPort ?? 0) ?? NaN))
+          .filter((ms) => !Number.isNaN(ms)),
+      ),
       stallToAbortMs: spread(aborts.map((a) => a.closedAt - a.reader.stalledAt!)),
       ordinary,
     }
@@ -171,8 +197,16 @@ export async function stalledReaders(upstream: Target, count: number, windowMs: 
 export async function frozenRedis(upstream: Target, count: number): Promise<Calls> {
   const port = await freePort()
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
-  const redis = await spawnServer('redis', '/usr/bin/redis-server', args, { port, env: {}, ready: () => canConnect(port) })
-  const service = await startService(upstream, { REDIS_URL: `redis://127.0.0.1:${port}`, RATE_LIMIT_MAX: '1000000' }, 'service-redis')
+  const redis = await spawnServer('redis', '/usr/bin/redis-server', args, {
+    port,
+    env: {},
+    ready: () => canConnect(port),
+  })
+  const service = await startService(
+    upstream,
+    { REDIS_URL: `redis://127.0.0.1:${port}`, RATE_LIMIT_MAX: '1000000' },
+    'service-redis',
+  )
   try {
     await callLoops(service, 1, Infinity, { count: 5 })
     redis.proc.kill('SIGSTOP')

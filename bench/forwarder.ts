@@ -34,8 +34,11 @@ async function forward(req: IncomingMessage, res: ServerResponse): Promise<void>
 
 const server = createServer((req, res) => {
   forward(req, res).catch((err: Error) => {
-    if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: err.message } }))
-    else res.destroy()
+    if (!res.headersSent) {
+      res
+        .writeHead(502, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { message: err.message } }))
+    } else res.destroy()
   })
 })
 // Node's default listen backlog, as the service has: the floor differs from it in code, not settings.

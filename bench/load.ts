@@ -40,7 +40,14 @@ function count(data: Buffer, mark: Buffer): number {
   return n
 }
 
-function dispatch(pool: Pool, call: Call, target: Target, kind: Kind, expectTokens: number, deadlineMs: number): Promise<Outcome> {
+function dispatch(
+  pool: Pool,
+  call: Call,
+  target: Target,
+  kind: Kind,
+  expectTokens: number,
+  deadlineMs: number,
+): Promise<Outcome> {
   const { token, end } = target.marks
   return new Promise((resolve) => {
     const start = performance.now()
@@ -58,7 +65,9 @@ function dispatch(pool: Pool, call: Call, target: Target, kind: Kind, expectToke
       { method: 'POST', path: call.path, headers: call.headers, body: call.body },
       {
         onRequestStart: (controller) => (abort = (reason) => controller.abort(reason)),
-        onResponseStart: (_c, statusCode) => void (outcome.status = String(statusCode)),
+        onResponseStart: (_c, statusCode) => {
+          outcome.status = String(statusCode)
+        },
         onResponseData: (_c, chunk) => {
           if (kind === 'json') return
           // Marks split across two reads are found in the bytes carried over.
@@ -70,7 +79,8 @@ function dispatch(pool: Pool, call: Call, target: Target, kind: Kind, expectToke
           tail = data.length >= 64 ? data.subarray(data.length - 64) : Buffer.concat([tail, data]).subarray(-64)
         },
         onResponseEnd: () => {
-          outcome.complete = outcome.status === '200' && (kind === 'json' || (outcome.tokens === expectTokens && tail.includes(end)))
+          outcome.complete =
+            outcome.status === '200' && (kind === 'json' || (outcome.tokens === expectTokens && tail.includes(end)))
           if (outcome.status === '200' && !outcome.complete) outcome.status = '200 cut short'
           finish()
         },
@@ -89,7 +99,12 @@ export async function concurrentCalls(
   target: Target,
   options: { kind: Kind; instant: boolean; count: number; rampMs: number; deadlineMs: number; expectTokens: number },
 ): Promise<Outcome[]> {
-  const pool = new Pool(target.origin, { connect: { timeout: 30_000 }, headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 60_000 })
+  const pool = new Pool(target.origin, {
+    connect: { timeout: 30_000 },
+    headersTimeout: 0,
+    bodyTimeout: 0,
+    keepAliveTimeout: 60_000,
+  })
   const calls: Array<Promise<Outcome>> = []
   const steps = Math.max(1, Math.floor(options.rampMs / 10))
   for (let step = 0; step < steps; step++) {
@@ -108,7 +123,11 @@ export async function concurrentCalls(
 /** p50 and p99 through an HDR histogram (microseconds, 4 significant digits: 0.5 ms at 5 s). */
 export function percentiles(valuesMs: number[]): Percentiles | undefined {
   if (!valuesMs.length) return undefined
-  const histogram = build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 4 })
+  const histogram = build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 600_000_000,
+    numberOfSignificantValueDigits: 4,
+  })
   for (const ms of valuesMs) histogram.recordValue(Math.max(1, Math.round(ms * 1000)))
   const result = { p50: histogram.getValueAtPercentile(50) / 1000, p99: histogram.getValueAtPercentile(99) / 1000 }
   histogram.destroy()

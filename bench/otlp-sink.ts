@@ -20,7 +20,9 @@ const server = createServer((req, res) => {
     exports++
     // An empty ExportTraceServiceResponse, in the protocol it was asked in.
     const json = String(req.headers['content-type']).startsWith('application/json')
-    res.writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' }).end(json ? '{}' : undefined)
+    res
+      .writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' })
+      .end(json ? '{}' : undefined)
   })
 })
 

@@ -18,10 +18,17 @@ export async function portkeyEntry(): Promise<{ entry: string; version: string }
   if (process.env.BENCH_PORTKEY === '0') return { error: 'skipped (BENCH_PORTKEY=0)' }
   if (existsSync(ENTRY)) return { entry: ENTRY, version: VERSION }
   mkdirSync(DIR, { recursive: true })
-  const manifest = { private: true, dependencies: { '@portkey-ai/gateway': VERSION }, overrides: { '@hono/node-server': '1.13.8' } }
+  const manifest = {
+    private: true,
+    dependencies: { '@portkey-ai/gateway': VERSION },
+    overrides: { '@hono/node-server': '1.13.8' },
+  }
   writeFileSync(join(DIR, 'package.json'), JSON.stringify(manifest))
   try {
-    await promisify(execFile)('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: DIR, timeout: 180_000 })
+    await promisify(execFile)('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund'], {
+      cwd: DIR,
+      timeout: 180_000,
+    })
   } catch (err) {
     return { error: `npm install @portkey-ai/gateway@${VERSION} failed: ${(err as Error).message.split('\n')[0]}` }
   }

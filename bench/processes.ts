@@ -55,9 +55,18 @@ function adopt(name: string, proc: ChildProcess, port: number, log: string): Chi
 }
 
 /** A bench script forked with IPC; it reports `{ port }` once it listens. */
-export async function forkScript(name: string, script: string, env: Record<string, string>, execArgv: string[] = []): Promise<Child> {
+export async function forkScript(
+  name: string,
+  script: string,
+  env: Record<string, string>,
+  execArgv: string[] = [],
+): Promise<Child> {
   const log = logFile(name)
-  const proc = fork(join(ROOT, 'bench', script), { env: { ...process.env, ...env }, execArgv, stdio: ['ignore', log.fd, log.fd, 'ipc'] })
+  const proc = fork(join(ROOT, 'bench', script), {
+    env: { ...process.env, ...env },
+    execArgv,
+    stdio: ['ignore', log.fd, log.fd, 'ipc'],
+  })
   const port = await new Promise<number>((resolve, reject) => {
     proc.once('message', (m: { port: number }) => resolve(m.port))
     proc.once('exit', () => reject(new Error(`${name} exited before listening:\n  ${tail(log.path)}`)))
@@ -110,12 +119,18 @@ export async function usage(pid: number): Promise<Usage> {
 }
 
 /** CPU used and peak RSS of a process while `work` runs, sampled every 200 ms. */
-export async function measured<T>(pid: number | undefined, work: () => Promise<T>): Promise<{ result: T; cpuS?: number; peakRss?: number }> {
+export async function measured<T>(
+  pid: number | undefined,
+  work: () => Promise<T>,
+): Promise<{ result: T; cpuS?: number; peakRss?: number }> {
   if (pid === undefined) return { result: await work() }
   const before = await usage(pid)
   let peakRss = before.rssBytes
   const sampler = setInterval(() => {
-    usage(pid).then((u) => (peakRss = Math.max(peakRss, u.rssBytes)), () => {})
+    usage(pid).then(
+      (u) => (peakRss = Math.max(peakRss, u.rssBytes)),
+      () => {},
+    )
   }, 200)
   try {
     const result = await work()

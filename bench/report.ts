@@ -17,7 +17,9 @@ const seconds = (n: number): string => `${(n / 1000).toFixed(2)} s`
 const signed = (n: number): string => `${n < 0 ? '−' : '+'}${ms(Math.abs(n))}`
 const pct = (share: number): string => `${(share * 100).toFixed(share === 1 || share === 0 ? 0 : 1)} %`
 const counts = (c: Record<string, number>): string =>
-  Object.entries(c).map(([k, n]) => `${k} ×${int(n)}`).join(', ') || '–'
+  Object.entries(c)
+    .map(([k, n]) => `${k} ×${int(n)}`)
+    .join(', ') || '–'
 const sum = (c: Record<string, number>): number => Object.values(c).reduce((a, b) => a + b, 0)
 const errors = (c: Record<string, number>): Record<string, number> =>
   Object.fromEntries(Object.entries(c).filter(([k]) => !/^\d+$/.test(k) && k !== 'ECONNREFUSED'))
@@ -51,15 +53,37 @@ function throughputTarget(r: Results): string {
 function faultTargets(r: Results): string[] {
   const { stalledReaders: a, stalledReadersCut: cut, frozenRedis: b, sigterm: c } = r.faults
   const calls = a?.ordinary
-  const ordinary = calls && `${int(calls.outcomes['200'] ?? 0)} of ${int(sum(calls.outcomes))} answered 200 (${counts(calls.outcomes)}), slowest ${ms(calls.latencyMs.max)} ms`
-  const aborts = cut && `${cut.aborted} of ${cut.stalled} aborted${cut.aborted ? `, p50 ${seconds(cut.reactionMs.p50)} / max ${seconds(cut.reactionMs.max)} after the service's send queue filled, ${seconds(cut.stallToAbortMs.p50)} / ${seconds(cut.stallToAbortMs.max)} after the reader stopped` : ''}`
+  const ordinary =
+    calls &&
+    `${int(calls.outcomes['200'] ?? 0)} of ${int(sum(calls.outcomes))} answered 200 (${counts(calls.outcomes)}), slowest ${ms(calls.latencyMs.max)} ms`
+  const aborts =
+    cut &&
+    `${cut.aborted} of ${cut.stalled} aborted${cut.aborted ? `, p50 ${seconds(cut.reactionMs.p50)} / max ${seconds(cut.reactionMs.max)} after the service's send queue filled, ${seconds(cut.stallToAbortMs.p50)} / ${seconds(cut.stallToAbortMs.max)} after the reader stopped` : ''}`
   const lost = c && sum(errors(c.calls.outcomes))
-  const shutdown = c && `${c.clients} keep-alive clients, ${int(sum(c.calls.outcomes))} calls: ${counts(c.calls.outcomes)}; ${lost} lost; exit ${c.exit.signal ?? `code ${c.exit.code}`} ${seconds(c.exit.afterMs)} after the signal`
+  const shutdown =
+    c &&
+    `${c.clients} keep-alive clients, ${int(sum(c.calls.outcomes))} calls: ${counts(c.calls.outcomes)}; ${lost} lost; exit ${c.exit.signal ?? `code ${c.exit.code}`} ${seconds(c.exit.afterMs)} after the signal`
   return [
-    target(calls && calls.outcomes['200'] === sum(calls.outcomes) && calls.latencyMs.max <= 3000, `beside ${a?.stalled ?? ''} readers stalled on audio streams (default CLIENT_WRITE_TIMEOUT_MS), ordinary calls answer 200 within 3 s`, ordinary),
-    target(cut && cut.aborted === cut.stalled && cut.reactionMs.max <= (cut.writeTimeoutMs ?? 0) + 1000, "stalled readers' OpenAI calls aborted ~2 s after the service's writes stall (CLIENT_WRITE_TIMEOUT_MS=2000)", aborts),
-    target(b && b.latencyMs.max <= 1000, 'with Redis frozen (SIGSTOP), each call answers within 1 s', b && `${sum(b.outcomes)} sequential calls (${counts(b.outcomes)}), slowest ${ms(b.latencyMs.max)} ms`),
-    target(c && lost === 0, 'SIGTERM under load (SHUTDOWN_DELAY_MS=500) loses no request once sent (a refused new connection is not a loss)', shutdown),
+    target(
+      calls && calls.outcomes['200'] === sum(calls.outcomes) && calls.latencyMs.max <= 3000,
+      `beside ${a?.stalled ?? ''} readers stalled on audio streams (default CLIENT_WRITE_TIMEOUT_MS), ordinary calls answer 200 within 3 s`,
+      ordinary,
+    ),
+    target(
+      cut && cut.aborted === cut.stalled && cut.reactionMs.max <= (cut.writeTimeoutMs ?? 0) + 1000,
+      "stalled readers' OpenAI calls aborted ~2 s after the service's writes stall (CLIENT_WRITE_TIMEOUT_MS=2000)",
+      aborts,
+    ),
+    target(
+      b && b.latencyMs.max <= 1000,
+      'with Redis frozen (SIGSTOP), each call answers within 1 s',
+      b && `${sum(b.outcomes)} sequential calls (${counts(b.outcomes)}), slowest ${ms(b.latencyMs.max)} ms`,
+    ),
+    target(
+      c && lost === 0,
+      'SIGTERM under load (SHUTDOWN_DELAY_MS=500) loses no request once sent (a refused new connection is not a loss)',
+      shutdown,
+    ),
   ]
 }
 
@@ -70,7 +94,11 @@ export function targets(r: Results): string[] {
   return [
     concurrencyTarget(r, 'stream', '2,000 concurrent 4 s streams through the service all complete, duration p99 ≤ 6 s'),
     concurrencyTarget(r, 'json', '2,000 concurrent 1–4 s JSON calls through the service all answered 200, p99 ≤ 6 s'),
-    target(top && true, '5,000 concurrent streams measured', top && `${pct(completedShare(top))} completed, peak RSS ${int(top.peakRss! / 2 ** 20)} MB`),
+    target(
+      top && true,
+      '5,000 concurrent streams measured',
+      top && `${pct(completedShare(top))} completed, peak RSS ${int(top.peakRss! / 2 ** 20)} MB`,
+    ),
     target(
       cpu === undefined || floor === undefined ? undefined : cpu <= floor,
       "CPU per streamed token event ≤ the bare forwarder's (all levels together)",
@@ -108,7 +136,8 @@ function memory(r: Results): string[] {
   const level = Math.max(...r.levels)
   const stream = row(r, 'stream', level, 'service')
   const json = row(r, 'json', level, 'service')
-  const kb = (x: ConcurrencyRow | undefined): string => (x && rssPerCall(x) !== undefined ? `${int(rssPerCall(x)! / 1024)} KB` : 'n/a')
+  const kb = (x: ConcurrencyRow | undefined): string =>
+    x && rssPerCall(x) !== undefined ? `${int(rssPerCall(x)! / 1024)} KB` : 'n/a'
   const idle = stream?.idleRss ?? json?.idleRss
   return [
     '## Memory per open call (src/upstream/capacity.ts)',
@@ -137,7 +166,7 @@ export function markdown(r: Results): string {
     '## Concurrent calls',
     '',
     'All calls opened within 1 s, each waited for to its end. Direct rows: absolute times, ms; the others: added to direct (through − direct), ms. ' +
-      'CPU: the proxy\'s, µs per token event relayed (streams) or per answer (JSON). RSS: (peak RSS − idle RSS before) / calls open, KB.',
+      "CPU: the proxy's, µs per token event relayed (streams) or per answer (JSON). RSS: (peak RSS − idle RSS before) / calls open, KB.",
     '',
     '| calls | open at once | via | completed | first token p50 / p99 | duration p50 / p99 | CPU µs | RSS KB per call | failures |',
     '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |',
@@ -159,7 +188,7 @@ export function chart(r: Results): string {
   const [W, H, left, top, bottom] = [640, 300, 56, 36, 48]
   const proxies = PROXIES.filter((p) => r.concurrency.some((x) => x.via === p))
   const bars = r.levels.map((level) => proxies.map((via) => row(r, 'stream', level, via)))
-  const values = bars.flat().map((x) => (x ? added(r, x, 'duration')?.p99 ?? 1 : 1))
+  const values = bars.flat().map((x) => (x ? (added(r, x, 'duration')?.p99 ?? 1) : 1))
   const decades = Math.max(1, Math.ceil(Math.log10(Math.max(...values))))
   const groupW = (W - left - 16) / r.levels.length
   const barW = (groupW * 0.7) / Math.max(1, proxies.length)
@@ -170,19 +199,31 @@ export function chart(r: Results): string {
     `<text x="${left}" y="16" font-size="13">Added stream duration p99 (ms, through − direct, log scale) by concurrent streams</text>`,
   ]
   for (let d = 0; d <= decades; d++) {
-    parts.push(`<line x1="${left}" y1="${y(10 ** d)}" x2="${W - 16}" y2="${y(10 ** d)}" stroke="${d ? '#ddd' : '#333'}"/>`)
+    parts.push(
+      `<line x1="${left}" y1="${y(10 ** d)}" x2="${W - 16}" y2="${y(10 ** d)}" stroke="${d ? '#ddd' : '#333'}"/>`,
+    )
     parts.push(`<text x="${left - 6}" y="${y(10 ** d) + 4}" text-anchor="end">${int(10 ** d)}</text>`)
   }
   bars.forEach((group, g) => {
     const x0 = left + g * groupW + groupW * 0.15
-    parts.push(`<text x="${x0 + (barW * proxies.length) / 2}" y="${H - bottom + 16}" text-anchor="middle">${int(r.levels[g]!)}</text>`)
+    parts.push(
+      `<text x="${x0 + (barW * proxies.length) / 2}" y="${H - bottom + 16}" text-anchor="middle">${int(r.levels[g]!)}</text>`,
+    )
     group.forEach((x, i) => {
       if (!x) return
       const v = added(r, x, 'duration')?.p99
       const bx = x0 + i * barW
-      parts.push(`<rect x="${bx}" y="${y(v ?? 1)}" width="${barW - 2}" height="${y(1) - y(v ?? 1)}" fill="${COLORS[x.via]}"/>`)
-      parts.push(`<text x="${bx + barW / 2}" y="${y(v ?? 1) - 3}" text-anchor="middle">${v === undefined ? 'none' : int(v)}</text>`)
-      if (completedShare(x) < 1) parts.push(`<text x="${bx + barW / 2}" y="${H - bottom + 28}" text-anchor="middle" fill="${COLORS[x.via]}">${pct(completedShare(x))}</text>`)
+      parts.push(
+        `<rect x="${bx}" y="${y(v ?? 1)}" width="${barW - 2}" height="${y(1) - y(v ?? 1)}" fill="${COLORS[x.via]}"/>`,
+      )
+      parts.push(
+        `<text x="${bx + barW / 2}" y="${y(v ?? 1) - 3}" text-anchor="middle">${v === undefined ? 'none' : int(v)}</text>`,
+      )
+      if (completedShare(x) < 1) {
+        parts.push(
+          `<text x="${bx + barW / 2}" y="${H - bottom + 28}" text-anchor="middle" fill="${COLORS[x.via]}">${pct(completedShare(x))}</text>`,
+        )
+      }
     })
   })
   proxies.forEach((p, i) => {

@@ -27,7 +27,12 @@ export interface Results {
   levels: number[]
   concurrency: ConcurrencyRow[]
   throughput: Partial<Record<TargetName, Throughput>>
-  faults: { stalledReaders?: StalledReaders; stalledReadersCut?: StalledReaders; frozenRedis?: Calls; sigterm?: Sigterm }
+  faults: {
+    stalledReaders?: StalledReaders
+    stalledReadersCut?: StalledReaders
+    frozenRedis?: Calls
+    sigterm?: Sigterm
+  }
   errors: string[]
 }
 
@@ -40,7 +45,11 @@ export function row(results: Results, kind: Kind, level: number, via: TargetName
 export const completedShare = (r: ConcurrencyRow): number => r.summary.completed / r.summary.sent
 
 /** Through − direct at the same level, for the time to first token or the whole call. */
-export function added(results: Results, r: ConcurrencyRow, figure: 'ttft' | 'duration'): { p50: number; p99: number } | undefined {
+export function added(
+  results: Results,
+  r: ConcurrencyRow,
+  figure: 'ttft' | 'duration',
+): { p50: number; p99: number } | undefined {
   const direct = row(results, r.kind, r.level, 'direct')?.summary[figure]
   const through = r.summary[figure]
   return direct && through ? { p50: through.p50 - direct.p50, p99: through.p99 - direct.p99 } : undefined

@@ -12,15 +12,43 @@ import { concurrentCalls, summarize } from './load.ts'
 import { measured, ROOT, stop, usage } from './processes.ts'
 import { chart, markdown } from './report.ts'
 import type { Results } from './results.ts'
-import { allocator, buildService, productionNodeArgs, startForwarder, startPortkey, startService, startUpstream, type Kind, type Target } from './targets.ts'
+import {
+  allocator,
+  buildService,
+  productionNodeArgs,
+  startForwarder,
+  startPortkey,
+  startService,
+  startUpstream,
+  type Kind,
+  type Target,
+} from './targets.ts'
 import { throughput } from './throughput.ts'
 import { tracingCost, tracingMarkdown } from './tracing.ts'
 
 const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1'
 const tracingOnly = process.argv.includes('--tracing')
 const plan = quick
-  ? { levels: [100, 500], pauseMs: 1000, throughputS: 3, rounds: 1, stalled: 50, windowMs: 8000, redisCalls: 5, sigtermClients: 50 }
-  : { levels: [250, 1000, 2000, 5000], pauseMs: 2000, throughputS: 5, rounds: 2, stalled: 300, windowMs: 10_000, redisCalls: 10, sigtermClients: 200 }
+  ? {
+      levels: [100, 500],
+      pauseMs: 1000,
+      throughputS: 3,
+      rounds: 1,
+      stalled: 50,
+      windowMs: 8000,
+      redisCalls: 5,
+      sigtermClients: 50,
+    }
+  : {
+      levels: [250, 1000, 2000, 5000],
+      pauseMs: 2000,
+      throughputS: 5,
+      rounds: 2,
+      stalled: 300,
+      windowMs: 10_000,
+      redisCalls: 10,
+      sigtermClients: 200,
+    }
 const env = (name: string, fallback: number): number => Number(process.env[`BENCH_UPSTREAM_${name}`] ?? fallback)
 const TOKENS = env('TOKENS', 40)
 const STREAM_DEADLINE_MS = 60_000
@@ -32,7 +60,8 @@ setTimeout(() => {
 }, 30 * 60_000).unref()
 
 const started = performance.now()
-const log = (line: string): void => console.log(`bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s: ${line}`)
+const log = (line: string): void =>
+  console.log(`bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s: ${line}`)
 
 log('npm run build')
 await buildService()
@@ -54,7 +83,12 @@ const results: Results = {
   durationS: 0,
   machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, load average ${loadavg()[0]!.toFixed(1)} before the run`,
   node: process.version,
-  upstream: { jsonMs: [env('JSON_MIN_MS', 1000), env('JSON_MAX_MS', 4000)], ttftMs: env('TTFT_MS', 500), tokens: TOKENS, tokenRate: env('TOKEN_RATE', 10) },
+  upstream: {
+    jsonMs: [env('JSON_MIN_MS', 1000), env('JSON_MAX_MS', 4000)],
+    ttftMs: env('TTFT_MS', 500),
+    tokens: TOKENS,
+    tokenRate: env('TOKEN_RATE', 10),
+  },
   service: { command: `node ${productionNodeArgs().join(' ')} dist/server.js`, allocator: allocator.description },
   portkey: '',
   levels: plan.levels,
@@ -78,7 +112,14 @@ async function startProxies(): Promise<Target[]> {
 
 async function warmUp(target: Target): Promise<void> {
   for (const kind of ['stream', 'json'] as const) {
-    await concurrentCalls(target, { kind, instant: true, count: 50, rampMs: 100, deadlineMs: 10_000, expectTokens: TOKENS })
+    await concurrentCalls(target, {
+      kind,
+      instant: true,
+      count: 50,
+      rampMs: 100,
+      deadlineMs: 10_000,
+      expectTokens: TOKENS,
+    })
   }
 }
 
@@ -92,12 +133,31 @@ async function concurrency(kind: Kind): Promise<void> {
   for (const level of plan.levels) {
     for (const target of [direct, ...proxies]) {
       await sleep(plan.pauseMs)
-      const options = { kind, instant: false, count: level, rampMs: 1000, deadlineMs: STREAM_DEADLINE_MS, expectTokens: TOKENS }
+      const options = {
+        kind,
+        instant: false,
+        count: level,
+        rampMs: 1000,
+        deadlineMs: STREAM_DEADLINE_MS,
+        expectTokens: TOKENS,
+      }
       const run = await measured(target.child?.pid, () => concurrentCalls(target, options))
       const summary = summarize(run.result)
-      results.concurrency.push({ kind, level, via: target.name, summary, cpuS: run.cpuS, idleRss: idle.get(target), peakRss: run.peakRss })
-      const failed = Object.entries(summary.failures).map(([k, n]) => `${k} ×${n}`).join(', ')
-      log(`${kind} ×${level} via ${target.name}: ${summary.completed}/${summary.sent} done, p99 ${summary.duration?.p99.toFixed(0) ?? 'n/a'} ms${failed && `; ${failed}`}`)
+      results.concurrency.push({
+        kind,
+        level,
+        via: target.name,
+        summary,
+        cpuS: run.cpuS,
+        idleRss: idle.get(target),
+        peakRss: run.peakRss,
+      })
+      const failed = Object.entries(summary.failures)
+        .map(([k, n]) => `${k} ×${n}`)
+        .join(', ')
+      log(
+        `${kind} ×${level} via ${target.name}: ${summary.completed}/${summary.sent} done, p99 ${summary.duration?.p99.toFixed(0) ?? 'n/a'} ms${failed && `; ${failed}`}`,
+      )
     }
   }
   for (const proxy of proxies) await stop(proxy.child)
@@ -121,10 +181,30 @@ const steps: Array<[string, () => Promise<void>]> = [
   ['streams', () => concurrency('stream')],
   ['JSON calls', () => concurrency('json')],
   ['zero-latency throughput', zeroLatency],
-  ['stalled readers', async () => void (results.faults.stalledReaders = await stalledReaders(direct, plan.stalled, plan.windowMs))],
-  ['stalled readers cut off', async () => void (results.faults.stalledReadersCut = await stalledReaders(direct, plan.stalled, 5_000, 2_000))],
-  ['frozen Redis', async () => void (results.faults.frozenRedis = await frozenRedis(direct, plan.redisCalls))],
-  ['SIGTERM under load', async () => void (results.faults.sigterm = await sigtermUnderLoad(direct, plan.sigtermClients, 2000))],
+  [
+    'stalled readers',
+    async () => {
+      results.faults.stalledReaders = await stalledReaders(direct, plan.stalled, plan.windowMs)
+    },
+  ],
+  [
+    'stalled readers cut off',
+    async () => {
+      results.faults.stalledReadersCut = await stalledReaders(direct, plan.stalled, 5_000, 2_000)
+    },
+  ],
+  [
+    'frozen Redis',
+    async () => {
+      results.faults.frozenRedis = await frozenRedis(direct, plan.redisCalls)
+    },
+  ],
+  [
+    'SIGTERM under load',
+    async () => {
+      results.faults.sigterm = await sigtermUnderLoad(direct, plan.sigtermClients, 2000)
+    },
+  ],
 ]
 for (const [name, step] of steps) {
   log(name)

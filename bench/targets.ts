@@ -65,8 +65,15 @@ export async function startUpstream(): Promise<{ direct: Target; child: Child }>
 
 /** The node flags production runs the service with: those of package.json's `start` script. */
 export function productionNodeArgs(): string[] {
-  const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
-  return /\bnode((?:\s+--?\S+)*)\s+dist\/server\.js/.exec(scripts.start ?? '')?.[1]?.trim().split(/\s+/) ?? []
+  const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>
+  }
+  return (
+    /\bnode((?:\s+--?\S+)*)\s+dist\/server\.js/
+      .exec(scripts.start ?? '')?.[1]
+      ?.trim()
+      .split(/\s+/) ?? []
+  )
 }
 
 export const allocator = imageAllocator(ROOT)
@@ -76,12 +83,21 @@ export async function buildService(): Promise<void> {
 }
 
 export async function startForwarder(upstream: Target): Promise<Target> {
-  const child = await forkScript('forwarder', 'forwarder.ts', { UPSTREAM_ORIGIN: upstream.origin, ...allocator.env }, productionNodeArgs())
+  const child = await forkScript(
+    'forwarder',
+    'forwarder.ts',
+    { UPSTREAM_ORIGIN: upstream.origin, ...allocator.env },
+    productionNodeArgs(),
+  )
   return { name: 'forwarder', origin: origin(child.port), child, call: openAICall, marks: OPENAI_MARKS }
 }
 
 /** The built service with its defaults; `env` adds settings for the fault runs only. */
-export async function startService(upstream: Target, env: Record<string, string> = {}, name = 'service'): Promise<Target & { child: Child }> {
+export async function startService(
+  upstream: Target,
+  env: Record<string, string> = {},
+  name = 'service',
+): Promise<Target & { child: Child }> {
   const port = await freePort()
   const child = await spawnServer(name, process.execPath, [...productionNodeArgs(), 'dist/server.js'], {
     port,
@@ -99,7 +115,10 @@ export async function startService(upstream: Target, env: Record<string, string>
   })
   const call = (kind: Kind, instant: boolean, n?: number): Call => ({
     path: '/v1/tasks/text-generation',
-    headers: { 'content-type': 'application/json', accept: kind === 'stream' ? 'text/event-stream' : 'application/json' },
+    headers: {
+      'content-type': 'application/json',
+      accept: kind === 'stream' ? 'text/event-stream' : 'application/json',
+    },
     body: JSON.stringify({ model: model(instant), prompt: prompt(n) }),
   })
   return { name: 'service', origin: origin(port), child, call, marks: SERVICE_MARKS }
@@ -117,7 +136,13 @@ export async function startPortkey(upstream: Target): Promise<Target | { error: 
       ready: () => answers(`${origin(port)}/`),
     })
     const headers = { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${upstream.origin}/v1` }
-    return { name: 'portkey', origin: origin(port), child, call: (kind, instant, n) => openAICall(kind, instant, n, headers), marks: OPENAI_MARKS }
+    return {
+      name: 'portkey',
+      origin: origin(port),
+      child,
+      call: (kind, instant, n) => openAICall(kind, instant, n, headers),
+      marks: OPENAI_MARKS,
+    }
   } catch (err) {
     return { error: (err as Error).message.split('\n')[0]! }
   }

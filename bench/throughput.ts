@@ -15,7 +15,14 @@ export interface Throughput {
 
 function cannon(target: Target, seconds: number): Promise<autocannon.Result> {
   const { path, headers, body } = target.call('json', true)
-  return autocannon({ url: `${target.origin}${path}`, method: 'POST', headers, body, connections: 50, duration: seconds })
+  return autocannon({
+    url: `${target.origin}${path}`,
+    method: 'POST',
+    headers,
+    body,
+    connections: 50,
+    duration: seconds,
+  })
 }
 
 export async function throughput(target: Target, seconds: number): Promise<Throughput> {

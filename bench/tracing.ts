@@ -18,7 +18,12 @@ export interface TracingCost {
   exported: { exports: number; bytes: number }
 }
 
-export async function tracingCost(upstream: Target, seconds: number, rounds: number, log: (line: string) => void): Promise<TracingCost> {
+export async function tracingCost(
+  upstream: Target,
+  seconds: number,
+  rounds: number,
+  log: (line: string) => void,
+): Promise<TracingCost> {
   const sink = await forkScript('otlp-sink', 'otlp-sink.ts', {})
   const endpoint = `http://127.0.0.1:${sink.port}`
   const sides = {
@@ -31,7 +36,9 @@ export async function tracingCost(upstream: Target, seconds: number, rounds: num
       for (const side of ['off', 'on'] as const) {
         const result = await throughput(sides[side], seconds)
         if (result.reqPerS > (best[side]?.reqPerS ?? 0)) best[side] = result
-        log(`tracing ${side}: ${result.reqPerS.toFixed(0)} req/s, ${result.cpuPerRequestUs?.toFixed(0) ?? 'n/a'} µs CPU per answer`)
+        log(
+          `tracing ${side}: ${result.reqPerS.toFixed(0)} req/s, ${result.cpuPerRequestUs?.toFixed(0) ?? 'n/a'} µs CPU per answer`,
+        )
       }
     }
   } finally {
@@ -48,9 +55,10 @@ export async function tracingCost(upstream: Target, seconds: number, rounds: num
 export function tracingMarkdown(cost: TracingCost, command: string): string {
   const row = (name: string, t: Throughput): string =>
     `| ${name} | ${t.reqPerS.toFixed(0)} | ${t.cpuPerRequestUs?.toFixed(0) ?? 'n/a'} | ${t.latencyMs.p50} / ${t.latencyMs.p99} | ${t.non2xx + t.errors} |`
-  const extra = cost.on.cpuPerRequestUs !== undefined && cost.off.cpuPerRequestUs !== undefined
-    ? `${(cost.on.cpuPerRequestUs - cost.off.cpuPerRequestUs).toFixed(0)} µs (${((cost.on.cpuPerRequestUs / cost.off.cpuPerRequestUs - 1) * 100).toFixed(0)} %)`
-    : 'n/a'
+  const extra =
+    cost.on.cpuPerRequestUs !== undefined && cost.off.cpuPerRequestUs !== undefined
+      ? `${(cost.on.cpuPerRequestUs - cost.off.cpuPerRequestUs).toFixed(0)} µs (${((cost.on.cpuPerRequestUs / cost.off.cpuPerRequestUs - 1) * 100).toFixed(0)} %)`
+      : 'n/a'
   return [
     '# Tracing cost',
     '',

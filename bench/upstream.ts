@@ -50,12 +50,19 @@ function jsonDelay(body: Buffer): number {
   return jsonMin + ((n * 0.6180339887498949) % 1) * (jsonMax - jsonMin)
 }
 
-const HEAD = '{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_06737a9306","choices":'
-const USAGE = '{"prompt_tokens":24,"completion_tokens":40,"total_tokens":64,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}'
+const HEAD =
+  '{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_06737a9306","choices":'
+const USAGE =
+  '{"prompt_tokens":24,"completion_tokens":40,"total_tokens":64,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}'
 const event = (choices: string, usage: string): string => `data: ${HEAD}${choices},"usage":${usage}}\n\n`
 const WORDS = ['The ', 'quick ', 'brown ', 'fox ', 'jumps ', 'over ', 'the ', 'lazy ', 'dog. ']
-const ROLE = event('[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]', 'null')
-const TOKEN_EVENTS = WORDS.map((w) => event(`[{"index":0,"delta":{"content":"${w}"},"logprobs":null,"finish_reason":null}]`, 'null'))
+const ROLE = event(
+  '[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]',
+  'null',
+)
+const TOKEN_EVENTS = WORDS.map((w) =>
+  event(`[{"index":0,"delta":{"content":"${w}"},"logprobs":null,"finish_reason":null}]`, 'null'),
+)
 const FINISH = event('[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]', 'null')
 const USAGE_EVENT = event('[]', USAGE)
 const DONE = 'data: [DONE]\n\n'
@@ -140,7 +147,9 @@ function route(req: IncomingMessage, res: ServerResponse): void {
   }
   if (req.method !== 'POST' || (url !== '/v1/chat/completions' && url !== '/v1/audio/speech')) {
     req.resume()
-    res.writeHead(404, { 'content-type': 'application/json' }).end(`{"error":{"message":"stand-in: no route ${req.method} ${url}"}}`)
+    res
+      .writeHead(404, { 'content-type': 'application/json' })
+      .end(`{"error":{"message":"stand-in: no route ${req.method} ${url}"}}`)
     return
   }
   const chunks: Buffer[] = []

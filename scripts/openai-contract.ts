@@ -86,7 +86,9 @@ export function cutContract(doc: any): OpenAIContract {
   }
   // Sorted, so that a new version of the document shows as a readable diff.
   const components = Object.fromEntries(
-    Object.keys(kept).sort().map((section) => [section, Object.fromEntries(Object.entries(kept[section]!).sort(byKey))]),
+    Object.keys(kept)
+      .sort()
+      .map((section) => [section, Object.fromEntries(Object.entries(kept[section]!).sort(byKey))]),
   )
 
   const formats = new Set<string>()
@@ -126,7 +128,10 @@ export async function renderOpenAIContract(): Promise<Array<Artifact | SkippedAr
   if (!existsSync(source)) {
     const shown = process.env.OPENAI_OPENAPI_YAML ? source : relative(process.cwd(), source)
     const skipped = `needs OpenAI's openapi.yaml, which is not at ${shown} (OPENAI_OPENAPI_YAML names another path)`
-    return [{ path: CONTRACT_PATH, skipped }, { path: CONTRACT_LICENSE_PATH, skipped }]
+    return [
+      { path: CONTRACT_PATH, skipped },
+      { path: CONTRACT_LICENSE_PATH, skipped },
+    ]
   }
   const licenseFile = join(dirname(source), 'LICENSE')
   const [yaml, licenseText] = await Promise.all([
@@ -137,7 +142,9 @@ export async function renderOpenAIContract(): Promise<Array<Artifact | SkippedAr
   ])
   const contract = cutContract(parse(yaml))
   if (contract.source.license !== 'MIT') {
-    throw new Error(`OpenAI's document is now licensed ${contract.source.license}, not MIT: review ${CONTRACT_LICENSE_PATH} by hand`)
+    throw new Error(
+      `OpenAI's document is now licensed ${contract.source.license}, not MIT: review ${CONTRACT_LICENSE_PATH} by hand`,
+    )
   }
   return [
     { path: CONTRACT_PATH, content: `${JSON.stringify(contract, null, 2)}\n` },

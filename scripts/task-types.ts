@@ -24,7 +24,13 @@ export async function renderTaskTypes(): Promise<string> {
   }
   const io = definitions.map((def) => `  '${def.name}': { input: ${def.input.title}; output: ${def.output.title} }`)
   parts.push(
-    ['/** Each task of schemas/tasks.yaml with its input and output types. */', 'export interface TaskTypes {', ...io, '}', ''].join('\n'),
+    [
+      '/** Each task of schemas/tasks.yaml with its input and output types. */',
+      'export interface TaskTypes {',
+      ...io,
+      '}',
+      '',
+    ].join('\n'),
     'export type TaskName = keyof TaskTypes\n',
   )
   return parts.join('\n')

@@ -37,7 +37,10 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config,
   })
   const metrics = new ServiceMetrics(() => upstream?.inFlight ?? 0)
   const maxConcurrent = config.maxConcurrentUpstream ?? defaultMaxConcurrentUpstream()
-  fastify.log.info({ maxConcurrentUpstream: maxConcurrent, derived: config.maxConcurrentUpstream === undefined }, 'OpenAI calls open at most')
+  fastify.log.info(
+    { maxConcurrentUpstream: maxConcurrent, derived: config.maxConcurrentUpstream === undefined },
+    'OpenAI calls open at most',
+  )
   upstream = new OpenAIUpstream({
     baseUrl: config.openai.baseUrl,
     ...config.upstream,
@@ -76,7 +79,12 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config,
     timeoutMs: config.clientWriteTimeoutMs,
     onTimeout: (pendingBytes) => {
       metrics.clientWriteTimedOut()
-      logSummary.warn(fastify.log, { kind: 'stalled client', operation: 'response' }, { pendingBytes }, 'client stopped reading: connection closed')
+      logSummary.warn(
+        fastify.log,
+        { kind: 'stalled client', operation: 'response' },
+        { pendingBytes },
+        'client stopped reading: connection closed',
+      )
     },
   })
   await fastify.register(accepts)

@@ -100,13 +100,15 @@ export const ENV_SCHEMA = {
       type: 'integer',
       default: 10_000,
       minimum: 0,
-      description: 'On SIGTERM/SIGINT, after `SHUTDOWN_DELAY_MS`, time in-flight requests and streams get to finish; then exit 1.',
+      description:
+        'On SIGTERM/SIGINT, after `SHUTDOWN_DELAY_MS`, time in-flight requests and streams get to finish; then exit 1.',
     },
     SHUTDOWN_DELAY_MS: {
       type: 'integer',
       default: 0,
       minimum: 0,
-      description: 'On SIGTERM/SIGINT, time `/readyz` answers 503 while requests are still served, before the listener closes.',
+      description:
+        'On SIGTERM/SIGINT, time `/readyz` answers 503 while requests are still served, before the listener closes.',
     },
     REQUEST_TIMEOUT_MS: {
       type: 'integer',
@@ -177,7 +179,8 @@ export const ENV_SCHEMA = {
       default: 2,
       minimum: 0,
       maximum: 10,
-      description: 'Retries of an OpenAI call that got 429, 5xx or a connection failure, while nothing has been sent to the caller.',
+      description:
+        'Retries of an OpenAI call that got 429, 5xx or a connection failure, while nothing has been sent to the caller.',
     },
     UPSTREAM_RETRY_BASE_DELAY_MS: {
       type: 'integer',
@@ -215,7 +218,8 @@ export const ENV_SCHEMA = {
       type: 'integer',
       default: 30_000,
       minimum: 0,
-      description: 'A response its client has not read from for this long is cut off, and its OpenAI call aborted; 0: never.',
+      description:
+        'A response its client has not read from for this long is cut off, and its OpenAI call aborted; 0: never.',
     },
     LOG_SUMMARY_INTERVAL_MS: {
       type: 'integer',
@@ -422,7 +426,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       project: raw.OPENAI_PROJECT || undefined,
       baseUrl: parseBaseUrl(raw.OPENAI_BASE_URL),
     },
-    allowedModels: raw.ALLOWED_MODELS.split(',').map((m) => m.trim()).filter(Boolean),
+    allowedModels: raw.ALLOWED_MODELS.split(',')
+      .map((m) => m.trim())
+      .filter(Boolean),
     upstream: {
       connections: raw.UPSTREAM_CONNECTIONS,
       connectTimeoutMs: raw.UPSTREAM_CONNECT_TIMEOUT_MS,
@@ -436,7 +442,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     gracePeriodMs: raw.GRACE_PERIOD_MS,
     shutdownDelayMs: raw.SHUTDOWN_DELAY_MS,
-    clientTimeouts: { requestMs: raw.REQUEST_TIMEOUT_MS, headersMs: Math.min(raw.HEADERS_TIMEOUT_MS, raw.REQUEST_TIMEOUT_MS) },
+    clientTimeouts: {
+      requestMs: raw.REQUEST_TIMEOUT_MS,
+      headersMs: Math.min(raw.HEADERS_TIMEOUT_MS, raw.REQUEST_TIMEOUT_MS),
+    },
     auth: {
       serviceTokens: serviceTokens(raw.SERVICE_TOKENS, raw.SERVICE_TOKENS_FILE),
       allowCallerApiKeys: raw.ALLOW_CALLER_API_KEYS,
@@ -471,7 +480,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 /** OpenTelemetry's specification reads an empty variable as an unset one; so does the SDK. */
 function withoutEmptyOtel(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([name, value]) => !(name.startsWith('OTEL_') && value?.trim() === '')))
+  return Object.fromEntries(
+    Object.entries(env).filter(([name, value]) => !(name.startsWith('OTEL_') && value?.trim() === '')),
+  )
 }
 
 /**
@@ -480,7 +491,9 @@ function withoutEmptyOtel(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
  */
 function tracingEnabled(raw: RawEnv): boolean {
   if (raw.OTEL_SDK_DISABLED) return false
-  const exporters = raw.OTEL_TRACES_EXPORTER.split(',').map((name) => name.trim()).filter(Boolean)
+  const exporters = raw.OTEL_TRACES_EXPORTER.split(',')
+    .map((name) => name.trim())
+    .filter(Boolean)
   if (exporters.includes('none')) return false
   return exporters.length > 0 || Boolean(raw.OTEL_EXPORTER_OTLP_ENDPOINT || raw.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
 }
@@ -511,7 +524,12 @@ export function isLoopbackHost(host: string): boolean {
  * nothing, spends its owner's money for anyone who finds it.
  */
 function refuseOpenProxy(config: Config, allowUnauthenticated: boolean): void {
-  if (!config.openai.apiKey || config.auth.serviceTokens.length || isLoopbackHost(config.host) || allowUnauthenticated) {
+  if (
+    !config.openai.apiKey ||
+    config.auth.serviceTokens.length ||
+    isLoopbackHost(config.host) ||
+    allowUnauthenticated
+  ) {
     return
   }
   throw new Error(

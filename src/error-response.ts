@@ -111,7 +111,9 @@ function requiredFields(e: ErrorObject): string[] | undefined {
 /** The fields of a failed `not: {required: [..]}` when the value holds them all: alternatives. */
 function alternativesGiven(e: ErrorObject): string[] | undefined {
   const fields = requiredFields(e)
-  return fields && isObject(e.data) && fields.every((field) => Object.hasOwn(e.data as object, field)) ? fields : undefined
+  return fields && isObject(e.data) && fields.every((field) => Object.hasOwn(e.data as object, field))
+    ? fields
+    : undefined
 }
 
 function isObject(value: unknown): value is object {
@@ -160,4 +162,3 @@ function describe(e: ErrorObject): ErrorDetail {
   }
   return { field: pointerToField(path), path, message, keyword: e.keyword }
 }
-

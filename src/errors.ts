@@ -70,8 +70,7 @@ export const ERROR_CODES = {
   ERR_RATE_LIMITED: {
     status: 429,
     meaning:
-      "This service's own per-client limit (`RATE_LIMIT_MAX`); `Retry-After` and `RateLimit-*` " +
-      'headers say when.',
+      "This service's own per-client limit (`RATE_LIMIT_MAX`); `Retry-After` and `RateLimit-*` " + 'headers say when.',
   },
   ERR_HEADERS_TOO_LARGE: { status: 431, meaning: "The request headers are over Node's limit." },
   ERR_CLIENT_CLOSED: {
@@ -135,11 +134,17 @@ export const UpstreamBadRequestError = defineError('ERR_UPSTREAM_BAD_REQUEST', '
 export const UpstreamUnauthorizedError = defineError('ERR_UPSTREAM_UNAUTHORIZED', 'OpenAI refused the credentials: %s')
 export const UpstreamForbiddenError = defineError('ERR_UPSTREAM_FORBIDDEN', 'OpenAI denied access: %s')
 export const UpstreamNotFoundError = defineError('ERR_UPSTREAM_NOT_FOUND', 'OpenAI did not find it: %s')
-export const UpstreamPayloadTooLargeError = defineError('ERR_UPSTREAM_PAYLOAD_TOO_LARGE', 'OpenAI found the request too large: %s')
+export const UpstreamPayloadTooLargeError = defineError(
+  'ERR_UPSTREAM_PAYLOAD_TOO_LARGE',
+  'OpenAI found the request too large: %s',
+)
 export const UpstreamRateLimitedError = defineError('ERR_UPSTREAM_RATE_LIMITED', 'OpenAI rate limit reached: %s')
 export const UpstreamServerError = defineError('ERR_UPSTREAM_SERVER_ERROR', 'OpenAI failed (HTTP %s): %s')
 export const UpstreamBadResponseError = defineError('ERR_UPSTREAM_BAD_RESPONSE', 'OpenAI sent an unreadable answer: %s')
-export const UpstreamStreamError = defineError('ERR_UPSTREAM_STREAM_ERROR', 'OpenAI reported an error during the stream: %s')
+export const UpstreamStreamError = defineError(
+  'ERR_UPSTREAM_STREAM_ERROR',
+  'OpenAI reported an error during the stream: %s',
+)
 export const UpstreamUnreachableError = defineError('ERR_UPSTREAM_UNREACHABLE', 'Could not reach OpenAI: %s')
 export const UpstreamTimeoutError = defineError('ERR_UPSTREAM_TIMEOUT', 'OpenAI did not answer in time: %s')
 export const NotFoundError = defineError('ERR_NOT_FOUND', 'Route %s %s not found')
@@ -147,11 +152,17 @@ export const NotFoundError = defineError('ERR_NOT_FOUND', 'Route %s %s not found
 export const ClientClosedError = defineError('ERR_CLIENT_CLOSED', 'The client closed the request')
 /** Too much work in flight; the caller should come back after Retry-After. */
 export const OverloadedError = defineError('ERR_OVERLOADED', 'The service is at capacity: %s')
-export const ServiceUnauthorizedError = defineError('ERR_UNAUTHORIZED', 'This service needs "Authorization: Bearer <service token>"')
+export const ServiceUnauthorizedError = defineError(
+  'ERR_UNAUTHORIZED',
+  'This service needs "Authorization: Bearer <service token>"',
+)
 export const RateLimitedError = defineError('ERR_RATE_LIMITED', 'Too many requests: %s')
 export const NotAcceptableError = defineError('ERR_NOT_ACCEPTABLE', 'Cannot answer in the requested media type: %s')
 export const MediaTooLargeError = defineError('ERR_MEDIA_TOO_LARGE', 'The media is too large: %s')
-export const MalformedMultipartError = defineError('ERR_INVALID_MULTIPART', 'The multipart/form-data body is malformed: %s')
+export const MalformedMultipartError = defineError(
+  'ERR_INVALID_MULTIPART',
+  'The multipart/form-data body is malformed: %s',
+)
 export const MethodNotAllowedError = defineError('ERR_METHOD_NOT_ALLOWED', 'Method %s is not allowed on %s; use %s')
 
 /** Attaches details (and an optional Retry-After) to an error built by one of the constructors. */

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { Server } from 'node:http'
-import { LogController, type FastifyHttpOptions, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import {
+  LogController,
+  type FastifyHttpOptions,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify'
 import { clientErrorHandler } from './client-errors.ts'
 import { answerFrameworkError } from './framework-errors.ts'
 import { BODY_VALIDATION_OPTIONS } from './schemas/ajv-options.ts'

@@ -19,14 +19,11 @@ test('embeddings batch: one upstream request per model/dimensions group, outputs
 
   const sent = upstream.requests.map((r) => r.json)
   assert.equal(sent.length, 3, 'small, large/8 and small/4')
-  assert.deepEqual(
-    sent.map((body) => [body.model, body.dimensions, body.input]).sort(),
-    [
-      ['text-embedding-3-large', 8, ['bravo', 'delta']],
-      ['text-embedding-3-small', undefined, ['alpha', 'charlie']],
-      ['text-embedding-3-small', 4, ['echo']],
-    ],
-  )
+  assert.deepEqual(sent.map((body) => [body.model, body.dimensions, body.input]).sort(), [
+    ['text-embedding-3-large', 8, ['bravo', 'delta']],
+    ['text-embedding-3-small', undefined, ['alpha', 'charlie']],
+    ['text-embedding-3-small', 4, ['echo']],
+  ])
   const answer = (model: string, dimensions?: number) => {
     const i = sent.findIndex((b) => b.model === model && b.dimensions === dimensions)
     return JSON.parse(upstream.requests[i]!.responseBody!.toString()).data
@@ -41,13 +38,22 @@ test('embeddings batch: one upstream request per model/dimensions group, outputs
   assert.equal(outputs[3].error.details[0].path, '/text')
 })
 
-test("a failed upstream request fails only the items it carried", async (t) => {
+test('a failed upstream request fails only the items it carried', async (t) => {
   const { app, upstream } = await buildWithUpstream(t, { UPSTREAM_MAX_RETRIES: '0' })
   upstream.setHandler('/v1/embeddings', (req, res, recorded) => {
     const body = JSON.parse(recorded.raw.toString())
     if (body.model === 'broken-model') {
       res.writeHead(404, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ error: { message: 'The model does not exist', type: 'invalid_request_error', param: null, code: 'model_not_found' } }))
+      res.end(
+        JSON.stringify({
+          error: {
+            message: 'The model does not exist',
+            type: 'invalid_request_error',
+            param: null,
+            code: 'model_not_found',
+          },
+        }),
+      )
       return
     }
     const data = body.input.map((_: string, index: number) => ({ object: 'embedding', index, embedding: [index, 0.5] }))
@@ -110,10 +116,17 @@ test('the batch itself is validated: inputs required, bounded by BATCH_MAX_ITEMS
 
 test("embeddings batches are split at OpenAI's 2048 inputs and by size", async (t) => {
   const { app, upstream } = await buildWithUpstream(t, { BATCH_MAX_ITEMS: '5000', JSON_BODY_LIMIT_BYTES: '5000000' })
-  const many = Array.from({ length: 2049 }, (_, i) => ({ model: 'text-embedding-3-small', text: `t${i}`, dimensions: 1 }))
+  const many = Array.from({ length: 2049 }, (_, i) => ({
+    model: 'text-embedding-3-small',
+    text: `t${i}`,
+    dimensions: 1,
+  }))
   const res = await app.inject({ method: 'POST', url: '/v1/tasks/text-embeddings/batch', payload: { inputs: many } })
   assert.equal(res.statusCode, 200)
-  assert.deepEqual(upstream.requests.map((r) => r.json.input.length), [2048, 1])
+  assert.deepEqual(
+    upstream.requests.map((r) => r.json.input.length),
+    [2048, 1],
+  )
   assert.equal(res.json().outputs.filter((o: { embedding?: number[] }) => o.embedding?.length === 1).length, 2049)
 
   upstream.reset()
@@ -121,16 +134,31 @@ test("embeddings batches are split at OpenAI's 2048 inputs and by size", async (
   const large = [1, 2, 3].map(() => ({ model: 'text-embedding-3-small', text: big, dimensions: 1 }))
   const split = await app.inject({ method: 'POST', url: '/v1/tasks/text-embeddings/batch', payload: { inputs: large } })
   assert.equal(split.statusCode, 200)
-  assert.deepEqual(upstream.requests.map((r) => r.json.input.length), [1, 1, 1], '600k characters each: one per request')
+  assert.deepEqual(
+    upstream.requests.map((r) => r.json.input.length),
+    [1, 1, 1],
+    '600k characters each: one per request',
+  )
 })
 
 test('an embeddings answer listing its items out of order is still mapped by index', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
   upstream.setHandler('/v1/embeddings', (_req, res, recorded) => {
     const body = JSON.parse(recorded.raw.toString())
-    const data = body.input.map((text: string, index: number) => ({ object: 'embedding', index, embedding: [text.length, index] }))
+    const data = body.input.map((text: string, index: number) => ({
+      object: 'embedding',
+      index,
+      embedding: [text.length, index],
+    }))
     res.writeHead(200, { 'content-type': 'application/json' })
-    res.end(JSON.stringify({ object: 'list', data: data.reverse(), model: body.model, usage: { prompt_tokens: 3, total_tokens: 3 } }))
+    res.end(
+      JSON.stringify({
+        object: 'list',
+        data: data.reverse(),
+        model: body.model,
+        usage: { prompt_tokens: 3, total_tokens: 3 },
+      }),
+    )
   })
   const res = await app.inject({
     method: 'POST',

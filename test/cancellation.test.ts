@@ -64,7 +64,9 @@ async function assertUpstreamAborted(
     .catch(() => {
       assert.fail(`${what}: the upstream request was not aborted after the client hung up`)
     })
-  t.diagnostic(`${what}: upstream aborted ≈${(performance.now() - since).toFixed(1)} ms after the hang-up (5 ms polling)`)
+  t.diagnostic(
+    `${what}: upstream aborted ≈${(performance.now() - since).toFixed(1)} ms after the hang-up (5 ms polling)`,
+  )
 }
 
 async function assertSettled(app: FastifyInstance): Promise<void> {
@@ -72,8 +74,9 @@ async function assertSettled(app: FastifyInstance): Promise<void> {
   for (;;) {
     const { running, pending } = app.upstream.stats
     if (running === 0 && pending === 0 && app.upstream.inFlight === 0) return
-    if (Date.now() > deadline)
+    if (Date.now() > deadline) {
       assert.fail(`upstream pool not settled: ${JSON.stringify(app.upstream.stats)}, inFlight ${app.upstream.inFlight}`)
+    }
     await sleep(10)
   }
 }
@@ -169,7 +172,11 @@ test('a failed or cancelled SSE stream leaves no heartbeat timer running', async
     await call.firstChunk
     // Odd: the upstream cuts the stream (error event); even: it stalls and the client hangs up.
     if (i % 2 === 0) call.req.destroy()
-    else await new Promise((resolve) => call.response.then((res) => (res ? res.on('end', resolve).resume() : resolve(undefined))))
+    else {
+      await new Promise((resolve) =>
+        call.response.then((res) => (res ? res.on('end', resolve).resume() : resolve(undefined))),
+      )
+    }
   }
   await upstream.waitFor(() => upstream.requests.slice(1).every((r) => r.aborted || r.responseBody !== undefined), 3000)
   await assertSettled(app)
@@ -206,9 +213,13 @@ test("hanging up during a multipart upload's upstream call aborts it", async (t)
       `--${boundary}\r\ncontent-disposition: form-data; name="audio"; filename="a.wav"\r\ncontent-type: audio/wav\r\n\r\n`,
     ),
     WAV,
-    Buffer.from(`\r\n--${boundary}\r\ncontent-disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n--${boundary}--\r\n`),
+    Buffer.from(
+      `\r\n--${boundary}\r\ncontent-disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n--${boundary}--\r\n`,
+    ),
   ])
-  const call = open(base, '/v1/tasks/speech-recognition', body, { 'content-type': `multipart/form-data; boundary=${boundary}` })
+  const call = open(base, '/v1/tasks/speech-recognition', body, {
+    'content-type': `multipart/form-data; boundary=${boundary}`,
+  })
   const [rec] = await upstream.waitForRequests(1)
   assert.ok(rec!.form!.files.file!.data.equals(WAV))
   const since = performance.now()
@@ -220,10 +231,15 @@ test("hanging up during a multipart upload's upstream call aborts it", async (t)
 test('hanging up during an SSE stream aborts the stalled upstream stream', async (t) => {
   const { app, upstream, base } = await serve(t)
   upstream.enqueue({ kind: 'truncated-stream', path: '/v1/chat/completions', afterChunks: 3, stall: true })
-  const call = open(base, '/v1/tasks/text-generation', JSON.stringify({ model: 'gpt-4o-mini', prompt: 'Tell me a long story' }), {
-    ...JSON_HEADERS,
-    accept: 'text/event-stream',
-  })
+  const call = open(
+    base,
+    '/v1/tasks/text-generation',
+    JSON.stringify({ model: 'gpt-4o-mini', prompt: 'Tell me a long story' }),
+    {
+      ...JSON_HEADERS,
+      accept: 'text/event-stream',
+    },
+  )
   const res = await call.response
   assert.equal(res?.statusCode, 200)
   assert.match(String(res?.headers['content-type']), /^text\/event-stream/)
@@ -267,7 +283,6 @@ test('hanging up during a speech byte stream aborts the stalled upstream body', 
 function connectionsOf(app: FastifyInstance): Promise<number> {
   return new Promise((resolve, reject) => app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))))
 }
-
 
 const FIRST_CHUNK = {
   id: 'c',
@@ -399,7 +414,9 @@ test('1,000 cancelled requests in a row leave no upstream request, connection or
   await upstream
     .waitFor(() => runRequests.every((r) => r.aborted), 10_000)
     .catch(() => {
-      assert.fail(`${runRequests.filter((r) => !r.aborted).length} upstream request(s) still open after their callers hung up`)
+      assert.fail(
+        `${runRequests.filter((r) => !r.aborted).length} upstream request(s) still open after their callers hung up`,
+      )
     })
   await assertSettled(app)
 

@@ -9,17 +9,26 @@ test('validation lists every failing field by path, and nothing reaches the upst
   const res = await app.inject({
     method: 'POST',
     url: URL_CHAT,
-    payload: { prompt: 42, temperature: 3, 'max_tokens': 10, tools: [{ function: { name: 'bad name!' } }] },
+    payload: { prompt: 42, temperature: 3, max_tokens: 10, tools: [{ function: { name: 'bad name!' } }] },
   })
   assert.equal(res.statusCode, 400)
   const { error } = res.json()
   assert.equal(error.code, 'ERR_VALIDATION')
   const byPath = Object.fromEntries(error.details.map((d: { path: string; message: string }) => [d.path, d.message]))
-  assert.deepEqual(Object.keys(byPath).sort(), ['/max_tokens', '/model', '/prompt', '/temperature', '/tools/0/function/name'])
+  assert.deepEqual(Object.keys(byPath).sort(), [
+    '/max_tokens',
+    '/model',
+    '/prompt',
+    '/temperature',
+    '/tools/0/function/name',
+  ])
   assert.equal(byPath['/model'], 'is required')
   assert.equal(byPath['/max_tokens'], 'is not a known field')
   assert.equal(byPath['/temperature'], 'must be <= 2')
-  assert.equal(error.details.find((d: { path: string }) => d.path === '/tools/0/function/name').field, 'tools.0.function.name')
+  assert.equal(
+    error.details.find((d: { path: string }) => d.path === '/tools/0/function/name').field,
+    'tools.0.function.name',
+  )
   for (const path of Object.keys(byPath)) assert.ok(error.message.includes(path.slice(1).replaceAll('/', '.')), path)
   assert.equal(upstream.requests.length, 0)
 })
@@ -59,7 +68,12 @@ test('invalid JSON is 400 ERR_INVALID_JSON', async (t) => {
 
 test('a non-JSON content type is 415', async (t) => {
   const { app } = await buildWithUpstream(t)
-  const res = await app.inject({ method: 'POST', url: URL_CHAT, headers: { 'content-type': 'text/plain' }, payload: 'hi' })
+  const res = await app.inject({
+    method: 'POST',
+    url: URL_CHAT,
+    headers: { 'content-type': 'text/plain' },
+    payload: 'hi',
+  })
   assert.equal(res.statusCode, 415)
   assert.equal(res.json().error.code, 'ERR_UNSUPPORTED_MEDIA_TYPE')
 })
@@ -100,7 +114,11 @@ test("without a server key, the caller's key, organization and project go upstre
   const res = await app.inject({
     method: 'POST',
     url: URL_CHAT,
-    headers: { authorization: 'Bearer sk-caller-key-123456', 'openai-organization': 'org-abc', 'openai-project': 'proj_1' },
+    headers: {
+      authorization: 'Bearer sk-caller-key-123456',
+      'openai-organization': 'org-abc',
+      'openai-project': 'proj_1',
+    },
     payload: { model: 'gpt-4o-mini', prompt: 'hi' },
   })
   assert.equal(res.statusCode, 200)

@@ -23,7 +23,10 @@ function endlessAudio(upstream: FakeOpenAI): { closed: Promise<void> } {
       const pump = (): void => {
         while (sent < AUDIO_LIMIT_BYTES && !res.destroyed) {
           sent += chunk.length
-          if (!res.write(chunk)) return void res.once('drain', pump)
+          if (!res.write(chunk)) {
+            res.once('drain', pump)
+            return
+          }
         }
         res.end()
       }
@@ -58,28 +61,35 @@ async function drain(socket: Socket): Promise<number> {
 }
 
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([promise, sleep(ms).then(() => Promise.reject(new Error(`${what} did not happen within ${ms} ms`)))])
+  return Promise.race([
+    promise,
+    sleep(ms).then(() => Promise.reject(new Error(`${what} did not happen within ${ms} ms`))),
+  ])
 }
 
-test('a client that stops reading is cut off and its OpenAI call aborted, while others are served', { timeout: 30_000 }, async (t) => {
-  const { upstream, base, port } = await serveWithUpstream(t, { CLIENT_WRITE_TIMEOUT_MS: '400' })
-  const audio = endlessAudio(upstream)
-  const reader = stalledReader(t, port)
-  await upstream.waitForRequests(1, 5000)
+test(
+  'a client that stops reading is cut off and its OpenAI call aborted, while others are served',
+  { timeout: 30_000 },
+  async (t) => {
+    const { upstream, base, port } = await serveWithUpstream(t, { CLIENT_WRITE_TIMEOUT_MS: '400' })
+    const audio = endlessAudio(upstream)
+    const reader = stalledReader(t, port)
+    await upstream.waitForRequests(1, 5000)
 
-  const other = await fetch(`${base}/v1/tasks/text-generation`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'gpt-4o-mini', prompt: 'hi' }),
-  })
-  assert.equal(other.status, 200, 'another caller is answered meanwhile')
+    const other = await fetch(`${base}/v1/tasks/text-generation`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', prompt: 'hi' }),
+    })
+    assert.equal(other.status, 200, 'another caller is answered meanwhile')
 
-  await within(audio.closed, 10_000, 'the OpenAI call of the stalled reader ending')
-  const received = await within(drain(reader), 10_000, 'the stalled connection closing')
-  assert.ok(received < AUDIO_LIMIT_BYTES, `the answer was cut short (${received} bytes)`)
-  const metrics = await (await fetch(`${base}/metrics`)).text()
-  assert.match(metrics, /^openai_tasks_client_write_timeouts_total 1$/m)
-})
+    await within(audio.closed, 10_000, 'the OpenAI call of the stalled reader ending')
+    const received = await within(drain(reader), 10_000, 'the stalled connection closing')
+    assert.ok(received < AUDIO_LIMIT_BYTES, `the answer was cut short (${received} bytes)`)
+    const metrics = await (await fetch(`${base}/metrics`)).text()
+    assert.match(metrics, /^openai_tasks_client_write_timeouts_total 1$/m)
+  },
+)
 
 test('a client that reads slowly is not cut off', { timeout: 30_000 }, async (t) => {
   const { upstream, port } = await serveWithUpstream(t, { CLIENT_WRITE_TIMEOUT_MS: '400' })

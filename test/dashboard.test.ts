@@ -8,6 +8,8 @@ import { parser } from '@prometheus-io/lezer-promql'
 import { buildWithUpstream } from './support/app.ts'
 
 const DASHBOARD_FILE = new URL('../deploy/grafana/openai-tasks.json', import.meta.url)
+// Grafana's input variable, written as the dashboard file holds it.
+// eslint-disable-next-line no-template-curly-in-string
 const DATASOURCE = { type: 'prometheus', uid: '${DS_PROMETHEUS}' }
 
 interface Target {
@@ -35,11 +37,15 @@ interface Dashboard {
 }
 
 const dashboard = JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) as Dashboard
-const panels = dashboard.panels.flatMap((panel) => [panel, ...(panel.panels ?? [])]).filter((panel) => panel.type !== 'row')
+const panels = dashboard.panels
+  .flatMap((panel) => [panel, ...(panel.panels ?? [])])
+  .filter((panel) => panel.type !== 'row')
 
 /** Every PromQL expression: the panels' queries, and the selectors of the variables' label_values(). */
 function queries(): Array<{ where: string; expr: string }> {
-  const found = panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ where: `${panel.title} ${target.refId}`, expr: target.expr })))
+  const found = panels.flatMap((panel) =>
+    (panel.targets ?? []).map((target) => ({ where: `${panel.title} ${target.refId}`, expr: target.expr })),
+  )
   for (const variable of dashboard.templating.list) {
     const selector = /^label_values\((.+),\s*\w+\)$/.exec(variable.query.query)?.[1]
     assert.ok(selector, `variable ${variable.name} is label_values(<selector>, <label>)`)
@@ -60,7 +66,9 @@ function metricNames(where: string, expr: string): string[] {
   parser.parse(source).iterate({
     enter(node) {
       assert.ok(!node.type.isError, `${where}: PromQL syntax error at ${node.from} in ${source}`)
-      if (node.name === 'Identifier' && node.node.parent?.name === 'VectorSelector') names.push(source.slice(node.from, node.to))
+      if (node.name === 'Identifier' && node.node.parent?.name === 'VectorSelector') {
+        names.push(source.slice(node.from, node.to))
+      }
     },
   })
   assert.ok(names.length > 0, `${where}: the query selects a metric`)
@@ -74,7 +82,8 @@ function exportedNames(exposition: string): Set<string> {
     const declared = /^# TYPE (\S+) (\w+)$/.exec(line)
     if (declared) {
       const [, name, type] = declared
-      const suffixes = type === 'histogram' ? ['_bucket', '_sum', '_count'] : type === 'summary' ? ['', '_sum', '_count'] : ['']
+      const suffixes =
+        type === 'histogram' ? ['_bucket', '_sum', '_count'] : type === 'summary' ? ['', '_sum', '_count'] : ['']
       for (const suffix of suffixes) names.add(name + suffix)
     } else if (line && !line.startsWith('#')) {
       names.add(/^[a-zA-Z_:][\w:]*/.exec(line)![0])
@@ -92,10 +101,14 @@ test('the dashboard imports anywhere: the Prometheus data source is an input eve
   assert.ok(panels.length > 0)
   for (const panel of panels) {
     assert.deepEqual(panel.datasource, DATASOURCE, `${panel.title}: data source`)
-    for (const target of panel.targets ?? []) assert.deepEqual(target.datasource, DATASOURCE, `${panel.title} ${target.refId}: data source`)
+    for (const target of panel.targets ?? []) {
+      assert.deepEqual(target.datasource, DATASOURCE, `${panel.title} ${target.refId}: data source`)
+    }
     assert.ok(panel.gridPos.x + panel.gridPos.w <= 24, `${panel.title} fits the 24-column grid`)
   }
-  for (const variable of dashboard.templating.list) assert.deepEqual(variable.datasource, DATASOURCE, `variable ${variable.name}`)
+  for (const variable of dashboard.templating.list) {
+    assert.deepEqual(variable.datasource, DATASOURCE, `variable ${variable.name}`)
+  }
   const ids = dashboard.panels.flatMap((panel) => [panel.id, ...(panel.panels ?? []).map((p) => p.id)])
   assert.equal(new Set(ids).size, ids.length, 'panel ids are unique')
 })
@@ -109,11 +122,19 @@ test('every query is valid PromQL naming metrics the service exports', async (t)
     ['/v1/tasks/text-generation', { model: 'gpt-4o-mini', prompt: 'hi' }, 'text/event-stream'],
     ['/v1/tasks/text-embeddings', { model: 'text-embedding-3-small', text: 'hi' }],
     ['/v1/tasks/text-to-speech', { model: 'tts-1', text: 'hi', voice: 'alloy' }],
-    ['/v1/tasks/speech-recognition', { model: 'whisper-1', audio: 'UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA=' }],
+    [
+      '/v1/tasks/speech-recognition',
+      { model: 'whisper-1', audio: 'UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA=' },
+    ],
     ['/v1/tasks/text-to-image', { prompt: 'a cat', size: '256x256' }],
   ]
   for (const [url, payload, accept] of calls) {
-    const res = await app.inject({ method: 'POST', url, payload: payload as object, headers: { accept: accept ?? 'application/json' } })
+    const res = await app.inject({
+      method: 'POST',
+      url,
+      payload: payload as object,
+      headers: { accept: accept ?? 'application/json' },
+    })
     assert.equal(res.statusCode, 200, `${url}: ${res.body}`)
   }
   const exported = exportedNames((await app.inject('/metrics')).body)
@@ -145,6 +166,9 @@ test('every query is valid PromQL naming metrics the service exports', async (t)
 })
 
 test('a query naming a metric that does not exist would be caught', () => {
-  assert.deepEqual(metricNames('example', 'sum by (model) (rate(openai_tasks_tokens_totl{job=~"$job"}[$__rate_interval]))'), ['openai_tasks_tokens_totl'])
+  assert.deepEqual(
+    metricNames('example', 'sum by (model) (rate(openai_tasks_tokens_totl{job=~"$job"}[$__rate_interval]))'),
+    ['openai_tasks_tokens_totl'],
+  )
   assert.throws(() => metricNames('example', 'sum(rate(openai_tasks_tokens_total[$__rate_interval])'), /syntax error/)
 })

@@ -130,7 +130,9 @@ function parseYamlFile(path: string): unknown[] {
     .filter((value) => value !== null && value !== undefined)
 }
 
-const yamlFiles = readdirSync(K8S_DIR).filter((f) => /\.ya?ml$/.test(f)).sort()
+const yamlFiles = readdirSync(K8S_DIR)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort()
 
 /** Every document of every manifest file but the kustomization, keyed by file. */
 const manifestsByFile = new Map<string, Manifest[]>(
@@ -227,7 +229,11 @@ test('kubectl kustomize renders the manifests', (t) => {
 })
 
 test('the probes hit routes the service serves, on its http port', async (t) => {
-  const probes = { startupProbe: container.startupProbe, readinessProbe: container.readinessProbe, livenessProbe: container.livenessProbe }
+  const probes = {
+    startupProbe: container.startupProbe,
+    readinessProbe: container.readinessProbe,
+    livenessProbe: container.livenessProbe,
+  }
   assert.equal(container.readinessProbe?.httpGet?.path, '/readyz')
   assert.equal(container.livenessProbe?.httpGet?.path, '/healthz')
   // The app as the Deployment configures it (service tokens on), minus Redis, which is not
@@ -259,15 +265,23 @@ test('container port, PORT env and the Service agree', () => {
   assert.equal(Number(env.PORT), http.containerPort, 'PORT is the container port')
   assert.equal(env.HOST, '0.0.0.0', 'the service listens beyond loopback')
 
-  assert.ok(selects(deployment.spec.selector.matchLabels, deployment.spec.template.metadata.labels), 'the Deployment selects its pods')
+  assert.ok(
+    selects(deployment.spec.selector.matchLabels, deployment.spec.template.metadata.labels),
+    'the Deployment selects its pods',
+  )
   const service = find<Service>('Service', APP)
   assert.equal(service.spec.type ?? 'ClusterIP', 'ClusterIP')
   assert.equal(service.spec.ports.length, 1)
   const port = service.spec.ports[0]!
   assert.equal(port.port, 80)
-  assert.ok(port.targetPort === 'http' || port.targetPort === http.containerPort, 'targetPort is the http port by name or number')
+  assert.ok(
+    port.targetPort === 'http' || port.targetPort === http.containerPort,
+    'targetPort is the http port by name or number',
+  )
   assert.equal(namedPort(container, port.targetPort), http.containerPort)
-  const selected = podTemplates().filter((p) => selects(service.spec.selector, p.labels)).map((p) => p.name)
+  const selected = podTemplates()
+    .filter((p) => selects(service.spec.selector, p.labels))
+    .map((p) => p.name)
   assert.deepEqual(selected, [APP], 'the Service selects the service pods and nothing else (not Redis)')
 })
 
@@ -277,15 +291,21 @@ const KNOWN_ENV = new Set([...Object.keys(ENV_SCHEMA.properties), ...Object.keys
 test('every env var the Deployment and ConfigMap set is one the service reads', () => {
   const known = KNOWN_ENV
   const names = [...effectiveEnv(container).keys()]
-  for (const cm of applied.filter((m): m is ConfigMap => m.kind === 'ConfigMap')) names.push(...Object.keys(cm.data ?? {}))
+  for (const cm of applied.filter((m): m is ConfigMap => m.kind === 'ConfigMap')) {
+    names.push(...Object.keys(cm.data ?? {}))
+  }
   const unknown = [...new Set(names)].filter((n) => !known.has(n)).sort()
-  assert.deepEqual(unknown, [], 'names missing from ENV_SCHEMA in src/config.ts (a typo, or a setting the service does not have)')
+  assert.deepEqual(
+    unknown,
+    [],
+    'names missing from ENV_SCHEMA in src/config.ts (a typo, or a setting the service does not have)',
+  )
   for (const required of ['HOST', 'PORT', 'GRACE_PERIOD_MS', 'OPENAI_API_KEY', 'SERVICE_TOKENS', 'REDIS_URL']) {
     assert.ok(names.includes(required), `${required} is set`)
   }
 })
 
-test('the env values, with the example Secret, pass the service\'s own validation', () => {
+test("the env values, with the example Secret, pass the service's own validation", () => {
   const env = resolvedEnv(container)
   const config = loadConfig(env)
   assert.equal(config.port, 8080)
@@ -319,16 +339,28 @@ function withTracingUncommented(file: string): unknown[] {
 
 test('the tracing settings the manifests hold commented out are read by the service and, put back, turn tracing on', () => {
   const configMap = (withTracingUncommented('configmap.yaml') as ConfigMap[]).find((m) => m?.kind === 'ConfigMap')!
-  const tracingData = Object.fromEntries(Object.entries(configMap.data ?? {}).filter(([name]) => name.startsWith('OTEL_')))
+  const tracingData = Object.fromEntries(
+    Object.entries(configMap.data ?? {}).filter(([name]) => name.startsWith('OTEL_')),
+  )
   assert.ok(tracingData.OTEL_EXPORTER_OTLP_ENDPOINT, 'the ConfigMap shows where spans go')
-  const tracedDeployment = (withTracingUncommented('deployment.yaml') as Deployment[]).find((m) => m?.kind === 'Deployment')!
+  const tracedDeployment = (withTracingUncommented('deployment.yaml') as Deployment[]).find(
+    (m) => m?.kind === 'Deployment',
+  )!
   const env = tracedDeployment.spec.template.spec.containers.find((c) => c.name === APP)!.env ?? []
-  const headers = env.find((e) => e.name === 'OTEL_EXPORTER_OTLP_HEADERS') ?? assert.fail('the Deployment shows OTLP headers from the Secret')
+  const headers =
+    env.find((e) => e.name === 'OTEL_EXPORTER_OTLP_HEADERS') ??
+    assert.fail('the Deployment shows OTLP headers from the Secret')
   const secret = (withTracingUncommented(EXAMPLE_SECRET) as Secret[]).find((m) => m?.kind === 'Secret')!
-  const headersValue = secret.stringData?.[headers.valueFrom?.secretKeyRef?.key ?? ''] ?? assert.fail('the example Secret documents the headers key')
+  const headersValue =
+    secret.stringData?.[headers.valueFrom?.secretKeyRef?.key ?? ''] ??
+    assert.fail('the example Secret documents the headers key')
 
   const names = [...Object.keys(tracingData), headers.name]
-  assert.deepEqual(names.filter((n) => !KNOWN_ENV.has(n)), [], 'names missing from OTEL_ENV_SCHEMA in src/config.ts')
+  assert.deepEqual(
+    names.filter((n) => !KNOWN_ENV.has(n)),
+    [],
+    'names missing from OTEL_ENV_SCHEMA in src/config.ts',
+  )
   const config = loadConfig({ ...resolvedEnv(container), ...tracingData, OTEL_EXPORTER_OTLP_HEADERS: headersValue })
   assert.equal(config.tracing.enabled, true)
   assert.equal(config.tracing.captureMessageContent, false, 'prompts stay out of traces')
@@ -336,11 +368,13 @@ test('the tracing settings the manifests hold commented out are read by the serv
 })
 
 test('secrets come from the Secret keys documented in the example, which holds placeholders only', () => {
-  const refs = [...effectiveEnv(container).values()].flatMap((e) => (e.valueFrom?.secretKeyRef ? [[e.name, e.valueFrom.secretKeyRef] as const] : []))
-  assert.deepEqual(
-    Object.fromEntries(refs.map(([name, ref]) => [name, `${ref.name}/${ref.key}`])),
-    { OPENAI_API_KEY: 'openai-tasks/openai-api-key', SERVICE_TOKENS: 'openai-tasks/service-tokens' },
+  const refs = [...effectiveEnv(container).values()].flatMap((e) =>
+    e.valueFrom?.secretKeyRef ? [[e.name, e.valueFrom.secretKeyRef] as const] : [],
   )
+  assert.deepEqual(Object.fromEntries(refs.map(([name, ref]) => [name, `${ref.name}/${ref.key}`])), {
+    OPENAI_API_KEY: 'openai-tasks/openai-api-key',
+    SERVICE_TOKENS: 'openai-tasks/service-tokens',
+  })
   assert.equal(exampleSecret.data, undefined, 'the example uses stringData only')
   const values = Object.values(exampleSecret.stringData ?? {})
   assert.ok(values.length > 0)
@@ -349,17 +383,22 @@ test('secrets come from the Secret keys documented in the example, which holds p
     assert.doesNotMatch(value, /sk-[A-Za-z0-9_-]{8,}/, 'nothing shaped like an OpenAI key')
   }
   for (const env of [...effectiveEnv(container).values()]) {
-    if (/KEY|TOKEN|SECRET|PASSWORD/.test(env.name)) assert.ok(env.valueFrom?.secretKeyRef, `${env.name} comes from a Secret`)
+    if (/KEY|TOKEN|SECRET|PASSWORD/.test(env.name)) {
+      assert.ok(env.valueFrom?.secretKeyRef, `${env.name} comes from a Secret`)
+    }
   }
 })
 
-test('the pod outlives the service\'s grace period: preStop sleep + GRACE_PERIOD_MS < terminationGracePeriodSeconds', () => {
-  const gracePeriodMs = Number(resolvedEnv(container).GRACE_PERIOD_MS ?? assert.fail('GRACE_PERIOD_MS is set explicitly'))
+test("the pod outlives the service's grace period: preStop sleep + GRACE_PERIOD_MS < terminationGracePeriodSeconds", () => {
+  const gracePeriodMs = Number(
+    resolvedEnv(container).GRACE_PERIOD_MS ?? assert.fail('GRACE_PERIOD_MS is set explicitly'),
+  )
   const terminationMs = (pod.terminationGracePeriodSeconds ?? 30) * 1000
   assert.ok(pod.terminationGracePeriodSeconds !== undefined, 'terminationGracePeriodSeconds is set explicitly')
   assert.ok(terminationMs > gracePeriodMs, `${terminationMs} ms > GRACE_PERIOD_MS ${gracePeriodMs}`)
   const preStop = container.lifecycle?.preStop ?? assert.fail('a preStop hook lets endpoints drain')
-  const sleepSeconds = preStop.sleep?.seconds ?? Number(preStop.exec?.command[0] === 'sleep' ? preStop.exec.command[1] : NaN)
+  const sleepSeconds =
+    preStop.sleep?.seconds ?? Number(preStop.exec?.command[0] === 'sleep' ? preStop.exec.command[1] : NaN)
   assert.ok(sleepSeconds >= 2 && sleepSeconds <= 15, `preStop sleeps a few seconds (${sleepSeconds})`)
   // The kubelet counts the preStop hook against the same grace period, then sends SIGTERM.
   assert.ok(terminationMs > sleepSeconds * 1000 + gracePeriodMs, 'preStop + GRACE_PERIOD_MS end before SIGKILL')
@@ -392,7 +431,11 @@ test('every container has resource requests and limits, and the Deployment runs 
 test('the HPA scales the Deployment on CPU, 2 to 10', () => {
   const hpa = find<Hpa>('HorizontalPodAutoscaler', APP)
   assert.equal(hpa.apiVersion, 'autoscaling/v2')
-  assert.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name })
+  assert.deepEqual(hpa.spec.scaleTargetRef, {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    name: deployment.metadata.name,
+  })
   assert.equal(hpa.spec.minReplicas, 2)
   assert.equal(hpa.spec.maxReplicas, 10)
   assert.ok(hpa.spec.minReplicas <= deployment.spec.replicas)
@@ -413,9 +456,17 @@ test('Redis: non-root, read-only, probed, and its Service selects it', () => {
   assert.equal(sc.allowPrivilegeEscalation, false)
   assert.ok(sc.capabilities?.drop?.includes('ALL'))
   assert.ok(c.readinessProbe && c.livenessProbe, 'readiness and liveness probes')
-  assert.ok(c.volumeMounts?.some((m) => m.mountPath === '/data'), 'a writable /data')
+  assert.ok(
+    c.volumeMounts?.some((m) => m.mountPath === '/data'),
+    'a writable /data',
+  )
   const service = find<Service>('Service', REDIS)
-  assert.deepEqual(podTemplates().filter((p) => selects(service.spec.selector, p.labels)).map((p) => p.name), [REDIS])
+  assert.deepEqual(
+    podTemplates()
+      .filter((p) => selects(service.spec.selector, p.labels))
+      .map((p) => p.name),
+    [REDIS],
+  )
   assert.equal(namedPort(c, service.spec.ports[0]?.targetPort ?? 0), 6379)
 })
 
@@ -424,8 +475,12 @@ test('PodDisruptionBudgets and NetworkPolicies select existing pods', () => {
   for (const m of applied) {
     if (m.kind !== 'PodDisruptionBudget' && m.kind !== 'NetworkPolicy') continue
     const spec = (m as Manifest & { spec: Record<string, { matchLabels: Labels }> }).spec
-    const selector = (m.kind === 'NetworkPolicy' ? spec.podSelector : spec.selector) ?? assert.fail(`${m.kind} selector`)
-    assert.ok(templates.some((p) => selects(selector.matchLabels, p.labels)), `${m.kind} ${m.metadata.name} selects pods`)
+    const selector =
+      (m.kind === 'NetworkPolicy' ? spec.podSelector : spec.selector) ?? assert.fail(`${m.kind} selector`)
+    assert.ok(
+      templates.some((p) => selects(selector.matchLabels, p.labels)),
+      `${m.kind} ${m.metadata.name} selects pods`,
+    )
   }
 })
 
@@ -465,7 +520,8 @@ function dockerfileStages(): Instruction[][] {
 
 const stages = dockerfileStages()
 const runtime = stages.at(-1) ?? assert.fail('a runtime stage')
-const last = (stage: Instruction[], keyword: string): Instruction | undefined => stage.filter((i) => i.keyword === keyword).at(-1)
+const last = (stage: Instruction[], keyword: string): Instruction | undefined =>
+  stage.filter((i) => i.keyword === keyword).at(-1)
 
 test('Dockerfile: node:24 stages, non-root runtime, tini, HEALTHCHECK on /healthz, node dist/server.js', () => {
   const stageNames = new Set<string>()
@@ -482,17 +538,38 @@ test('Dockerfile: node:24 stages, non-root runtime, tini, HEALTHCHECK on /health
   assert.match(healthcheck, /\/healthz/)
   assert.doesNotMatch(healthcheck, /\b(curl|wget)\b/, 'needs no curl/wget in the image')
 
-  const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
-  assert.deepEqual(JSON.parse(last(runtime, 'CMD')?.args ?? 'null'), scripts.start!.split(' '), 'CMD runs what `npm start` runs')
+  const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>
+  }
+  assert.deepEqual(
+    JSON.parse(last(runtime, 'CMD')?.args ?? 'null'),
+    scripts.start!.split(' '),
+    'CMD runs what `npm start` runs',
+  )
   const entrypoint = JSON.parse(last(runtime, 'ENTRYPOINT')?.args ?? 'null') as string[]
   assert.deepEqual(entrypoint, ['/usr/bin/tini', '--'], 'tini is PID 1')
-  assert.ok(runtime.some((i) => i.keyword === 'RUN' && /apt-get install\b.*\btini\b/.test(i.args)), 'tini is installed')
+  assert.ok(
+    runtime.some((i) => i.keyword === 'RUN' && /apt-get install\b.*\btini\b/.test(i.args)),
+    'tini is installed',
+  )
 
   const exposed = last(runtime, 'EXPOSE')?.args
-  assert.equal(Number(exposed), container.ports?.[0]?.containerPort, 'EXPOSE is the Deployment\'s container port')
-  assert.match(runtime.filter((i) => i.keyword === 'ENV').map((i) => i.args).join(' '), /\bPORT=8080\b/)
+  assert.equal(Number(exposed), container.ports?.[0]?.containerPort, "EXPOSE is the Deployment's container port")
+  assert.match(
+    runtime
+      .filter((i) => i.keyword === 'ENV')
+      .map((i) => i.args)
+      .join(' '),
+    /\bPORT=8080\b/,
+  )
   for (const key of ['title', 'description', 'version', 'revision', 'created', 'licenses']) {
-    assert.match(runtime.filter((i) => i.keyword === 'LABEL').map((i) => i.args).join(' '), new RegExp(`org\\.opencontainers\\.image\\.${key}=`))
+    assert.match(
+      runtime
+        .filter((i) => i.keyword === 'LABEL')
+        .map((i) => i.args)
+        .join(' '),
+      new RegExp(`org\\.opencontainers\\.image\\.${key}=`),
+    )
   }
 })
 
@@ -501,20 +578,36 @@ const allocatorLibrary = findLibrary(basename(allocator.preload))
 
 test('Dockerfile: the malloc it preloads is installed and linked where LD_PRELOAD points', () => {
   const runs = runtime.filter((i) => i.keyword === 'RUN').map((i) => i.args)
-  assert.ok(runs.some((a) => /apt-get install\b.*\blibjemalloc2\b/.test(a)), 'libjemalloc2 is installed')
-  assert.ok(runs.some((a) => a.includes('ln -s') && a.includes(allocator.preload)), `${allocator.preload} is linked to the package's library`)
-  const envs = runtime.filter((i) => i.keyword === 'ENV').map((i) => i.args).join(' ')
-  assert.ok(envs.includes(`LD_PRELOAD=${allocator.preload}`) && envs.includes(`MALLOC_CONF=${allocator.mallocConf}`), 'both are ENV of the runtime stage')
+  assert.ok(
+    runs.some((a) => /apt-get install\b.*\blibjemalloc2\b/.test(a)),
+    'libjemalloc2 is installed',
+  )
+  assert.ok(
+    runs.some((a) => a.includes('ln -s') && a.includes(allocator.preload)),
+    `${allocator.preload} is linked to the package's library`,
+  )
+  const envs = runtime
+    .filter((i) => i.keyword === 'ENV')
+    .map((i) => i.args)
+    .join(' ')
+  assert.ok(
+    envs.includes(`LD_PRELOAD=${allocator.preload}`) && envs.includes(`MALLOC_CONF=${allocator.mallocConf}`),
+    'both are ENV of the runtime stage',
+  )
 })
 
 const skipAllocator = needs(basename(allocator.preload), allocatorLibrary !== undefined, 'apt-get install libjemalloc2')
 
 test('Dockerfile: node runs with the malloc it preloads, which takes its MALLOC_CONF', { skip: skipAllocator }, () => {
   const library = allocatorLibrary ?? assert.fail(`${basename(allocator.preload)} on this machine (CI is set)`)
-  const child = spawnSync(process.execPath, ['-e', "process.stdout.write(require('fs').readFileSync('/proc/self/maps', 'utf8'))"], {
-    env: { ...process.env, LD_PRELOAD: library, MALLOC_CONF: allocator.mallocConf },
-    encoding: 'utf8',
-  })
+  const child = spawnSync(
+    process.execPath,
+    ['-e', "process.stdout.write(require('fs').readFileSync('/proc/self/maps', 'utf8'))"],
+    {
+      env: { ...process.env, LD_PRELOAD: library, MALLOC_CONF: allocator.mallocConf },
+      encoding: 'utf8',
+    },
+  )
   assert.equal(child.status, 0)
   assert.equal(child.stderr, '', 'jemalloc accepts every MALLOC_CONF option (it warns about the ones it does not know)')
   assert.ok(child.stdout.includes(library), 'node runs with the library loaded')
@@ -531,7 +624,15 @@ function dockerignored(path: string, patterns: string[]): boolean {
       `^${pattern
         .split(/(\*\*\/|\*\*|\*|\?)/)
         .map((part) =>
-          part === '**/' ? '(?:.*/)?' : part === '**' ? '.*' : part === '*' ? '[^/]*' : part === '?' ? '[^/]' : part.replace(/[.+^${}()|[\]\\]/g, '\\$&'),
+          part === '**/'
+            ? '(?:.*/)?'
+            : part === '**'
+              ? '.*'
+              : part === '*'
+                ? '[^/]*'
+                : part === '?'
+                  ? '[^/]'
+                  : part.replace(/[.+^${}()|[\]\\]/g, '\\$&'),
         )
         .join('')}$`,
     )
@@ -575,7 +676,13 @@ test('Dockerfile: every path it COPYs exists and the .dockerignore lets it into 
     const excluded = files.filter((f) => dockerignored(f, patterns) && !/\.log$|\.DS_Store$/.test(f))
     assert.deepEqual(excluded, [], `COPY ${source}: no file is excluded by .dockerignore`)
   }
-  for (const junk of ['node_modules/fastify/package.json', 'dist/server.js', 'test/deploy.test.ts', '.git/HEAD', 'README.md']) {
+  for (const junk of [
+    'node_modules/fastify/package.json',
+    'dist/server.js',
+    'test/deploy.test.ts',
+    '.git/HEAD',
+    'README.md',
+  ]) {
     assert.ok(dockerignored(junk, patterns), `${junk} stays out of the build context`)
   }
   // What the runtime reads from disk: the compiled code and schemas/ (loaded at start-up).

@@ -41,7 +41,12 @@ test('every relative link in the Markdown files leads to a file, and to a headin
       const resolved = path ? join(dirname(file), decodeURIComponent(path)) : file
       const where = `${relative(ROOT, file)}: ${target}`
       if (!existsSync(resolved)) broken.push(`${where} (no such file)`)
-      else if (hash && statSync(resolved).isFile() && resolved.endsWith('.md') && !anchorsOf(readFileSync(resolved, 'utf8')).has(hash)) {
+      else if (
+        hash &&
+        statSync(resolved).isFile() &&
+        resolved.endsWith('.md') &&
+        !anchorsOf(readFileSync(resolved, 'utf8')).has(hash)
+      ) {
         broken.push(`${where} (no such heading)`)
       }
     }

@@ -21,6 +21,14 @@ test('every error code in src/ is in ERROR_CODES, and every code there is used',
   for (const file of sources(SRC)) {
     for (const [, code] of readFileSync(file, 'utf8').matchAll(/'(ERR_[A-Z0-9_]+)'/g)) used.add(code!)
   }
-  assert.deepEqual([...used].filter((code) => !registered.has(code)), [], 'codes missing from ERROR_CODES')
-  assert.deepEqual([...registered].filter((code) => !used.has(code)), [], 'codes nothing answers with')
+  assert.deepEqual(
+    [...used].filter((code) => !registered.has(code)),
+    [],
+    'codes missing from ERROR_CODES',
+  )
+  assert.deepEqual(
+    [...registered].filter((code) => !used.has(code)),
+    [],
+    'codes nothing answers with',
+  )
 })

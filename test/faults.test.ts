@@ -21,10 +21,19 @@ const WAV = 'data:audio/wav;base64,UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACA
 /** One valid input per task, and the OpenAI path it is sent to. */
 const TASKS = {
   'text-generation': { path: '/v1/chat/completions', payload: { model: 'gpt-4o-mini', prompt: 'Say hi' } },
-  'text-embeddings': { path: '/v1/embeddings', payload: { model: 'text-embedding-3-small', text: 'The quick brown fox' } },
-  'speech-recognition': { path: '/v1/audio/transcriptions', payload: { model: 'whisper-1', audio: WAV, language: 'en' } },
+  'text-embeddings': {
+    path: '/v1/embeddings',
+    payload: { model: 'text-embedding-3-small', text: 'The quick brown fox' },
+  },
+  'speech-recognition': {
+    path: '/v1/audio/transcriptions',
+    payload: { model: 'whisper-1', audio: WAV, language: 'en' },
+  },
   'text-to-speech': { path: '/v1/audio/speech', payload: { model: 'tts-1', text: 'Hello there', voice: 'alloy' } },
-  'text-to-image': { path: '/v1/images/generations', payload: { model: 'dall-e-2', prompt: 'A wombat', size: '256x256' } },
+  'text-to-image': {
+    path: '/v1/images/generations',
+    payload: { model: 'dall-e-2', prompt: 'A wombat', size: '256x256' },
+  },
 } as const
 type TaskName = keyof typeof TASKS
 const TASK_NAMES = Object.keys(TASKS) as TaskName[]
@@ -58,7 +67,12 @@ interface Answer {
   text: string
 }
 
-async function post(svc: Service, task: TaskName, headers: Record<string, string> = {}, payload: object = TASKS[task].payload): Promise<Answer> {
+async function post(
+  svc: Service,
+  task: TaskName,
+  headers: Record<string, string> = {},
+  payload: object = TASKS[task].payload,
+): Promise<Answer> {
   const res = await request(`${svc.origin}/v1/tasks/${task}`, {
     method: 'POST',
     dispatcher: svc.agent,
@@ -205,7 +219,10 @@ describe('faults through a real socket', () => {
     assert.equal(last.event, 'error', `last event: ${JSON.stringify(last)}`)
     assert.ok(!events.some((e) => e.event === 'done' || e.event === 'output'), 'no output or done after a cut')
     const { error } = JSON.parse(last.data) as { error: Record<string, unknown> }
-    assert.ok(['ERR_UPSTREAM_UNREACHABLE', 'ERR_UPSTREAM_BAD_RESPONSE'].includes(String(error.code)), String(error.code))
+    assert.ok(
+      ['ERR_UPSTREAM_UNREACHABLE', 'ERR_UPSTREAM_BAD_RESPONSE'].includes(String(error.code)),
+      String(error.code),
+    )
     assert.equal(typeof error.message, 'string')
     assert.ok(Array.isArray(error.details))
     assert.equal(error['request-id'], answer.headers['x-request-id'])
@@ -213,31 +230,32 @@ describe('faults through a real socket', () => {
     await assertHealthy(svc)
   })
 
-  test(
-    'a cut SSE stream leaves no heartbeat timer behind',
-    async (t) => {
-      const svc = await startService(t, { SSE_HEARTBEAT_MS: '1500' })
-      const pendingTimers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
-      const whole = await post(svc, 'text-generation', { accept: 'text/event-stream' })
-      assert.equal(parseSse(whole.text).at(-1)?.event, 'done')
-      await waitForIdlePool(svc.app)
-      const before = pendingTimers()
-      svc.upstream.enqueue({ kind: 'truncated-stream', path: '/v1/chat/completions', afterChunks: 2, times: 20 })
-      for (let i = 0; i < 20; i++) {
-        const answer = await post(svc, 'text-generation', { accept: 'text/event-stream' })
-        assert.equal(parseSse(answer.text).at(-1)?.event, 'error')
-      }
-      await waitForIdlePool(svc.app)
-      const leaked = pendingTimers() - before
-      t.diagnostic(`${leaked} more timers pending after 20 cut streams`)
-      assert.ok(leaked < 5, `${leaked} more timers pending after 20 cut streams`)
-    },
-  )
+  test('a cut SSE stream leaves no heartbeat timer behind', async (t) => {
+    const svc = await startService(t, { SSE_HEARTBEAT_MS: '1500' })
+    const pendingTimers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+    const whole = await post(svc, 'text-generation', { accept: 'text/event-stream' })
+    assert.equal(parseSse(whole.text).at(-1)?.event, 'done')
+    await waitForIdlePool(svc.app)
+    const before = pendingTimers()
+    svc.upstream.enqueue({ kind: 'truncated-stream', path: '/v1/chat/completions', afterChunks: 2, times: 20 })
+    for (let i = 0; i < 20; i++) {
+      const answer = await post(svc, 'text-generation', { accept: 'text/event-stream' })
+      assert.equal(parseSse(answer.text).at(-1)?.event, 'error')
+    }
+    await waitForIdlePool(svc.app)
+    const leaked = pendingTimers() - before
+    t.diagnostic(`${leaked} more timers pending after 20 cut streams`)
+    assert.ok(leaked < 5, `${leaked} more timers pending after 20 cut streams`)
+  })
 
   test('a truncated audio stream makes the client read fail rather than end cleanly', async (t) => {
     const svc = await startService(t)
     svc.upstream.enqueue({ kind: 'truncated-stream', path: '/v1/audio/speech', afterChunks: 1 })
-    const payload = { model: 'tts-1', text: 'A sentence long enough for several chunks of audio. '.repeat(4), voice: 'alloy' }
+    const payload = {
+      model: 'tts-1',
+      text: 'A sentence long enough for several chunks of audio. '.repeat(4),
+      voice: 'alloy',
+    }
     const res = await request(`${svc.origin}/v1/tasks/text-to-speech`, {
       method: 'POST',
       dispatcher: svc.agent,
@@ -273,7 +291,12 @@ interface LorisResult {
  * headers sent whole with a content-length and the body dribbled ('body'). Gives up (destroys
  * its socket) after `maxMs`; `whileOpen` runs while the dribble goes on.
  */
-async function slowLoris(port: number, mode: 'headers' | 'body', maxMs: number, whileOpen: () => Promise<void> = async () => {}): Promise<LorisResult> {
+async function slowLoris(
+  port: number,
+  mode: 'headers' | 'body',
+  maxMs: number,
+  whileOpen: () => Promise<void> = async () => {},
+): Promise<LorisResult> {
   const started = Date.now()
   const socket = net.connect(port, '127.0.0.1')
   let received = ''
@@ -310,7 +333,12 @@ async function slowLoris(port: number, mode: 'headers' | 'body', maxMs: number, 
     }
   })()
   await whileOpen()
-  await Promise.race([dribbling.then(() => Promise.race([closed, sleep(Math.max(0, maxMs - (Date.now() - started)), undefined, { ref: false })])), closed])
+  await Promise.race([
+    dribbling.then(() =>
+      Promise.race([closed, sleep(Math.max(0, maxMs - (Date.now() - started)), undefined, { ref: false })]),
+    ),
+    closed,
+  ])
   givenUp = closedAfterMs === undefined
   socket.destroy()
   await closed
@@ -336,19 +364,18 @@ describe('slow clients', () => {
       await assertHealthy(svc)
     })
 
-    test(
-      `a slow-loris client (${mode} dribbled) is cut off soon after REQUEST_TIMEOUT_MS / HEADERS_TIMEOUT_MS`,
-      async (t) => {
-        const svc = await startService(t, CLIENT_TIMEOUTS)
-        const deadline = 2000
-        const result = await slowLoris(svc.port, mode, deadline)
-        t.diagnostic(`closed after ${result.closedAfterMs ?? `> ${deadline}`} ms, ${result.bytesSent} bytes dribbled, got ${JSON.stringify(result.received.split('\r\n')[0])}`)
-        assert.ok(result.closedAfterMs !== undefined, `the server still held the slow socket after ${deadline} ms`)
-        if (result.received) assert.match(result.received, /^HTTP\/1\.1 408 /)
-        await waitForIdlePool(svc.app)
-        await assertHealthy(svc)
-      },
-    )
+    test(`a slow-loris client (${mode} dribbled) is cut off soon after REQUEST_TIMEOUT_MS / HEADERS_TIMEOUT_MS`, async (t) => {
+      const svc = await startService(t, CLIENT_TIMEOUTS)
+      const deadline = 2000
+      const result = await slowLoris(svc.port, mode, deadline)
+      t.diagnostic(
+        `closed after ${result.closedAfterMs ?? `> ${deadline}`} ms, ${result.bytesSent} bytes dribbled, got ${JSON.stringify(result.received.split('\r\n')[0])}`,
+      )
+      assert.ok(result.closedAfterMs !== undefined, `the server still held the slow socket after ${deadline} ms`)
+      if (result.received) assert.match(result.received, /^HTTP\/1\.1 408 /)
+      await waitForIdlePool(svc.app)
+      await assertHealthy(svc)
+    })
   }
 })
 
@@ -356,8 +383,17 @@ describe('slow clients', () => {
 // Soak
 // -------------------------------------------------------------------------------------------------
 
-
-type SoakKind = 'status-429' | 'status-500' | 'status-503' | 'status-401' | 'status-400' | 'reset' | 'malformed' | 'hang' | 'sse-cut' | 'audio-cut'
+type SoakKind =
+  | 'status-429'
+  | 'status-500'
+  | 'status-503'
+  | 'status-401'
+  | 'status-400'
+  | 'reset'
+  | 'malformed'
+  | 'hang'
+  | 'sse-cut'
+  | 'audio-cut'
 
 interface SoakCase {
   kind: SoakKind
@@ -371,16 +407,29 @@ function expectError(status: number, code: string): SoakCase['check'] {
   return async (got, _headers, read) => {
     const text = await read()
     if (got !== status) return `status ${got}, wanted ${status}: ${text.slice(0, 200)}`
-    const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; details?: unknown; 'request-id'?: unknown } }
+    const body = JSON.parse(text) as {
+      error?: { code?: unknown; message?: unknown; details?: unknown; 'request-id'?: unknown }
+    }
     const e = body.error
-    if (e?.code !== code || typeof e.message !== 'string' || !Array.isArray(e.details) || typeof e['request-id'] !== 'string') {
+    if (
+      e?.code !== code ||
+      typeof e.message !== 'string' ||
+      !Array.isArray(e.details) ||
+      typeof e['request-id'] !== 'string'
+    ) {
       return `wanted ${code} in the error shape, got ${text.slice(0, 200)}`
     }
     return undefined
   }
 }
 
-const SOAK_STATUS = { 'status-429': 429, 'status-500': 500, 'status-503': 503, 'status-401': 401, 'status-400': 400 } as const
+const SOAK_STATUS = {
+  'status-429': 429,
+  'status-500': 500,
+  'status-503': 503,
+  'status-401': 401,
+  'status-400': 400,
+} as const
 const SOAK_CODES: Record<keyof typeof SOAK_STATUS, [number, string]> = {
   'status-429': [429, 'ERR_UPSTREAM_RATE_LIMITED'],
   'status-500': [502, 'ERR_UPSTREAM_SERVER_ERROR'],
@@ -395,7 +444,18 @@ const SOAK_CODES: Record<keyof typeof SOAK_STATUS, [number, string]> = {
  * every ~0.5 s), so only one request in 50 hangs; its other turns are resets.
  */
 function soakCase(i: number): SoakCase {
-  const kinds: SoakKind[] = ['status-429', 'status-500', 'sse-cut', 'status-503', 'reset', 'status-401', 'audio-cut', 'malformed', 'status-400', 'hang']
+  const kinds: SoakKind[] = [
+    'status-429',
+    'status-500',
+    'sse-cut',
+    'status-503',
+    'reset',
+    'status-401',
+    'audio-cut',
+    'malformed',
+    'status-400',
+    'hang',
+  ]
   const round = Math.floor(i / kinds.length)
   let kind = kinds[i % kinds.length]!
   if (kind === 'hang' && round % 5 !== 0) kind = 'reset'
@@ -404,7 +464,11 @@ function soakCase(i: number): SoakCase {
     case 'reset':
       return { kind, task: anyTask, check: expectError(502, 'ERR_UPSTREAM_UNREACHABLE') }
     case 'malformed':
-      return { kind, task: round % 2 ? 'text-generation' : 'text-embeddings', check: expectError(502, 'ERR_UPSTREAM_BAD_RESPONSE') }
+      return {
+        kind,
+        task: round % 2 ? 'text-generation' : 'text-embeddings',
+        check: expectError(502, 'ERR_UPSTREAM_BAD_RESPONSE'),
+      }
     case 'hang':
       return { kind, task: 'text-embeddings', check: expectError(504, 'ERR_UPSTREAM_TIMEOUT') }
     case 'sse-cut':
@@ -456,7 +520,9 @@ const SSE_CHUNK = JSON.stringify({
 const faultyUpstream: CustomHandler = (req, res) => {
   const id = String(req.headers['x-client-request-id'] ?? '')
   const kind = /^soak-([a-z]+(?:-\d+|-cut)?)-\d+$/.exec(id)?.[1] as SoakKind | undefined
-  const cut = (): void => void setTimeout(() => req.socket.destroy(), 5)
+  const cut = (): void => {
+    setTimeout(() => req.socket.destroy(), 5)
+  }
   switch (kind) {
     case 'reset':
       req.socket.resetAndDestroy()
@@ -478,17 +544,26 @@ const faultyUpstream: CustomHandler = (req, res) => {
       return
     default: {
       const status = kind && kind in SOAK_STATUS ? SOAK_STATUS[kind as keyof typeof SOAK_STATUS] : 418
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(openAIError(status, `soak ${kind}`)))
+      res
+        .writeHead(status, { 'content-type': 'application/json' })
+        .end(JSON.stringify(openAIError(status, `soak ${kind}`)))
     }
   }
 }
 
 describe('soak', () => {
   test('1,000 faulty requests leave the pool idle, the service healthy and the heap where it was', async (t) => {
-    const svc = await startService(t, { ...SHORT_HEARTBEAT, UPSTREAM_MAX_RETRIES: '0', UPSTREAM_HEADERS_TIMEOUT_MS: '200', LOG_LEVEL: 'warn' })
+    const svc = await startService(t, {
+      ...SHORT_HEARTBEAT,
+      UPSTREAM_MAX_RETRIES: '0',
+      UPSTREAM_HEADERS_TIMEOUT_MS: '200',
+      LOG_LEVEL: 'warn',
+    })
     for (const name of TASK_NAMES) svc.upstream.setHandler(TASKS[name].path, faultyUpstream)
     const gc = findGc()
-    t.diagnostic(`gc: ${(globalThis as { gc?: unknown }).gc ? 'global.gc (--expose-gc)' : gc ? 'v8.setFlagsFromString + vm' : 'unavailable, min of samples'}`)
+    t.diagnostic(
+      `gc: ${(globalThis as { gc?: unknown }).gc ? 'global.gc (--expose-gc)' : gc ? 'v8.setFlagsFromString + vm' : 'unavailable, min of samples'}`,
+    )
 
     const failures: string[] = []
     let sent = 0
@@ -502,10 +577,16 @@ describe('soak', () => {
           const res = await request(`${svc.origin}/v1/tasks/${c.task}`, {
             method: 'POST',
             dispatcher: svc.agent,
-            headers: { 'content-type': 'application/json', 'x-request-id': `soak-${c.kind}-${i}`, ...(c.accept && { accept: c.accept }) },
+            headers: {
+              'content-type': 'application/json',
+              'x-request-id': `soak-${c.kind}-${i}`,
+              ...(c.accept && { accept: c.accept }),
+            },
             body: JSON.stringify(TASKS[c.task].payload),
           })
-          const problem = await c.check(res.statusCode, res.headers, () => res.body.text()).catch((err: Error) => `check threw ${err.message}`)
+          const problem = await c
+            .check(res.statusCode, res.headers, () => res.body.text())
+            .catch((err: Error) => `check threw ${err.message}`)
           await res.body.dump().catch(() => undefined)
           if (problem && failures.length < 20) failures.push(`#${i} ${c.kind} on ${c.task}: ${problem}`)
         }

@@ -32,20 +32,55 @@ type Body = Record<string, unknown>
 /** The JSON keys the mapping can produce for each operation. */
 const UPSTREAM_KEYS: Record<string, ReadonlySet<string>> = {
   '/v1/chat/completions': new Set([
-    'model', 'messages', 'temperature', 'top_p', 'n', 'max_tokens', 'max_completion_tokens', 'presence_penalty',
-    'frequency_penalty', 'response_format', 'prediction', 'tools', 'tool_choice', 'stream', 'stream_options',
-    'reasoning_effort', 'verbosity', 'stop', 'seed', 'parallel_tool_calls',
+    'model',
+    'messages',
+    'temperature',
+    'top_p',
+    'n',
+    'max_tokens',
+    'max_completion_tokens',
+    'presence_penalty',
+    'frequency_penalty',
+    'response_format',
+    'prediction',
+    'tools',
+    'tool_choice',
+    'stream',
+    'stream_options',
+    'reasoning_effort',
+    'verbosity',
+    'stop',
+    'seed',
+    'parallel_tool_calls',
   ]),
   '/v1/embeddings': new Set(['model', 'input', 'encoding_format', 'dimensions']),
   '/v1/audio/speech': new Set(['model', 'input', 'voice', 'instructions', 'response_format', 'speed']),
   '/v1/images/generations': new Set([
-    'model', 'prompt', 'n', 'quality', 'size', 'style', 'response_format', 'background', 'output_format', 'output_compression',
+    'model',
+    'prompt',
+    'n',
+    'quality',
+    'size',
+    'style',
+    'response_format',
+    'background',
+    'output_format',
+    'output_compression',
     'moderation',
   ]),
 }
 const TRANSCRIPTION_FIELDS: ReadonlySet<string> = new Set([
-  'file', 'model', 'prompt', 'language', 'temperature', 'response_format', 'timestamp_granularities[]', 'chunking_strategy',
-  'chunking_strategy[type]', 'chunking_strategy[prefix_padding_ms]', 'chunking_strategy[silence_duration_ms]',
+  'file',
+  'model',
+  'prompt',
+  'language',
+  'temperature',
+  'response_format',
+  'timestamp_granularities[]',
+  'chunking_strategy',
+  'chunking_strategy[type]',
+  'chunking_strategy[prefix_padding_ms]',
+  'chunking_strategy[silence_duration_ms]',
   'chunking_strategy[threshold]',
 ])
 
@@ -66,7 +101,11 @@ function assertOnlyMappedFields(rec: RecordedRequest): void {
   if (path === '/v1/audio/transcriptions') {
     assert.ok(rec.form, 'a transcription is a multipart form')
     const names = rec.form.entries.map(([name]) => name)
-    assert.deepEqual(names.filter((n) => !TRANSCRIPTION_FIELDS.has(n)), [], `form fields ${names.join(', ')}`)
+    assert.deepEqual(
+      names.filter((n) => !TRANSCRIPTION_FIELDS.has(n)),
+      [],
+      `form fields ${names.join(', ')}`,
+    )
     return
   }
   const allowed = UPSTREAM_KEYS[path]
@@ -78,13 +117,25 @@ function assertOnlyMappedFields(rec: RecordedRequest): void {
   assert.ok(Array.isArray(messages) && messages.length > 0, 'messages is a non-empty array')
   messages.forEach((message, i) => {
     const { role, content } = message as { role: unknown; content: unknown }
-    const keys = role === 'assistant' ? ['role', 'content', 'tool_calls'] : role === 'tool' ? ['role', 'content', 'tool_call_id'] : ['role', 'content']
+    const keys =
+      role === 'assistant'
+        ? ['role', 'content', 'tool_calls']
+        : role === 'tool'
+          ? ['role', 'content', 'tool_call_id']
+          : ['role', 'content']
     assertKeys(message, keys, `messages[${i}]`)
-    assert.ok(['system', 'developer', 'user', 'assistant', 'tool'].includes(String(role)), `messages[${i}].role ${String(role)}`)
+    assert.ok(
+      ['system', 'developer', 'user', 'assistant', 'tool'].includes(String(role)),
+      `messages[${i}].role ${String(role)}`,
+    )
     const toolCalls = (message as { tool_calls?: unknown[] }).tool_calls
     toolCalls?.forEach((call, j) => {
       assertKeys(call, ['id', 'type', 'function'], `messages[${i}].tool_calls[${j}]`)
-      assertKeys((call as { function: unknown }).function, ['name', 'arguments'], `messages[${i}].tool_calls[${j}].function`)
+      assertKeys(
+        (call as { function: unknown }).function,
+        ['name', 'arguments'],
+        `messages[${i}].tool_calls[${j}].function`,
+      )
     })
     if (typeof content === 'string' || (content === null && toolCalls)) return
     assert.ok(Array.isArray(content), `messages[${i}].content is text or parts`)
@@ -99,7 +150,11 @@ function assertOnlyMappedFields(rec: RecordedRequest): void {
   if (body.tools !== undefined) {
     ;(body.tools as unknown[]).forEach((tool, i) => {
       assertKeys(tool, ['type', 'function'], `tools[${i}]`)
-      assertKeys((tool as { function: unknown }).function, ['name', 'description', 'parameters', 'strict'], `tools[${i}].function`)
+      assertKeys(
+        (tool as { function: unknown }).function,
+        ['name', 'description', 'parameters', 'strict'],
+        `tools[${i}].function`,
+      )
     })
   }
   if (isPlainObject(body.tool_choice)) {
@@ -111,7 +166,9 @@ function assertOnlyMappedFields(rec: RecordedRequest): void {
   if (body.response_format !== undefined) {
     assertKeys(body.response_format, ['type', 'json_schema'], 'response_format')
     const schema = (body.response_format as { json_schema?: unknown }).json_schema
-    if (schema !== undefined) assertKeys(schema, ['name', 'schema', 'strict', 'description'], 'response_format.json_schema')
+    if (schema !== undefined) {
+      assertKeys(schema, ['name', 'schema', 'strict', 'description'], 'response_format.json_schema')
+    }
   }
 }
 
@@ -123,7 +180,9 @@ const PROTOTYPES = [Object.prototype, Array.prototype, Function.prototype, Strin
 const PROTOTYPE_KEYS = PROTOTYPES.map((p) => Object.getOwnPropertyNames(p).sort().join(','))
 
 function assertNotPolluted(): void {
-  PROTOTYPES.forEach((p, i) => assert.equal(Object.getOwnPropertyNames(p).sort().join(','), PROTOTYPE_KEYS[i], 'prototype untouched'))
+  PROTOTYPES.forEach((p, i) =>
+    assert.equal(Object.getOwnPropertyNames(p).sort().join(','), PROTOTYPE_KEYS[i], 'prototype untouched'),
+  )
   const probe = {} as Record<string, unknown>
   assert.equal(probe.polluted, undefined, 'Object.prototype.polluted is not set')
   assert.equal(probe.isAdmin, undefined, 'Object.prototype.isAdmin is not set')
@@ -162,8 +221,13 @@ interface Tally {
 /** Inputs the properties skip (fc.pre): those beyond what the stand-in OpenAI can simulate. */
 const SKIPS: Array<{ reason: string; matches: (route: string, body: unknown, req: FuzzRequest) => boolean }> = [
   {
-    reason: 'stand-in limit, not a src bug: fake-openai allocates `dimensions` floats per embedding (a 500 for huge values, gigabytes for large ones)',
-    matches: (route, body) => route === 'text-embeddings' && isPlainObject(body) && typeof body.dimensions === 'number' && body.dimensions > 100_000,
+    reason:
+      'stand-in limit, not a src bug: fake-openai allocates `dimensions` floats per embedding (a 500 for huge values, gigabytes for large ones)',
+    matches: (route, body) =>
+      route === 'text-embeddings' &&
+      isPlainObject(body) &&
+      typeof body.dimensions === 'number' &&
+      body.dimensions > 100_000,
   },
 ]
 
@@ -176,7 +240,13 @@ function parsed(payload: string | Buffer): unknown {
   }
 }
 
-async function check(app: FastifyInstance, upstream: FakeOpenAI, route: string, req: FuzzRequest, tally: Tally): Promise<void> {
+async function check(
+  app: FastifyInstance,
+  upstream: FakeOpenAI,
+  route: string,
+  req: FuzzRequest,
+  tally: Tally,
+): Promise<void> {
   const body = parsed(req.payload)
   const skip = SKIPS.find((s) => s.matches(route, body, req))
   if (skip) {
@@ -194,13 +264,20 @@ async function check(app: FastifyInstance, upstream: FakeOpenAI, route: string, 
   tally.statuses.set(status, (tally.statuses.get(status) ?? 0) + 1)
   if (upstream.requests.length) tally.reachedUpstream++
 
-  assert.ok((status >= 200 && status < 300) || (status >= 400 && status < 500), `status ${status}: ${res.body.slice(0, 500)}`)
+  assert.ok(
+    (status >= 200 && status < 300) || (status >= 400 && status < 500),
+    `status ${status}: ${res.body.slice(0, 500)}`,
+  )
   if (status >= 400) assertErrorShape(status, res.headers, res.body)
   else if (String(res.headers['content-type']).startsWith('text/event-stream')) {
     const events = [...res.body.matchAll(/^event: (\w+)$/gm)].map((m) => m[1])
     assert.equal(events.at(-1), 'done', `an SSE answer ends with done: ${res.body.slice(-300)}`)
   }
-  assert.deepEqual(upstream.violations.slice(violationsBefore), [], 'what reached the stand-in satisfies OpenAI\'s contract')
+  assert.deepEqual(
+    upstream.violations.slice(violationsBefore),
+    [],
+    "what reached the stand-in satisfies OpenAI's contract",
+  )
   for (const rec of upstream.requests) assertOnlyMappedFields(rec)
   assertNotPolluted()
 }
@@ -213,17 +290,44 @@ interface TaskSchema {
   properties: Record<string, unknown>
   required?: string[]
 }
-const TASK_SCHEMAS = YAML.parse(readFileSync(new URL('../schemas/tasks.yaml', import.meta.url), 'utf8')) as Record<string, { input: TaskSchema }>
+const TASK_SCHEMAS = YAML.parse(readFileSync(new URL('../schemas/tasks.yaml', import.meta.url), 'utf8')) as Record<
+  string,
+  { input: TaskSchema }
+>
 const fieldsOf = (task: string): string[] => Object.keys(TASK_SCHEMAS[task]!.input.properties)
 
-const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 40 })
+const printable = fc.string({
+  unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+  maxLength: 40,
+})
 
 /** Up to ~200 KB of one repeated character (cheap to build, expensive to mishandle). */
 const hugeString = fc
-  .tuple(fc.integer({ min: 1_000, max: 200_000 }), fc.constantFrom('a', ' ', 'é', '😀', '"', '\\', '\n', '\u0000', '\u2028', '\ud800'))
+  .tuple(
+    fc.integer({ min: 1_000, max: 200_000 }),
+    fc.constantFrom('a', ' ', 'é', '😀', '"', '\\', '\n', '\u0000', '\u2028', '\ud800'),
+  )
   .map(([n, c]) => c.repeat(Math.max(1, Math.floor(n / c.length))))
 
-const oddString = fc.constantFrom('', ' ', '\u0000', '\ud800', '\udfff\ud800', '𝔘𝔫𝔦𝔠𝔬𝔡𝔢', 'null', 'true', '0', '-1', '1e309', '<script>', '${x}', '%s%n', '../../etc/passwd', '\r\n\r\nX: y')
+const oddString = fc.constantFrom(
+  '',
+  ' ',
+  '\u0000',
+  '\ud800',
+  '\udfff\ud800',
+  '𝔘𝔫𝔦𝔠𝔬𝔡𝔢',
+  'null',
+  'true',
+  '0',
+  '-1',
+  '1e309',
+  '<script>',
+  // eslint-disable-next-line no-template-curly-in-string -- a template placeholder as text
+  '${x}',
+  '%s%n',
+  '../../etc/passwd',
+  '\r\n\r\nX: y',
+)
 
 const text = fc.oneof(
   { weight: 6, arbitrary: fc.string({ maxLength: 60 }) },
@@ -235,7 +339,11 @@ const nonEmptyText = text.filter((s) => s.length > 0)
 
 /** A JSON value up to 500 levels deep, as objects or arrays. */
 const deepValue: fc.Arbitrary<Json> = fc
-  .tuple(fc.integer({ min: 1, max: 500 }), fc.constantFrom('object', 'array', 'mixed'), fc.constantFrom<Json>(1, 'x', null, {}, []))
+  .tuple(
+    fc.integer({ min: 1, max: 500 }),
+    fc.constantFrom('object', 'array', 'mixed'),
+    fc.constantFrom<Json>(1, 'x', null, {}, []),
+  )
   .map(([depth, shape, leaf]) => {
     let value: Json = leaf
     for (let i = 0; i < depth; i++) {
@@ -321,7 +429,16 @@ const imageBad = fc.oneof(
   badEncodings(PNG, 'image/png', WAV),
   // http(s) URLs pass through untouched, so odd ones must not reach OpenAI either.
   printable.map((rest) => `http://${rest}`),
-  fc.constantFrom('http://', 'https://', 'HTTP://EXAMPLE.COM/A.PNG', 'https://a b/c.png', 'https://example.com/ü.png', 'http://[::1', 'https://example.com/%zz', 'http://x/\u0000'),
+  fc.constantFrom(
+    'http://',
+    'https://',
+    'HTTP://EXAMPLE.COM/A.PNG',
+    'https://a b/c.png',
+    'https://example.com/ü.png',
+    'http://[::1',
+    'https://example.com/%zz',
+    'http://x/\u0000',
+  ),
 )
 
 // -------------------------------------------------------------------------------------------------
@@ -331,22 +448,37 @@ const imageBad = fc.oneof(
 const functionName = fc.stringMatching(/^[a-zA-Z0-9_-]{1,64}$/)
 const schemaName = fc.stringMatching(/^[a-zA-Z0-9_-]{1,64}$/)
 const smallSchema = fc.oneof(
-  fc.constant({ type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'], additionalProperties: false }),
+  fc.constant({
+    type: 'object',
+    properties: { answer: { type: 'string' } },
+    required: ['answer'],
+    additionalProperties: false,
+  }),
   fc.constant({ type: 'object' }),
-  fc.dictionary(fc.string({ maxLength: 6 }), anyJson, { maxKeys: 3 }).map((properties) => ({ type: 'object', properties })),
+  fc
+    .dictionary(fc.string({ maxLength: 6 }), anyJson, { maxKeys: 3 })
+    .map((properties) => ({ type: 'object', properties })),
 )
 
 const responseFormat = fc.oneof(
   fc.constantFrom({ type: 'text' }, { type: 'json_object' }),
   fc.record(
-    { type: fc.constant('json_schema'), 'json-schema': smallSchema.map((s) => JSON.stringify(s)), name: schemaName, strict: fc.boolean() },
+    {
+      type: fc.constant('json_schema'),
+      'json-schema': smallSchema.map((s) => JSON.stringify(s)),
+      name: schemaName,
+      strict: fc.boolean(),
+    },
     { requiredKeys: ['type', 'json-schema'] },
   ),
   fc.record(
     {
       type: fc.constant('json_schema'),
       'json-schema': fc
-        .record({ name: schemaName, schema: smallSchema, strict: fc.boolean(), description: fc.string({ maxLength: 20 }) }, { requiredKeys: ['name', 'schema'] })
+        .record(
+          { name: schemaName, schema: smallSchema, strict: fc.boolean(), description: fc.string({ maxLength: 20 }) },
+          { requiredKeys: ['name', 'schema'] },
+        )
         .map((wrapper) => JSON.stringify(wrapper)),
     },
     { requiredKeys: ['type', 'json-schema'] },
@@ -363,7 +495,13 @@ const wildResponseFormat = fc.oneof(
         fc.string({ maxLength: 30 }),
         anyJson.map((v) => JSON.stringify(v)),
         fc
-          .record({ name: fc.oneof(schemaName, anyJson), schema: fc.oneof(smallSchema, anyJson), strict: anyJson, description: anyJson, extra: anyJson })
+          .record({
+            name: fc.oneof(schemaName, anyJson),
+            schema: fc.oneof(smallSchema, anyJson),
+            strict: anyJson,
+            description: anyJson,
+            extra: anyJson,
+          })
           .map((wrapper) => JSON.stringify(wrapper)),
       ),
       name: schemaName,
@@ -391,7 +529,10 @@ const tool = fc.record(
 
 const toolChoice = fc.oneof(
   fc.constantFrom('none', 'auto', 'required'),
-  fc.record({ type: fc.constant('function'), function: fc.record({ name: functionName }) }, { requiredKeys: ['function'] }),
+  fc.record(
+    { type: fc.constant('function'), function: fc.record({ name: functionName }) },
+    { requiredKeys: ['function'] },
+  ),
 )
 
 function historyTurn(image: fc.Arbitrary<string>, minParts: number): fc.Arbitrary<Body> {
@@ -412,17 +553,32 @@ function historyTurn(image: fc.Arbitrary<string>, minParts: number): fc.Arbitrar
 const toolRoundTrip = fc
   .uniqueArray(fc.stringMatching(/^call_[A-Za-z0-9]{1,12}$/), { minLength: 1, maxLength: 3 })
   .chain((ids) =>
-    fc.tuple(
-      fc.record(
-        {
-          role: fc.constant('assistant'),
-          content: fc.oneof(fc.constant(null), text),
-          'tool-calls': fc.tuple(...ids.map((id) => fc.record({ id: fc.constant(id), type: fc.constant('function'), function: fc.record({ name: functionName, arguments: text }) }, { requiredKeys: ['id', 'function'] }))),
-        },
-        { requiredKeys: ['role', 'tool-calls'] },
-      ),
-      fc.tuple(...ids.map((id) => fc.record({ role: fc.constant('tool'), 'tool-call-id': fc.constant(id), content: text }))),
-    ).map(([asked, answers]): Body[] => [asked, ...answers]),
+    fc
+      .tuple(
+        fc.record(
+          {
+            role: fc.constant('assistant'),
+            content: fc.oneof(fc.constant(null), text),
+            'tool-calls': fc.tuple(
+              ...ids.map((id) =>
+                fc.record(
+                  {
+                    id: fc.constant(id),
+                    type: fc.constant('function'),
+                    function: fc.record({ name: functionName, arguments: text }),
+                  },
+                  { requiredKeys: ['id', 'function'] },
+                ),
+              ),
+            ),
+          },
+          { requiredKeys: ['role', 'tool-calls'] },
+        ),
+        fc.tuple(
+          ...ids.map((id) => fc.record({ role: fc.constant('tool'), 'tool-call-id': fc.constant(id), content: text })),
+        ),
+      )
+      .map(([asked, answers]): Body[] => [asked, ...answers]),
   )
 
 /** Earlier turns: plain ones, developer ones, and tool round trips. */
@@ -436,11 +592,24 @@ function chatHistory(image: fc.Arbitrary<string>, minParts: number): fc.Arbitrar
   return fc.array(block, { maxLength: 3 }).map((blocks) => blocks.flat())
 }
 
-const REASONING_MODELS = ['o1', 'o3-mini', 'o4-mini-2025-04-16', 'gpt-5', 'gpt-5.4-mini', 'ft:o4-mini-2025-04-16:acme::x']
+const REASONING_MODELS = [
+  'o1',
+  'o3-mini',
+  'o4-mini-2025-04-16',
+  'gpt-5',
+  'gpt-5.4-mini',
+  'ft:o4-mini-2025-04-16:acme::x',
+]
 const CHAT_MODELS = ['gpt-4o-mini', 'gpt-4o', 'gpt-4.1', 'gpt-5-chat-latest']
-const chatModel = fc.oneof(fc.constantFrom(...CHAT_MODELS, ...REASONING_MODELS), fc.stringMatching(/^[a-z0-9.-]{1,30}$/))
+const chatModel = fc.oneof(
+  fc.constantFrom(...CHAT_MODELS, ...REASONING_MODELS),
+  fc.stringMatching(/^[a-z0-9.-]{1,30}$/),
+)
 const reasoningEffort = fc.constantFrom('none', 'minimal', 'low', 'medium', 'high', 'xhigh', 'max')
-const stop = fc.oneof(fc.string({ minLength: 1, maxLength: 8 }), fc.array(fc.string({ minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 4 }))
+const stop = fc.oneof(
+  fc.string({ minLength: 1, maxLength: 8 }),
+  fc.array(fc.string({ minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 4 }),
+)
 
 /** Fields a reasoning model (or any model, for `wild`) refuses; left out of its valid bodies. */
 const SAMPLING_FIELDS = ['temperature', 'top-p', 'presence-penalty', 'frequency-penalty', 'stop']
@@ -448,39 +617,42 @@ const SAMPLING_FIELDS = ['temperature', 'top-p', 'presence-penalty', 'frequency-
 /** `wild`: bad images and URLs, empty part lists, odd response formats. */
 function textGeneration(wild: boolean): fc.Arbitrary<Body> {
   const image = wild ? fc.oneof(imageGood, imageBad) : imageGood
-  return fc.record(
-    {
-      task: fc.constant('TASK_TEXT_GENERATION'),
-      model: chatModel,
-      prompt: text,
-      'system-message': text,
-      images: fc.array(image, { maxLength: 2 }),
-      'chat-history': chatHistory(image, wild ? 0 : 1),
-      temperature: fc.double({ min: 0, max: 2, noNaN: true }),
-      n: fc.integer({ min: 1, max: 3 }),
-      'max-tokens': fc.integer({ min: 1, max: 100_000 }),
-      'response-format': wild ? wildResponseFormat : responseFormat,
-      'top-p': fc.double({ min: 0, max: 1, noNaN: true }),
-      'presence-penalty': fc.double({ min: -2, max: 2, noNaN: true }),
-      'frequency-penalty': fc.double({ min: -2, max: 2, noNaN: true }),
-      prediction: fc.record({ content: text }),
-      tools: fc.array(tool, { maxLength: 2 }),
-      'tool-choice': toolChoice,
-      'reasoning-effort': reasoningEffort,
-      verbosity: fc.constantFrom('low', 'medium', 'high'),
-      stop,
-      seed: fc.integer(),
-      'parallel-tool-calls': fc.boolean(),
-    },
-    { requiredKeys: ['model', 'prompt'] },
-  ).map((body) => (wild ? body : fieldsTheModelTakes(body))).chain((body) =>
-    // `response-type` is the same field under its other name; give at most one of them.
-    fc.boolean().map((renamed) => {
-      if (!renamed || body['response-format'] === undefined) return body
-      const { 'response-format': format, ...rest } = body
-      return { ...rest, 'response-type': format }
-    }),
-  )
+  return fc
+    .record(
+      {
+        task: fc.constant('TASK_TEXT_GENERATION'),
+        model: chatModel,
+        prompt: text,
+        'system-message': text,
+        images: fc.array(image, { maxLength: 2 }),
+        'chat-history': chatHistory(image, wild ? 0 : 1),
+        temperature: fc.double({ min: 0, max: 2, noNaN: true }),
+        n: fc.integer({ min: 1, max: 3 }),
+        'max-tokens': fc.integer({ min: 1, max: 100_000 }),
+        'response-format': wild ? wildResponseFormat : responseFormat,
+        'top-p': fc.double({ min: 0, max: 1, noNaN: true }),
+        'presence-penalty': fc.double({ min: -2, max: 2, noNaN: true }),
+        'frequency-penalty': fc.double({ min: -2, max: 2, noNaN: true }),
+        prediction: fc.record({ content: text }),
+        tools: fc.array(tool, { maxLength: 2 }),
+        'tool-choice': toolChoice,
+        'reasoning-effort': reasoningEffort,
+        verbosity: fc.constantFrom('low', 'medium', 'high'),
+        stop,
+        seed: fc.integer(),
+        'parallel-tool-calls': fc.boolean(),
+      },
+      { requiredKeys: ['model', 'prompt'] },
+    )
+    .map((body) => (wild ? body : fieldsTheModelTakes(body)))
+    .chain((body) =>
+      // `response-type` is the same field under its other name; give at most one of them.
+      fc.boolean().map((renamed) => {
+        if (!renamed || body['response-format'] === undefined) return body
+        const { 'response-format': format, ...rest } = body
+        return { ...rest, 'response-type': format }
+      }),
+    )
 }
 
 /** A valid body keeps only the fields its model's family takes; the wild ones keep them all. */
@@ -497,7 +669,10 @@ function fieldsTheModelTakes(body: Body): Body {
 const textEmbeddings = fc.record(
   {
     task: fc.constant('TASK_TEXT_EMBEDDINGS'),
-    model: fc.oneof(fc.constantFrom('text-embedding-3-small', 'text-embedding-3-large', 'text-embedding-ada-002'), printable.filter((s) => s.length > 0)),
+    model: fc.oneof(
+      fc.constantFrom('text-embedding-3-small', 'text-embedding-3-large', 'text-embedding-ada-002'),
+      printable.filter((s) => s.length > 0),
+    ),
     text: nonEmptyText,
     dimensions: fc.integer({ min: 1, max: 3072 }),
   },
@@ -532,15 +707,19 @@ function speechRecognition(audio: fc.Arbitrary<string>): fc.Arbitrary<Body> {
       },
       { requiredKeys: ['model', 'audio'] },
     ),
-    fc.record(
-      {
-        model: fc.constant('whisper-1'),
-        audio,
-        'response-format': fc.constantFrom('json', 'text', 'srt', 'vtt', 'verbose_json'),
-        'timestamp-granularities': fc.uniqueArray(fc.constantFrom('word', 'segment'), { minLength: 1, maxLength: 2 }),
-      },
-      { requiredKeys: ['model', 'audio'] },
-    ).map((body) => (body['response-format'] === 'verbose_json' ? body : { ...body, 'timestamp-granularities': undefined })),
+    fc
+      .record(
+        {
+          model: fc.constant('whisper-1'),
+          audio,
+          'response-format': fc.constantFrom('json', 'text', 'srt', 'vtt', 'verbose_json'),
+          'timestamp-granularities': fc.uniqueArray(fc.constantFrom('word', 'segment'), { minLength: 1, maxLength: 2 }),
+        },
+        { requiredKeys: ['model', 'audio'] },
+      )
+      .map((body) =>
+        body['response-format'] === 'verbose_json' ? body : { ...body, 'timestamp-granularities': undefined },
+      ),
     fc.record(
       {
         model: fc.constant('gpt-4o-transcribe-diarize'),
@@ -562,7 +741,21 @@ const textToSpeech = fc
       model: fc.constantFrom('tts-1', 'tts-1-hd', 'gpt-4o-mini-tts'),
       text: fc.oneof(fc.string({ minLength: 1, maxLength: 200 }), fc.string({ minLength: 1, maxLength: 4096 })),
       voice: fc.oneof(
-        fc.constantFrom('alloy', 'ash', 'ballad', 'coral', 'echo', 'fable', 'onyx', 'nova', 'sage', 'shimmer', 'verse', 'marin', 'cedar'),
+        fc.constantFrom(
+          'alloy',
+          'ash',
+          'ballad',
+          'coral',
+          'echo',
+          'fable',
+          'onyx',
+          'nova',
+          'sage',
+          'shimmer',
+          'verse',
+          'marin',
+          'cedar',
+        ),
         fc.stringMatching(/^[a-z0-9_-]{1,64}$/),
         fc.record({ id: fc.string({ minLength: 1, maxLength: 40 }) }),
       ),
@@ -620,7 +813,16 @@ const textToImage = fc.oneof(
       prompt: fc.oneof(fc.string({ minLength: 1, maxLength: 40 }), hugeString),
       n: fc.integer({ min: 1, max: 10 }),
       quality: fc.constantFrom('auto', 'low', 'medium', 'high', 'standard', 'hd'),
-      size: fc.constantFrom('auto', '256x256', '512x512', '1024x1024', '1536x1024', '1024x1536', '1792x1024', '1024x1792'),
+      size: fc.constantFrom(
+        'auto',
+        '256x256',
+        '512x512',
+        '1024x1024',
+        '1536x1024',
+        '1024x1536',
+        '1792x1024',
+        '1024x1792',
+      ),
       style: fc.constantFrom('vivid', 'natural'),
       background: fc.constantFrom('auto', 'opaque', 'transparent'),
       'output-format': fc.constantFrom('png', 'jpeg', 'webp'),
@@ -638,9 +840,33 @@ const textToImage = fc.oneof(
 /** Keys a mapping bug might pass straight through: OpenAI's own names, and junk. */
 const foreignKey = fc.oneof(
   fc.constantFrom(
-    'messages', 'stream', 'stream_options', 'user', 'logit_bias', 'max_tokens', 'response_format', 'top_p', 'input',
-    'file', 'instructions', 'seed', 'store', 'metadata', 'encoding_format', 'output_format', 'background', 'tools ',
-    'Model', 'PROMPT', '', ' ', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '__defineGetter__',
+    'messages',
+    'stream',
+    'stream_options',
+    'user',
+    'logit_bias',
+    'max_tokens',
+    'response_format',
+    'top_p',
+    'input',
+    'file',
+    'instructions',
+    'seed',
+    'store',
+    'metadata',
+    'encoding_format',
+    'output_format',
+    'background',
+    'tools ',
+    'Model',
+    'PROMPT',
+    '',
+    ' ',
+    'constructor',
+    'prototype',
+    'toString',
+    'hasOwnProperty',
+    '__defineGetter__',
   ),
   fc.string({ maxLength: 12 }),
 )
@@ -663,7 +889,14 @@ function mutated(valid: fc.Arbitrary<Body>, fields: string[]): fc.Arbitrary<unkn
 }
 
 const POLLUTION_KEYS = ['__proto__', 'constructor', 'prototype', '\\u005f_proto__', '__pro\\u0074o__']
-const POLLUTION_VALUES = ['{"polluted":"yes","isAdmin":true}', '{"prototype":{"polluted":"yes"}}', '"yes"', 'null', '[]', '{"__proto__":{"polluted":"yes"}}']
+const POLLUTION_VALUES = [
+  '{"polluted":"yes","isAdmin":true}',
+  '{"prototype":{"polluted":"yes"}}',
+  '"yes"',
+  'null',
+  '[]',
+  '{"__proto__":{"polluted":"yes"}}',
+]
 
 /** Adds `"key": value` to the n-th object of the JSON text (possibly one inside a string: then the JSON breaks). */
 function withMember(json: string, key: string, value: string, nth: number): string {
@@ -675,7 +908,18 @@ function withMember(json: string, key: string, value: string, nth: number): stri
   return json.slice(0, at + 1) + (rest.startsWith('}') ? member : `${member},`) + rest
 }
 
-const BAD_UTF8 = [[0xff], [0xfe, 0xff], [0xc3, 0x28], [0xc0, 0xaf], [0xe0, 0x80, 0xaf], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80], [0x80]]
+const BAD_UTF8 = [
+  [0xff],
+  [0xfe, 0xff],
+  [0xc3, 0x28],
+  [0xc0, 0xaf],
+  [0xe0, 0x80, 0xaf],
+  [0xed, 0xa0, 0x80],
+  [0xf8, 0x88, 0x80, 0x80, 0x80],
+  [0xe2, 0x82],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0x80],
+]
 
 /** The JSON bytes with invalid UTF-8 put at a string value's start or anywhere. */
 function withBadBytes(json: string, bytes: number[], nth: number, inString: boolean): Buffer {
@@ -701,25 +945,81 @@ const payloadOf = (body: unknown): fc.Arbitrary<string | Buffer> => {
     {
       weight: 2,
       arbitrary: fc
-        .tuple(fc.oneof(fc.constantFrom(...BAD_UTF8), fc.array(fc.integer({ min: 0x80, max: 0xff }), { minLength: 1, maxLength: 4 })), fc.nat(), fc.boolean())
+        .tuple(
+          fc.oneof(
+            fc.constantFrom(...BAD_UTF8),
+            fc.array(fc.integer({ min: 0x80, max: 0xff }), { minLength: 1, maxLength: 4 }),
+          ),
+          fc.nat(),
+          fc.boolean(),
+        )
         .map(([bytes, nth, inString]) => withBadBytes(json, bytes, nth, inString)),
     },
     { weight: 1, arbitrary: fc.nat().map((n) => json.slice(0, n % Math.max(1, json.length))) },
-    { weight: 1, arbitrary: fc.constantFrom(`\ufeff${json}`, `${json}x`, `${json}${json}`, ` \n${json}\n `, '', 'null', '[]', '"text"', '1', '{', '{"a":1,}') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        `\ufeff${json}`,
+        `${json}x`,
+        `${json}${json}`,
+        ` \n${json}\n `,
+        '',
+        'null',
+        '[]',
+        '"text"',
+        '1',
+        '{',
+        '{"a":1,}',
+      ),
+    },
   )
 }
 
 const ACCEPTS = [
-  'application/json', 'text/event-stream', 'text/event-stream;q=0.5, application/json', 'audio/*', 'audio/mpeg', 'audio/ogg',
-  'audio/wav', 'audio/pcm', 'audio/flac', 'audio/aac', 'audio/*;q=0', 'image/*', 'image/png', 'image/webp', 'image/jpeg',
-  'image/png;q=0.9, image/webp', '*/*', '*/*;q=0', 'text/html', 'application/xml', 'text/*', '', ';;;', 'garbage/',
-  '*/*;q=abc', 'application/json;q=0, */*', 'audio/mpeg, audio/mpeg, audio/mpeg',
+  'application/json',
+  'text/event-stream',
+  'text/event-stream;q=0.5, application/json',
+  'audio/*',
+  'audio/mpeg',
+  'audio/ogg',
+  'audio/wav',
+  'audio/pcm',
+  'audio/flac',
+  'audio/aac',
+  'audio/*;q=0',
+  'image/*',
+  'image/png',
+  'image/webp',
+  'image/jpeg',
+  'image/png;q=0.9, image/webp',
+  '*/*',
+  '*/*;q=0',
+  'text/html',
+  'application/xml',
+  'text/*',
+  '',
+  ';;;',
+  'garbage/',
+  '*/*;q=abc',
+  'application/json;q=0, */*',
+  'audio/mpeg, audio/mpeg, audio/mpeg',
 ]
-const accept = fc.option(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...ACCEPTS) }, { weight: 1, arbitrary: printable }), { freq: 3 })
+const accept = fc.option(
+  fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...ACCEPTS) }, { weight: 1, arbitrary: printable }),
+  { freq: 3 },
+)
 
 const CONTENT_TYPES = [
-  'application/json; charset=utf-8', 'APPLICATION/JSON', 'application/json;charset=latin1', 'application/problem+json',
-  'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data', 'multipart/form-data; boundary=x', 'application/octet-stream', '',
+  'application/json; charset=utf-8',
+  'APPLICATION/JSON',
+  'application/json;charset=latin1',
+  'application/problem+json',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data',
+  'multipart/form-data; boundary=x',
+  'application/octet-stream',
+  '',
 ]
 const contentType = fc.oneof(
   { weight: 12, arbitrary: fc.constant<string | undefined>('application/json') },
@@ -763,10 +1063,16 @@ describe('fuzzing the task routes', () => {
         fc.asyncProperty(arbitrary, (req) => check(app, upstream, route, req, tally)),
         { seed, numRuns: RUNS },
       )
-      const statuses = [...tally.statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}×${n}`).join(' ')
+      const statuses = [...tally.statuses]
+        .sort(([a], [b]) => a - b)
+        .map(([s, n]) => `${s}×${n}`)
+        .join(' ')
       t.diagnostic(`${tally.runs} requests, ${tally.reachedUpstream} reached the stand-in; statuses ${statuses}`)
       for (const [reason, n] of tally.skipped) t.diagnostic(`skipped ${n} input(s): ${reason}`)
-      assert.ok(tally.reachedUpstream >= RUNS * 0.1, `the generators reach OpenAI often enough (${tally.reachedUpstream} of ${RUNS})`)
+      assert.ok(
+        tally.reachedUpstream >= RUNS * 0.1,
+        `the generators reach OpenAI often enough (${tally.reachedUpstream} of ${RUNS})`,
+      )
       const health = await app.inject({ method: 'GET', url: '/healthz' })
       assert.equal(health.statusCode, 200, 'the service is alive afterwards')
       assertNotPolluted()
@@ -779,44 +1085,61 @@ describe('fuzzing the task routes', () => {
 // -------------------------------------------------------------------------------------------------
 
 describe('regressions found by fuzzing', () => {
-  test(
-    'a body that is not multipart, sent as multipart/form-data to speech-recognition, gets a 4xx',
-    async (t) => {
-      const app = (await buildWithUpstream(t)).app
-      const multipartType = fc.constantFrom('multipart/form-data', 'multipart/form-data; boundary=x', 'Multipart/Form-Data; boundary="----b"')
-      const notMultipart = fc.oneof(
-        fc.constantFrom('{}', 'garbage', '--x\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'),
-        textEmbeddings.map((body) => JSON.stringify(body)),
-        printable.filter((s) => s.length > 0),
-      )
-      t.diagnostic(`seed ${SEED}`)
-      await fc.assert(
-        fc.asyncProperty(multipartType, notMultipart, async (type, payload) => {
-          const res = await app.inject({ method: 'POST', url: '/v1/tasks/speech-recognition', payload, headers: { 'content-type': type } })
-          assert.ok(res.statusCode >= 400 && res.statusCode < 500, `${type} ${JSON.stringify(payload)}: ${res.statusCode} ${res.body}`)
-          assertErrorShape(res.statusCode, res.headers, res.body)
-        }),
-        { seed: SEED, numRuns: 60, examples: [['multipart/form-data; boundary=x', '{}'], ['multipart/form-data', '{}']] },
-      )
-    },
-  )
+  test('a body that is not multipart, sent as multipart/form-data to speech-recognition, gets a 4xx', async (t) => {
+    const app = (await buildWithUpstream(t)).app
+    const multipartType = fc.constantFrom(
+      'multipart/form-data',
+      'multipart/form-data; boundary=x',
+      'Multipart/Form-Data; boundary="----b"',
+    )
+    const notMultipart = fc.oneof(
+      fc.constantFrom('{}', 'garbage', '--x\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'),
+      textEmbeddings.map((body) => JSON.stringify(body)),
+      printable.filter((s) => s.length > 0),
+    )
+    t.diagnostic(`seed ${SEED}`)
+    await fc.assert(
+      fc.asyncProperty(multipartType, notMultipart, async (type, payload) => {
+        const res = await app.inject({
+          method: 'POST',
+          url: '/v1/tasks/speech-recognition',
+          payload,
+          headers: { 'content-type': type },
+        })
+        assert.ok(
+          res.statusCode >= 400 && res.statusCode < 500,
+          `${type} ${JSON.stringify(payload)}: ${res.statusCode} ${res.body}`,
+        )
+        assertErrorShape(res.statusCode, res.headers, res.body)
+      }),
+      {
+        seed: SEED,
+        numRuns: 60,
+        examples: [
+          ['multipart/form-data; boundary=x', '{}'],
+          ['multipart/form-data', '{}'],
+        ],
+      },
+    )
+  })
 
-  test(
-    'an empty POST without Content-Type to speech-recognition gets a 4xx',
-    async (t) => {
-      const { app, upstream } = await buildWithUpstream(t)
-      const res = await app.inject({ method: 'POST', url: '/v1/tasks/speech-recognition' })
-      assert.ok(res.statusCode >= 400 && res.statusCode < 500, `${res.statusCode} ${res.body}`)
-      assertErrorShape(res.statusCode, res.headers, res.body)
-      assert.equal(upstream.requests.length, 0)
-    },
-  )
+  test('an empty POST without Content-Type to speech-recognition gets a 4xx', async (t) => {
+    const { app, upstream } = await buildWithUpstream(t)
+    const res = await app.inject({ method: 'POST', url: '/v1/tasks/speech-recognition' })
+    assert.ok(res.statusCode >= 400 && res.statusCode < 500, `${res.statusCode} ${res.body}`)
+    assertErrorShape(res.statusCode, res.headers, res.body)
+    assert.equal(upstream.requests.length, 0)
+  })
 
   /** Posts a text-generation body; OpenAI must never get what its contract refuses. */
   async function refusedOrMappedCleanly(t: TestContext, body: object): Promise<void> {
     const { app, upstream } = await buildWithUpstream(t)
     const res = await app.inject({ method: 'POST', url: '/v1/tasks/text-generation', payload: body })
-    assert.deepEqual(upstream.violations, [], `${JSON.stringify(body)} reached OpenAI breaking its contract (answered ${res.statusCode})`)
+    assert.deepEqual(
+      upstream.violations,
+      [],
+      `${JSON.stringify(body)} reached OpenAI breaking its contract (answered ${res.statusCode})`,
+    )
     for (const rec of upstream.requests) assertOnlyMappedFields(rec)
     if (res.statusCode >= 400) {
       assert.equal(res.statusCode, 400)
@@ -824,16 +1147,12 @@ describe('regressions found by fuzzing', () => {
     }
   }
 
-  test(
-    'a chat-history user turn with content [] is refused (OpenAI requires at least one part)',
-    (t) => refusedOrMappedCleanly(t, { model: 'gpt-4o-mini', prompt: 'hi', 'chat-history': [{ role: 'user', content: [] }] }),
-  )
+  test('a chat-history user turn with content [] is refused (OpenAI requires at least one part)', (t) =>
+    refusedOrMappedCleanly(t, { model: 'gpt-4o-mini', prompt: 'hi', 'chat-history': [{ role: 'user', content: [] }] }))
 
   for (const url of ['http://x/\u0000', 'https://a b/c.png', 'http://[::1']) {
-    test(
-      `an image URL that is not a valid URI (${JSON.stringify(url)}) is refused or normalised`,
-      (t) => refusedOrMappedCleanly(t, { model: 'gpt-4o-mini', prompt: 'hi', images: [url] }),
-    )
+    test(`an image URL that is not a valid URI (${JSON.stringify(url)}) is refused or normalised`, (t) =>
+      refusedOrMappedCleanly(t, { model: 'gpt-4o-mini', prompt: 'hi', images: [url] }))
   }
 
   const WRAPPERS = [
@@ -842,14 +1161,11 @@ describe('regressions found by fuzzing', () => {
     { name: 'answer', schema: { type: 'object' }, evil: { injected: true } },
   ]
   for (const wrapper of WRAPPERS) {
-    test(
-      `OpenAI's json_schema wrapper ${JSON.stringify(wrapper)} is checked, not forwarded as is`,
-      (t) =>
-        refusedOrMappedCleanly(t, {
-          model: 'gpt-4o-mini',
-          prompt: 'hi',
-          'response-format': { type: 'json_schema', 'json-schema': JSON.stringify(wrapper) },
-        }),
-    )
+    test(`OpenAI's json_schema wrapper ${JSON.stringify(wrapper)} is checked, not forwarded as is`, (t) =>
+      refusedOrMappedCleanly(t, {
+        model: 'gpt-4o-mini',
+        prompt: 'hi',
+        'response-format': { type: 'json_schema', 'json-schema': JSON.stringify(wrapper) },
+      }))
   }
 })

@@ -8,7 +8,11 @@ import { buildWithUpstream, serveWithUpstream } from './support/app.ts'
  * method is a 405 with `Allow`, and none of Fastify's own `FST_` codes ever reaches a caller.
  */
 
-function assertServiceError(res: { statusCode: number; headers: Record<string, unknown>; json(): any }, status: number, code: string): any {
+function assertServiceError(
+  res: { statusCode: number; headers: Record<string, unknown>; json(): any },
+  status: number,
+  code: string,
+): any {
   assert.equal(res.statusCode, status)
   const { error } = res.json()
   assert.deepEqual(Object.keys(error).sort(), ['code', 'details', 'message', 'request-id'])
@@ -72,23 +76,61 @@ describe('no FST_ code reaches a caller', () => {
 
   test('the same on a real socket', async (t) => {
     const { port } = await serveWithUpstream(t)
-    const { status, headers, body } = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>(
-      (resolve, reject) => {
-        const req = httpRequest({ host: '127.0.0.1', port, method: 'GET', path: '/v1/tasks/text-generation%E0%A4%A' }, (res) => {
+    const { status, headers, body } = await new Promise<{
+      status: number
+      headers: Record<string, unknown>
+      body: string
+    }>((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port, method: 'GET', path: '/v1/tasks/text-generation%E0%A4%A' },
+        (res) => {
           let text = ''
-          res.setEncoding('utf8').on('data', (chunk) => (text += chunk)).on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }))
-        })
-        req.on('error', reject).end()
-      },
-    )
+          res
+            .setEncoding('utf8')
+            .on('data', (chunk) => (text += chunk))
+            .on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }))
+        },
+      )
+      req.on('error', reject).end()
+    })
     assertServiceError({ statusCode: status, headers, json: () => JSON.parse(body) }, 400, 'ERR_BAD_HTTP_REQUEST')
   })
 
-  const BODIES: Array<[what: string, url: string, headers: Record<string, string>, payload: string, status: number, code: string]> = [
-    ['invalid JSON', '/v1/tasks/text-generation', { 'content-type': 'application/json' }, '{"model":', 400, 'ERR_INVALID_JSON'],
-    ['an empty JSON body', '/v1/tasks/text-generation', { 'content-type': 'application/json' }, '', 400, 'ERR_INVALID_JSON'],
-    ['an unsupported media type', '/v1/tasks/text-embeddings', { 'content-type': 'application/xml' }, '<a/>', 415, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
-    ['a body over the limit', '/v1/tasks/text-embeddings', { 'content-type': 'application/json' }, JSON.stringify({ text: 'x'.repeat(3000) }), 413, 'ERR_PAYLOAD_TOO_LARGE'],
+  const BODIES: Array<
+    [what: string, url: string, headers: Record<string, string>, payload: string, status: number, code: string]
+  > = [
+    [
+      'invalid JSON',
+      '/v1/tasks/text-generation',
+      { 'content-type': 'application/json' },
+      '{"model":',
+      400,
+      'ERR_INVALID_JSON',
+    ],
+    [
+      'an empty JSON body',
+      '/v1/tasks/text-generation',
+      { 'content-type': 'application/json' },
+      '',
+      400,
+      'ERR_INVALID_JSON',
+    ],
+    [
+      'an unsupported media type',
+      '/v1/tasks/text-embeddings',
+      { 'content-type': 'application/xml' },
+      '<a/>',
+      415,
+      'ERR_UNSUPPORTED_MEDIA_TYPE',
+    ],
+    [
+      'a body over the limit',
+      '/v1/tasks/text-embeddings',
+      { 'content-type': 'application/json' },
+      JSON.stringify({ text: 'x'.repeat(3000) }),
+      413,
+      'ERR_PAYLOAD_TOO_LARGE',
+    ],
     [
       'a multipart body of too many fields',
       '/v1/tasks/speech-recognition',

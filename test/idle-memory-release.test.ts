@@ -16,7 +16,11 @@ function releasesSince(from: number): Array<{ rssBeforeMb: number; rssAfterMb: n
 }
 
 function generate(app: FastifyInstance) {
-  return app.inject({ method: 'POST', url: '/v1/tasks/text-generation', payload: { model: 'gpt-4o-mini', prompt: 'hi' } })
+  return app.inject({
+    method: 'POST',
+    url: '/v1/tasks/text-generation',
+    payload: { model: 'gpt-4o-mini', prompt: 'hi' },
+  })
 }
 
 test('memory is released once after start and once after each burst of calls, when idle', async (t) => {

@@ -55,7 +55,11 @@ async function refusingBaseUrl(): Promise<string> {
 }
 
 function generate(app: FastifyInstance) {
-  return app.inject({ method: 'POST', url: '/v1/tasks/text-generation', payload: { model: 'gpt-4o-mini', prompt: 'hi' } })
+  return app.inject({
+    method: 'POST',
+    url: '/v1/tasks/text-generation',
+    payload: { model: 'gpt-4o-mini', prompt: 'hi' },
+  })
 }
 
 test('an OpenAI that refuses connections: a few warnings without stacks, and counts that add up', async (t) => {
@@ -69,31 +73,58 @@ test('an OpenAI that refuses connections: a few warnings without stacks, and cou
   const entries = entriesSince(mark)
   const warnings = entries.filter((e) => e.level === 40)
   assert.ok(warnings.length <= 6, `${warnings.length} warnings for ${n} failed requests and ${2 * n} retries`)
-  assert.deepEqual(entries.filter((e) => e.level >= 50), [], 'nothing at error: the service has no bug here')
-  assert.deepEqual(capturedLogLines.slice(mark).filter((line) => line.includes('"stack"')), [], 'no stack')
+  assert.deepEqual(
+    entries.filter((e) => e.level >= 50),
+    [],
+    'nothing at error: the service has no bug here',
+  )
+  assert.deepEqual(
+    capturedLogLines.slice(mark).filter((line) => line.includes('"stack"')),
+    [],
+    'no stack',
+  )
 
   const first = warnings.find((e) => e.msg === 'request failed')!
   assert.equal(first.code, 'ERR_UPSTREAM_UNREACHABLE', 'the outage starts with one example, at once')
   assert.equal(first.cause, 'ECONNREFUSED')
   assert.ok(first.reqId && answers.some((res) => res.headers['x-request-id'] === first.reqId), 'with its request id')
-  assert.ok(warnings.some((e) => e.msg === 'retrying OpenAI request'), 'and the first retry')
+  assert.ok(
+    warnings.some((e) => e.msg === 'retrying OpenAI request'),
+    'and the first retry',
+  )
 
   const counts = entries.filter((e) => e.msg === SUMMARY).flatMap((e) => e.counts!)
   assert.deepEqual(
     counts.find((c) => c.kind === 'upstream failure'),
-    { kind: 'upstream failure', operation: '/v1/tasks/text-generation', code: 'ERR_UPSTREAM_UNREACHABLE', cause: 'ECONNREFUSED', count: n },
+    {
+      kind: 'upstream failure',
+      operation: '/v1/tasks/text-generation',
+      code: 'ERR_UPSTREAM_UNREACHABLE',
+      cause: 'ECONNREFUSED',
+      count: n,
+    },
   )
   assert.equal(counted(mark, 'retry'), 2 * n, 'retries are counted too (UPSTREAM_MAX_RETRIES 2)')
-  assert.ok(counts.filter((c) => c.kind === 'retry').every((c) => c.operation === '/chat/completions' && c.cause === 'ECONNREFUSED'))
+  assert.ok(
+    counts
+      .filter((c) => c.kind === 'retry')
+      .every((c) => c.operation === '/chat/completions' && c.cause === 'ECONNREFUSED'),
+  )
 
   const completions = entries.filter((e) => e.msg === 'request completed')
   assert.equal(completions.length, n, 'one completion line per failed request')
-  assert.ok(completions.every((e) => e.level === 30 && e.code === 'ERR_UPSTREAM_UNREACHABLE'), 'at info, with the code')
+  assert.ok(
+    completions.every((e) => e.level === 30 && e.code === 'ERR_UPSTREAM_UNREACHABLE'),
+    'at info, with the code',
+  )
 })
 
 test('an OpenAI answering 503: counted by its status', async (t) => {
   const n = 30
-  const { app, upstream } = await buildWithUpstream(t, { UPSTREAM_MAX_RETRIES: '0', LOG_SUMMARY_INTERVAL_MS: String(INTERVAL_MS) })
+  const { app, upstream } = await buildWithUpstream(t, {
+    UPSTREAM_MAX_RETRIES: '0',
+    LOG_SUMMARY_INTERVAL_MS: String(INTERVAL_MS),
+  })
   upstream.enqueue({ status: 503, times: n })
   const mark = capturedLogLines.length
   const answers = await Promise.all(Array.from({ length: n }, () => generate(app)))
@@ -101,7 +132,10 @@ test('an OpenAI answering 503: counted by its status', async (t) => {
   await waitFor(() => counted(mark, 'upstream failure') === n, 'the summary of the failures')
   const entries = entriesSince(mark)
   assert.equal(entries.filter((e) => e.msg === 'request failed').length, 1, 'one example, the rest counted')
-  assert.deepEqual(entries.filter((e) => e.level >= 50), [])
+  assert.deepEqual(
+    entries.filter((e) => e.level >= 50),
+    [],
+  )
   const [count] = entries.filter((e) => e.msg === SUMMARY).flatMap((e) => e.counts!)
   assert.equal(count!.code, 'ERR_UPSTREAM_SERVER_ERROR')
   assert.equal(count!.cause, 503)
@@ -109,7 +143,10 @@ test('an OpenAI answering 503: counted by its status', async (t) => {
 
 test('shed requests: one warning, counted, and their completion lines only at debug', async (t) => {
   const n = 50
-  const { app, upstream } = await buildWithUpstream(t, { MAX_CONCURRENT_UPSTREAM: '1', LOG_SUMMARY_INTERVAL_MS: String(INTERVAL_MS) })
+  const { app, upstream } = await buildWithUpstream(t, {
+    MAX_CONCURRENT_UPSTREAM: '1',
+    LOG_SUMMARY_INTERVAL_MS: String(INTERVAL_MS),
+  })
   upstream.enqueue({ kind: 'slow', delayMs: 500 })
   const held = generate(app)
   await upstream.waitForRequests(1)
@@ -123,14 +160,24 @@ test('shed requests: one warning, counted, and their completion lines only at de
   const warnings = entries.filter((e) => e.level === 40)
   assert.equal(warnings.filter((e) => e.msg === 'request failed').length, 1)
   assert.equal(warnings[0]!.code, 'ERR_OVERLOADED')
-  assert.deepEqual(entries.filter((e) => e.level >= 50), [])
+  assert.deepEqual(
+    entries.filter((e) => e.level >= 50),
+    [],
+  )
   const shedCompletions = entries.filter((e) => e.msg === 'request completed' && e.code === 'ERR_OVERLOADED')
   assert.equal(shedCompletions.length, n)
-  assert.ok(shedCompletions.every((e) => e.level === 20), 'debug: a shed spares the process work, its log lines too')
+  assert.ok(
+    shedCompletions.every((e) => e.level === 20),
+    'debug: a shed spares the process work, its log lines too',
+  )
 })
 
 test('after a quiet interval the next warning is logged at once again; nothing is written in between', async (t) => {
-  const app = await build(t, { OPENAI_BASE_URL: await refusingBaseUrl(), UPSTREAM_MAX_RETRIES: '0', LOG_SUMMARY_INTERVAL_MS: String(INTERVAL_MS) })
+  const app = await build(t, {
+    OPENAI_BASE_URL: await refusingBaseUrl(),
+    UPSTREAM_MAX_RETRIES: '0',
+    LOG_SUMMARY_INTERVAL_MS: String(INTERVAL_MS),
+  })
   const mark = capturedLogLines.length
   assert.equal((await generate(app)).statusCode, 502)
   await sleep(INTERVAL_MS * 4)
@@ -144,7 +191,11 @@ test('after a quiet interval the next warning is logged at once again; nothing i
 })
 
 test('closing the app writes what is still counted', async (t) => {
-  const app = await build(t, { OPENAI_BASE_URL: await refusingBaseUrl(), UPSTREAM_MAX_RETRIES: '0', LOG_SUMMARY_INTERVAL_MS: '60000' })
+  const app = await build(t, {
+    OPENAI_BASE_URL: await refusingBaseUrl(),
+    UPSTREAM_MAX_RETRIES: '0',
+    LOG_SUMMARY_INTERVAL_MS: '60000',
+  })
   const mark = capturedLogLines.length
   await Promise.all(Array.from({ length: 5 }, () => generate(app)))
   assert.equal(counted(mark, 'upstream failure'), 0, 'the interval has not ended')
@@ -154,7 +205,11 @@ test('closing the app writes what is still counted', async (t) => {
 
 test('LOG_SUMMARY_INTERVAL_MS=0: one warning each, still without a stack', async (t) => {
   const n = 5
-  const app = await build(t, { OPENAI_BASE_URL: await refusingBaseUrl(), UPSTREAM_MAX_RETRIES: '1', LOG_SUMMARY_INTERVAL_MS: '0' })
+  const app = await build(t, {
+    OPENAI_BASE_URL: await refusingBaseUrl(),
+    UPSTREAM_MAX_RETRIES: '1',
+    LOG_SUMMARY_INTERVAL_MS: '0',
+  })
   const mark = capturedLogLines.length
   const answers = await Promise.all(Array.from({ length: n }, () => generate(app)))
   await sleep(INTERVAL_MS)
@@ -165,7 +220,10 @@ test('LOG_SUMMARY_INTERVAL_MS=0: one warning each, still without a stack', async
   assert.deepEqual(new Set(failed.map((e) => e.reqId)), new Set(answers.map((res) => res.headers['x-request-id'])))
   assert.equal(entries.filter((e) => e.msg === 'retrying OpenAI request' && e.level === 40).length, n)
   assert.equal(entries.filter((e) => e.msg === SUMMARY).length, 0)
-  assert.deepEqual(capturedLogLines.slice(mark).filter((line) => line.includes('"stack"')), [])
+  assert.deepEqual(
+    capturedLogLines.slice(mark).filter((line) => line.includes('"stack"')),
+    [],
+  )
 })
 
 test('a bug in the service is still logged at error with its stack, once per request', async (t) => {
@@ -176,7 +234,11 @@ test('a bug in the service is still logged at error with its stack, once per req
       callback()
     },
   })
-  const config = loadConfig({ OPENAI_API_KEY: TEST_API_KEY, RATE_LIMIT_MAX: '0', LOG_SUMMARY_INTERVAL_MS: String(INTERVAL_MS) })
+  const config = loadConfig({
+    OPENAI_API_KEY: TEST_API_KEY,
+    RATE_LIMIT_MAX: '0',
+    LOG_SUMMARY_INTERVAL_MS: String(INTERVAL_MS),
+  })
   const app = Fastify(serverOptions(config, { stream: sink }))
   await app.register(fp(openaiTasksApp), { config })
   app.get('/bug', () => (JSON.parse('null') as { x: number }).x)
@@ -196,15 +258,27 @@ test('a bug in the service is still logged at error with its stack, once per req
   assert.equal(entries.filter((e) => e.msg === SUMMARY).length, 0)
   const completions = entries.filter((e) => e.msg === 'request completed')
   assert.ok(completions.length === 3 && completions.every((e) => e.level === 30 && e.code === 'ERR_INTERNAL'))
-  assert.deepEqual(lines.filter((line) => line.includes(TEST_API_KEY)), [])
+  assert.deepEqual(
+    lines.filter((line) => line.includes(TEST_API_KEY)),
+    [],
+  )
 })
 
 test('which 5xx are counted as trouble and which are bugs', () => {
   assert.equal(repeatedKind('ERR_OVERLOADED', 503), 'shed')
-  for (const [code, status] of [['ERR_UPSTREAM_UNREACHABLE', 502], ['ERR_UPSTREAM_TIMEOUT', 504], ['ERR_UPSTREAM_SERVER_ERROR', 502]] as const) {
+  for (const [code, status] of [
+    ['ERR_UPSTREAM_UNREACHABLE', 502],
+    ['ERR_UPSTREAM_TIMEOUT', 504],
+    ['ERR_UPSTREAM_SERVER_ERROR', 502],
+  ] as const) {
     assert.equal(repeatedKind(code, status), 'upstream failure', code)
   }
-  for (const [code, status] of [['ERR_INTERNAL', 500], ['ERR_UPSTREAM_BAD_RESPONSE', 502], ['ERR_UPSTREAM_RATE_LIMITED', 429], ['ERR_OVERLOADED', 500]] as const) {
+  for (const [code, status] of [
+    ['ERR_INTERNAL', 500],
+    ['ERR_UPSTREAM_BAD_RESPONSE', 502],
+    ['ERR_UPSTREAM_RATE_LIMITED', 429],
+    ['ERR_OVERLOADED', 500],
+  ] as const) {
     assert.equal(repeatedKind(code, status), undefined, `${code} ${status}`)
   }
 })

@@ -14,7 +14,14 @@ const SIMPLE = { model: 'llama3.1', prompt: 'Say hi' }
 const FORCED_TOOL = {
   model: 'qwen2.5',
   prompt: 'Weather in Paris?',
-  tools: [{ function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string', const: 'Paris' } } } } }],
+  tools: [
+    {
+      function: {
+        name: 'get_weather',
+        parameters: { type: 'object', properties: { city: { type: 'string', const: 'Paris' } } },
+      },
+    },
+  ],
   'tool-choice': 'required',
 }
 
@@ -94,13 +101,21 @@ describe('tool calls without type', () => {
     test(`are function calls on the ${stream ? 'SSE' : 'JSON'} route`, async (t) => {
       const { status, json, events, upstream } = await ask(t, FORCED_TOOL, { noToolType: true }, stream)
       assert.equal(status, 200)
-      assert.doesNotMatch(upstream.requests[0]!.responseBody!.toString(), /"type":"function"/, 'the stand-in sent no type')
+      assert.doesNotMatch(
+        upstream.requests[0]!.responseBody!.toString(),
+        /"type":"function"/,
+        'the stand-in sent no type',
+      )
       const output = stream ? outputOf(events!) : json
       assert.deepEqual(output.texts, [''])
       assert.equal(output['tool-calls'].length, 1)
       const [toolCall] = output['tool-calls']
       assert.match(toolCall.id, /^call_/)
-      assert.deepEqual(toolCall, { id: toolCall.id, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } })
+      assert.deepEqual(toolCall, {
+        id: toolCall.id,
+        type: 'function',
+        function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+      })
     })
   }
 })
@@ -118,7 +133,12 @@ describe('null contents and no usage', () => {
     })
 
     test(`tool-call answers on the ${stream ? 'SSE' : 'JSON'} route`, async (t) => {
-      const { json, events, upstream } = await ask(t, FORCED_TOOL, { nullContent: true, noUsage: true, noDone: true }, stream)
+      const { json, events, upstream } = await ask(
+        t,
+        FORCED_TOOL,
+        { nullContent: true, noUsage: true, noDone: true },
+        stream,
+      )
       assert.match(upstream.requests[0]!.responseBody!.toString(), /"content":null/)
       const output = stream ? outputOf(events!) : json
       assert.deepEqual(Object.keys(output).sort(), ['texts', 'tool-calls'])

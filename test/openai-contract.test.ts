@@ -19,7 +19,9 @@ function document(extraSchemas: Record<string, unknown> = {}): Record<string, un
       },
     ]),
   )
-  const requests = Object.fromEntries(OPERATIONS.map((op) => [op.slice(1), { type: 'object', properties: { model: ref('Model') } }]))
+  const requests = Object.fromEntries(
+    OPERATIONS.map((op) => [op.slice(1), { type: 'object', properties: { model: ref('Model') } }]),
+  )
   return {
     openapi: '3.1.0',
     info: { title: 'OpenAI API', version: '9.9.9', license: { name: 'MIT', identifier: 'MIT' } },
@@ -29,7 +31,10 @@ function document(extraSchemas: Record<string, unknown> = {}): Record<string, un
         ...requests,
         Model: { anyOf: [{ type: 'string' }, ref('ModelIds')], nullable: true },
         ModelIds: { type: 'string', enum: ['a', 'b'], nullable: true },
-        Answer: { type: 'object', properties: { nullable: { type: 'integer', nullable: true }, $ref: { type: 'string' } } },
+        Answer: {
+          type: 'object',
+          properties: { nullable: { type: 'integer', nullable: true }, $ref: { type: 'string' } },
+        },
         ErrorResponse: { type: 'object', properties: { error: { type: 'object' } } },
         Unused: { type: 'object' },
         ...extraSchemas,
@@ -43,18 +48,24 @@ test('the contract keeps the operations and the components they reach, refs poin
   assert.equal(contract.$id, CONTRACT_ID)
   assert.deepEqual(contract.source, { title: 'OpenAI API', version: '9.9.9', openapi: '3.1.0', license: 'MIT' })
   assert.deepEqual(Object.keys(contract.operations), [...OPERATIONS])
-  assert.deepEqual(contract.operations['/embeddings']!.request, { $ref: `${CONTRACT_ID}#/components/schemas/embeddings` })
+  assert.deepEqual(contract.operations['/embeddings']!.request, {
+    $ref: `${CONTRACT_ID}#/components/schemas/embeddings`,
+  })
   assert.equal(contract.operations['/embeddings']!.requestMediaType, 'application/json')
   const kept = Object.keys(contract.components.schemas!)
   assert.deepEqual(kept, [...kept].sort(), 'sorted, for readable diffs')
   assert.ok(!kept.includes('Unused'))
-  for (const name of ['Answer', 'ErrorResponse', 'Model', 'ModelIds', 'audio/speech']) assert.ok(kept.includes(name), name)
+  for (const name of ['Answer', 'ErrorResponse', 'Model', 'ModelIds', 'audio/speech']) {
+    assert.ok(kept.includes(name), name)
+  }
 })
 
 test('nullable becomes a "null" type and enum member, or goes where there is no type', () => {
   const { schemas } = cutContract(document()).components
   assert.deepEqual(schemas!.ModelIds, { type: ['string', 'null'], enum: ['a', 'b', null] })
-  assert.deepEqual(schemas!.Model, { anyOf: [{ type: 'string' }, { $ref: `${CONTRACT_ID}#/components/schemas/ModelIds` }] })
+  assert.deepEqual(schemas!.Model, {
+    anyOf: [{ type: 'string' }, { $ref: `${CONTRACT_ID}#/components/schemas/ModelIds` }],
+  })
   // Properties that happen to be called `nullable` and `$ref` are names, not keywords.
   assert.deepEqual(schemas!.Answer!.properties, { nullable: { type: ['integer', 'null'] }, $ref: { type: 'string' } })
 })

@@ -62,7 +62,11 @@ test('by default there is no limit: many requests from one IP, none refused, no 
   t.after(() => upstream.close())
   // Not build(): its test defaults set RATE_LIMIT_MAX, and this is about the service's own default.
   // Load shedding off: a busy test machine is not what this is about.
-  const config = loadConfig({ OPENAI_API_KEY: TEST_API_KEY, OPENAI_BASE_URL: upstream.url, MAX_EVENT_LOOP_DELAY_MS: '0' })
+  const config = loadConfig({
+    OPENAI_API_KEY: TEST_API_KEY,
+    OPENAI_BASE_URL: upstream.url,
+    MAX_EVENT_LOOP_DELAY_MS: '0',
+  })
   const app = Fastify(serverOptions(config, { enabled: false }))
   await app.register(fp(openaiTasksApp), { config })
   t.after(() => app.close())
@@ -128,48 +132,56 @@ test('when Redis goes away, requests still pass', { skip: skipRedis }, async (t)
   assert.equal((await chat(app)).statusCode, 200)
 })
 
-test('a frozen Redis: requests pass, one line as the outage starts and one as it ends, then the limit is back', { skip: skipRedis }, async (t) => {
-  const redis = await startRedis()
-  // Resumed before the app closes, stopped after.
-  t.after(() => process.kill(redis.pid, 'SIGCONT'))
-  const mark = capturedLogLines.length
-  const { app } = await buildWithUpstream(t, { RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000', REDIS_URL: redis.url })
-  t.after(() => redis.stop())
-  assert.equal((await chat(app)).statusCode, 200)
+test(
+  'a frozen Redis: requests pass, one line as the outage starts and one as it ends, then the limit is back',
+  { skip: skipRedis },
+  async (t) => {
+    const redis = await startRedis()
+    // Resumed before the app closes, stopped after.
+    t.after(() => process.kill(redis.pid, 'SIGCONT'))
+    const mark = capturedLogLines.length
+    const { app } = await buildWithUpstream(t, {
+      RATE_LIMIT_MAX: '3',
+      RATE_LIMIT_WINDOW_MS: '60000',
+      REDIS_URL: redis.url,
+    })
+    t.after(() => redis.stop())
+    assert.equal((await chat(app)).statusCode, 200)
 
-  // The socket stays open and nothing answers, as with a hung or paused Redis.
-  process.kill(redis.pid, 'SIGSTOP')
-  const frozenRequests = async (count: number) => {
-    for (let i = 0; i < count; i++) {
-      const res = await within(1_000, `request ${i} while Redis is frozen`, chat(app))
-      assert.equal(res.statusCode, 200, 'the request passes unlimited')
+    // The socket stays open and nothing answers, as with a hung or paused Redis.
+    process.kill(redis.pid, 'SIGSTOP')
+    const frozenRequests = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const res = await within(1_000, `request ${i} while Redis is frozen`, chat(app))
+        assert.equal(res.statusCode, 200, 'the request passes unlimited')
+      }
     }
-  }
-  await frozenRequests(15)
-  await waitFor(() => connectionErrors(mark) >= 3, 'reconnect attempts to the frozen Redis fail')
-  await frozenRequests(15)
-  assert.equal((await app.inject('/readyz')).statusCode, 200, 'the service stays ready: its requests pass')
+    await frozenRequests(15)
+    await waitFor(() => connectionErrors(mark) >= 3, 'reconnect attempts to the frozen Redis fail')
+    await frozenRequests(15)
+    assert.equal((await app.inject('/readyz')).statusCode, 200, 'the service stays ready: its requests pass')
 
-  process.kill(redis.pid, 'SIGCONT')
-  await waitFor(
-    () => storeLogsSince(mark).some((entry) => entry.msg === 'rate-limit store available again'),
-    'the service notices that Redis answers again',
-  )
-  let limited = false
-  for (let i = 0; i < 4 && !limited; i++) limited = (await chat(app)).statusCode === 429
-  assert.ok(limited, 'the limit applies again')
+    process.kill(redis.pid, 'SIGCONT')
+    await waitFor(
+      () => storeLogsSince(mark).some((entry) => entry.msg === 'rate-limit store available again'),
+      'the service notices that Redis answers again',
+    )
+    let limited = false
+    for (let i = 0; i < 4 && !limited; i++) limited = (await chat(app)).statusCode === 429
+    assert.ok(limited, 'the limit applies again')
 
-  const logs = storeLogsSince(mark)
-  const warnings = logs.filter((entry) => entry.level === 40)
-  assert.deepEqual(
-    warnings.map((entry) => entry.msg),
-    ['rate-limit store unavailable: requests pass unlimited', 'rate-limit store available again'],
-    'one warning as the outage starts, one as it ends',
-  )
-  const [, recovered] = warnings
-  assert.equal(recovered!.requestsPassedUnlimited, 30)
-  assert.ok(Number(recovered!.outageMs) > 0)
-})
+    const logs = storeLogsSince(mark)
+    const warnings = logs.filter((entry) => entry.level === 40)
+    assert.deepEqual(
+      warnings.map((entry) => entry.msg),
+      ['rate-limit store unavailable: requests pass unlimited', 'rate-limit store available again'],
+      'one warning as the outage starts, one as it ends',
+    )
+    const [, recovered] = warnings
+    assert.equal(recovered!.requestsPassedUnlimited, 30)
+    assert.ok(Number(recovered!.outageMs) > 0)
+  },
+)
 
 test('shutdown does not wait for a frozen Redis', { skip: skipRedis }, async (t) => {
   const redis = await startRedis()

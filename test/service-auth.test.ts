@@ -31,7 +31,11 @@ test('with SERVICE_TOKENS, task routes need one of the tokens', async (t) => {
     })
     assert.equal(res.statusCode, 200)
   }
-  assert.match(String(upstream.requests[0]!.headers.authorization), /^Bearer sk-test-/, "the server's OpenAI key goes upstream, not the token")
+  assert.match(
+    String(upstream.requests[0]!.headers.authorization),
+    /^Bearer sk-test-/,
+    "the server's OpenAI key goes upstream, not the token",
+  )
 })
 
 test('health, docs and the OpenAPI document stay open when tokens are on', async (t) => {
@@ -73,7 +77,11 @@ test("a caller's own key in X-OpenAI-Api-Key is used only when the operator allo
   await allowed.app.inject({
     method: 'POST',
     url: '/v1/tasks/text-generation',
-    headers: { authorization: 'Bearer tok-alpha-1111', 'x-openai-api-key': 'sk-caller-own-0001', 'openai-organization': 'org-caller' },
+    headers: {
+      authorization: 'Bearer tok-alpha-1111',
+      'x-openai-api-key': 'sk-caller-own-0001',
+      'openai-organization': 'org-caller',
+    },
     payload: CHAT,
   })
   assert.equal(allowed.upstream.requests[0]!.headers.authorization, 'Bearer sk-caller-own-0001')
@@ -94,7 +102,10 @@ test('tokens on, no server key, caller keys not allowed: 401 saying how to provi
 })
 
 test('a server key on a non-loopback host without tokens refuses to start, unless explicitly allowed', () => {
-  assert.throws(() => loadConfig({ OPENAI_API_KEY: 'sk-x', HOST: '0.0.0.0' }), /SERVICE_TOKENS[\s\S]*ALLOW_UNAUTHENTICATED/)
+  assert.throws(
+    () => loadConfig({ OPENAI_API_KEY: 'sk-x', HOST: '0.0.0.0' }),
+    /SERVICE_TOKENS[\s\S]*ALLOW_UNAUTHENTICATED/,
+  )
   assert.doesNotThrow(() => loadConfig({ OPENAI_API_KEY: 'sk-x', HOST: '0.0.0.0', ALLOW_UNAUTHENTICATED: 'true' }))
   assert.doesNotThrow(() => loadConfig({ OPENAI_API_KEY: 'sk-x', HOST: '0.0.0.0', SERVICE_TOKENS: 't1' }))
   assert.doesNotThrow(() => loadConfig({ OPENAI_API_KEY: 'sk-x', HOST: '127.0.0.1' }))

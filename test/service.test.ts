@@ -56,13 +56,18 @@ test('/openapi.json is the committed openapi/openapi.yaml, and /docs serves Swag
   const served = (await app.inject('/openapi.json')).json()
   const committed = parse(await readFile(new URL('../openapi/openapi.yaml', import.meta.url), 'utf8'))
   assert.deepEqual(served, committed)
-  assert.deepEqual(Object.keys(served.paths).filter((p) => /^\/v1\/tasks\/[\w-]+$/.test(p)).sort(), [
-    '/v1/tasks/speech-recognition',
-    '/v1/tasks/text-embeddings',
-    '/v1/tasks/text-generation',
-    '/v1/tasks/text-to-image',
-    '/v1/tasks/text-to-speech',
-  ])
+  assert.deepEqual(
+    Object.keys(served.paths)
+      .filter((p) => /^\/v1\/tasks\/[\w-]+$/.test(p))
+      .sort(),
+    [
+      '/v1/tasks/speech-recognition',
+      '/v1/tasks/text-embeddings',
+      '/v1/tasks/text-generation',
+      '/v1/tasks/text-to-image',
+      '/v1/tasks/text-to-speech',
+    ],
+  )
   const op = served.paths['/v1/tasks/text-generation'].post
   assert.ok(op.requestBody.content['application/json'].examples.recipe, 'spec recipe example')
   assert.equal(op.responses['4XX'].content['application/json'].schema.$ref, '#/components/schemas/error-response')
@@ -106,7 +111,11 @@ test('a client that hangs up aborts the upstream call', async (t) => {
 test('the API key never appears in an error body', async (t) => {
   const { app, upstream } = await buildWithUpstream(t, { UPSTREAM_MAX_RETRIES: '0' })
   upstream.enqueue({ status: 500 })
-  const res = await app.inject({ method: 'POST', url: '/v1/tasks/text-generation', payload: { model: 'm', prompt: 'p' } })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/tasks/text-generation',
+    payload: { model: 'm', prompt: 'p' },
+  })
   assert.equal(res.statusCode, 502)
   assert.ok(!res.body.includes(TEST_API_KEY))
 })

@@ -133,51 +133,55 @@ test('SIGTERM: keep-alive until the listener closes, then every answer says Conn
   assert.equal(code, 0)
 })
 
-test('SIGTERM under load on keep-alive connections: no request that was sent is reset or cut short', { timeout: 60_000 }, async (t) => {
-  const upstream = await startFakeOpenAI({ chunkDelayMs: 10, record: false })
-  t.after(() => upstream.close())
-  const server = await startServerProcess(t, {
-    ...KEY,
-    OPENAI_BASE_URL: upstream.url,
-    SHUTDOWN_DELAY_MS: '500',
-    GRACE_PERIOD_MS: '10000',
-  })
+test(
+  'SIGTERM under load on keep-alive connections: no request that was sent is reset or cut short',
+  { timeout: 60_000 },
+  async (t) => {
+    const upstream = await startFakeOpenAI({ chunkDelayMs: 10, record: false })
+    t.after(() => upstream.close())
+    const server = await startServerProcess(t, {
+      ...KEY,
+      OPENAI_BASE_URL: upstream.url,
+      SHUTDOWN_DELAY_MS: '500',
+      GRACE_PERIOD_MS: '10000',
+    })
 
-  const counts = { answered: 0, toldToClose: 0, refused: 0, lost: [] as string[] }
-  let signalled = false
-  const deadline = Date.now() + 30_000
-  // One keep-alive connection per client, which sends its next request once the last is answered,
-  // until it cannot connect any more.
-  async function keepSending(client: Client): Promise<void> {
-    for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
-      try {
-        const res = await client.request(STREAM)
-        const body = await res.body.text()
-        assert.equal(res.statusCode, 200)
-        assert.match(body, /event: done\n/)
-        counts.answered++
-        if (signalled && res.headers.connection === 'close') counts.toldToClose++
-      } catch (err) {
-        // Refused: the listener is gone and the client can go elsewhere; anything else lost a request.
-        if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') counts.refused++
-        else counts.lost.push(`${(err as Error).name}: ${(err as Error).message}`)
-        return
+    const counts = { answered: 0, toldToClose: 0, refused: 0, lost: [] as string[] }
+    let signalled = false
+    const deadline = Date.now() + 30_000
+    // One keep-alive connection per client, which sends its next request once the last is answered,
+    // until it cannot connect any more.
+    async function keepSending(client: Client): Promise<void> {
+      for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
+        try {
+          const res = await client.request(STREAM)
+          const body = await res.body.text()
+          assert.equal(res.statusCode, 200)
+          assert.match(body, /event: done\n/)
+          counts.answered++
+          if (signalled && res.headers.connection === 'close') counts.toldToClose++
+        } catch (err) {
+          // Refused: the listener is gone and the client can go elsewhere; anything else lost a request.
+          if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') counts.refused++
+          else counts.lost.push(`${(err as Error).name}: ${(err as Error).message}`)
+          return
+        }
       }
     }
-  }
-  const clients = Array.from({ length: 200 }, () => new Client(server.base))
-  t.after(() => Promise.all(clients.map((client) => client.destroy())))
-  const sending = Promise.all(clients.map(keepSending))
-  await upstream.waitFor(() => counts.answered >= 400, 15_000)
+    const clients = Array.from({ length: 200 }, () => new Client(server.base))
+    t.after(() => Promise.all(clients.map((client) => client.destroy())))
+    const sending = Promise.all(clients.map(keepSending))
+    await upstream.waitFor(() => counts.answered >= 400, 15_000)
 
-  const exited = once(server.child, 'exit')
-  signalled = true
-  server.child.kill('SIGTERM')
-  await sending
-  const [code] = await exited
-  t.diagnostic(JSON.stringify({ ...counts, lost: counts.lost.length, reasons: [...new Set(counts.lost)] }))
-  assert.deepEqual(counts.lost, [], 'no request already sent is reset or cut short')
-  assert.ok(counts.toldToClose >= 200, 'every client was told to close its connection')
-  assert.equal(counts.refused, 200, 'every client sent until the listener closed')
-  assert.equal(code, 0)
-})
+    const exited = once(server.child, 'exit')
+    signalled = true
+    server.child.kill('SIGTERM')
+    await sending
+    const [code] = await exited
+    t.diagnostic(JSON.stringify({ ...counts, lost: counts.lost.length, reasons: [...new Set(counts.lost)] }))
+    assert.deepEqual(counts.lost, [], 'no request already sent is reset or cut short')
+    assert.ok(counts.toldToClose >= 200, 'every client was told to close its connection')
+    assert.equal(counts.refused, 200, 'every client sent until the listener closed')
+    assert.equal(code, 0)
+  },
+)

@@ -23,13 +23,20 @@ const MP3_ID3 = Buffer.concat([Buffer.from('ID3', 'ascii'), Buffer.from([4, 0, 0
 const FLAC = Buffer.concat([Buffer.from('fLaC', 'ascii'), Buffer.from([0x80, 0, 0, 0x22]), Buffer.alloc(34, 7)])
 /** An Ogg page carrying a Vorbis identification header. */
 const OGG_VORBIS = Buffer.concat([
-  Buffer.from('OggS', 'ascii'), Buffer.from([0, 2]), Buffer.alloc(22),
-  Buffer.from([1]), Buffer.from('vorbis', 'ascii'), Buffer.alloc(23, 1),
+  Buffer.from('OggS', 'ascii'),
+  Buffer.from([0, 2]),
+  Buffer.alloc(22),
+  Buffer.from([1]),
+  Buffer.from('vorbis', 'ascii'),
+  Buffer.alloc(23, 1),
 ])
 /** An Ogg page carrying an Opus identification header. */
 const OGG_OPUS = Buffer.concat([
-  Buffer.from('OggS', 'ascii'), Buffer.from([0, 2]), Buffer.alloc(22),
-  Buffer.from('OpusHead', 'ascii'), Buffer.alloc(11, 1),
+  Buffer.from('OggS', 'ascii'),
+  Buffer.from([0, 2]),
+  Buffer.alloc(22),
+  Buffer.from('OpusHead', 'ascii'),
+  Buffer.alloc(11, 1),
 ])
 const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000', 'hex')
 
@@ -88,7 +95,11 @@ test('uploads the decoded WAV with every field and answers with the transcript',
 
 test('without optional fields only the file and the model go along, and OpenAI answers json', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
-  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio: dataUri('audio/wav', wav()) } })
+  const res = await app.inject({
+    method: 'POST',
+    url: URL,
+    payload: { model: 'whisper-1', audio: dataUri('audio/wav', wav()) },
+  })
   assert.equal(res.statusCode, 200, res.body)
   const sent = upstream.requests[0]!
   assert.deepEqual(textParts(sent), [['model', 'whisper-1']])
@@ -107,7 +118,11 @@ test('each format is detected from its bytes and uploaded under the matching ext
   const { app, upstream } = await buildWithUpstream(t)
   for (const [name, bytes, filename, mime] of cases) {
     upstream.reset()
-    const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio: bytes.toString('base64') } })
+    const res = await app.inject({
+      method: 'POST',
+      url: URL,
+      payload: { model: 'whisper-1', audio: bytes.toString('base64') },
+    })
     assert.equal(res.statusCode, 200, `${name}: ${res.body}`)
     const file = upstream.requests[0]!.form!.files.file!
     assert.equal(file.filename, filename, name)
@@ -142,8 +157,17 @@ test('an MP3 whose ID3 tag (cover art) is larger than the sniffed head is still 
   const { app, upstream } = await buildWithUpstream(t)
   const tagSize = 20_000
   const syncsafe = [21, 14, 7, 0].map((shift) => (tagSize >> shift) & 0x7f)
-  const audio = Buffer.concat([Buffer.from('ID3', 'ascii'), Buffer.from([4, 0, 0, ...syncsafe]), Buffer.alloc(tagSize, 0x41), MP3_FRAME])
-  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio: dataUri('audio/mpeg', audio) } })
+  const audio = Buffer.concat([
+    Buffer.from('ID3', 'ascii'),
+    Buffer.from([4, 0, 0, ...syncsafe]),
+    Buffer.alloc(tagSize, 0x41),
+    MP3_FRAME,
+  ])
+  const res = await app.inject({
+    method: 'POST',
+    url: URL,
+    payload: { model: 'whisper-1', audio: dataUri('audio/mpeg', audio) },
+  })
   assert.equal(res.statusCode, 200, res.body)
   const file = upstream.requests[0]!.form!.files.file!
   assert.equal(file.filename, 'audio.mp3')
@@ -154,7 +178,11 @@ test('a data URI that names the wrong type still uploads the detected type', asy
   const { app, upstream } = await buildWithUpstream(t)
   for (const declared of ['audio/mpeg', 'image/png', 'application/octet-stream']) {
     upstream.reset()
-    const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio: dataUri(declared, FLAC) } })
+    const res = await app.inject({
+      method: 'POST',
+      url: URL,
+      payload: { model: 'whisper-1', audio: dataUri(declared, FLAC) },
+    })
     assert.equal(res.statusCode, 200, `${declared}: ${res.body}`)
     const file = upstream.requests[0]!.form!.files.file!
     assert.equal(file.filename, 'audio.flac', declared)
@@ -179,7 +207,11 @@ test('refused with a 400 naming the field, before any upstream call', async (t) 
     ['no model', { audio }, '/model'],
     ['empty audio', { model: 'whisper-1', audio: '' }, '/audio'],
     ['PNG bytes', { model: 'whisper-1', audio: dataUri('audio/wav', PNG) }, '/audio'],
-    ['plain text bytes', { model: 'whisper-1', audio: Buffer.from('not a recording at all').toString('base64') }, '/audio'],
+    [
+      'plain text bytes',
+      { model: 'whisper-1', audio: Buffer.from('not a recording at all').toString('base64') },
+      '/audio',
+    ],
     ['invalid base64', { model: 'whisper-1', audio: 'data:audio/wav;base64,UklGR!!not*base64' }, '/audio'],
     ['invalid bare base64', { model: 'whisper-1', audio: '%%%%' }, '/audio'],
     ['impossible base64 length', { model: 'whisper-1', audio: 'UklGRiQAA' }, '/audio'],
@@ -200,7 +232,11 @@ test('refused with a 400 naming the field, before any upstream call', async (t) 
 test('a transcription answer without text is a 502', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
   upstream.enqueue({ status: 200, body: { usage: { type: 'duration', seconds: 1 } } })
-  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio: dataUri('audio/wav', wav()) } })
+  const res = await app.inject({
+    method: 'POST',
+    url: URL,
+    payload: { model: 'whisper-1', audio: dataUri('audio/wav', wav()) },
+  })
   assert.equal(res.statusCode, 502, res.body)
   assert.equal(res.json().error.code, 'ERR_UPSTREAM_BAD_RESPONSE')
 })
@@ -237,7 +273,11 @@ test('response-format text: the plain text, without the final line break OpenAI 
   const audio = wav()
   for (const model of ['whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe', 'gpt-4o-transcribe-diarize']) {
     upstream.reset()
-    const res = await app.inject({ method: 'POST', url: URL, payload: { model, audio: dataUri('audio/wav', audio), 'response-format': 'text' } })
+    const res = await app.inject({
+      method: 'POST',
+      url: URL,
+      payload: { model, audio: dataUri('audio/wav', audio), 'response-format': 'text' },
+    })
     assert.equal(res.statusCode, 200, `${model}: ${res.body}`)
     const sent = upstream.requests[0]!
     assert.equal(sent.form!.fields.response_format, 'text')
@@ -251,7 +291,11 @@ test('response-format text: the plain text, without the final line break OpenAI 
 for (const format of ['srt', 'vtt']) {
   test(`response-format ${format}: the subtitle file exactly as OpenAI wrote it`, async (t) => {
     const { app, upstream } = await buildWithUpstream(t)
-    const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'whisper-1', audio: dataUri('audio/wav', wav()), 'response-format': format } })
+    const res = await app.inject({
+      method: 'POST',
+      url: URL,
+      payload: { model: 'whisper-1', audio: dataUri('audio/wav', wav()), 'response-format': format },
+    })
     assert.equal(res.statusCode, 200, res.body)
     const sent = upstream.requests[0]!
     assert.equal(sent.form!.fields.response_format, format)
@@ -305,7 +349,11 @@ test('verbose_json without timestamp-granularities: the segments OpenAI gives by
 
 test('diarized_json: segments with their speaker, and chunking auto sent for the diarize model', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
-  const payload = { model: 'gpt-4o-transcribe-diarize', audio: dataUri('audio/wav', wav(4000)), 'response-format': 'diarized_json' }
+  const payload = {
+    model: 'gpt-4o-transcribe-diarize',
+    audio: dataUri('audio/wav', wav(4000)),
+    'response-format': 'diarized_json',
+  }
   const res = await app.inject({ method: 'POST', url: URL, payload })
   assert.equal(res.statusCode, 200, res.body)
   const sent = upstream.requests[0]!
@@ -315,7 +363,10 @@ test('diarized_json: segments with their speaker, and chunking auto sent for the
     ['chunking_strategy', 'auto'],
   ])
   const answer = JSON.parse(String(sent.responseBody))
-  assert.deepEqual(answer.segments.map((s: any) => s.speaker), ['A', 'B'])
+  assert.deepEqual(
+    answer.segments.map((s: any) => s.speaker),
+    ['A', 'B'],
+  )
   assert.deepEqual(res.json(), {
     text: answer.text,
     duration: answer.duration,
@@ -327,16 +378,27 @@ test('the diarize model transcribes audio over 30 seconds: chunking auto goes al
   const { app, upstream } = await buildWithUpstream(t)
   // The stand-in hears 32 kB a second, and refuses unchunked diarization past 30 s as OpenAI does.
   const long = dataUri('audio/wav', wav(520_000))
-  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'gpt-4o-transcribe-diarize', audio: long } })
+  const res = await app.inject({
+    method: 'POST',
+    url: URL,
+    payload: { model: 'gpt-4o-transcribe-diarize', audio: long },
+  })
   assert.equal(res.statusCode, 200, res.body)
   assert.equal(upstream.requests[0]!.form!.fields.chunking_strategy, 'auto')
 
   upstream.reset()
   const vad = { type: 'server_vad', 'silence-duration-ms': 500 }
-  const tuned = await app.inject({ method: 'POST', url: URL, payload: { model: 'gpt-4o-transcribe-diarize', audio: long, 'chunking-strategy': vad } })
+  const tuned = await app.inject({
+    method: 'POST',
+    url: URL,
+    payload: { model: 'gpt-4o-transcribe-diarize', audio: long, 'chunking-strategy': vad },
+  })
   assert.equal(tuned.statusCode, 200, tuned.body)
   const entries = textParts(upstream.requests[0]!).filter(([name]) => name.startsWith('chunking_strategy'))
-  assert.deepEqual(entries, [['chunking_strategy[type]', 'server_vad'], ['chunking_strategy[silence_duration_ms]', '500']])
+  assert.deepEqual(entries, [
+    ['chunking_strategy[type]', 'server_vad'],
+    ['chunking_strategy[silence_duration_ms]', '500'],
+  ])
 })
 
 test('chunking-strategy: auto as is, a server_vad object in snake_case form fields, none unless given', async (t) => {
@@ -345,12 +407,16 @@ test('chunking-strategy: auto as is, a server_vad object in snake_case form fiel
   const vad = { type: 'server_vad', 'prefix-padding-ms': 250, 'silence-duration-ms': 400, threshold: 0.65 }
   const cases: Array<[strategy: unknown, model: string, expected: Array<[string, string]>]> = [
     ['auto', 'gpt-4o-transcribe', [['chunking_strategy', 'auto']]],
-    [vad, 'gpt-4o-mini-transcribe', [
-      ['chunking_strategy[type]', 'server_vad'],
-      ['chunking_strategy[prefix_padding_ms]', '250'],
-      ['chunking_strategy[silence_duration_ms]', '400'],
-      ['chunking_strategy[threshold]', '0.65'],
-    ]],
+    [
+      vad,
+      'gpt-4o-mini-transcribe',
+      [
+        ['chunking_strategy[type]', 'server_vad'],
+        ['chunking_strategy[prefix_padding_ms]', '250'],
+        ['chunking_strategy[silence_duration_ms]', '400'],
+        ['chunking_strategy[threshold]', '0.65'],
+      ],
+    ],
     [{ type: 'server_vad' }, 'whisper-1', [['chunking_strategy[type]', 'server_vad']]],
     [undefined, 'gpt-4o-transcribe', []],
   ]
@@ -368,23 +434,75 @@ test('each model family refuses the fields and formats it does not take: a 400 n
   const audio = dataUri('audio/wav', wav())
   const cases: Array<[name: string, fields: object, path: string]> = [
     ['a prompt for the diarize model', { model: 'gpt-4o-transcribe-diarize', prompt: 'Two people.' }, '/prompt'],
-    ['timestamps for the diarize model', { model: 'gpt-4o-transcribe-diarize', 'timestamp-granularities': ['segment'] }, '/timestamp-granularities'],
-    ['verbose_json for the diarize model', { model: 'gpt-4o-transcribe-diarize', 'response-format': 'verbose_json' }, '/response-format'],
+    [
+      'timestamps for the diarize model',
+      { model: 'gpt-4o-transcribe-diarize', 'timestamp-granularities': ['segment'] },
+      '/timestamp-granularities',
+    ],
+    [
+      'verbose_json for the diarize model',
+      { model: 'gpt-4o-transcribe-diarize', 'response-format': 'verbose_json' },
+      '/response-format',
+    ],
     ['srt for gpt-4o-transcribe', { model: 'gpt-4o-transcribe', 'response-format': 'srt' }, '/response-format'],
-    ['vtt for gpt-4o-mini-transcribe', { model: 'gpt-4o-mini-transcribe', 'response-format': 'vtt' }, '/response-format'],
-    ['verbose_json for a dated gpt-4o-mini-transcribe', { model: 'gpt-4o-mini-transcribe-2025-12-15', 'response-format': 'verbose_json' }, '/response-format'],
-    ['diarized_json for gpt-4o-transcribe', { model: 'gpt-4o-transcribe', 'response-format': 'diarized_json' }, '/response-format'],
+    [
+      'vtt for gpt-4o-mini-transcribe',
+      { model: 'gpt-4o-mini-transcribe', 'response-format': 'vtt' },
+      '/response-format',
+    ],
+    [
+      'verbose_json for a dated gpt-4o-mini-transcribe',
+      { model: 'gpt-4o-mini-transcribe-2025-12-15', 'response-format': 'verbose_json' },
+      '/response-format',
+    ],
+    [
+      'diarized_json for gpt-4o-transcribe',
+      { model: 'gpt-4o-transcribe', 'response-format': 'diarized_json' },
+      '/response-format',
+    ],
     ['diarized_json for whisper-1', { model: 'whisper-1', 'response-format': 'diarized_json' }, '/response-format'],
-    ['timestamps without verbose_json', { model: 'whisper-1', 'timestamp-granularities': ['word'] }, '/timestamp-granularities'],
-    ['timestamps with json', { model: 'whisper-1', 'response-format': 'json', 'timestamp-granularities': ['word'] }, '/timestamp-granularities'],
+    [
+      'timestamps without verbose_json',
+      { model: 'whisper-1', 'timestamp-granularities': ['word'] },
+      '/timestamp-granularities',
+    ],
+    [
+      'timestamps with json',
+      { model: 'whisper-1', 'response-format': 'json', 'timestamp-granularities': ['word'] },
+      '/timestamp-granularities',
+    ],
     ['an unknown format', { model: 'whisper-1', 'response-format': 'xml' }, '/response-format'],
-    ['an unknown granularity', { model: 'whisper-1', 'response-format': 'verbose_json', 'timestamp-granularities': ['sentence'] }, '/timestamp-granularities/0'],
-    ['no granularity at all', { model: 'whisper-1', 'response-format': 'verbose_json', 'timestamp-granularities': [] }, '/timestamp-granularities'],
-    ['a granularity twice', { model: 'whisper-1', 'response-format': 'verbose_json', 'timestamp-granularities': ['word', 'word'] }, '/timestamp-granularities'],
+    [
+      'an unknown granularity',
+      { model: 'whisper-1', 'response-format': 'verbose_json', 'timestamp-granularities': ['sentence'] },
+      '/timestamp-granularities/0',
+    ],
+    [
+      'no granularity at all',
+      { model: 'whisper-1', 'response-format': 'verbose_json', 'timestamp-granularities': [] },
+      '/timestamp-granularities',
+    ],
+    [
+      'a granularity twice',
+      { model: 'whisper-1', 'response-format': 'verbose_json', 'timestamp-granularities': ['word', 'word'] },
+      '/timestamp-granularities',
+    ],
     ['chunking by name other than auto', { model: 'whisper-1', 'chunking-strategy': 'manual' }, '/chunking-strategy'],
-    ['a vad object of another type', { model: 'whisper-1', 'chunking-strategy': { type: 'semantic_vad' } }, '/chunking-strategy/type'],
-    ['a vad threshold above 1', { model: 'whisper-1', 'chunking-strategy': { type: 'server_vad', threshold: 1.5 } }, '/chunking-strategy/threshold'],
-    ['a vad field in OpenAI\'s spelling', { model: 'whisper-1', 'chunking-strategy': { type: 'server_vad', prefix_padding_ms: 10 } }, '/chunking-strategy/prefix_padding_ms'],
+    [
+      'a vad object of another type',
+      { model: 'whisper-1', 'chunking-strategy': { type: 'semantic_vad' } },
+      '/chunking-strategy/type',
+    ],
+    [
+      'a vad threshold above 1',
+      { model: 'whisper-1', 'chunking-strategy': { type: 'server_vad', threshold: 1.5 } },
+      '/chunking-strategy/threshold',
+    ],
+    [
+      "a vad field in OpenAI's spelling",
+      { model: 'whisper-1', 'chunking-strategy': { type: 'server_vad', prefix_padding_ms: 10 } },
+      '/chunking-strategy/prefix_padding_ms',
+    ],
   ]
   const { app, upstream } = await buildWithUpstream(t)
   for (const [name, fields, path] of cases) {
@@ -409,8 +527,16 @@ test('the family checks name the model and every problem at once', async (t) => 
   assert.equal(res.statusCode, 400, res.body)
   assert.deepEqual(res.json().error.details, [
     { field: 'prompt', path: '/prompt', message: 'is not taken by gpt-4o-transcribe-diarize' },
-    { field: 'timestamp-granularities', path: '/timestamp-granularities', message: 'is not taken by gpt-4o-transcribe-diarize' },
-    { field: 'response-format', path: '/response-format', message: 'must be json, text or diarized_json for gpt-4o-transcribe-diarize' },
+    {
+      field: 'timestamp-granularities',
+      path: '/timestamp-granularities',
+      message: 'is not taken by gpt-4o-transcribe-diarize',
+    },
+    {
+      field: 'response-format',
+      path: '/response-format',
+      message: 'must be json, text or diarized_json for gpt-4o-transcribe-diarize',
+    },
   ])
   assert.equal(upstream.requests.length, 0)
 })

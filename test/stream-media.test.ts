@@ -48,7 +48,11 @@ async function errorOf(res: Response, status: number): Promise<any> {
 
 describe('text to speech as audio bytes', () => {
   // Long enough for the stand-in to send its audio in several 4 KB chunks.
-  const SPEECH = { model: 'tts-1', text: 'Hello from openai-tasks, streamed as it is spoken. '.repeat(5), voice: 'alloy' }
+  const SPEECH = {
+    model: 'tts-1',
+    text: 'Hello from openai-tasks, streamed as it is spoken. '.repeat(5),
+    voice: 'alloy',
+  }
 
   test('Accept audio/* without response-format: the exact mp3 bytes the upstream sent', async (t) => {
     const { upstream, base } = await serve(t)
@@ -63,7 +67,10 @@ describe('text to speech as audio bytes', () => {
     assert.equal(sent.json.response_format, 'mp3')
     assert.equal(sent.headers.accept, 'audio/mpeg')
     assert.ok(sent.responseBody!.length > 4096, 'the stand-in sent several chunks')
-    assert.ok(body.equals(sent.responseBody!), `byte-exact: got ${body.length} bytes, sent ${sent.responseBody!.length}`)
+    assert.ok(
+      body.equals(sent.responseBody!),
+      `byte-exact: got ${body.length} bytes, sent ${sent.responseBody!.length}`,
+    )
     assert.ok(body.equals(expectedSpeechBytes(sent.json)))
     assert.equal(body.subarray(0, 3).toString('latin1'), 'ID3')
   })
@@ -141,7 +148,9 @@ describe('text to speech as audio bytes', () => {
     assert.equal(res.status, 200)
     assert.match(String(res.headers['content-type']), /^application\/json/)
     const expected = expectedSpeechBytes(upstream.requests[0]!.json)
-    assert.deepEqual(JSON.parse(res.body.toString()), { audio: `data:audio/mpeg;base64,${expected.toString('base64')}` })
+    assert.deepEqual(JSON.parse(res.body.toString()), {
+      audio: `data:audio/mpeg;base64,${expected.toString('base64')}`,
+    })
   })
 
   test('a 200 JSON answer instead of audio is a 502 error body, not a 200 stream', async (t) => {
@@ -260,7 +269,12 @@ describe('text to image as image bytes', () => {
   for (const accept of ['image/webp', 'image/png', 'image/*']) {
     test(`n = 2 with Accept ${accept} is a 406 naming n, with no upstream call`, async (t) => {
       const { upstream, base } = await serve(t)
-      const res = await post(base, 'text-to-image', { model: 'dall-e-2', prompt: 'Two wombats', n: 2, size: '256x256' }, accept)
+      const res = await post(
+        base,
+        'text-to-image',
+        { model: 'dall-e-2', prompt: 'Two wombats', n: 2, size: '256x256' },
+        accept,
+      )
       const error = await errorOf(res, 406)
       assert.equal(error.code, 'ERR_NOT_ACCEPTABLE')
       assert.deepEqual(
@@ -271,7 +285,12 @@ describe('text to image as image bytes', () => {
     })
   }
 
-  for (const [format, accept] of [['jpeg', 'image/*'], ['webp', 'image/webp'], ['png', 'image/png'], ['jpeg', 'image/jpeg, image/png;q=0.5']]) {
+  for (const [format, accept] of [
+    ['jpeg', 'image/*'],
+    ['webp', 'image/webp'],
+    ['png', 'image/png'],
+    ['jpeg', 'image/jpeg, image/png;q=0.5'],
+  ]) {
     test(`output-format ${format}, Accept ${accept}: OpenAI's ${format} bytes untouched`, async (t) => {
       const { upstream, base } = await serve(t)
       const input = { model: 'gpt-image-1', prompt: 'A wombat', 'output-format': format }
@@ -279,7 +298,10 @@ describe('text to image as image bytes', () => {
       assert.equal(res.status, 200)
       assert.equal(res.headers.get('content-type'), `image/${format}`)
       const body = await bytesOf(res)
-      assert.ok(body.equals(await fakeImageBytes(format as 'png' | 'jpeg' | 'webp')), 'byte-identical to what the stand-in drew')
+      assert.ok(
+        body.equals(await fakeImageBytes(format as 'png' | 'jpeg' | 'webp')),
+        'byte-identical to what the stand-in drew',
+      )
       const sent = upstream.requests[0]!
       assert.equal(sent.json.output_format, format)
       assert.equal(sent.json.response_format, undefined)
@@ -287,10 +309,19 @@ describe('text to image as image bytes', () => {
     })
   }
 
-  for (const [format, accept] of [['png', 'image/webp'], ['webp', 'image/png'], ['jpeg', 'image/webp, image/png']]) {
+  for (const [format, accept] of [
+    ['png', 'image/webp'],
+    ['webp', 'image/png'],
+    ['jpeg', 'image/webp, image/png'],
+  ]) {
     test(`output-format ${format} with Accept ${accept} is a 406 naming output-format, with no upstream call`, async (t) => {
       const { upstream, base } = await serve(t)
-      const res = await post(base, 'text-to-image', { model: 'gpt-image-1', prompt: 'A wombat', 'output-format': format }, accept)
+      const res = await post(
+        base,
+        'text-to-image',
+        { model: 'gpt-image-1', prompt: 'A wombat', 'output-format': format },
+        accept,
+      )
       const error = await errorOf(res, 406)
       assert.equal(error.code, 'ERR_NOT_ACCEPTABLE')
       assert.deepEqual(
@@ -303,7 +334,12 @@ describe('text to image as image bytes', () => {
 
   test('Accept image/jpeg without output-format: the PNG converted to JPEG, nothing more asked of OpenAI', async (t) => {
     const { upstream, base } = await serve(t)
-    const res = await post(base, 'text-to-image', { model: 'dall-e-2', prompt: 'A wombat', size: '256x256' }, 'image/jpeg')
+    const res = await post(
+      base,
+      'text-to-image',
+      { model: 'dall-e-2', prompt: 'A wombat', size: '256x256' },
+      'image/jpeg',
+    )
     assert.equal(res.status, 200)
     assert.equal(res.headers.get('content-type'), 'image/jpeg')
     const body = await bytesOf(res)
@@ -324,17 +360,39 @@ describe('text to image as image bytes', () => {
 
   test('Accept image/jpeg: transparent areas of the PNG become white', async (t) => {
     const { upstream, base } = await serve(t)
-    const transparent = await sharp({ create: { width: 4, height: 4, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer()
-    upstream.enqueue({ status: 200, body: { created: 1700000000, data: [{ b64_json: transparent.toString('base64') }] } })
-    const res = await post(base, 'text-to-image', { model: 'gpt-image-1', prompt: 'Nothing', background: 'transparent' }, 'image/jpeg')
+    const transparent = await sharp({
+      create: { width: 4, height: 4, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } },
+    })
+      .png()
+      .toBuffer()
+    upstream.enqueue({
+      status: 200,
+      body: { created: 1700000000, data: [{ b64_json: transparent.toString('base64') }] },
+    })
+    const res = await post(
+      base,
+      'text-to-image',
+      { model: 'gpt-image-1', prompt: 'Nothing', background: 'transparent' },
+      'image/jpeg',
+    )
     assert.equal(res.status, 200)
-    const { data } = await sharp(await bytesOf(res)).raw().toBuffer({ resolveWithObject: true })
-    assert.ok(data.every((v) => v > 240), `white, not black: ${[...data.subarray(0, 3)]}`)
+    const { data } = await sharp(await bytesOf(res))
+      .raw()
+      .toBuffer({ resolveWithObject: true })
+    assert.ok(
+      data.every((v) => v > 240),
+      `white, not black: ${[...data.subarray(0, 3)]}`,
+    )
   })
 
   test('GPT image model without output-format, Accept image/png: the PNG untouched', async (t) => {
     const { upstream, base } = await serve(t)
-    const res = await post(base, 'text-to-image', { model: 'gpt-image-1.5', prompt: 'A wombat', quality: 'low' }, 'image/png')
+    const res = await post(
+      base,
+      'text-to-image',
+      { model: 'gpt-image-1.5', prompt: 'A wombat', quality: 'low' },
+      'image/png',
+    )
     assert.equal(res.status, 200)
     assert.equal(res.headers.get('content-type'), 'image/png')
     assert.ok((await bytesOf(res)).equals(upstream.png))
@@ -344,7 +402,12 @@ describe('text to image as image bytes', () => {
 
   test('a setting the model does not take is a 400 before the Accept header is considered', async (t) => {
     const { upstream, base } = await serve(t)
-    const res = await post(base, 'text-to-image', { model: 'gpt-image-1', prompt: 'A wombat', style: 'vivid', n: 2 }, 'image/png')
+    const res = await post(
+      base,
+      'text-to-image',
+      { model: 'gpt-image-1', prompt: 'A wombat', style: 'vivid', n: 2 },
+      'image/png',
+    )
     const error = await errorOf(res, 400)
     assert.equal(error.code, 'ERR_VALIDATION')
     assert.deepEqual(

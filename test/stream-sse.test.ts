@@ -24,7 +24,12 @@ const NO_RETRIES = { UPSTREAM_MAX_RETRIES: '0' }
 const weather = {
   name: 'get_weather',
   description: 'Current weather in a city',
-  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false },
+  parameters: {
+    type: 'object',
+    properties: { city: { type: 'string' } },
+    required: ['city'],
+    additionalProperties: false,
+  },
   strict: true,
 }
 
@@ -54,11 +59,12 @@ function parseSse(raw: string): { events: SseEvent[]; comments: string[] } {
       else assert.fail(`unexpected SSE line ${JSON.stringify(line)}`)
     }
     if (data.length) events.push({ event, data: data.join('\n') })
-    else
+    else {
       assert.ok(
         block.split('\n').every((l) => l.startsWith(':')),
         `a block without data is a comment: ${block}`,
       )
+    }
   }
   return { events, comments }
 }
@@ -125,7 +131,8 @@ const usageChunk = {
   choices: [],
   usage: { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 },
 }
-const data = (payload: unknown): string => `data: ${typeof payload === 'string' ? payload : JSON.stringify(payload)}\n\n`
+const data = (payload: unknown): string =>
+  `data: ${typeof payload === 'string' ? payload : JSON.stringify(payload)}\n\n`
 
 function sseHead(res: ServerResponse): void {
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' })
@@ -202,21 +209,30 @@ test("forced tool calls arrive as tool-calls fragments; the output has the JSON 
   assert.ok(fragments.length >= 2, 'the arguments come in pieces')
   assert.equal(fragments[0].function.name, 'get_weather')
   assert.equal(fragments[0].type, 'function')
-  const [streamedCall] = JSON.parse(upstream.requests[1]!.responseBody!.toString().split('\n\n')[0]!.slice('data: '.length))
-    .choices[0].delta.tool_calls
+  const [streamedCall] = JSON.parse(
+    upstream.requests[1]!.responseBody!.toString().split('\n\n')[0]!.slice('data: '.length),
+  ).choices[0].delta.tool_calls
   assert.match(streamedCall.id, /^call_/)
   assert.equal(fragments[0].id, streamedCall.id, 'the call id comes with the first fragment')
-  assert.ok(fragments.slice(1).every((f: any) => f.id === undefined), 'and only once')
+  assert.ok(
+    fragments.slice(1).every((f: any) => f.id === undefined),
+    'and only once',
+  )
   const args = fragments.map((f: any) => f.function?.arguments ?? '').join('')
 
   const output = dataOf(events.at(-2)!)
   const { id: jsonCallId, ...jsonCall } = expected['tool-calls'][0]
   assert.match(jsonCallId, /^call_/, 'the JSON route has its own call id')
-  assert.deepEqual({ ...output, 'tool-calls': output['tool-calls'].map(({ id: _id, ...call }: any) => call) }, {
-    ...expected,
-    'tool-calls': [jsonCall],
-  })
-  assert.deepEqual(output['tool-calls'], [{ id: streamedCall.id, type: 'function', function: { name: 'get_weather', arguments: args } }])
+  assert.deepEqual(
+    { ...output, 'tool-calls': output['tool-calls'].map(({ id: _id, ...call }: any) => call) },
+    {
+      ...expected,
+      'tool-calls': [jsonCall],
+    },
+  )
+  assert.deepEqual(output['tool-calls'], [
+    { id: streamedCall.id, type: 'function', function: { name: 'get_weather', arguments: args } },
+  ])
   assert.deepEqual(JSON.parse(args), { city: 'example' })
 })
 
@@ -416,7 +432,10 @@ test('the relay pauses the upstream body while nothing reads its events, and los
   }
   assert.ok(sent < 10_000, 'the body stopped taking chunks')
   assert.equal(body.isPaused(), true)
-  assert.ok(out.readableLength <= out.readableHighWaterMark + 2 * line.length, `${out.readableLength} bytes held by the relay`)
+  assert.ok(
+    out.readableLength <= out.readableHighWaterMark + 2 * line.length,
+    `${out.readableLength} bytes held by the relay`,
+  )
   body.push(null)
   const { events } = parseSse(Buffer.concat(await out.toArray()).toString())
   assert.equal(events.length, sent + 1)

@@ -244,22 +244,19 @@ for (const order of ['before the audio', 'after the audio']) {
   })
 }
 
-test(
-  'the audio given twice is refused with a service error code naming audio',
-  async (t) => {
-    const { upstream, base } = await serve(t)
-    const res = await postForm(base, [
-      ['model', 'whisper-1'],
-      ['audio', { bytes: wav(2000), filename: 'a.wav' }],
-      ['audio', { bytes: wav(2000), filename: 'b.wav' }],
-    ])
-    const body = await jsonOf(res)
-    assert.ok(res.status === 400 || res.status === 413, String(res.status))
-    assert.match(body.error.code, /^ERR_/, JSON.stringify(body))
-    assert.deepEqual(pathsOf(body.error), ['/audio'])
-    assert.equal(upstream.requests.length, 0)
-  },
-)
+test('the audio given twice is refused with a service error code naming audio', async (t) => {
+  const { upstream, base } = await serve(t)
+  const res = await postForm(base, [
+    ['model', 'whisper-1'],
+    ['audio', { bytes: wav(2000), filename: 'a.wav' }],
+    ['audio', { bytes: wav(2000), filename: 'b.wav' }],
+  ])
+  const body = await jsonOf(res)
+  assert.ok(res.status === 400 || res.status === 413, String(res.status))
+  assert.match(body.error.code, /^ERR_/, JSON.stringify(body))
+  assert.deepEqual(pathsOf(body.error), ['/audio'])
+  assert.equal(upstream.requests.length, 0)
+})
 
 test('a client that goes away mid-upload leaves no spool file behind and calls no upstream', async (t) => {
   const { upstream, base } = await serve(t)
@@ -319,7 +316,11 @@ test('the JSON form with base64 audio still works beside multipart', async (t) =
   const res = await fetch(base + ROUTE, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'whisper-1', audio: `data:audio/wav;base64,${audio.toString('base64')}`, temperature: 0.3 }),
+    body: JSON.stringify({
+      model: 'whisper-1',
+      audio: `data:audio/wav;base64,${audio.toString('base64')}`,
+      temperature: 0.3,
+    }),
   })
   assert.equal(res.status, 200, await res.clone().text())
   assert.deepEqual(await jsonOf(res), { text: `Transcript of audio.wav (${audio.length} bytes).` })
@@ -354,7 +355,10 @@ test('list and object fields as text parts: one part per granularity, chunking-s
   const answer = JSON.parse(String(sent.responseBody))
   const body = await jsonOf(res)
   assert.equal(body.text, answer.text)
-  assert.deepEqual(body.words, answer.words.map(({ word, start, end }: any) => ({ word, start, end })))
+  assert.deepEqual(
+    body.words,
+    answer.words.map(({ word, start, end }: any) => ({ word, start, end })),
+  )
   assert.equal(body.segments.length, 1)
 })
 
@@ -362,8 +366,20 @@ test('a single granularity part is a list of one; `name[]` parts count as the li
   const { upstream, base } = await serve(t)
   const cases: Array<[parts: Part[], expected: string[]]> = [
     [[['timestamp-granularities', 'word']], ['word']],
-    [[['timestamp-granularities[]', 'segment'], ['timestamp-granularities[]', 'word']], ['segment', 'word']],
-    [[['timestamp-granularities', 'word'], ['timestamp-granularities[]', 'segment']], ['word', 'segment']],
+    [
+      [
+        ['timestamp-granularities[]', 'segment'],
+        ['timestamp-granularities[]', 'word'],
+      ],
+      ['segment', 'word'],
+    ],
+    [
+      [
+        ['timestamp-granularities', 'word'],
+        ['timestamp-granularities[]', 'segment'],
+      ],
+      ['word', 'segment'],
+    ],
   ]
   for (const [granularities, expected] of cases) {
     upstream.reset()
@@ -374,7 +390,9 @@ test('a single granularity part is a list of one; `name[]` parts count as the li
       ['audio', { bytes: wav(2000), filename: 'a.wav' }],
     ])
     assert.equal(res.status, 200, await res.clone().text())
-    const sent = textParts(upstream.requests[0]!).filter(([name]) => name === 'timestamp_granularities[]').map(([, value]) => value)
+    const sent = textParts(upstream.requests[0]!)
+      .filter(([name]) => name === 'timestamp_granularities[]')
+      .map(([, value]) => value)
     assert.deepEqual(sent, expected, JSON.stringify(granularities))
   }
 })
@@ -399,9 +417,18 @@ test('form parts that do not make the field are a 400 naming it, with no upstrea
   const cases: Array<[parts: Part[], path: string]> = [
     [[whisper, ['chunking-strategy', '{"type":"server_vad",']], '/chunking-strategy'],
     [[whisper, ['chunking-strategy', '{"type":"server_vad","threshold":"high"}']], '/chunking-strategy/threshold'],
-    [[whisper, ['response-format', 'verbose_json'], ['timestamp-granularities', 'word,segment']], '/timestamp-granularities/0'],
+    [
+      [whisper, ['response-format', 'verbose_json'], ['timestamp-granularities', 'word,segment']],
+      '/timestamp-granularities/0',
+    ],
     [[whisper, ['timestamp-granularities', 'word']], '/timestamp-granularities'],
-    [[['model', 'gpt-4o-transcribe-diarize'], ['response-format', 'srt']], '/response-format'],
+    [
+      [
+        ['model', 'gpt-4o-transcribe-diarize'],
+        ['response-format', 'srt'],
+      ],
+      '/response-format',
+    ],
   ]
   for (const [parts, path] of cases) {
     const res = await postForm(base, [...parts, ['audio', { bytes: wav(2000), filename: 'a.wav' }]])

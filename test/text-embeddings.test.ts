@@ -37,7 +37,12 @@ test('passes dimensions on and gets a vector of that length', async (t) => {
 
   assert.equal(res.statusCode, 200)
   const sent = upstream.requests[0]!
-  assert.deepEqual(sent.json, { model: 'text-embedding-3-large', input: TEXT, encoding_format: 'float', dimensions: 256 })
+  assert.deepEqual(sent.json, {
+    model: 'text-embedding-3-large',
+    input: TEXT,
+    encoding_format: 'float',
+    dimensions: 256,
+  })
   assert.equal(res.json().embedding.length, 256)
   assert.deepEqual(res.json().embedding, sentEmbedding(sent.responseBody))
 })
@@ -61,7 +66,11 @@ test('the task field is accepted when it names this task', async (t) => {
   const payload = { task: 'TASK_TEXT_EMBEDDINGS', model: 'text-embedding-ada-002', text: TEXT }
   const res = await app.inject({ method: 'POST', url: URL, payload })
   assert.equal(res.statusCode, 200)
-  assert.deepEqual(upstream.requests[0]!.json, { model: 'text-embedding-ada-002', input: TEXT, encoding_format: 'float' })
+  assert.deepEqual(upstream.requests[0]!.json, {
+    model: 'text-embedding-ada-002',
+    input: TEXT,
+    encoding_format: 'float',
+  })
 })
 
 test('refused before any upstream call', async (t) => {
@@ -116,7 +125,12 @@ test('the embedding is copied exactly from any well-formed answer layout, and a 
     res.writeHead(200, { 'content-type': 'application/json' })
     res.end(answers[next++])
   })
-  const post = () => app.inject({ method: 'POST', url: '/v1/tasks/text-embeddings', payload: { model: 'text-embedding-3-small', text: 'x' } })
+  const post = () =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/tasks/text-embeddings',
+      payload: { model: 'text-embedding-3-small', text: 'x' },
+    })
   const pretty = await post()
   assert.equal(pretty.statusCode, 200)
   assert.deepEqual(pretty.json(), { embedding: [-1.5e-7, 0.25, 300, 0] })

@@ -39,7 +39,12 @@ const pathsOf = (problems: Array<[string, string]>): string[] => problems.map(([
 
 describe('new fields go out as given', () => {
   test('gpt-5.4 with reasoning-effort and verbosity', async (t) => {
-    const body = await sent(t, { model: 'gpt-5.4', prompt: 'Why is the sky blue?', 'reasoning-effort': 'low', verbosity: 'low' })
+    const body = await sent(t, {
+      model: 'gpt-5.4',
+      prompt: 'Why is the sky blue?',
+      'reasoning-effort': 'low',
+      verbosity: 'low',
+    })
     assert.deepEqual(body, {
       model: 'gpt-5.4',
       messages: [user('Why is the sky blue?')],
@@ -56,7 +61,9 @@ describe('new fields go out as given', () => {
   }
 
   test('an effort outside the list is a 400', async (t) => {
-    assert.deepEqual(pathsOf(await refused(t, { model: 'o3', prompt: 'x', 'reasoning-effort': 'extreme' })), ['/reasoning-effort'])
+    assert.deepEqual(pathsOf(await refused(t, { model: 'o3', prompt: 'x', 'reasoning-effort': 'extreme' })), [
+      '/reasoning-effort',
+    ])
   })
 
   test('stop as a string and as a list, seed, parallel-tool-calls', async (t) => {
@@ -105,13 +112,27 @@ describe('reasoning models', () => {
         stop: 'END',
         'max-tokens': 100,
       })
-      assert.deepEqual(pathsOf(problems), ['/frequency-penalty', '/presence-penalty', '/stop', '/temperature', '/top-p'])
-      for (const [, message] of problems) assert.match(message, new RegExp(`not taken by ${model.replace(/[.]/g, '\\.')}, a reasoning model`))
+      assert.deepEqual(pathsOf(problems), [
+        '/frequency-penalty',
+        '/presence-penalty',
+        '/stop',
+        '/temperature',
+        '/top-p',
+      ])
+      for (const [, message] of problems) {
+        assert.match(message, new RegExp(`not taken by ${model.replace(/[.]/g, '\\.')}, a reasoning model`))
+      }
     })
   }
 
   test('gpt-5.1 and later take temperature and top-p with reasoning-effort none', async (t) => {
-    const body = await sent(t, { model: 'gpt-5.4-mini', prompt: 'x', 'reasoning-effort': 'none', temperature: 0.2, 'top-p': 0.9 })
+    const body = await sent(t, {
+      model: 'gpt-5.4-mini',
+      prompt: 'x',
+      'reasoning-effort': 'none',
+      temperature: 0.2,
+      'top-p': 0.9,
+    })
     assert.deepEqual(body, {
       model: 'gpt-5.4-mini',
       messages: [user('x')],
@@ -123,9 +144,14 @@ describe('reasoning models', () => {
 
   test('gpt-5.1 and later refuse them with another effort or none given, gpt-5 even with none', async (t) => {
     const low = await refused(t, { model: 'gpt-5.2', prompt: 'x', 'reasoning-effort': 'low', temperature: 0.2 })
-    assert.deepEqual(low, [['/temperature', 'is not taken by gpt-5.2, a reasoning model, unless reasoning-effort is none']])
+    assert.deepEqual(low, [
+      ['/temperature', 'is not taken by gpt-5.2, a reasoning model, unless reasoning-effort is none'],
+    ])
     assert.deepEqual(pathsOf(await refused(t, { model: 'gpt-5.1', prompt: 'x', 'top-p': 0.5 })), ['/top-p'])
-    assert.deepEqual(pathsOf(await refused(t, { model: 'gpt-5', prompt: 'x', 'reasoning-effort': 'none', temperature: 0.2 })), ['/temperature'])
+    assert.deepEqual(
+      pathsOf(await refused(t, { model: 'gpt-5', prompt: 'x', 'reasoning-effort': 'none', temperature: 0.2 })),
+      ['/temperature'],
+    )
   })
 })
 
@@ -133,7 +159,9 @@ describe('reasoning-effort and verbosity by family', () => {
   for (const model of ['gpt-4o', 'gpt-4.1-mini', 'gpt-5-chat-latest', 'gpt-3.5-turbo', 'chatgpt-4o-latest']) {
     test(`${model} does not reason: reasoning-effort is a 400`, async (t) => {
       const problems = await refused(t, { model, prompt: 'x', 'reasoning-effort': 'low' })
-      assert.deepEqual(problems, [['/reasoning-effort', `is for reasoning models (o-series, gpt-5); ${model} does not reason`]])
+      assert.deepEqual(problems, [
+        ['/reasoning-effort', `is for reasoning models (o-series, gpt-5); ${model} does not reason`],
+      ])
     })
   }
 
@@ -152,7 +180,13 @@ describe('reasoning-effort and verbosity by family', () => {
   })
 
   test("an OpenAI-compatible server's own models get both as given", async (t) => {
-    const body = await sent(t, { model: 'gpt-oss-20b', prompt: 'x', 'reasoning-effort': 'high', verbosity: 'low', temperature: 0.6 })
+    const body = await sent(t, {
+      model: 'gpt-oss-20b',
+      prompt: 'x',
+      'reasoning-effort': 'high',
+      verbosity: 'low',
+      temperature: 0.6,
+    })
     assert.deepEqual(body, {
       model: 'gpt-oss-20b',
       messages: [user('x')],
@@ -175,12 +209,20 @@ describe('web search models', () => {
       n: 2,
     })
     assert.deepEqual(pathsOf(problems), ['/frequency-penalty', '/n', '/presence-penalty', '/temperature', '/top-p'])
-    assert.deepEqual(problems.find(([path]) => path === '/n'), ['/n', 'must be 1 with gpt-4o-search-preview, a web search model'])
+    assert.deepEqual(
+      problems.find(([path]) => path === '/n'),
+      ['/n', 'must be 1 with gpt-4o-search-preview, a web search model'],
+    )
   })
 
   test('take one choice and the rest', async (t) => {
     const body = await sent(t, { model: 'gpt-4o-mini-search-preview', prompt: 'News today?', n: 1, 'max-tokens': 50 })
-    assert.deepEqual(body, { model: 'gpt-4o-mini-search-preview', messages: [user('News today?')], n: 1, max_tokens: 50 })
+    assert.deepEqual(body, {
+      model: 'gpt-4o-mini-search-preview',
+      messages: [user('News today?')],
+      n: 1,
+      max_tokens: 50,
+    })
   })
 })
 
@@ -228,7 +270,10 @@ describe('instruction turns', () => {
       model: 'o1-mini',
       prompt: 'And then?',
       'system-message': 'Unused when there is a history.',
-      'chat-history': [{ role: 'user', content: 'Tell me a story.' }, { role: 'assistant', content: 'Once upon a time.' }],
+      'chat-history': [
+        { role: 'user', content: 'Tell me a story.' },
+        { role: 'assistant', content: 'Once upon a time.' },
+      ],
     })
     assert.deepEqual(body.messages, [
       { role: 'user', content: 'Tell me a story.' },
@@ -241,10 +286,19 @@ describe('instruction turns', () => {
 test('the same checks guard the stream and the batch route', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
   const input = { model: 'o3', prompt: 'x', temperature: 0.3 }
-  const streamed = await app.inject({ method: 'POST', url: URL, payload: input, headers: { accept: 'text/event-stream' } })
+  const streamed = await app.inject({
+    method: 'POST',
+    url: URL,
+    payload: input,
+    headers: { accept: 'text/event-stream' },
+  })
   assert.equal(streamed.statusCode, 400)
   assert.equal(streamed.json().error.details[0].path, '/temperature')
-  const batch = await app.inject({ method: 'POST', url: `${URL}/batch`, payload: { inputs: [input, { model: 'o3', prompt: 'y' }] } })
+  const batch = await app.inject({
+    method: 'POST',
+    url: `${URL}/batch`,
+    payload: { inputs: [input, { model: 'o3', prompt: 'y' }] },
+  })
   const [first, second] = batch.json().outputs
   assert.equal(first.error.status, 400)
   assert.equal(first.error.details[0].path, '/temperature')

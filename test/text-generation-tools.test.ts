@@ -13,10 +13,19 @@ const URL = '/v1/tasks/text-generation'
 const weather = {
   name: 'get_weather',
   description: 'Current weather in a city',
-  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false },
+  parameters: {
+    type: 'object',
+    properties: { city: { type: 'string' } },
+    required: ['city'],
+    additionalProperties: false,
+  },
   strict: true,
 }
-const call = (id: string, city = 'Paris') => ({ id, type: 'function', function: { name: 'get_weather', arguments: `{"city":"${city}"}` } })
+const call = (id: string, city = 'Paris') => ({
+  id,
+  type: 'function',
+  function: { name: 'get_weather', arguments: `{"city":"${city}"}` },
+})
 const question = { role: 'user', content: 'Weather in Paris and Oslo?' }
 const asked = { role: 'assistant', content: null, 'tool-calls': [call('call_1'), call('call_2', 'Oslo')] }
 const answers = [
@@ -67,7 +76,14 @@ describe('round trips', () => {
       'chat-history': [
         question,
         { role: 'assistant', 'tool-calls': [{ id: 'call_1', function: call('call_1').function }] },
-        { role: 'tool', 'tool-call-id': 'call_1', content: [{ type: 'text', text: '18 °C' }, { type: 'text', text: 'cloudy' }] },
+        {
+          role: 'tool',
+          'tool-call-id': 'call_1',
+          content: [
+            { type: 'text', text: '18 °C' },
+            { type: 'text', text: 'cloudy' },
+          ],
+        },
       ],
       tools: [{ function: weather }],
     })
@@ -83,9 +99,14 @@ describe('round trips', () => {
     const messages = await sentMessages(t, {
       model: 'gpt-4o',
       prompt: '',
-      'chat-history': [{ role: 'assistant', content: 'Let me check.', 'tool-calls': [call('call_9')] }, { ...answers[0], 'tool-call-id': 'call_9' }],
+      'chat-history': [
+        { role: 'assistant', content: 'Let me check.', 'tool-calls': [call('call_9')] },
+        { ...answers[0], 'tool-call-id': 'call_9' },
+      ],
     })
-    assert.deepEqual(messages.slice(0, 1), [{ role: 'assistant', content: 'Let me check.', tool_calls: [call('call_9')] }])
+    assert.deepEqual(messages.slice(0, 1), [
+      { role: 'assistant', content: 'Let me check.', tool_calls: [call('call_9')] },
+    ])
     assert.equal(messages.length, 2)
   })
 
@@ -181,7 +202,9 @@ describe('calls and answers must match', () => {
       prompt: '',
       'chat-history': [asked, ...answers, { role: 'user', content: 'again' }, answers[0]],
     })
-    assert.deepEqual(problems, [['/chat-history/4/tool-call-id', 'must answer a call of an assistant turn right before it']])
+    assert.deepEqual(problems, [
+      ['/chat-history/4/tool-call-id', 'must answer a call of an assistant turn right before it'],
+    ])
   })
 
   test('calls left unanswered, at the end of the history or before another turn, are a 400', async (t) => {

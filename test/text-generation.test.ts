@@ -144,7 +144,13 @@ describe('system message and chat history', () => {
       model: 'gpt-4o-mini',
       prompt: 'Which one is bigger?',
       'chat-history': [
-        { role: 'system', content: [{ type: 'text', text: 'Be terse.' }, { type: 'text', text: 'Be kind.' }] },
+        {
+          role: 'system',
+          content: [
+            { type: 'text', text: 'Be terse.' },
+            { type: 'text', text: 'Be kind.' },
+          ],
+        },
         {
           role: 'user',
           content: [
@@ -179,7 +185,12 @@ describe('system message and chat history', () => {
   })
 
   test('an empty chat-history behaves as absent', async (t) => {
-    const body = await sent(t, { model: 'gpt-4o-mini', prompt: 'Hi', 'system-message': 'Be brief.', 'chat-history': [] })
+    const body = await sent(t, {
+      model: 'gpt-4o-mini',
+      prompt: 'Hi',
+      'system-message': 'Be brief.',
+      'chat-history': [],
+    })
     assert.deepEqual(body.messages, [{ role: 'system', content: 'Be brief.' }, user('Hi')])
   })
 
@@ -189,14 +200,24 @@ describe('system message and chat history', () => {
       prompt: 'Hi',
       'chat-history': [
         { role: 'user', content: 'first' },
-        { role: 'user', content: [{ type: 'text', text: 'x' }, { type: 'image_url', image_url: { url: 'bm90IGFuIGltYWdl' } }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'x' },
+            { type: 'image_url', image_url: { url: 'bm90IGFuIGltYWdl' } },
+          ],
+        },
       ],
     })
     assert.deepEqual(paths, ['/chat-history/1/content/1/image_url/url'])
   })
 
   test('an unknown role is a 400', async (t) => {
-    const paths = await rejected(t, { model: 'gpt-4o-mini', prompt: 'Hi', 'chat-history': [{ role: 'function', content: 'x' }] })
+    const paths = await rejected(t, {
+      model: 'gpt-4o-mini',
+      prompt: 'Hi',
+      'chat-history': [{ role: 'function', content: 'x' }],
+    })
     assert.ok(paths.includes('/chat-history/0/role'), String(paths))
   })
 })
@@ -259,7 +280,9 @@ describe('images', () => {
   })
 
   test('a data URI without ;base64 is a 400', async (t) => {
-    assert.deepEqual(await rejected(t, { model: 'gpt-4o-mini', prompt: 'x', images: ['data:image/png,abc'] }), ['/images/0'])
+    assert.deepEqual(await rejected(t, { model: 'gpt-4o-mini', prompt: 'x', images: ['data:image/png,abc'] }), [
+      '/images/0',
+    ])
   })
 })
 
@@ -292,7 +315,14 @@ describe('sampling and limits', () => {
     assert.deepEqual(paths.sort(), ['/max-tokens', '/n', '/temperature'])
   })
 
-  for (const model of ['o1', 'o3-mini', 'o4-mini', 'gpt-5', 'gpt-5-mini-2025-08-07', 'ft:o4-mini-2025-04-16:acme::abc123']) {
+  for (const model of [
+    'o1',
+    'o3-mini',
+    'o4-mini',
+    'gpt-5',
+    'gpt-5-mini-2025-08-07',
+    'ft:o4-mini-2025-04-16:acme::abc123',
+  ]) {
     test(`${model}: developer role, max_completion_tokens`, async (t) => {
       const body = await sent(t, { model, prompt: 'Think', 'system-message': 'Be brief.', 'max-tokens': 500 })
       assert.deepEqual(body, {
@@ -303,7 +333,13 @@ describe('sampling and limits', () => {
     })
   }
 
-  for (const model of ['gpt-4o', 'gpt-5-chat-latest', 'gpt-4.1', 'omni-moderation-latest', 'ft:gpt-4.1-mini-2025-04-14:acme::x1']) {
+  for (const model of [
+    'gpt-4o',
+    'gpt-5-chat-latest',
+    'gpt-4.1',
+    'omni-moderation-latest',
+    'ft:gpt-4.1-mini-2025-04-14:acme::x1',
+  ]) {
     test(`${model} is not a reasoning model: system role and max_tokens`, async (t) => {
       const body = await sent(t, { model, prompt: 'Hi', 'system-message': 'Be brief.', 'max-tokens': 5 })
       assert.equal(body.messages[0].role, 'system')
@@ -316,7 +352,10 @@ describe('sampling and limits', () => {
     const body = await sent(t, {
       model: 'o1',
       prompt: 'Next',
-      'chat-history': [{ role: 'system', content: 'Be terse.' }, { role: 'assistant', content: 'OK.' }],
+      'chat-history': [
+        { role: 'system', content: 'Be terse.' },
+        { role: 'assistant', content: 'OK.' },
+      ],
     })
     assert.deepEqual(body.messages, [
       { role: 'developer', content: 'Be terse.' },
@@ -326,7 +365,13 @@ describe('sampling and limits', () => {
   })
 
   test('models that merely contain an o are not reasoning models', async (t) => {
-    const body = await sent(t, { model: 'gpt-4o', prompt: 'Hi', 'system-message': 'Be brief.', 'max-tokens': 20, temperature: 0.7 })
+    const body = await sent(t, {
+      model: 'gpt-4o',
+      prompt: 'Hi',
+      'system-message': 'Be brief.',
+      'max-tokens': 20,
+      temperature: 0.7,
+    })
     assert.equal(body.max_tokens, 20)
     assert.equal(body.messages[0].role, 'system')
     assert.equal(body.temperature, 0.7)
@@ -335,7 +380,12 @@ describe('sampling and limits', () => {
 
 for (const key of ['response-format', 'response-type']) {
   describe(key, () => {
-    const schema = { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'], additionalProperties: false }
+    const schema = {
+      type: 'object',
+      properties: { answer: { type: 'string' } },
+      required: ['answer'],
+      additionalProperties: false,
+    }
     const formatSent = async (t: TestContext, format: object): Promise<unknown> =>
       (await sent(t, { model: 'gpt-4o-mini', prompt: 'Hi', [key]: format })).response_format
 
@@ -372,12 +422,20 @@ for (const key of ['response-format', 'response-type']) {
     })
 
     test('invalid JSON in json-schema is a 400', async (t) => {
-      const paths = await rejected(t, { model: 'gpt-4o-mini', prompt: 'Hi', [key]: { type: 'json_schema', 'json-schema': '{"type":' } })
+      const paths = await rejected(t, {
+        model: 'gpt-4o-mini',
+        prompt: 'Hi',
+        [key]: { type: 'json_schema', 'json-schema': '{"type":' },
+      })
       assert.deepEqual(paths, [`/${key}/json-schema`])
     })
 
     test('json-schema that is not an object is a 400', async (t) => {
-      const paths = await rejected(t, { model: 'gpt-4o-mini', prompt: 'Hi', [key]: { type: 'json_schema', 'json-schema': '[1]' } })
+      const paths = await rejected(t, {
+        model: 'gpt-4o-mini',
+        prompt: 'Hi',
+        [key]: { type: 'json_schema', 'json-schema': '[1]' },
+      })
       assert.deepEqual(paths, [`/${key}/json-schema`])
     })
 
@@ -415,7 +473,10 @@ test('the OpenAPI document states that response-format and response-type are alt
   for (const field of ['response-format', 'response-type']) {
     assert.match(body('text-generation').properties[field].description, /give one of them, not both/)
     // text-to-speech takes both when they name the same format, which `not` cannot say.
-    assert.match(body('text-to-speech').properties[field].description, /alternatives: give one \(both only when they\s+name the same format/)
+    assert.match(
+      body('text-to-speech').properties[field].description,
+      /alternatives: give one \(both only when they\s+name the same format/,
+    )
   }
 })
 
@@ -423,7 +484,12 @@ describe('prediction and tools', () => {
   const weather = {
     name: 'get_weather',
     description: 'Current weather in a city',
-    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false },
+    parameters: {
+      type: 'object',
+      properties: { city: { type: 'string' } },
+      required: ['city'],
+      additionalProperties: false,
+    },
     strict: true,
   }
 
@@ -447,7 +513,12 @@ describe('prediction and tools', () => {
 
   for (const choice of ['none', 'auto', 'required']) {
     test(`tool-choice "${choice}" passes through`, async (t) => {
-      const body = await sent(t, { model: 'gpt-4o-mini', prompt: 'x', tools: [{ function: weather }], 'tool-choice': choice })
+      const body = await sent(t, {
+        model: 'gpt-4o-mini',
+        prompt: 'x',
+        tools: [{ function: weather }],
+        'tool-choice': choice,
+      })
       assert.equal(body.tool_choice, choice)
     })
   }
@@ -455,7 +526,12 @@ describe('prediction and tools', () => {
   test('tool-choice naming a function, with or without type', async (t) => {
     const forced = { type: 'function', function: { name: 'get_weather' } }
     for (const choice of [forced, { function: { name: 'get_weather' } }]) {
-      const body = await sent(t, { model: 'gpt-4o-mini', prompt: 'x', tools: [{ function: weather }], 'tool-choice': choice })
+      const body = await sent(t, {
+        model: 'gpt-4o-mini',
+        prompt: 'x',
+        tools: [{ function: weather }],
+        'tool-choice': choice,
+      })
       assert.deepEqual(body.tool_choice, forced)
     }
   })
@@ -491,7 +567,12 @@ describe('outputs', () => {
       prompt: 'Weather in Paris?',
       tools: [
         { function: { name: 'ping' } },
-        { function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string', const: 'Paris' } } } } },
+        {
+          function: {
+            name: 'get_weather',
+            parameters: { type: 'object', properties: { city: { type: 'string', const: 'Paris' } } },
+          },
+        },
       ],
       'tool-choice': { function: { name: 'get_weather' } },
     })
@@ -513,7 +594,9 @@ describe('outputs', () => {
       'tool-choice': 'required',
     })
     assert.deepEqual(body.texts, ['', ''])
-    const ids = JSON.parse(upstream.requests[0]!.responseBody!.toString()).choices.map((c: any) => c.message.tool_calls[0].id)
+    const ids = JSON.parse(upstream.requests[0]!.responseBody!.toString()).choices.map(
+      (c: any) => c.message.tool_calls[0].id,
+    )
     assert.equal(new Set(ids).size, 2, 'two distinct calls')
     assert.deepEqual(
       body['tool-calls'],
@@ -559,7 +642,10 @@ describe('outputs', () => {
     const post = async (): Promise<any> =>
       (await app.inject({ method: 'POST', url: URL, payload: { model: 'gpt-4o-mini', prompt: 'x' } })).json()
 
-    upstream.enqueue({ status: 200, body: completion([{ content: 'a' }], { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 }) })
+    upstream.enqueue({
+      status: 200,
+      body: completion([{ content: 'a' }], { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 }),
+    })
     assert.deepEqual((await post()).usage, { 'total-tokens': 6, 'prompt-tokens': 5, 'completion-tokens': 1 })
 
     upstream.enqueue({
@@ -638,7 +724,10 @@ describe('validation', () => {
   test('an unknown field is a 400', async (t) => {
     const { res, body } = await call(t, { model: 'gpt-4o-mini', prompt: 'Hi', max_tokens: 5 })
     assert.equal(res.statusCode, 400)
-    assert.deepEqual(body.error.details.map((d: any) => [d.path, d.message]), [['/max_tokens', 'is not a known field']])
+    assert.deepEqual(
+      body.error.details.map((d: any) => [d.path, d.message]),
+      [['/max_tokens', 'is not a known field']],
+    )
     assert.equal(body.error['request-id'], res.headers['x-request-id'])
   })
 
@@ -690,9 +779,20 @@ test('a refusal is the choice text, in the JSON answer as in the stream', async 
       object: 'chat.completion',
       created: 1,
       model: 'gpt-4o-mini',
-      choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: 'I cannot help with that.' }, finish_reason: 'stop', logprobs: null }],
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: null, refusal: 'I cannot help with that.' },
+          finish_reason: 'stop',
+          logprobs: null,
+        },
+      ],
     },
   })
-  const res = await app.inject({ method: 'POST', url: '/v1/tasks/text-generation', payload: { model: 'gpt-4o-mini', prompt: 'x' } })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/tasks/text-generation',
+    payload: { model: 'gpt-4o-mini', prompt: 'x' },
+  })
   assert.deepEqual(res.json().texts, ['I cannot help with that.'])
 })

@@ -78,7 +78,11 @@ test('dall-e-3 sends quality, style and size, and returns the revised prompt', a
 
 test('n=3 gives three WebP results', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
-  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'dall-e-2', prompt: PROMPT, n: 3, size: '256x256' } })
+  const res = await app.inject({
+    method: 'POST',
+    url: URL,
+    payload: { model: 'dall-e-2', prompt: PROMPT, n: 3, size: '256x256' },
+  })
 
   assert.equal(res.statusCode, 200, res.body)
   assert.deepEqual(upstream.requests[0]!.json, {
@@ -98,7 +102,14 @@ test('n=3 gives three WebP results', async (t) => {
 
 test('GPT image models are sent no response_format and answer WebP without output-format', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
-  for (const model of ['gpt-image-1', 'gpt-image-1-mini', 'gpt-image-1.5', 'gpt-image-2', 'chatgpt-image-latest', 'gpt-image-2-2026-04-21']) {
+  for (const model of [
+    'gpt-image-1',
+    'gpt-image-1-mini',
+    'gpt-image-1.5',
+    'gpt-image-2',
+    'chatgpt-image-latest',
+    'gpt-image-2-2026-04-21',
+  ]) {
     upstream.reset()
     const res = await app.inject({ method: 'POST', url: URL, payload: { model, prompt: PROMPT } })
 
@@ -139,7 +150,10 @@ test('every GPT image field is sent under its OpenAI name, and the PNG comes bac
   })
   const data = answered(sent.responseBody)
   assert.equal(data.length, 2)
-  assert.ok(data.every((image) => !('revised_prompt' in image)), 'GPT image answers have no revised_prompt')
+  assert.ok(
+    data.every((image) => !('revised_prompt' in image)),
+    'GPT image answers have no revised_prompt',
+  )
   assert.deepEqual(res.json(), {
     results: data.map((image) => ({ image: `data:image/png;base64,${image.b64_json}`, 'revised-prompt': '' })),
   })
@@ -162,15 +176,24 @@ for (const format of ['jpeg', 'webp'] as const) {
     const [image] = answered(upstream.requests[0]!.responseBody)
     const expected = await fakeImageBytes(format)
     assert.ok(Buffer.from(image!.b64_json!, 'base64').equals(expected), `the stand-in drew a ${format}`)
-    assert.deepEqual(res.json(), { results: [{ image: `data:image/${format};base64,${image!.b64_json}`, 'revised-prompt': '' }] })
+    assert.deepEqual(res.json(), {
+      results: [{ image: `data:image/${format};base64,${image!.b64_json}`, 'revised-prompt': '' }],
+    })
   })
 }
 
 test('an image in another format than output-format asked for is converted to it', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
   // An OpenAI-compatible server that ignores output_format and draws a PNG.
-  upstream.enqueue({ status: 200, body: { created: 1700000000, data: [{ b64_json: upstream.png.toString('base64') }] } })
-  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'gpt-image-1', prompt: PROMPT, 'output-format': 'jpeg' } })
+  upstream.enqueue({
+    status: 200,
+    body: { created: 1700000000, data: [{ b64_json: upstream.png.toString('base64') }] },
+  })
+  const res = await app.inject({
+    method: 'POST',
+    url: URL,
+    payload: { model: 'gpt-image-1', prompt: PROMPT, 'output-format': 'jpeg' },
+  })
   assert.equal(res.statusCode, 200, res.body)
   const { results } = res.json() as { results: Result[] }
   const prefix = 'data:image/jpeg;base64,'
@@ -180,7 +203,7 @@ test('an image in another format than output-format asked for is converted to it
   assert.equal(meta.width, (await sharp(upstream.png).metadata()).width)
 })
 
-test('prompts exactly at the model\'s limit are accepted', async (t) => {
+test("prompts exactly at the model's limit are accepted", async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
   const cases: Array<[model: string | undefined, length: number]> = [
     [undefined, 1000],
@@ -198,7 +221,7 @@ test('prompts exactly at the model\'s limit are accepted', async (t) => {
   }
 })
 
-test('the spec\'s settings rules are a 400 naming the field, with no upstream call', async (t) => {
+test("the spec's settings rules are a 400 naming the field, with no upstream call", async (t) => {
   const cases: Array<[name: string, payload: object, path: string]> = [
     ['dall-e-3 with n=2', { model: 'dall-e-3', prompt: PROMPT, n: 2 }, '/n'],
     ['dall-e-3 with 256x256', { model: 'dall-e-3', prompt: PROMPT, size: '256x256' }, '/size'],
@@ -236,7 +259,7 @@ test('the task field is accepted when it names this task', async (t) => {
   assert.equal(upstream.requests.length, 1)
 })
 
-test('the PicassoAI recipe\'s openai-0 input is accepted as written', async (t) => {
+test("the PicassoAI recipe's openai-0 input is accepted as written", async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
   // The recipe's input block, with ${variable.colour} and ${mistral-0.output.text} filled in.
   const payload = {
@@ -244,7 +267,7 @@ test('the PicassoAI recipe\'s openai-0 input is accepted as written', async (t) 
     n: 1,
     prompt:
       'Using this primary color palette: blue\n\n' +
-      'Create an image in the style of Picasso\'s Blue period: a cute baby wombat, fractured into cubist planes',
+      "Create an image in the style of Picasso's Blue period: a cute baby wombat, fractured into cubist planes",
     quality: 'standard',
     size: '1024x1024',
     style: 'vivid',
@@ -279,15 +302,35 @@ test('each model family refuses the settings it does not take: a 400 naming the 
   // The last entry is what the message must say: the model, or the format rule broken.
   const cases: Array<[name: string, payload: object, path: string, says: string]> = [
     ['gpt-image-1 with quality hd', { model: 'gpt-image-1', quality: 'hd' }, '/quality', 'gpt-image-1'],
-    ['gpt-image-1.5 with quality standard', { model: 'gpt-image-1.5', quality: 'standard' }, '/quality', 'gpt-image-1.5'],
+    [
+      'gpt-image-1.5 with quality standard',
+      { model: 'gpt-image-1.5', quality: 'standard' },
+      '/quality',
+      'gpt-image-1.5',
+    ],
     ['gpt-image-1-mini with style', { model: 'gpt-image-1-mini', style: 'vivid' }, '/style', 'gpt-image-1-mini'],
     ['gpt-image-2 with 256x256', { model: 'gpt-image-2', size: '256x256' }, '/size', 'gpt-image-2'],
-    ['chatgpt-image-latest with 512x512', { model: 'chatgpt-image-latest', size: '512x512' }, '/size', 'chatgpt-image-latest'],
-    ['a dated gpt-image-2 with 1792x1024', { model: 'gpt-image-2-2026-04-21', size: '1792x1024' }, '/size', 'gpt-image-2-2026-04-21'],
+    [
+      'chatgpt-image-latest with 512x512',
+      { model: 'chatgpt-image-latest', size: '512x512' },
+      '/size',
+      'chatgpt-image-latest',
+    ],
+    [
+      'a dated gpt-image-2 with 1792x1024',
+      { model: 'gpt-image-2-2026-04-21', size: '1792x1024' },
+      '/size',
+      'gpt-image-2-2026-04-21',
+    ],
     ['gpt-image-1 with 1024x1792', { model: 'gpt-image-1', size: '1024x1792' }, '/size', 'gpt-image-1'],
     ['dall-e-3 with background', { model: 'dall-e-3', background: 'opaque' }, '/background', 'dall-e-3'],
     ['dall-e-3 with output-format', { model: 'dall-e-3', 'output-format': 'png' }, '/output-format', 'dall-e-3'],
-    ['dall-e-3 with output-compression', { model: 'dall-e-3', 'output-compression': 50 }, '/output-compression', 'dall-e-3'],
+    [
+      'dall-e-3 with output-compression',
+      { model: 'dall-e-3', 'output-compression': 50 },
+      '/output-compression',
+      'dall-e-3',
+    ],
     ['dall-e-3 with moderation', { model: 'dall-e-3', moderation: 'low' }, '/moderation', 'dall-e-3'],
     ['dall-e-2 with background', { model: 'dall-e-2', background: 'transparent' }, '/background', 'dall-e-2'],
     ['the default model with output-format', { 'output-format': 'webp' }, '/output-format', 'dall-e-2'],
@@ -295,11 +338,31 @@ test('each model family refuses the settings it does not take: a 400 naming the 
     ['dall-e-3 with 1536x1024', { model: 'dall-e-3', size: '1536x1024' }, '/size', 'dall-e-3'],
     ['dall-e-3 with size auto', { model: 'dall-e-3', size: 'auto' }, '/size', 'dall-e-3'],
     ['dall-e-2 with 1024x1536', { model: 'dall-e-2', size: '1024x1536' }, '/size', 'dall-e-2'],
-    ['a dated dall-e-3 with quality high', { model: 'dall-e-3-2024-01-01', quality: 'high' }, '/quality', 'dall-e-3-2024-01-01'],
+    [
+      'a dated dall-e-3 with quality high',
+      { model: 'dall-e-3-2024-01-01', quality: 'high' },
+      '/quality',
+      'dall-e-3-2024-01-01',
+    ],
     ['dall-e-2 with quality low', { model: 'dall-e-2', quality: 'low' }, '/quality', 'dall-e-2'],
-    ['output-compression without output-format', { model: 'gpt-image-1', 'output-compression': 80 }, '/output-compression', 'jpeg or webp'],
-    ['output-compression with png', { model: 'gpt-image-1', 'output-format': 'png', 'output-compression': 80 }, '/output-compression', 'jpeg or webp'],
-    ['a transparent JPEG', { model: 'gpt-image-1', 'output-format': 'jpeg', background: 'transparent' }, '/background', 'png or webp'],
+    [
+      'output-compression without output-format',
+      { model: 'gpt-image-1', 'output-compression': 80 },
+      '/output-compression',
+      'jpeg or webp',
+    ],
+    [
+      'output-compression with png',
+      { model: 'gpt-image-1', 'output-format': 'png', 'output-compression': 80 },
+      '/output-compression',
+      'jpeg or webp',
+    ],
+    [
+      'a transparent JPEG',
+      { model: 'gpt-image-1', 'output-format': 'jpeg', background: 'transparent' },
+      '/background',
+      'png or webp',
+    ],
   ]
   const { app, upstream } = await buildWithUpstream(t)
   for (const [name, fields, path, says] of cases) {
@@ -317,7 +380,14 @@ test('each model family refuses the settings it does not take: a 400 naming the 
 
 test('several settings a model does not take are all named in one 400', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
-  const payload = { model: 'dall-e-3', prompt: PROMPT, size: '1536x1024', quality: 'low', moderation: 'low', 'output-format': 'png' }
+  const payload = {
+    model: 'dall-e-3',
+    prompt: PROMPT,
+    size: '1536x1024',
+    quality: 'low',
+    moderation: 'low',
+    'output-format': 'png',
+  }
   const res = await app.inject({ method: 'POST', url: URL, payload })
   assert.equal(res.statusCode, 400, res.body)
   assert.deepEqual(paths(res).sort(), ['/moderation', '/output-format', '/quality', '/size'])
@@ -353,7 +423,10 @@ test('in a batch, an item the model family refuses gets its own 400 entry; the o
   assert.match(outputs[0].results[0].image, /^data:image\/jpeg;base64,/)
   assert.equal(outputs[1].error.code, 'ERR_VALIDATION')
   assert.equal(outputs[1].error.status, 400)
-  assert.deepEqual(outputs[1].error.details.map((d: { path: string }) => d.path), ['/output-format'])
+  assert.deepEqual(
+    outputs[1].error.details.map((d: { path: string }) => d.path),
+    ['/output-format'],
+  )
   await assertWebpLike(outputs[2].results[0].image, upstream.png)
   assert.deepEqual(upstream.requests.map((r) => r.json.model).sort(), ['dall-e-3', 'gpt-image-1'])
 })

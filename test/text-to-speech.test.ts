@@ -18,7 +18,7 @@ function paths(res: { json(): any }): string[] {
   return res.json().error.details.map((d: { path: string }) => d.path)
 }
 
-test('sends only the fields given and answers with the exact mp3 bytes (OpenAI\'s default) as a data URI', async (t) => {
+test("sends only the fields given and answers with the exact mp3 bytes (OpenAI's default) as a data URI", async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
   const res = await app.inject({ method: 'POST', url: URL, payload: BASE })
 
@@ -92,7 +92,21 @@ test('a text of exactly 4096 characters is spoken', async (t) => {
 
 test('voices: the built-in ones and any lowercase name are passed through, others are refused', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
-  const builtIn = ['alloy', 'ash', 'ballad', 'coral', 'echo', 'fable', 'onyx', 'nova', 'sage', 'shimmer', 'verse', 'marin', 'cedar']
+  const builtIn = [
+    'alloy',
+    'ash',
+    'ballad',
+    'coral',
+    'echo',
+    'fable',
+    'onyx',
+    'nova',
+    'sage',
+    'shimmer',
+    'verse',
+    'marin',
+    'cedar',
+  ]
   for (const voice of [...builtIn, 'my_voice-2', 'v'.repeat(64)]) {
     upstream.reset()
     const res = await app.inject({ method: 'POST', url: URL, payload: { ...BASE, model: 'gpt-4o-mini-tts', voice } })
@@ -124,10 +138,22 @@ test('a custom voice is sent as OpenAI\'s {"id": ...} object', async (t) => {
 
 test('custom voices of another shape are refused naming voice', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
-  for (const voice of [{}, { id: '' }, { id: 7 }, { id: 'voice_1', name: 'mine' }, { name: 'voice_1' }, ['alloy'], null, 3]) {
+  for (const voice of [
+    {},
+    { id: '' },
+    { id: 7 },
+    { id: 'voice_1', name: 'mine' },
+    { name: 'voice_1' },
+    ['alloy'],
+    null,
+    3,
+  ]) {
     const res = await app.inject({ method: 'POST', url: URL, payload: { ...BASE, voice } })
     assert.equal(res.statusCode, 400, `${JSON.stringify(voice)}: ${res.body}`)
-    assert.ok(paths(res).every((p) => p.startsWith('/voice')), `${JSON.stringify(voice)}: ${paths(res)}`)
+    assert.ok(
+      paths(res).every((p) => p.startsWith('/voice')),
+      `${JSON.stringify(voice)}: ${paths(res)}`,
+    )
   }
   assert.equal(upstream.requests.length, 0)
 })
@@ -187,7 +213,11 @@ test('refused with a 400 naming the field, before any upstream call', async (t) 
     ['no model', { text, voice }, '/model'],
     ['no text', { model, voice }, '/text'],
     ['no voice', { model, text }, '/voice'],
-    ['instructions of 4097 characters', { ...BASE, model: 'gpt-4o-mini-tts', instructions: 'a'.repeat(4097) }, '/instructions'],
+    [
+      'instructions of 4097 characters',
+      { ...BASE, model: 'gpt-4o-mini-tts', instructions: 'a'.repeat(4097) },
+      '/instructions',
+    ],
   ]
   const { app, upstream } = await buildWithUpstream(t)
   for (const [name, payload, path] of cases) {
@@ -204,7 +234,10 @@ test('the speed limits themselves are accepted', async (t) => {
     const res = await app.inject({ method: 'POST', url: URL, payload: { ...BASE, speed } })
     assert.equal(res.statusCode, 200, `${speed}: ${res.body}`)
   }
-  assert.deepEqual(upstream.requests.map((r) => r.json.speed), [0.25, 4])
+  assert.deepEqual(
+    upstream.requests.map((r) => r.json.speed),
+    [0.25, 4],
+  )
 })
 
 test('an audio answer cut off midway is a 502, not truncated audio', async (t) => {

@@ -21,15 +21,37 @@ const { capturedLogLines, serveWithUpstream } = await import('./support/app.ts')
 test('the OTEL_* variables decide whether tracing is on', () => {
   assert.equal(loadConfig({}).tracing.enabled, false, 'off by default')
   assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).tracing.enabled, true)
-  assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' }).tracing.enabled, true)
+  assert.equal(
+    loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' }).tracing.enabled,
+    true,
+  )
   assert.equal(loadConfig({ OTEL_TRACES_EXPORTER: 'otlp' }).tracing.enabled, true)
-  assert.equal(loadConfig({ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).tracing.enabled, false)
-  assert.equal(loadConfig({ OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).tracing.enabled, false)
+  assert.equal(
+    loadConfig({ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).tracing.enabled,
+    false,
+  )
+  assert.equal(
+    loadConfig({ OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).tracing.enabled,
+    false,
+  )
   assert.equal(loadConfig({}).tracing.captureMessageContent, false)
-  assert.equal(loadConfig({ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true' }).tracing.captureMessageContent, true)
-  assert.equal(loadConfig({ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'SPAN_ONLY' }).tracing.captureMessageContent, true)
-  assert.equal(loadConfig({ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'false' }).tracing.captureMessageContent, false)
-  assert.equal(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: ' ', OTEL_TRACES_SAMPLER_ARG: '' }).tracing.enabled, false, 'empty is unset')
+  assert.equal(
+    loadConfig({ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true' }).tracing.captureMessageContent,
+    true,
+  )
+  assert.equal(
+    loadConfig({ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'SPAN_ONLY' }).tracing.captureMessageContent,
+    true,
+  )
+  assert.equal(
+    loadConfig({ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'false' }).tracing.captureMessageContent,
+    false,
+  )
+  assert.equal(
+    loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: ' ', OTEL_TRACES_SAMPLER_ARG: '' }).tracing.enabled,
+    false,
+    'empty is unset',
+  )
   assert.throws(() => loadConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/xml' }), /OTEL_EXPORTER_OTLP_PROTOCOL/)
   assert.throws(() => loadConfig({ OTEL_TRACES_SAMPLER: 'ratio' }), /OTEL_TRACES_SAMPLER/)
   assert.throws(() => loadConfig({ OTEL_TRACES_SAMPLER_ARG: '10' }), /OTEL_TRACES_SAMPLER_ARG/)
@@ -47,7 +69,11 @@ test('off: no OpenTelemetry module is loaded, no diagnostics channel is listened
   assert.equal(await startTracing(loadConfig({})), undefined)
   const { base } = await serveWithUpstream(t)
   const post = (path: string, body: unknown, accept = 'application/json'): Promise<Response> =>
-    fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', accept }, body: JSON.stringify(body) })
+    fetch(base + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept },
+      body: JSON.stringify(body),
+    })
   for (const res of [
     await post('/v1/tasks/text-generation', { model: 'gpt-4o-mini', prompt: 'hi' }),
     await post('/v1/tasks/text-generation', { model: 'gpt-4o-mini', prompt: 'hi' }, 'text/event-stream'),
@@ -58,9 +84,16 @@ test('off: no OpenTelemetry module is loaded, no diagnostics channel is listened
   }
   assert.ok(resolved.includes('fastify') && resolved.includes('undici'), 'the hook sees package imports')
   // prom-client loads @opentelemetry/api itself (for exemplars): without an SDK behind it, it is inert.
-  const loaded = resolved.filter((specifier) => /@opentelemetry\/(?!api$)|@fastify\/otel|open-telemetry|genai-tracer|request-spans/.test(specifier))
+  const loaded = resolved.filter((specifier) =>
+    /@opentelemetry\/(?!api$)|@fastify\/otel|open-telemetry|genai-tracer|request-spans/.test(specifier),
+  )
   assert.deepEqual(loaded, [])
-  for (const name of ['undici:request:create', 'undici:request:headers', 'undici:request:trailers', 'fastify.initialization']) {
+  for (const name of [
+    'undici:request:create',
+    'undici:request:headers',
+    'undici:request:trailers',
+    'fastify.initialization',
+  ]) {
     assert.equal(diagnosticsChannel.hasSubscribers(name), false, `nothing listens on ${name}`)
   }
   const requestLines = capturedLogLines.filter((line) => line.includes('"request completed"'))

@@ -7,7 +7,13 @@ import { once } from 'node:events'
 import { test, type TestContext } from 'node:test'
 import { TEST_API_KEY } from './support/app.ts'
 import { startFakeOpenAI, type FakeOpenAI } from './support/fake-openai/index.ts'
-import { SpanKind, StatusCode, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.ts'
+import {
+  SpanKind,
+  StatusCode,
+  startOtlpReceiver,
+  type OtlpReceiver,
+  type ReceivedSpan,
+} from './support/otlp-receiver.ts'
 import { startServerProcess, type ServerProcess } from './support/server-process.ts'
 
 interface Traced {
@@ -40,7 +46,12 @@ function callerTrace(): { traceId: string; parentId: string; traceparent: string
   return { traceId, parentId, traceparent: `00-${traceId}-${parentId}-01` }
 }
 
-function post(server: ServerProcess, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+function post(
+  server: ServerProcess,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   return fetch(server.base + path, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -49,9 +60,11 @@ function post(server: ServerProcess, path: string, body: unknown, headers: Recor
 }
 
 const isServer = (span: ReceivedSpan): boolean => span.kind === SpanKind.SERVER
-const isHttp = (span: ReceivedSpan): boolean => span.kind === SpanKind.CLIENT && 'http.request.method' in span.attributes
+const isHttp = (span: ReceivedSpan): boolean =>
+  span.kind === SpanKind.CLIENT && 'http.request.method' in span.attributes
 const isGenAi = (span: ReceivedSpan): boolean => 'gen_ai.operation.name' in span.attributes
-const childrenOf = (spans: ReceivedSpan[], parent: ReceivedSpan): ReceivedSpan[] => spans.filter((s) => s.parentSpanId === parent.spanId)
+const childrenOf = (spans: ReceivedSpan[], parent: ReceivedSpan): ReceivedSpan[] =>
+  spans.filter((s) => s.parentSpanId === parent.spanId)
 
 function only(spans: ReceivedSpan[], match: (span: ReceivedSpan) => boolean, what: string): ReceivedSpan {
   const found = spans.filter(match)
@@ -67,7 +80,7 @@ function traceparentAt(upstream: FakeOpenAI, index: number): [string, string] {
   return [traceId!, parentId!]
 }
 
-test('a call continues the caller\'s trace: SERVER → GenAI CLIENT → HTTP, with the GenAI attributes, and OpenAI sees the trace', async (t) => {
+test("a call continues the caller's trace: SERVER → GenAI CLIENT → HTTP, with the GenAI attributes, and OpenAI sees the trace", async (t) => {
   const { upstream, receiver, server } = await tracedService(t)
   const caller = callerTrace()
   const prompt = 'a prompt nobody may read in a trace'
@@ -93,7 +106,7 @@ test('a call continues the caller\'s trace: SERVER → GenAI CLIENT → HTTP, wi
   assert.equal(spans.length, 3)
 
   const request = only(spans, isServer, 'SERVER')
-  assert.equal(request.parentSpanId, caller.parentId, 'the request span continues the caller\'s span')
+  assert.equal(request.parentSpanId, caller.parentId, "the request span continues the caller's span")
   assert.equal(request.name, 'POST /v1/tasks/text-generation')
   assert.equal(request.attributes['http.route'], '/v1/tasks/text-generation')
   assert.equal(request.attributes['http.response.status_code'], 200)
@@ -132,10 +145,18 @@ test('a call continues the caller\'s trace: SERVER → GenAI CLIENT → HTTP, wi
   assert.equal(http.name, 'POST')
   assert.equal(http.attributes['url.full'], `${upstream.url}/chat/completions`)
   assert.equal(http.attributes['http.response.status_code'], 200)
-  assert.deepEqual(traceparentAt(upstream, 0), [caller.traceId, http.spanId], 'OpenAI is called inside the HTTP span of the same trace')
+  assert.deepEqual(
+    traceparentAt(upstream, 0),
+    [caller.traceId, http.spanId],
+    'OpenAI is called inside the HTTP span of the same trace',
+  )
   assert.ok(call.startNs <= http.startNs && http.endNs <= call.endNs, 'the GenAI span covers its HTTP span')
 
-  assert.doesNotMatch(JSON.stringify(receiver.spans, (_k, v) => (typeof v === 'bigint' ? String(v) : v)), /nobody may read/, 'no prompt recorded')
+  assert.doesNotMatch(
+    JSON.stringify(receiver.spans, (_k, v) => (typeof v === 'bigint' ? String(v) : v)),
+    /nobody may read/,
+    'no prompt recorded',
+  )
   const line = server
     .log()
     .split('\n')
@@ -147,10 +168,15 @@ test('a call continues the caller\'s trace: SERVER → GenAI CLIENT → HTTP, wi
   assert.equal(line.span_id, request.spanId)
 })
 
-test('a streamed answer\'s span ends with the stream, with its token counts; a hang-up ends it too', async (t) => {
+test("a streamed answer's span ends with the stream, with its token counts; a hang-up ends it too", async (t) => {
   const { upstream, receiver, server } = await tracedService(t)
   const caller = callerTrace()
-  const res = await post(server, '/v1/tasks/text-generation', { model: 'gpt-4o', prompt: 'stream me' }, { accept: 'text/event-stream', traceparent: caller.traceparent })
+  const res = await post(
+    server,
+    '/v1/tasks/text-generation',
+    { model: 'gpt-4o', prompt: 'stream me' },
+    { accept: 'text/event-stream', traceparent: caller.traceparent },
+  )
   const text = await res.text()
   const output = JSON.parse(/event: output\ndata: (.*)\n/.exec(text)![1]!) as { usage: Record<string, number> }
   const spans = await receiver.waitForSpans((s) => s.traceId === caller.traceId, 3)
@@ -163,14 +189,24 @@ test('a streamed answer\'s span ends with the stream, with its token counts; a h
   assert.deepEqual(call.attributes['gen_ai.response.finish_reasons'], ['stop'])
   assert.equal(call.attributes['gen_ai.response.model'], 'gpt-4o')
   const firstChunk = call.attributes['gen_ai.response.time_to_first_chunk'] as number
-  assert.ok(firstChunk > 0 && firstChunk * 1e9 < Number(call.endNs - call.startNs), 'the first chunk came before the end')
+  assert.ok(
+    firstChunk > 0 && firstChunk * 1e9 < Number(call.endNs - call.startNs),
+    'the first chunk came before the end',
+  )
   assert.ok(call.endNs >= http.endNs, 'the span lasts until the whole stream was read')
 
   // A stream OpenAI breaks off: the span ends with the failure the caller's error event reports.
   upstream.enqueue({ kind: 'truncated-stream', afterChunks: 3 })
   const broken = callerTrace()
-  const cut = await post(server, '/v1/tasks/text-generation', { model: 'gpt-4o', prompt: 'cut me' }, { accept: 'text/event-stream', traceparent: broken.traceparent })
-  const reported = JSON.parse(/event: error\ndata: (.*)\n/.exec(await cut.text())![1]!) as { error: { code: string; details?: Array<Record<string, unknown>> } }
+  const cut = await post(
+    server,
+    '/v1/tasks/text-generation',
+    { model: 'gpt-4o', prompt: 'cut me' },
+    { accept: 'text/event-stream', traceparent: broken.traceparent },
+  )
+  const reported = JSON.parse(/event: error\ndata: (.*)\n/.exec(await cut.text())![1]!) as {
+    error: { code: string; details?: Array<Record<string, unknown>> }
+  }
   const [failed] = await receiver.waitForSpans((s) => s.traceId === broken.traceId && isGenAi(s))
   assert.equal(failed!.status.code, StatusCode.ERROR)
   assert.equal(failed!.attributes['error.type'], reported.error.details?.[0]?.['transport-code'] ?? reported.error.code)
@@ -197,7 +233,12 @@ test('retries are HTTP attempts of their own under the one GenAI span; failures 
   const { upstream, receiver, server } = await tracedService(t)
   upstream.enqueue({ status: 500 })
   const retried = callerTrace()
-  const ok = await post(server, '/v1/tasks/text-embeddings', { model: 'text-embedding-3-small', text: 'again' }, { traceparent: retried.traceparent })
+  const ok = await post(
+    server,
+    '/v1/tasks/text-embeddings',
+    { model: 'text-embedding-3-small', text: 'again' },
+    { traceparent: retried.traceparent },
+  )
   assert.equal(ok.status, 200)
   const spans = await receiver.waitForSpans((s) => s.traceId === retried.traceId, 4)
   const call = only(spans, isGenAi, 'GenAI')
@@ -215,20 +256,34 @@ test('retries are HTTP attempts of their own under the one GenAI span; failures 
 
   upstream.enqueue({ status: 400 })
   const refused = callerTrace()
-  const bad = await post(server, '/v1/tasks/text-embeddings', { model: 'text-embedding-3-small', text: 'no' }, { traceparent: refused.traceparent })
+  const bad = await post(
+    server,
+    '/v1/tasks/text-embeddings',
+    { model: 'text-embedding-3-small', text: 'no' },
+    { traceparent: refused.traceparent },
+  )
   assert.equal(bad.status, 400)
   const [refusedCall] = await receiver.waitForSpans((s) => s.traceId === refused.traceId && isGenAi(s))
   assert.equal(refusedCall!.status.code, StatusCode.ERROR)
-  assert.equal(refusedCall!.attributes['error.type'], '400', 'OpenAI\'s status')
+  assert.equal(refusedCall!.attributes['error.type'], '400', "OpenAI's status")
 
   upstream.enqueue({ kind: 'reset', times: 3 })
   const reset = callerTrace()
-  const unreachable = await post(server, '/v1/tasks/text-embeddings', { model: 'text-embedding-3-small', text: 'gone' }, { traceparent: reset.traceparent })
+  const unreachable = await post(
+    server,
+    '/v1/tasks/text-embeddings',
+    { model: 'text-embedding-3-small', text: 'gone' },
+    { traceparent: reset.traceparent },
+  )
   assert.equal(unreachable.status, 502)
   const resetSpans = await receiver.waitForSpans((s) => s.traceId === reset.traceId, 5)
   const resetCall = only(resetSpans, isGenAi, 'GenAI')
   assert.equal(resetCall.status.code, StatusCode.ERROR)
-  assert.match(String(resetCall.attributes['error.type']), /^(ECONNRESET|UND_ERR_SOCKET|EPIPE)$/, 'the transport\'s code')
+  assert.match(
+    String(resetCall.attributes['error.type']),
+    /^(ECONNRESET|UND_ERR_SOCKET|EPIPE)$/,
+    "the transport's code",
+  )
   assert.equal(childrenOf(resetSpans, resetCall).length, 3, 'three attempts')
 })
 
@@ -238,14 +293,24 @@ test('each batch item is a span; items run alone have their calls beneath, a sha
   const res = await post(
     server,
     '/v1/tasks/text-generation/batch',
-    { inputs: [{ model: 'gpt-4o-mini', prompt: 'one' }, { model: 'gpt-4o-mini', prompt: 'two' }, { model: 'gpt-4o-mini' }] },
+    {
+      inputs: [
+        { model: 'gpt-4o-mini', prompt: 'one' },
+        { model: 'gpt-4o-mini', prompt: 'two' },
+        { model: 'gpt-4o-mini' },
+      ],
+    },
     { traceparent: perItem.traceparent },
   )
   assert.equal(res.status, 200)
   const spans = await receiver.waitForSpans((s) => s.traceId === perItem.traceId, 7)
   const request = only(spans, isServer, 'SERVER')
   const items = childrenOf(spans, request).filter((s) => s.name === 'batch item')
-  assert.deepEqual(items.map((s) => s.attributes['openai_tasks.batch.item.index']).sort(), [0, 1], 'the two valid items')
+  assert.deepEqual(
+    items.map((s) => s.attributes['openai_tasks.batch.item.index']).sort(),
+    [0, 1],
+    'the two valid items',
+  )
   for (const item of items) {
     const call = only(childrenOf(spans, item), isGenAi, 'GenAI')
     assert.equal(call.name, 'chat gpt-4o-mini')
@@ -256,7 +321,12 @@ test('each batch item is a span; items run alone have their calls beneath, a sha
   const embedded = await post(
     server,
     '/v1/tasks/text-embeddings/batch',
-    { inputs: [{ model: 'text-embedding-3-small', text: 'one' }, { model: 'text-embedding-3-small', text: 'two' }] },
+    {
+      inputs: [
+        { model: 'text-embedding-3-small', text: 'one' },
+        { model: 'text-embedding-3-small', text: 'two' },
+      ],
+    },
     { traceparent: shared.traceparent },
   )
   assert.equal(embedded.status, 200)
@@ -273,7 +343,7 @@ test('each batch item is a span; items run alone have their calls beneath, a sha
   )
 })
 
-test('every task\'s call is named for its operation and model', async (t) => {
+test("every task's call is named for its operation and model", async (t) => {
   const { receiver, server } = await tracedService(t)
   const caller = callerTrace()
   const headers = { traceparent: caller.traceparent }
@@ -283,7 +353,11 @@ test('every task\'s call is named for its operation and model', async (t) => {
     ['/v1/tasks/speech-recognition', { model: 'whisper-1', audio: wav, temperature: 0.2 }],
     ['/v1/tasks/text-to-speech', { model: 'tts-1', text: 'say it', voice: 'alloy' }],
     // Long enough for the audio to come in many chunks, after its headers.
-    ['/v1/tasks/text-to-speech', { model: 'gpt-4o-mini-tts', text: 'stream it '.repeat(300), voice: 'alloy' }, { accept: 'audio/mpeg' }],
+    [
+      '/v1/tasks/text-to-speech',
+      { model: 'gpt-4o-mini-tts', text: 'stream it '.repeat(300), voice: 'alloy' },
+      { accept: 'audio/mpeg' },
+    ],
     ['/v1/tasks/text-to-image', { prompt: 'two cats', n: 2, size: '256x256' }],
   ]
   for (const [path, body, extra] of calls) {
@@ -322,13 +396,23 @@ test('every task\'s call is named for its operation and model', async (t) => {
   }
 })
 
-test('OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true records the chat\'s input and output messages', async (t) => {
+test("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true records the chat's input and output messages", async (t) => {
   const { receiver, server } = await tracedService(t, { OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true' })
   const caller = callerTrace()
-  const res = await post(server, '/v1/tasks/text-generation', { model: 'gpt-4o-mini', prompt: 'Say hi', 'system-message': 'Be brief.' }, { traceparent: caller.traceparent })
+  const res = await post(
+    server,
+    '/v1/tasks/text-generation',
+    { model: 'gpt-4o-mini', prompt: 'Say hi', 'system-message': 'Be brief.' },
+    { traceparent: caller.traceparent },
+  )
   const { texts } = (await res.json()) as { texts: string[] }
   const streamed = callerTrace()
-  const stream = await post(server, '/v1/tasks/text-generation', { model: 'gpt-4o-mini', prompt: 'Stream hi' }, { accept: 'text/event-stream', traceparent: streamed.traceparent })
+  const stream = await post(
+    server,
+    '/v1/tasks/text-generation',
+    { model: 'gpt-4o-mini', prompt: 'Stream hi' },
+    { accept: 'text/event-stream', traceparent: streamed.traceparent },
+  )
   const streamedOutput = JSON.parse(/event: output\ndata: (.*)\n/.exec(await stream.text())![1]!) as { texts: string[] }
 
   const [call] = await receiver.waitForSpans((s) => s.traceId === caller.traceId && isGenAi(s))
@@ -336,7 +420,9 @@ test('OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true records the chat\'
     { role: 'system', parts: [{ type: 'text', content: 'Be brief.' }] },
     { role: 'user', parts: [{ type: 'text', content: 'Say hi' }] },
   ])
-  assert.deepEqual(call!.attributes['gen_ai.output.messages'], [{ role: 'assistant', parts: [{ type: 'text', content: texts[0] }], finish_reason: 'stop' }])
+  assert.deepEqual(call!.attributes['gen_ai.output.messages'], [
+    { role: 'assistant', parts: [{ type: 'text', content: texts[0] }], finish_reason: 'stop' },
+  ])
   const [streamCall] = await receiver.waitForSpans((s) => s.traceId === streamed.traceId && isGenAi(s))
   assert.deepEqual(streamCall!.attributes['gen_ai.output.messages'], [
     { role: 'assistant', parts: [{ type: 'text', content: streamedOutput.texts[0] }], finish_reason: 'stop' },
@@ -350,7 +436,12 @@ test('the default protocol is http/protobuf, with OTEL_SERVICE_NAME and OTEL_EXP
     OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-token=collector-secret',
   })
   const caller = callerTrace()
-  const res = await post(server, '/v1/tasks/text-generation', { model: 'gpt-4o-mini', prompt: 'hi' }, { traceparent: caller.traceparent })
+  const res = await post(
+    server,
+    '/v1/tasks/text-generation',
+    { model: 'gpt-4o-mini', prompt: 'hi' },
+    { traceparent: caller.traceparent },
+  )
   assert.equal(res.status, 200)
   const spans = await receiver.waitForSpans((s) => s.traceId === caller.traceId, 3)
   const exported = receiver.exports.filter((e) => e.body.length > 0)
@@ -368,7 +459,12 @@ test('the default protocol is http/protobuf, with OTEL_SERVICE_NAME and OTEL_EXP
 test('shutdown exports the spans still buffered', async (t) => {
   const { receiver, server } = await tracedService(t, { OTEL_BSP_SCHEDULE_DELAY: '600000' })
   const caller = callerTrace()
-  const res = await post(server, '/v1/tasks/text-generation', { model: 'gpt-4o-mini', prompt: 'hi' }, { traceparent: caller.traceparent })
+  const res = await post(
+    server,
+    '/v1/tasks/text-generation',
+    { model: 'gpt-4o-mini', prompt: 'hi' },
+    { traceparent: caller.traceparent },
+  )
   assert.equal(res.status, 200)
   assert.equal(receiver.spans.length, 0, 'nothing exported yet: the batch waits')
   server.child.kill('SIGTERM')
@@ -380,7 +476,12 @@ test('shutdown exports the spans still buffered', async (t) => {
 test('OTEL_TRACES_SAMPLER is honoured: nothing recorded, the trace still passed on to OpenAI', async (t) => {
   const { upstream, receiver, server } = await tracedService(t, { OTEL_TRACES_SAMPLER: 'always_off' })
   const caller = callerTrace()
-  const res = await post(server, '/v1/tasks/text-generation', { model: 'gpt-4o-mini', prompt: 'hi' }, { traceparent: caller.traceparent })
+  const res = await post(
+    server,
+    '/v1/tasks/text-generation',
+    { model: 'gpt-4o-mini', prompt: 'hi' },
+    { traceparent: caller.traceparent },
+  )
   assert.equal(res.status, 200)
   server.child.kill('SIGTERM')
   await once(server.child, 'exit')

@@ -14,7 +14,9 @@ const CHAT_COMPLETION = JSON.stringify({
   object: 'chat.completion',
   created: 1,
   model: 'gpt-4o-mini',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'ok', refusal: null }, finish_reason: 'stop', logprobs: null }],
+  choices: [
+    { index: 0, message: { role: 'assistant', content: 'ok', refusal: null }, finish_reason: 'stop', logprobs: null },
+  ],
   usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
 })
 
@@ -95,7 +97,10 @@ test('the default cap follows the memory and open-files limits', () => {
   assert.equal(defaultMaxConcurrentUpstream({ memoryBytes: 1 * GiB, openFiles: undefined }), fromMemory(GiB))
   assert.equal(defaultMaxConcurrentUpstream({ memoryBytes: 64 * GiB, openFiles: 20_000 }), (20_000 - 256) / 2)
   assert.equal(defaultMaxConcurrentUpstream({ memoryBytes: 128 * 1024 ** 2, openFiles: 1024 }), 64, 'never below 64')
-  assert.ok(defaultMaxConcurrentUpstream({ memoryBytes: 1 * GiB, openFiles: 1_048_576 }) >= 2000, 'a 1 GiB pod holds 2,000 calls')
+  assert.ok(
+    defaultMaxConcurrentUpstream({ memoryBytes: 1 * GiB, openFiles: 1_048_576 }) >= 2000,
+    'a 1 GiB pod holds 2,000 calls',
+  )
 })
 
 test('over HTTP/1.1 every concurrent call gets its own connection: no pool ceiling by default', async (t) => {

@@ -75,7 +75,11 @@ test('a Retry-After beyond the cap is passed to the caller instead of waited for
 
 test('x-should-retry: false from OpenAI is obeyed', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
-  upstream.enqueue({ status: 429, headers: { 'x-should-retry': 'false' }, body: openAIError(429, 'quota', 'insufficient_quota', 'insufficient_quota') })
+  upstream.enqueue({
+    status: 429,
+    headers: { 'x-should-retry': 'false' },
+    body: openAIError(429, 'quota', 'insufficient_quota', 'insufficient_quota'),
+  })
   const res = await app.inject({ method: 'POST', url: '/v1/tasks/text-generation', payload: CHAT })
   assert.equal(res.statusCode, 429)
   assert.equal(upstream.requests.length, 1)

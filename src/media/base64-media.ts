@@ -1,5 +1,12 @@
 import { fileTypeFromBuffer } from 'file-type'
-import { invalidField, MediaTooLargeError, pointerToField, ValidationError, withDetails, type DetailedError } from '../errors.ts'
+import {
+  invalidField,
+  MediaTooLargeError,
+  pointerToField,
+  ValidationError,
+  withDetails,
+  type DetailedError,
+} from '../errors.ts'
 
 const DATA_URI = /^data:([^,]*?),/i
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/

@@ -59,6 +59,7 @@ export class ServiceMetrics {
       help: 'HTTP requests being answered now',
       registers,
     })
+    // eslint-disable-next-line no-new -- registers itself; read through the registry only
     new Gauge({
       name: 'openai_tasks_upstream_requests_in_flight',
       help: 'OpenAI calls open now (a stream until its end)',
@@ -88,7 +89,7 @@ export class ServiceMetrics {
     })
     this.#tokens = new Counter({
       name: 'openai_tasks_tokens_total',
-      help: "Tokens OpenAI reported, by task, model and kind (prompt, completion, reasoning, cached)",
+      help: 'Tokens OpenAI reported, by task, model and kind (prompt, completion, reasoning, cached)',
       labelNames: ['task', 'model', 'kind'],
       registers,
     })

@@ -21,7 +21,10 @@ interface WriteProgress {
  * behind it is aborted, so a stalled reader holds nothing another caller needs. One sweep over
  * the open connections every eighth of the timeout (at most every second); no timer per write.
  */
-async function clientWriteTimeout(fastify: FastifyInstance, { timeoutMs, onTimeout }: ClientWriteTimeoutOptions): Promise<void> {
+async function clientWriteTimeout(
+  fastify: FastifyInstance,
+  { timeoutMs, onTimeout }: ClientWriteTimeoutOptions,
+): Promise<void> {
   if (!timeoutMs) return
   const connections = new Map<Socket, WriteProgress>()
   fastify.server.on('connection', (socket: Socket) => {

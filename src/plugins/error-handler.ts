@@ -27,7 +27,12 @@ async function errorHandler(fastify: FastifyInstance, { logSummary }: ErrorHandl
       // Trouble outside the service, in floods: its stack says nothing, the counts say enough.
       const operation = request.routeOptions.url ?? request.url.split('?')[0]!
       const cause = upstreamCause(error)
-      logSummary.warn(request.log, { kind, operation, code, cause }, { code, status, operation, cause, message }, 'request failed')
+      logSummary.warn(
+        request.log,
+        { kind, operation, code, cause },
+        { code, status, operation, cause, message },
+        'request failed',
+      )
     } else if (status >= 500) request.log.error({ err: error, status }, 'request failed')
     else request.log.info({ code, status }, 'request refused')
     if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds))

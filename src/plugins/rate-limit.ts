@@ -88,7 +88,10 @@ class WatchedStore implements FastifyRateLimitStore {
  * shares the counts. When Redis is unreachable or does not answer within the command timeout,
  * requests pass rather than fail or wait (skipOnError).
  */
-async function rateLimitPlugin(fastify: FastifyInstance, { rateLimit: settings }: Pick<Config, 'rateLimit'>): Promise<void> {
+async function rateLimitPlugin(
+  fastify: FastifyInstance,
+  { rateLimit: settings }: Pick<Config, 'rateLimit'>,
+): Promise<void> {
   if (settings.max === 0) return
   let store: (new () => FastifyRateLimitStore) | undefined
   if (settings.redisUrl) {

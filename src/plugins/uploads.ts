@@ -70,7 +70,9 @@ async function uploads(fastify: FastifyInstance, { fields, schema }: UploadsOpti
         part.file.resume()
         throw invalidField(
           `/${part.fieldname}`,
-          limit ? 'is given more than once' : `cannot be a file; files are accepted for: ${Object.keys(fields).join(', ')}`,
+          limit
+            ? 'is given more than once'
+            : `cannot be a file; files are accepted for: ${Object.keys(fields).join(', ')}`,
         )
       }
       const dir = await mkdtemp(join(tmpdir(), 'openai-tasks-upload-'))
@@ -97,7 +99,8 @@ async function uploads(fastify: FastifyInstance, { fields, schema }: UploadsOpti
   })
 
   const properties = (schema.properties ?? {}) as Record<string, JsonSchema>
-  const propertyOf = (name: string): JsonSchema | undefined => (Object.hasOwn(properties, name) ? properties[name] : undefined)
+  const propertyOf = (name: string): JsonSchema | undefined =>
+    Object.hasOwn(properties, name) ? properties[name] : undefined
   /** The list field a part name carries: the field itself, or `name[]` as OpenAI's SDKs write it. */
   const listFieldOf = (key: string): string | undefined => {
     const name = key.endsWith('[]') ? key.slice(0, -2) : key
@@ -116,7 +119,9 @@ async function uploads(fastify: FastifyInstance, { fields, schema }: UploadsOpti
       // A list field is one part per item, whether one part or several came.
       delete body[key]
       const itemSchema = propertyOf(list)!.items as JsonSchema | undefined
-      const typed = (Array.isArray(value) ? value : [value]).map((item) => (typeof item === 'string' ? fromFormText(item, itemSchema) : item))
+      const typed = (Array.isArray(value) ? value : [value]).map((item) =>
+        typeof item === 'string' ? fromFormText(item, itemSchema) : item,
+      )
       lists.set(list, [...(lists.get(list) ?? []), ...typed])
     }
     for (const [name, items] of lists) body[name] = items
@@ -138,7 +143,9 @@ function typesOf(schema: JsonSchema | undefined): Set<string> {
  */
 function fromFormText(text: string, schema: JsonSchema | undefined): unknown {
   const types = typesOf(schema)
-  if ((types.has('number') || types.has('integer')) && text.trim() !== '' && Number.isFinite(Number(text))) return Number(text)
+  if ((types.has('number') || types.has('integer')) && text.trim() !== '' && Number.isFinite(Number(text))) {
+    return Number(text)
+  }
   if (types.has('boolean') && (text === 'true' || text === 'false')) return text === 'true'
   if (types.has('object') && text.trimStart().startsWith('{')) {
     try {

@@ -7,7 +7,14 @@ import type { TaskDefinition } from '../schemas/load-tasks.ts'
 import { compileItemValidator } from '../schemas/item-validator.ts'
 import type { BatchRunner, TaskInput, TaskOutput, TaskRunner } from '../tasks/task-context.ts'
 import { RawJson } from '../tasks/raw-json.ts'
-import { assertModelAllowed, modelByDefault, sendAsIs, taskContextFactory, taskModule, type TaskRouteDeps } from './task-route.ts'
+import {
+  assertModelAllowed,
+  modelByDefault,
+  sendAsIs,
+  taskContextFactory,
+  taskModule,
+  type TaskRouteDeps,
+} from './task-route.ts'
 
 const ITEM_ERROR_SCHEMA = {
   ...ERROR_SCHEMA,
@@ -79,7 +86,11 @@ export function registerBatchRoute<N extends TaskName>(
       inputs.forEach((input, i) => {
         try {
           if (!validate(input)) {
-            throw Object.assign(new Error('invalid item'), { validation: validate.errors, validationContext: 'item', statusCode: 400 })
+            throw Object.assign(new Error('invalid item'), {
+              validation: validate.errors,
+              validationContext: 'item',
+              statusCode: 400,
+            })
           }
           assertModelAllowed(config.allowedModels, input.model ?? defaultModel)
           runnable.push(i)
@@ -98,12 +109,17 @@ export function registerBatchRoute<N extends TaskName>(
       // Written by hand: items may be JSON copied from OpenAI's answer (RawJson), and a schema
       // serializer would check each item against "output or error" for nothing.
       const json = outputs.map((output) => (output instanceof RawJson ? output.text : JSON.stringify(output)))
-      return reply.type('application/json; charset=utf-8').serializer(sendAsIs).send(`{"outputs":[${json.join(',')}]}`)
+      return reply
+        .type('application/json; charset=utf-8')
+        .serializer(sendAsIs)
+        .send(`{"outputs":[${json.join(',')}]}`)
     },
   )
 }
 
-function runEachItem<N extends TaskName>(run: TaskRunner<TaskInput<N>, TaskOutput<N>>): BatchRunner<TaskInput<N>, TaskOutput<N>> {
+function runEachItem<N extends TaskName>(
+  run: TaskRunner<TaskInput<N>, TaskOutput<N>>,
+): BatchRunner<TaskInput<N>, TaskOutput<N>> {
   return (inputs, ctx, concurrency) =>
     pMap(
       inputs,

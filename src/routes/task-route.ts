@@ -19,7 +19,12 @@ export interface TaskRouteDeps {
 }
 
 const ERROR_REF = { $ref: 'error-response#' }
-const SECURITY: Array<Record<string, string[]>> = [{}, { bearerAuth: [] }, { openaiApiKey: [] }, { bearerAuth: [], openaiApiKey: [] }]
+const SECURITY: Array<Record<string, string[]>> = [
+  {},
+  { bearerAuth: [] },
+  { openaiApiKey: [] },
+  { bearerAuth: [], openaiApiKey: [] },
+]
 
 /** The runners of a task of schemas/tasks.yaml; a task without a module fails at boot. */
 export function taskModule<N extends TaskName>(name: N): TaskModule<N> {
@@ -43,7 +48,9 @@ export function registerTaskRoute<N extends TaskName>(
   const { run, stream } = taskModule(def.name)
   const defaultModel = modelByDefault(def)
   const streamTypes = Object.keys(def.streams)
-  if (streamTypes.length && !stream) throw new Error(`schemas/tasks.yaml: ${def.name} lists streams but has no stream runner`)
+  if (streamTypes.length && !stream) {
+    throw new Error(`schemas/tasks.yaml: ${def.name} lists streams but has no stream runner`)
+  }
 
   fastify.post(
     `/v1/tasks/${def.name}`,
@@ -89,7 +96,10 @@ export function registerTaskRoute<N extends TaskName>(
       }
       const accepts = request.accepts()
       const result = await stream(input, ctx, { mediaType, accepts: (type) => accepts.type(type) !== false })
-      return reply.headers(result.headers ?? {}).type(result.contentType).send(result.body)
+      return reply
+        .headers(result.headers ?? {})
+        .type(result.contentType)
+        .send(result.body)
     },
   )
 }

@@ -54,7 +54,10 @@ export async function loadTaskDefinitions(dir: URL = SCHEMA_DIR): Promise<TaskDe
       uploads: Object.fromEntries(
         Object.entries(raw.uploads ?? {}).map(([field, upload]) => [
           field,
-          { maxBytes: upload['max-bytes'], ...(upload.description !== undefined && { description: upload.description }) },
+          {
+            maxBytes: upload['max-bytes'],
+            ...(upload.description !== undefined && { description: upload.description }),
+          },
         ]),
       ),
     })),

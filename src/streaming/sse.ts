@@ -31,10 +31,16 @@ const STREAM = { stream: true }
 export function relaySse(body: Readable, relay: SseRelay, heartbeatMs: number): Readable {
   let events = ''
   let closed = false
-  const parser = createParser({ onEvent: (event) => void (events += relay.data(event.data)) })
+  const parser = createParser({
+    onEvent: (event) => {
+      events += relay.data(event.data)
+    },
+  })
   const decoder = new TextDecoder()
   const out = new Readable({
-    read: () => void body.resume(),
+    read: () => {
+      body.resume()
+    },
     destroy: (err, callback) => {
       if (!closed) {
         stop()

@@ -61,7 +61,12 @@ async function resolveImageUrls(images: ImageInput[]): Promise<ReadonlyMap<strin
   return new Map(images.map(([path], k) => [path, urls[k]!]))
 }
 
-function historyTurn(turn: HistoryTurn, t: number, systemRole: InstructionRole, urls: ReadonlyMap<string, string>): ChatMessage {
+function historyTurn(
+  turn: HistoryTurn,
+  t: number,
+  systemRole: InstructionRole,
+  urls: ReadonlyMap<string, string>,
+): ChatMessage {
   const { content } = turn
   switch (turn.role) {
     case 'user':
@@ -89,17 +94,16 @@ function historyTurn(turn: HistoryTurn, t: number, systemRole: InstructionRole, 
 }
 
 function userParts(parts: readonly TurnPart[], t: number, urls: ReadonlyMap<string, string>): ContentPart[] {
-  return parts.map(
-    (part, i): ContentPart =>
-      part.type === 'text'
-        ? { type: 'text', text: part.text }
-        : {
-            type: 'image_url',
-            image_url: {
-              url: urls.get(historyImagePath(t, i))!,
-              ...(part.image_url.detail && { detail: part.image_url.detail }),
-            },
+  return parts.map((part, i): ContentPart =>
+    part.type === 'text'
+      ? { type: 'text', text: part.text }
+      : {
+          type: 'image_url',
+          image_url: {
+            url: urls.get(historyImagePath(t, i))!,
+            ...(part.image_url.detail && { detail: part.image_url.detail }),
           },
+        },
   )
 }
 
@@ -110,9 +114,10 @@ function textOf(content: HistoryTurn['content']): string | undefined {
 }
 
 function userTurn(input: TextGenerationInput, urls: ReadonlyMap<string, string>): ChatMessage {
-  const images = (input.images ?? []).map(
-    (_image, i): ContentPart => ({ type: 'image_url', image_url: { url: urls.get(imagePath(i))! } }),
-  )
+  const images = (input.images ?? []).map((_image, i): ContentPart => ({
+    type: 'image_url',
+    image_url: { url: urls.get(imagePath(i))! },
+  }))
   return { role: 'user', content: [{ type: 'text', text: input.prompt }, ...images] }
 }
 
@@ -134,7 +139,10 @@ function assertToolCallsAnswered(history: HistoryTurn[]): void {
     if (turn.role === 'tool') {
       const id = turn['tool-call-id']!
       if (waiting.delete(id)) return
-      const where = caller < 0 ? 'a call of an assistant turn right before it' : `one of the unanswered tool-calls of chat-history ${caller}`
+      const where =
+        caller < 0
+          ? 'a call of an assistant turn right before it'
+          : `one of the unanswered tool-calls of chat-history ${caller}`
       problems.push([`/chat-history/${t}/tool-call-id`, `must answer ${where}`])
       return
     }

@@ -41,7 +41,9 @@ export function assertModelTakesFields(input: TextGenerationInput): void {
     if ((input.n ?? 1) > 1) problems.set('/n', `must be 1 with ${model}, a web search model`)
   }
   if (isOpenAIChatModel(model)) {
-    if (!isReasoningModel(model)) refuse(['reasoning-effort'], `is for reasoning models (o-series, gpt-5); ${model} does not reason`)
+    if (!isReasoningModel(model)) {
+      refuse(['reasoning-effort'], `is for reasoning models (o-series, gpt-5); ${model} does not reason`)
+    }
     if (!isGpt5Model(model)) refuse(['verbosity'], `is for the gpt-5 family; ${model} does not take it`)
   }
   if (refusesInstructionTurns(model)) {

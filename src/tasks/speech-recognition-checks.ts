@@ -30,7 +30,10 @@ export function transcriptionInputProblems(input: SpeechRecognitionInput): Field
   if (format !== undefined && formats && !formats.includes(format)) {
     problems.push({ path: '/response-format', message: `must be ${alternatives(formats)} for ${model}` })
   } else if (format === 'diarized_json' && !diarize) {
-    problems.push({ path: '/response-format', message: `diarized_json is for gpt-4o-transcribe-diarize only, not ${model}` })
+    problems.push({
+      path: '/response-format',
+      message: `diarized_json is for gpt-4o-transcribe-diarize only, not ${model}`,
+    })
   }
   return problems
 }

@@ -48,7 +48,9 @@ export async function toTranscriptionForm(input: SpeechRecognitionInput, upload?
   if (input.language !== undefined) form.append('language', input.language)
   if (input.temperature !== undefined) form.append('temperature', String(input.temperature))
   // Arrays and objects the way OpenAI's own SDKs encode them in a form: `a[]` and `a[key]`.
-  for (const granularity of input['timestamp-granularities'] ?? []) form.append('timestamp_granularities[]', granularity)
+  for (const granularity of input['timestamp-granularities'] ?? []) {
+    form.append('timestamp_granularities[]', granularity)
+  }
   appendChunkingStrategy(form, chunkingStrategyOf(input))
   return form
 }
@@ -58,7 +60,11 @@ function chunkingStrategyOf(input: SpeechRecognitionInput): SpeechRecognitionInp
   return input['chunking-strategy'] ?? (isDiarizeModel(input.model) ? 'auto' : undefined)
 }
 
-const VAD_FIELDS = { 'prefix-padding-ms': 'prefix_padding_ms', 'silence-duration-ms': 'silence_duration_ms', threshold: 'threshold' } as const
+const VAD_FIELDS = {
+  'prefix-padding-ms': 'prefix_padding_ms',
+  'silence-duration-ms': 'silence_duration_ms',
+  threshold: 'threshold',
+} as const
 
 function appendChunkingStrategy(form: FormData, strategy: SpeechRecognitionInput['chunking-strategy']): void {
   if (strategy === undefined) return

@@ -50,7 +50,12 @@ async function requestEmbeddings(
 }
 
 /** Each input's output, from OpenAI's answer to one embeddings request. */
-function embeddingResults(ctx: TaskContext, body: OpenAI.EmbeddingCreateParams, text: string, count: number): EmbeddingResult[] {
+function embeddingResults(
+  ctx: TaskContext,
+  body: OpenAI.EmbeddingCreateParams,
+  text: string,
+  count: number,
+): EmbeddingResult[] {
   const copied = copyEmbeddings(text, count)
   if (copied) {
     ctx.usage.tokens(body.model, { prompt: copied.promptTokens })
@@ -156,7 +161,10 @@ function requestGroups(inputs: TextEmbeddingsInput[]): number[][] {
     let characters = 0
     for (const i of indexes) {
       const length = inputs[i]!.text.length
-      if (current.length && (current.length === MAX_INPUTS_PER_REQUEST || characters + length > MAX_CHARACTERS_PER_REQUEST)) {
+      if (
+        current.length &&
+        (current.length === MAX_INPUTS_PER_REQUEST || characters + length > MAX_CHARACTERS_PER_REQUEST)
+      ) {
         requests.push(current)
         current = []
         characters = 0

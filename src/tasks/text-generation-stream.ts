@@ -99,7 +99,12 @@ export class ChatStreamAccumulator {
   }
 
   /** What the GenAI span records of the whole stream. */
-  streamed(): { id: string | undefined; model: string | undefined; usage: OpenAI.CompletionUsage | undefined; choices: StreamedChoice[] } {
+  streamed(): {
+    id: string | undefined
+    model: string | undefined
+    usage: OpenAI.CompletionUsage | undefined
+    choices: StreamedChoice[]
+  } {
     const choices = Array.from(this.#texts, (text, index) => ({
       text: text ?? '',
       toolCalls: (this.#toolCalls[index] ?? []).filter(Boolean),
@@ -141,7 +146,13 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
   const body = { ...(await toChatRequest(input)), stream: true, stream_options: { include_usage: true } }
   const span = ctx.tracer?.start(chatCall(body, ctx.tracer.captureContent))
   const res = await traceHeaders(span, () =>
-    ctx.upstream.post({ ...ctx, path: '/chat/completions', body: JSON.stringify(body), accept: 'text/event-stream', span }),
+    ctx.upstream.post({
+      ...ctx,
+      path: '/chat/completions',
+      body: JSON.stringify(body),
+      accept: 'text/event-stream',
+      span,
+    }),
   )
   // The relay ends the span with the stream: with its usage, or with what failed it.
   const relayed = relaySse(res.body, chatRelay(ctx, input.model, input.n ?? 1, span), ctx.settings.sseHeartbeatMs)
@@ -172,7 +183,9 @@ function chatRelay(ctx: TaskContext, model: string, choices: number, span: Model
       return ''
     },
     end() {
-      if (!finished && !accumulator.finished(choices)) throw badUpstreamResponse('the stream ended before OpenAI finished it')
+      if (!finished && !accumulator.finished(choices)) {
+        throw badUpstreamResponse('the stream ended before OpenAI finished it')
+      }
       recordChatUsage(ctx, model, accumulator.usage)
       span?.end(chatStreamAnswer(accumulator.streamed(), ctx.tracer?.captureContent === true))
       return sseEvent('output', accumulator.output()) + sseEvent('done', {})

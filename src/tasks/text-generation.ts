@@ -77,7 +77,9 @@ function responseFormat(input: TextGenerationInput): ChatRequest['response_forma
   const name = format.name ?? (wrapped ? parsed.name : 'response')
   const strict = format.strict ?? (wrapped ? parsed.strict : undefined)
   const description = wrapped ? parsed.description : undefined
-  if (typeof name !== 'string' || !SCHEMA_NAME.test(name)) throw invalidField(path, 'name must be 1 to 64 letters, digits, _ or -')
+  if (typeof name !== 'string' || !SCHEMA_NAME.test(name)) {
+    throw invalidField(path, 'name must be 1 to 64 letters, digits, _ or -')
+  }
   if (strict != null && typeof strict !== 'boolean') throw invalidField(path, 'strict must be a boolean')
   if (description != null && typeof description !== 'string') throw invalidField(path, 'description must be a string')
   return {
@@ -154,7 +156,12 @@ export async function runTextGeneration(input: TextGenerationInput, ctx: TaskCon
   const completion = await traceCall(
     span,
     async () => {
-      const completion = await ctx.upstream.postJson<OpenAI.Chat.ChatCompletion>({ ...ctx, path: '/chat/completions', body, span })
+      const completion = await ctx.upstream.postJson<OpenAI.Chat.ChatCompletion>({
+        ...ctx,
+        path: '/chat/completions',
+        body,
+        span,
+      })
       if (!Array.isArray(completion?.choices)) throw badUpstreamResponse('chat completion without choices')
       return completion
     },
@@ -164,7 +171,11 @@ export async function runTextGeneration(input: TextGenerationInput, ctx: TaskCon
   return fromChatCompletion(completion)
 }
 
-export function recordChatUsage(ctx: TaskContext, model: string, usage: OpenAI.CompletionUsage | null | undefined): void {
+export function recordChatUsage(
+  ctx: TaskContext,
+  model: string,
+  usage: OpenAI.CompletionUsage | null | undefined,
+): void {
   if (!usage) return
   ctx.usage.tokens(model, {
     prompt: usage.prompt_tokens,

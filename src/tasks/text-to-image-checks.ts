@@ -96,7 +96,10 @@ function outputFormatProblems(input: TextToImageInput): FieldProblem[] {
     problems.push({ path: '/output-compression', message: 'needs output-format jpeg or webp; a PNG is not compressed' })
   }
   if (input.background === 'transparent' && format === 'jpeg') {
-    problems.push({ path: '/background', message: 'transparent needs output-format png or webp; a JPEG has no transparency' })
+    problems.push({
+      path: '/background',
+      message: 'transparent needs output-format png or webp; a JPEG has no transparency',
+    })
   }
   return problems
 }

@@ -51,7 +51,12 @@ async function generate(input: TextToImageInput, ctx: TaskContext): Promise<Gene
   const { images } = await traceCall(
     span,
     async () => {
-      const response = await ctx.upstream.postJson<OpenAI.Images.ImagesResponse>({ ...ctx, path: '/images/generations', body, span })
+      const response = await ctx.upstream.postJson<OpenAI.Images.ImagesResponse>({
+        ...ctx,
+        path: '/images/generations',
+        body,
+        span,
+      })
       if (!Array.isArray(response?.data)) throw badUpstreamResponse('image response without data')
       const images = response.data.map((image): GeneratedImage => {
         if (typeof image.b64_json !== 'string') throw badUpstreamResponse('image without b64_json')
@@ -104,7 +109,10 @@ export async function runTextToImage(input: TextToImageInput, ctx: TaskContext):
   const images = await generate(input, ctx)
   const mime = answerType(input, IMAGE_MIME.webp)
   const results = await Promise.all(
-    images.map(async ({ b64, revisedPrompt }) => ({ image: await toDataUri(b64, mime), 'revised-prompt': revisedPrompt })),
+    images.map(async ({ b64, revisedPrompt }) => ({
+      image: await toDataUri(b64, mime),
+      'revised-prompt': revisedPrompt,
+    })),
   )
   return { results }
 }
@@ -128,9 +136,16 @@ export async function streamTextToImage(
   }
   const contentType = answerType(input, negotiation.mediaType)
   if (!negotiation.accepts(contentType)) {
-    throw withDetails(new NotAcceptableError(`output-format ${input['output-format']} is ${contentType}, which Accept excludes`), [
-      { field: 'output-format', path: '/output-format', message: `gives ${contentType}, not accepted by the Accept header` },
-    ])
+    throw withDetails(
+      new NotAcceptableError(`output-format ${input['output-format']} is ${contentType}, which Accept excludes`),
+      [
+        {
+          field: 'output-format',
+          path: '/output-format',
+          message: `gives ${contentType}, not accepted by the Accept header`,
+        },
+      ],
+    )
   }
   const [image] = await generate(input, ctx)
   if (!image) throw badUpstreamResponse('image response with no image')

@@ -11,7 +11,10 @@ export function speechInputProblems(input: TextToSpeechInput): FieldProblem[] {
     problems.push({ path: '/response-type', message: 'contradicts response-format; give one' })
   }
   if (input.instructions !== undefined && isLegacyTtsModel(input.model)) {
-    problems.push({ path: '/instructions', message: `is for gpt-4o-mini-tts and newer speech models, not ${input.model}` })
+    problems.push({
+      path: '/instructions',
+      message: `is for gpt-4o-mini-tts and newer speech models, not ${input.model}`,
+    })
   }
   return problems
 }

@@ -20,7 +20,10 @@ function requestedFormat(input: TextToSpeechInput): AudioFormat | undefined {
   return input['response-format'] ?? input['response-type']
 }
 
-export function toSpeechRequest(input: TextToSpeechInput, format = requestedFormat(input)): OpenAI.Audio.SpeechCreateParams {
+export function toSpeechRequest(
+  input: TextToSpeechInput,
+  format = requestedFormat(input),
+): OpenAI.Audio.SpeechCreateParams {
   return {
     model: input.model,
     input: input.text,
@@ -51,14 +54,24 @@ export async function streamTextToSpeech(
   const contentType = AUDIO_MIME[format]!
   if (!negotiation.accepts(contentType)) {
     throw withDetails(new NotAcceptableError(`response-format ${format} is ${contentType}, which Accept excludes`), [
-      { field: 'response-format', path: '/response-format', message: `gives ${contentType}, not accepted by the Accept header` },
+      {
+        field: 'response-format',
+        path: '/response-format',
+        message: `gives ${contentType}, not accepted by the Accept header`,
+      },
     ])
   }
   // The format Accept chose is asked for by name: the bytes must be the type the answer says.
   const body = toSpeechRequest(input, format)
   const span = ctx.tracer?.start(speechCall(body, ctx.tracer.captureContent))
   const res = await traceHeaders(span, async () => {
-    const res = await ctx.upstream.post({ ...ctx, path: '/audio/speech', body: JSON.stringify(body), accept: contentType, span })
+    const res = await ctx.upstream.post({
+      ...ctx,
+      path: '/audio/speech',
+      body: JSON.stringify(body),
+      accept: contentType,
+      span,
+    })
     try {
       assertAudio(res.headers['content-type'])
     } catch (err) {
@@ -97,5 +110,7 @@ export async function runTextToSpeech(input: TextToSpeechInput, ctx: TaskContext
     () => ({}),
   )
   ctx.usage.speechCharacters(input.model, input.text.length)
-  return { audio: `data:${AUDIO_MIME[body.response_format ?? DEFAULT_AUDIO_FORMAT]};base64,${bytes.toString('base64')}` }
+  return {
+    audio: `data:${AUDIO_MIME[body.response_format ?? DEFAULT_AUDIO_FORMAT]};base64,${bytes.toString('base64')}`,
+  }
 }

@@ -42,7 +42,11 @@ export function chatAnswer(completion: OpenAI.Chat.ChatCompletion, content: bool
     ...chatUsage(completion.usage),
     'gen_ai.output.messages': content
       ? choices.map((choice) =>
-          outputMessage(choice.message?.content ?? choice.message?.refusal, choice.message?.tool_calls ?? [], choice.finish_reason),
+          outputMessage(
+            choice.message?.content ?? choice.message?.refusal,
+            choice.message?.tool_calls ?? [],
+            choice.finish_reason,
+          ),
         )
       : undefined,
   }
@@ -56,7 +60,12 @@ export interface StreamedChoice {
 }
 
 export function chatStreamAnswer(
-  stream: { id: string | undefined; model: string | undefined; usage: OpenAI.CompletionUsage | undefined; choices: StreamedChoice[] },
+  stream: {
+    id: string | undefined
+    model: string | undefined
+    usage: OpenAI.CompletionUsage | undefined
+    choices: StreamedChoice[]
+  },
   content: boolean,
 ): ModelAnswer {
   return {
@@ -68,7 +77,10 @@ export function chatStreamAnswer(
       ? stream.choices.map((choice) =>
           outputMessage(
             choice.text,
-            choice.toolCalls.map((call) => ({ type: 'function', function: { name: call.name, arguments: call.arguments } })),
+            choice.toolCalls.map((call) => ({
+              type: 'function',
+              function: { name: call.name, arguments: call.arguments },
+            })),
             choice.finishReason,
           ),
         )
@@ -91,7 +103,9 @@ function inputMessage(message: ChatMessage): { role: string; parts: MessagePart[
   if (message.role === 'assistant') {
     for (const call of message.tool_calls ?? []) parts.push(toolCallPart(call))
   }
-  if (message.role === 'tool') return { role: 'tool', parts: [{ type: 'tool_call_response', id: message.tool_call_id, response: textOf(parts) }] }
+  if (message.role === 'tool') {
+    return { role: 'tool', parts: [{ type: 'tool_call_response', id: message.tool_call_id, response: textOf(parts) }] }
+  }
   return { role: message.role, parts }
 }
 
@@ -108,7 +122,9 @@ function contentParts(content: ChatMessage['content']): MessagePart[] {
 /** An image by its URL; inline images only by their type: a span is no place for their bytes. */
 function imagePart(url: string): MessagePart {
   const inline = /^data:([^;,]+)/.exec(url)
-  return inline ? { type: 'blob', modality: 'image', mime_type: inline[1] } : { type: 'uri', modality: 'image', uri: url }
+  return inline
+    ? { type: 'blob', modality: 'image', mime_type: inline[1] }
+    : { type: 'uri', modality: 'image', uri: url }
 }
 
 function textOf(parts: MessagePart[]): string {
@@ -118,10 +134,19 @@ function textOf(parts: MessagePart[]): string {
 type ToolCall = { id?: string; type: string; function?: { name: string; arguments: string } }
 
 function toolCallPart(call: ToolCall): MessagePart {
-  return { type: 'tool_call', ...(call.id && { id: call.id }), name: call.function?.name ?? call.type, arguments: call.function?.arguments }
+  return {
+    type: 'tool_call',
+    ...(call.id && { id: call.id }),
+    name: call.function?.name ?? call.type,
+    arguments: call.function?.arguments,
+  }
 }
 
-function outputMessage(text: string | null | undefined, toolCalls: ToolCall[], finishReason: string | null | undefined): object {
+function outputMessage(
+  text: string | null | undefined,
+  toolCalls: ToolCall[],
+  finishReason: string | null | undefined,
+): object {
   const parts: MessagePart[] = text ? [{ type: 'text', content: text }] : []
   for (const call of toolCalls) parts.push(toolCallPart(call))
   return { role: 'assistant', parts, finish_reason: finishReason ?? '' }
@@ -172,7 +197,10 @@ interface Transcript {
 export function transcriptionAnswer(transcription: Transcript, content: boolean): ModelAnswer {
   const usage = transcription.usage
   return {
-    ...(usage?.type === 'tokens' && { 'gen_ai.usage.input_tokens': usage.input_tokens, 'gen_ai.usage.output_tokens': usage.output_tokens }),
+    ...(usage?.type === 'tokens' && {
+      'gen_ai.usage.input_tokens': usage.input_tokens,
+      'gen_ai.usage.output_tokens': usage.output_tokens,
+    }),
     'gen_ai.output.messages': content
       ? [{ role: 'assistant', parts: [{ type: 'text', content: transcription.text }], finish_reason: 'stop' }]
       : undefined,

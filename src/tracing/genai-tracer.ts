@@ -1,4 +1,14 @@
-import { context, createContextKey, SpanKind, SpanStatusCode, trace, type Context, type Link, type Span, type Tracer } from '@opentelemetry/api'
+import {
+  context,
+  createContextKey,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Context,
+  type Link,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api'
 import { ClientClosedError, type DetailedError } from '../errors.ts'
 import type { Attributes, BatchTrace, CallTracer, ModelAnswer, ModelCall, ModelCallSpan } from './model-call.ts'
 
@@ -41,7 +51,12 @@ export class GenAiTracer implements CallTracer {
       `${call.operation} ${call.model}`,
       {
         kind: SpanKind.CLIENT,
-        attributes: { 'gen_ai.operation.name': call.operation, ...this.#common, 'gen_ai.request.model': call.model, ...call.attributes },
+        attributes: {
+          'gen_ai.operation.name': call.operation,
+          ...this.#common,
+          'gen_ai.request.model': call.model,
+          ...call.attributes,
+        },
         ...(this.#links && { links: this.#links }),
       },
       parent,
@@ -111,7 +126,11 @@ class BatchItems implements BatchTrace {
     this.#parent = context.active()
     this.#calls = calls
     this.#spans = indexes.map((index) =>
-      tracer.startSpan('batch item', { kind: SpanKind.INTERNAL, attributes: { 'openai_tasks.batch.item.index': index } }, this.#parent),
+      tracer.startSpan(
+        'batch item',
+        { kind: SpanKind.INTERNAL, attributes: { 'openai_tasks.batch.item.index': index } },
+        this.#parent,
+      ),
     )
     this.#ended = this.#spans.map(() => false)
   }

@@ -64,7 +64,11 @@ export interface BatchTrace {
  * The call `send()` makes, its span (when traced) ending with what `read` finds in the result, or
  * with the error `send` threw. Untraced, it is `send()` itself: no extra promise, no closure kept.
  */
-export function traceCall<T>(span: ModelCallSpan | undefined, send: () => Promise<T>, read: (result: T) => ModelAnswer): Promise<T> {
+export function traceCall<T>(
+  span: ModelCallSpan | undefined,
+  send: () => Promise<T>,
+  read: (result: T) => ModelAnswer,
+): Promise<T> {
   return span ? traced(span, send, read) : send()
 }
 

@@ -66,7 +66,15 @@ function namesService(env: NodeJS.ProcessEnv): boolean {
 }
 
 function diagnosticsTo(log: FastifyBaseLogger) {
-  const write = (level: 'error' | 'warn' | 'info' | 'debug' | 'trace') => (message: string, ...args: unknown[]) =>
-    log[level]({ component: 'opentelemetry', ...(args.length && { args: args.map(String) }) }, message)
-  return { error: write('error'), warn: write('warn'), info: write('info'), debug: write('debug'), verbose: write('trace') }
+  const write =
+    (level: 'error' | 'warn' | 'info' | 'debug' | 'trace') =>
+    (message: string, ...args: unknown[]) =>
+      log[level]({ component: 'opentelemetry', ...(args.length && { args: args.map(String) }) }, message)
+  return {
+    error: write('error'),
+    warn: write('warn'),
+    info: write('info'),
+    debug: write('debug'),
+    verbose: write('trace'),
+  }
 }

@@ -22,5 +22,8 @@ export interface Tracing {
 export async function startTracing(config: Config): Promise<Tracing | undefined> {
   if (!config.tracing.enabled) return undefined
   const { startOpenTelemetry } = await import('./open-telemetry.ts')
-  return startOpenTelemetry({ captureContent: config.tracing.captureMessageContent, upstreamBaseUrl: config.openai.baseUrl })
+  return startOpenTelemetry({
+    captureContent: config.tracing.captureMessageContent,
+    upstreamBaseUrl: config.openai.baseUrl,
+  })
 }

@@ -28,7 +28,8 @@ export interface ProcessLimits {
  */
 export function defaultMaxConcurrentUpstream(limits: ProcessLimits = processLimits()): number {
   const byMemory = Math.floor((limits.memoryBytes * MEMORY_SHARE - BASELINE_BYTES) / BYTES_PER_OPEN_CALL)
-  const byFiles = limits.openFiles === undefined ? Infinity : Math.floor((limits.openFiles - RESERVED_FILES) / FILES_PER_OPEN_CALL)
+  const byFiles =
+    limits.openFiles === undefined ? Infinity : Math.floor((limits.openFiles - RESERVED_FILES) / FILES_PER_OPEN_CALL)
   return Math.max(64, Math.min(byMemory, byFiles))
 }
 
@@ -45,7 +46,9 @@ export function processLimits(): ProcessLimits {
 /** The soft RLIMIT_NOFILE, which Node raises to the hard limit at start (Linux only). */
 function openFilesLimit(): number | undefined {
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'))
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'))
     const soft = Number(line?.split(/\s{2,}/)[1])
     return Number.isFinite(soft) ? soft : undefined
   } catch {

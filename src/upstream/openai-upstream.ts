@@ -102,7 +102,9 @@ export class OpenAIUpstream {
       let res: Dispatcher.ResponseData
       const started = process.hrtime.bigint()
       try {
-        res = await (call.span ? call.span.attempt(attempt, () => this.#pool.request(request)) : this.#pool.request(request))
+        res = await (call.span
+          ? call.span.attempt(attempt, () => this.#pool.request(request))
+          : this.#pool.request(request))
       } catch (err) {
         if (call.signal.aborted) throw new ClientClosedError()
         this.#observer?.failure(call.path, (err as { code?: string }).code ?? 'UNKNOWN')
@@ -120,9 +122,23 @@ export class OpenAIUpstream {
     }
   }
 
-  async #beforeRetry(call: UpstreamCall, attempt: number, delayMs: number, cause: { status?: number; transportCode?: string }): Promise<void> {
-    const key = { kind: 'retry' as const, operation: call.path, cause: cause.status ?? cause.transportCode ?? 'UNKNOWN' }
-    this.#logSummary.warn(call.log, key, { ...cause, path: call.path, attempt: attempt + 1, delayMs }, 'retrying OpenAI request')
+  async #beforeRetry(
+    call: UpstreamCall,
+    attempt: number,
+    delayMs: number,
+    cause: { status?: number; transportCode?: string },
+  ): Promise<void> {
+    const key = {
+      kind: 'retry' as const,
+      operation: call.path,
+      cause: cause.status ?? cause.transportCode ?? 'UNKNOWN',
+    }
+    this.#logSummary.warn(
+      call.log,
+      key,
+      { ...cause, path: call.path, attempt: attempt + 1, delayMs },
+      'retrying OpenAI request',
+    )
     this.#observer?.retry(call.path)
     try {
       await sleep(delayMs, undefined, { signal: call.signal })
@@ -160,7 +176,9 @@ export class OpenAIUpstream {
   }
 
   /** POSTs a JSON body and reads the whole binary answer. */
-  async postForBytes(call: Omit<UpstreamCall, 'body'> & { body: unknown }): Promise<{ bytes: Buffer; contentType: string | undefined }> {
+  async postForBytes(
+    call: Omit<UpstreamCall, 'body'> & { body: unknown },
+  ): Promise<{ bytes: Buffer; contentType: string | undefined }> {
     const res = await this.post({ ...call, body: encode(call.body) })
     try {
       const bytes = Buffer.from(await res.body.arrayBuffer())

@@ -17,7 +17,12 @@ import {
 } from '../errors.ts'
 
 const MAX_ERROR_BODY_BYTES = 64 * 1024
-const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT'])
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ETIMEDOUT',
+])
 
 interface OpenAIErrorBody {
   error?: { message?: unknown; type?: unknown; param?: unknown; code?: unknown }

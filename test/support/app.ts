@@ -59,7 +59,7 @@ export async function buildWithUpstream(
   const upstream = await startFakeOpenAI()
   t.after(async () => {
     await upstream.close()
-    assert.deepEqual(upstream.violations, [], 'every request that reached the upstream satisfies OpenAI\'s contract')
+    assert.deepEqual(upstream.violations, [], "every request that reached the upstream satisfies OpenAI's contract")
   })
   const app = await build(t, { OPENAI_BASE_URL: upstream.url, ...env })
   return { app, upstream }

@@ -61,27 +61,38 @@ export async function startOtlpReceiver(t: TestContext): Promise<OtlpReceiver> {
         return
       }
       try {
-        spans.push(...(contentType.startsWith('application/json') ? fromJson(JSON.parse(body.toString('utf8'))) : fromProtobuf(body)))
+        spans.push(
+          ...(contentType.startsWith('application/json')
+            ? fromJson(JSON.parse(body.toString('utf8')))
+            : fromProtobuf(body)),
+        )
       } catch (err) {
         res.writeHead(400).end(String(err))
         return
       }
       // An empty ExportTraceServiceResponse: everything accepted.
-      if (contentType.startsWith('application/json')) res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
-      else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end()
+      if (contentType.startsWith('application/json')) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      } else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end()
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.after(() => new Promise<void>((resolve) => server.close(() => resolve())))
   const { port } = server.address() as AddressInfo
 
-  async function waitForSpans(match: (span: ReceivedSpan) => boolean, count = 1, timeoutMs = 10_000): Promise<ReceivedSpan[]> {
+  async function waitForSpans(
+    match: (span: ReceivedSpan) => boolean,
+    count = 1,
+    timeoutMs = 10_000,
+  ): Promise<ReceivedSpan[]> {
     const until = Date.now() + timeoutMs
     for (;;) {
       const found = spans.filter(match)
       if (found.length >= count) return found
       if (Date.now() > until) {
-        assert.fail(`${found.length} of ${count} matching spans after ${timeoutMs} ms; received: ${spans.map((s) => s.name).join(', ') || 'none'}`)
+        assert.fail(
+          `${found.length} of ${count} matching spans after ${timeoutMs} ms; received: ${spans.map((s) => s.name).join(', ') || 'none'}`,
+        )
       }
       await new Promise((resolve) => setTimeout(resolve, 25))
     }
@@ -246,7 +257,10 @@ function fromProtobuf(body: Buffer): ReceivedSpan[] {
           name: one(s, 5)?.bytes?.toString('utf8') ?? '',
           kind: Number(one(s, 6)?.varint ?? 0n),
           attributes: protoAttributes(all(s, 9)),
-          status: { code: Number(one(status, 3)?.varint ?? 0n), message: one(status, 2)?.bytes?.toString('utf8') ?? '' },
+          status: {
+            code: Number(one(status, 3)?.varint ?? 0n),
+            message: one(status, 2)?.bytes?.toString('utf8') ?? '',
+          },
           links: all(s, 13).map((link) => {
             const l = fields(link.bytes!)
             return { traceId: one(l, 1)?.bytes?.toString('hex') ?? '', spanId: one(l, 2)?.bytes?.toString('hex') ?? '' }

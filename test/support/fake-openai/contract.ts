@@ -97,7 +97,11 @@ export function validateAgainstOpenAIContract(operationPath: string, body: unkno
 }
 
 /** Validate a 200 answer body against the contract's response schema (used to check the stand-in itself). */
-export function validateOpenAIResponse(operationPath: string, body: unknown, mediaType = 'application/json'): unknown[] | null {
+export function validateOpenAIResponse(
+  operationPath: string,
+  body: unknown,
+  mediaType = 'application/json',
+): unknown[] | null {
   const op = requireOperation(operationPath)
   const contract = loadOpenAIContract()
   const key = `${op} ${mediaType}`
@@ -134,7 +138,9 @@ export function describeContractErrors(errors: unknown[]): string {
   const extra = errs.find((e) => e.keyword === 'additionalProperties')
   if (extra) return `Unrecognized request argument supplied: ${param(extra, String(extra.params.additionalProperty))}`
   const specific = errs.filter((e) => !['anyOf', 'oneOf', 'allOf', 'if'].includes(e.keyword))
-  const pick = (specific.length ? specific : errs).reduce((a, b) => (b.instancePath.length > a.instancePath.length ? b : a))
+  const pick = (specific.length ? specific : errs).reduce((a, b) =>
+    b.instancePath.length > a.instancePath.length ? b : a,
+  )
   if (!pick) return 'Invalid request body.'
   const p = param(pick)
   return p ? `Invalid value for '${p}': ${pick.message ?? 'invalid'}.` : `Invalid request body: ${pick.message}.`
