@@ -18,6 +18,7 @@ import YAML from 'yaml'
 import type { TaskName } from '../src/generated/task-types.ts'
 import { buildWithUpstream } from './support/app.ts'
 import { fakeImageBytes, type FakeOpenAI, type RecordedRequest } from './support/fake-openai/index.ts'
+import { BUILT_IN_VOICES } from './support/fixtures.ts'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_250_611)
 const RUNS = Number(process.env.FUZZ_RUNS ?? 600)
@@ -741,21 +742,7 @@ const textToSpeech = fc
       model: fc.constantFrom('tts-1', 'tts-1-hd', 'gpt-4o-mini-tts'),
       text: fc.oneof(fc.string({ minLength: 1, maxLength: 200 }), fc.string({ minLength: 1, maxLength: 4096 })),
       voice: fc.oneof(
-        fc.constantFrom(
-          'alloy',
-          'ash',
-          'ballad',
-          'coral',
-          'echo',
-          'fable',
-          'onyx',
-          'nova',
-          'sage',
-          'shimmer',
-          'verse',
-          'marin',
-          'cedar',
-        ),
+        fc.constantFrom(...BUILT_IN_VOICES),
         fc.stringMatching(/^[a-z0-9_-]{1,64}$/),
         fc.record({ id: fc.string({ minLength: 1, maxLength: 40 }) }),
       ),

@@ -6,6 +6,7 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import { relaySse, sseEvent, type SseRelay } from '../src/streaming/sse.ts'
 import { serveWithUpstream } from './support/app.ts'
 import { openAIError } from './support/fake-openai/index.ts'
+import { weatherFunction as weather } from './support/fixtures.ts'
 
 /** The parsed JSON body (fetch types it as unknown). */
 const jsonOf = (res: Response): Promise<any> => res.json() as Promise<any>
@@ -20,18 +21,6 @@ const SSE = { 'content-type': 'application/json', accept: 'text/event-stream' }
 const JSON_ONLY = { 'content-type': 'application/json', accept: 'application/json' }
 const SIMPLE = { model: 'gpt-4o-mini', prompt: 'Tell me three things about wombats' }
 const NO_RETRIES = { UPSTREAM_MAX_RETRIES: '0' }
-
-const weather = {
-  name: 'get_weather',
-  description: 'Current weather in a city',
-  parameters: {
-    type: 'object',
-    properties: { city: { type: 'string' } },
-    required: ['city'],
-    additionalProperties: false,
-  },
-  strict: true,
-}
 
 interface SseEvent {
   event: string

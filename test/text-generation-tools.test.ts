@@ -1,6 +1,7 @@
 import { describe, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { buildWithUpstream } from './support/app.ts'
+import { weatherFunction as weather } from './support/fixtures.ts'
 
 /**
  * Tool round trips through `chat-history`: the calls an answer asked for go back as an assistant
@@ -10,17 +11,6 @@ import { buildWithUpstream } from './support/app.ts'
 
 const URL = '/v1/tasks/text-generation'
 
-const weather = {
-  name: 'get_weather',
-  description: 'Current weather in a city',
-  parameters: {
-    type: 'object',
-    properties: { city: { type: 'string' } },
-    required: ['city'],
-    additionalProperties: false,
-  },
-  strict: true,
-}
 const call = (id: string, city = 'Paris') => ({
   id,
   type: 'function',

@@ -5,6 +5,7 @@ import YAML from 'yaml'
 import type { LightMyRequestResponse } from 'fastify'
 import { buildWithUpstream, TEST_API_KEY } from './support/app.ts'
 import { fakeImageBytes, type FakeOpenAI } from './support/fake-openai/index.ts'
+import { weatherFunction as weather } from './support/fixtures.ts'
 
 const URL = '/v1/tasks/text-generation'
 const HELPFUL = { role: 'system', content: 'You are a helpful assistant.' }
@@ -481,18 +482,6 @@ test('the OpenAPI document states that response-format and response-type are alt
 })
 
 describe('prediction and tools', () => {
-  const weather = {
-    name: 'get_weather',
-    description: 'Current weather in a city',
-    parameters: {
-      type: 'object',
-      properties: { city: { type: 'string' } },
-      required: ['city'],
-      additionalProperties: false,
-    },
-    strict: true,
-  }
-
   test('prediction becomes a content prediction', async (t) => {
     const body = await sent(t, { model: 'gpt-4o', prompt: 'Fix the typo', prediction: { content: 'const x = 1' } })
     assert.deepEqual(body.prediction, { type: 'content', content: 'const x = 1' })
