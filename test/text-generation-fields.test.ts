@@ -1,6 +1,7 @@
 import { describe, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { buildWithUpstream } from './support/app.ts'
+import { postTask, refusedDetails, type TaskCall } from './support/task-call.ts'
 
 /**
  * The fields added for current models (reasoning effort, verbosity, stop, seed, parallel tool
@@ -13,11 +14,7 @@ const URL = '/v1/tasks/text-generation'
 const user = (text: string) => ({ role: 'user', content: [{ type: 'text', text }] })
 const ping = { function: { name: 'ping' } }
 
-async function post(t: TestContext, payload: object): Promise<{ status: number; body: any; sent: any; calls: number }> {
-  const { app, upstream } = await buildWithUpstream(t)
-  const res = await app.inject({ method: 'POST', url: URL, payload })
-  return { status: res.statusCode, body: res.json(), sent: upstream.requests[0]?.json, calls: upstream.requests.length }
-}
+const post = (t: TestContext, payload: object): Promise<TaskCall> => postTask(t, 'text-generation', payload)
 
 /** Posts, expects a 200, and returns the JSON that reached OpenAI. */
 async function sent(t: TestContext, payload: object): Promise<any> {
@@ -28,11 +25,7 @@ async function sent(t: TestContext, payload: object): Promise<any> {
 
 /** Posts, expects a 400 ERR_VALIDATION with no call to OpenAI; returns [path, message] pairs. */
 async function refused(t: TestContext, payload: object): Promise<Array<[string, string]>> {
-  const { status, body, calls } = await post(t, payload)
-  assert.equal(status, 400, JSON.stringify(body))
-  assert.equal(body.error.code, 'ERR_VALIDATION')
-  assert.equal(calls, 0, 'nothing reaches OpenAI')
-  return body.error.details.map((d: { path: string; message: string }) => [d.path, d.message])
+  return refusedDetails(await post(t, payload))
 }
 
 const pathsOf = (problems: Array<[string, string]>): string[] => problems.map(([path]) => path).sort()

@@ -1,6 +1,7 @@
 import { describe, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { buildWithUpstream } from './support/app.ts'
+import { postTask, refusedDetails, type TaskCall } from './support/task-call.ts'
 import { weatherFunction as weather } from './support/fixtures.ts'
 
 /**
@@ -23,11 +24,7 @@ const answers = [
   { role: 'tool', 'tool-call-id': 'call_2', content: '{"temperature_c":9}' },
 ]
 
-async function post(t: TestContext, payload: object): Promise<{ status: number; body: any; sent: any; calls: number }> {
-  const { app, upstream } = await buildWithUpstream(t)
-  const res = await app.inject({ method: 'POST', url: URL, payload })
-  return { status: res.statusCode, body: res.json(), sent: upstream.requests[0]?.json, calls: upstream.requests.length }
-}
+const post = (t: TestContext, payload: object): Promise<TaskCall> => postTask(t, 'text-generation', payload)
 
 async function sentMessages(t: TestContext, payload: object): Promise<unknown[]> {
   const { status, body, sent } = await post(t, payload)
@@ -36,11 +33,7 @@ async function sentMessages(t: TestContext, payload: object): Promise<unknown[]>
 }
 
 async function refused(t: TestContext, payload: object): Promise<Array<[string, string]>> {
-  const { status, body, calls } = await post(t, payload)
-  assert.equal(status, 400, JSON.stringify(body))
-  assert.equal(body.error.code, 'ERR_VALIDATION')
-  assert.equal(calls, 0, 'nothing reaches OpenAI')
-  return body.error.details.map((d: { path: string; message: string }) => [d.path, d.message])
+  return refusedDetails(await post(t, payload))
 }
 
 describe('round trips', () => {
