@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { frozenRedis, sigtermUnderLoad, stalledReaders } from './faults.ts'
 import { concurrentCalls, summarize } from './load.ts'
 import { measured, ROOT, stop, usage } from './processes.ts'
+import { ENV_SCHEMA } from '../src/config.ts'
 import { chart, markdown } from './report.ts'
 import type { Results } from './results.ts'
 import {
@@ -123,12 +124,14 @@ async function warmUp(target: Target): Promise<void> {
   }
 }
 
+const IDLE_MEMORY_RELEASE_MS = ENV_SCHEMA.properties.IDLE_MEMORY_RELEASE_MS.default
+
 async function concurrency(kind: Kind): Promise<void> {
   const proxies = await startProxies()
   const idle = new Map<Target, number>()
   for (const proxy of proxies) await warmUp(proxy)
-  // Idle RSS once the service has given back what the warm-up left (its IDLE_MEMORY_RELEASE_MS, 10 s).
-  await sleep(12_000)
+  // Idle RSS once the service has given back what the warm-up left (within 1.25 × IDLE_MEMORY_RELEASE_MS).
+  await sleep(IDLE_MEMORY_RELEASE_MS * 1.25 + 2_000)
   for (const proxy of proxies) idle.set(proxy, (await usage(proxy.child!.pid)).rssBytes)
   for (const level of plan.levels) {
     for (const target of [direct, ...proxies]) {

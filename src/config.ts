@@ -248,11 +248,12 @@ export const ENV_SCHEMA = {
     },
     IDLE_MEMORY_RELEASE_MS: {
       type: 'integer',
-      default: 10_000,
+      default: 60_000,
       minimum: 0,
       description:
         'Quiet time after the last OpenAI call before one full collection gives the memory a burst ' +
-        'left behind back to the system; 0: never.',
+        'left behind back to the system; 0: never. The next burst pays for the heap growing back, ' +
+        'so traffic with shorter pauses does not trigger it.',
     },
     WORKERS: {
       type: 'integer',
