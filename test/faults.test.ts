@@ -207,6 +207,42 @@ describe('faults through a real socket', () => {
     await assertHealthy(svc)
   })
 
+  test('a chat completion of an unexpected shape gives 502 ERR_UPSTREAM_BAD_RESPONSE, not a crash', async (t) => {
+    const svc = await startService(t)
+    const shapes = [
+      { choices: [null] },
+      { choices: ['text'] },
+      { choices: [{ index: 0, message: 'hi' }] },
+      { choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [null] } }] },
+      { choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: 'get_weather' } }] },
+    ]
+    for (const body of shapes) {
+      svc.upstream.enqueue({ status: 200, body })
+      assertError(await post(svc, 'text-generation'), 502, 'ERR_UPSTREAM_BAD_RESPONSE')
+    }
+    await assertHealthy(svc)
+  })
+
+  test('a stream chunk whose choices are not objects ends the stream with ERR_UPSTREAM_BAD_RESPONSE', async (t) => {
+    const svc = await startService(t, SHORT_HEARTBEAT)
+    svc.upstream.enqueue({
+      kind: 'custom',
+      path: '/v1/chat/completions',
+      handler: (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.end(`data: ${SSE_CHUNK}\n\ndata: {"choices":[null]}\n\ndata: [DONE]\n\n`)
+      },
+    })
+    const answer = await post(svc, 'text-generation', { accept: 'text/event-stream' })
+    const events = parseSse(answer.text)
+    assert.equal(events[0]?.event, 'delta', 'the first chunk was relayed')
+    const last = events.at(-1)!
+    assert.equal(last.event, 'error', `last event: ${JSON.stringify(last)}`)
+    assert.equal(JSON.parse(last.data).error.code, 'ERR_UPSTREAM_BAD_RESPONSE')
+    await waitForIdlePool(svc.app)
+    await assertHealthy(svc)
+  })
+
   test('a truncated SSE stream ends with an error event, never silently', async (t) => {
     const svc = await startService(t, SHORT_HEARTBEAT)
     svc.upstream.enqueue({ kind: 'truncated-stream', path: '/v1/chat/completions', afterChunks: 2 })

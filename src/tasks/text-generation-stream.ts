@@ -216,5 +216,18 @@ function parseChunk(data: string): Chunk {
   }
   if (typeof parsed !== 'object' || parsed === null) throw badUpstreamResponse('stream event is not an object')
   if ('error' in parsed) throw errorFromUpstreamBody(parsed)
+  const { choices } = parsed as { choices?: unknown }
+  if (choices != null && !(Array.isArray(choices) && choices.every(isChoice))) {
+    throw badUpstreamResponse('stream event with choices that are not objects')
+  }
   return parsed as Chunk
+}
+
+function isChoice(choice: unknown): boolean {
+  if (typeof choice !== 'object' || choice === null) return false
+  const { delta } = choice as { delta?: unknown }
+  if (delta == null) return true
+  if (typeof delta !== 'object') return false
+  const calls = (delta as { tool_calls?: unknown }).tool_calls
+  return calls == null || (Array.isArray(calls) && calls.every((call) => typeof call === 'object' && call !== null))
 }

@@ -162,13 +162,28 @@ export async function runTextGeneration(input: TextGenerationInput, ctx: TaskCon
         body,
         span,
       })
-      if (!Array.isArray(completion?.choices)) throw badUpstreamResponse('chat completion without choices')
+      assertReadable(completion)
       return completion
     },
     (completion) => chatAnswer(completion, ctx.tracer?.captureContent === true),
   )
   recordChatUsage(ctx, input.model, completion.usage)
   return fromChatCompletion(completion)
+}
+
+/** The shape the mapping reads; anything else from OpenAI or a compatible server is a 502, not a crash. */
+function assertReadable(completion: OpenAI.Chat.ChatCompletion): void {
+  if (!Array.isArray(completion?.choices)) throw badUpstreamResponse('chat completion without choices')
+  for (const choice of completion.choices as unknown[]) {
+    if (!isObject(choice)) throw badUpstreamResponse('a chat completion choice that is not an object')
+    const message = choice.message
+    if (message == null) continue
+    if (!isObject(message)) throw badUpstreamResponse('a chat completion message that is not an object')
+    const calls = message.tool_calls
+    if (calls != null && !(Array.isArray(calls) && calls.every((call) => isObject(call) && isObject(call.function)))) {
+      throw badUpstreamResponse('chat completion tool calls that are not function calls')
+    }
+  }
 }
 
 export function recordChatUsage(
