@@ -28,7 +28,13 @@ interface Entry {
   loggedAlone: boolean
 }
 
-const UPSTREAM_TROUBLE = new Set(['ERR_UPSTREAM_UNREACHABLE', 'ERR_UPSTREAM_TIMEOUT', 'ERR_UPSTREAM_SERVER_ERROR'])
+// An unreadable answer too: a misbehaving OpenAI-compatible server sends one for every request.
+const UPSTREAM_TROUBLE = new Set([
+  'ERR_UPSTREAM_UNREACHABLE',
+  'ERR_UPSTREAM_TIMEOUT',
+  'ERR_UPSTREAM_SERVER_ERROR',
+  'ERR_UPSTREAM_BAD_RESPONSE',
+])
 
 /**
  * The 5xx answers that are not the service's bugs but trouble it is having or passing on: they

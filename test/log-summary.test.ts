@@ -270,12 +270,12 @@ test('which 5xx are counted as trouble and which are bugs', () => {
     ['ERR_UPSTREAM_UNREACHABLE', 502],
     ['ERR_UPSTREAM_TIMEOUT', 504],
     ['ERR_UPSTREAM_SERVER_ERROR', 502],
+    ['ERR_UPSTREAM_BAD_RESPONSE', 502],
   ] as const) {
     assert.equal(repeatedKind(code, status), 'upstream failure', code)
   }
   for (const [code, status] of [
     ['ERR_INTERNAL', 500],
-    ['ERR_UPSTREAM_BAD_RESPONSE', 502],
     ['ERR_UPSTREAM_RATE_LIMITED', 429],
     ['ERR_OVERLOADED', 500],
   ] as const) {
