@@ -16,6 +16,9 @@ import {
 } from './support/otlp-receiver.ts'
 import { startServerProcess, type ServerProcess } from './support/server-process.ts'
 
+// Each span anchors its clock on Date.now(), so two spans' times agree to about a millisecond.
+const CLOCK_SKEW_NS = 2_000_000n
+
 interface Traced {
   upstream: FakeOpenAI
   receiver: OtlpReceiver
@@ -150,7 +153,10 @@ test("a call continues the caller's trace: SERVER → GenAI CLIENT → HTTP, wit
     [caller.traceId, http.spanId],
     'OpenAI is called inside the HTTP span of the same trace',
   )
-  assert.ok(call.startNs <= http.startNs && http.endNs <= call.endNs, 'the GenAI span covers its HTTP span')
+  assert.ok(
+    call.startNs <= http.startNs + CLOCK_SKEW_NS && http.endNs <= call.endNs + CLOCK_SKEW_NS,
+    'the GenAI span covers its HTTP span',
+  )
 
   assert.doesNotMatch(
     JSON.stringify(receiver.spans, (_k, v) => (typeof v === 'bigint' ? String(v) : v)),
@@ -193,7 +199,7 @@ test("a streamed answer's span ends with the stream, with its token counts; a ha
     firstChunk > 0 && firstChunk * 1e9 < Number(call.endNs - call.startNs),
     'the first chunk came before the end',
   )
-  assert.ok(call.endNs >= http.endNs, 'the span lasts until the whole stream was read')
+  assert.ok(call.endNs + CLOCK_SKEW_NS >= http.endNs, 'the span lasts until the whole stream was read')
 
   // A stream OpenAI breaks off: the span ends with the failure the caller's error event reports.
   upstream.enqueue({ kind: 'truncated-stream', afterChunks: 3 })
@@ -369,7 +375,7 @@ test("every task's call is named for its operation and model", async (t) => {
   const byName = new Map(spans.map((s) => [s.name, s.attributes]))
   const relayed = spans.find((s) => s.name === 'text_to_speech gpt-4o-mini-tts')!
   const [audio] = await receiver.waitForSpans((s) => s.parentSpanId === relayed.spanId && isHttp(s))
-  assert.ok(relayed.endNs >= audio!.endNs, 'relayed audio: the span lasts until all of it was read')
+  assert.ok(relayed.endNs + CLOCK_SKEW_NS >= audio!.endNs, 'relayed audio: the span lasts until all of it was read')
   assert.deepEqual([...byName.keys()].sort(), [
     'embeddings text-embedding-3-small',
     'generate_content dall-e-2',
