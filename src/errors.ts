@@ -176,8 +176,7 @@ export function withDetails<E extends Error>(
 
 /** A 400 about one field of the request body, with its JSON pointer. */
 export function invalidField(path: string, message: string): DetailedError {
-  const field = pointerToField(path) || '(body)'
-  return withDetails(new ValidationError(`${field} ${message}`), [{ field, path, message }])
+  return invalidFields([[path, message]])
 }
 
 /** One 400 about several fields, each `[pointer, message]`, listed as a schema failure would. */

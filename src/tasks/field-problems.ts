@@ -1,4 +1,4 @@
-import { invalidField, ValidationError, withDetails } from '../errors.ts'
+import { invalidFields } from '../errors.ts'
 
 /** A field the chosen model does not take as given: its JSON pointer and what is wrong. */
 export interface FieldProblem {
@@ -8,10 +8,7 @@ export interface FieldProblem {
 
 /** One 400 naming every problem, as schema validation reports all of its own at once. */
 export function refuseProblems(problems: FieldProblem[]): void {
-  if (!problems.length) return
-  if (problems.length === 1) throw invalidField(problems[0]!.path, problems[0]!.message)
-  const details = problems.flatMap(({ path, message }) => invalidField(path, message).details ?? [])
-  throw withDetails(new ValidationError(details.map((d) => `${d.field} ${d.message}`).join('; ')), details)
+  if (problems.length) throw invalidFields(problems.map(({ path, message }) => [path, message]))
 }
 
 /** Length in characters (code points), the way the schema's maxLength counts. */
