@@ -47,7 +47,7 @@ interface GeneratedImage {
 
 async function generate(input: TextToImageInput, ctx: TaskContext): Promise<GeneratedImage[]> {
   const body = toImageRequest(input)
-  const span = ctx.tracer?.start(imageCall(body, ctx.tracer.captureContent))
+  const span = ctx.tracer?.start(imageCall(imageModelOf(input), body, ctx.tracer.captureContent))
   const { images } = await traceCall(
     span,
     async () => {

@@ -215,10 +215,11 @@ export function speechCall(body: OpenAI.Audio.SpeechCreateParams, content: boole
   }
 }
 
-export function imageCall(body: OpenAI.Images.ImageGenerateParams, content: boolean): ModelCall {
+/** `model`: the one drawing, OpenAI's default when the request names none. */
+export function imageCall(model: string, body: OpenAI.Images.ImageGenerateParams, content: boolean): ModelCall {
   return {
     operation: 'generate_content',
-    model: body.model ?? 'dall-e-2',
+    model,
     attributes: {
       'gen_ai.output.type': 'image',
       'gen_ai.request.choice.count': body.n ?? undefined,
