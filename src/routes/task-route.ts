@@ -94,8 +94,8 @@ export function registerTaskRoute<N extends TaskName>(
         if (!(output instanceof RawJson)) return output
         return reply.type('application/json; charset=utf-8').serializer(sendAsIs).send(output.text)
       }
-      const accepts = request.accepts()
-      const result = await stream(input, ctx, { mediaType, accepts: (type) => accepts.type(type) !== false })
+      const accepts = (type: string): boolean => request.accepts().type(type) !== false
+      const result = await stream(input, ctx, { mediaType, accepts })
       return reply
         .headers(result.headers ?? {})
         .type(result.contentType)
@@ -154,6 +154,10 @@ function requestBodySchema(def: TaskDefinition): JsonSchema {
 
 /** The stream media type the Accept header prefers over JSON, if any. */
 function negotiate(request: FastifyRequest, streamTypes: string[]): string | undefined {
+  const { accept } = request.headers
+  // Most callers name exactly one type: that one needs no parsing.
+  if (accept === 'application/json') return undefined
+  if (accept !== undefined && streamTypes.includes(accept)) return accept
   const best = request.accepts().type(['application/json', ...streamTypes])
   return typeof best === 'string' && best !== 'application/json' ? best : undefined
 }
