@@ -237,6 +237,7 @@ test("the spec's settings rules are a 400 naming the field, with no upstream cal
     ['n=0', { prompt: PROMPT, n: 0 }, '/n'],
     ['n=11', { prompt: PROMPT, n: 11 }, '/n'],
     ['an unknown size', { prompt: PROMPT, size: '100x100' }, '/size'],
+    ['a size that is not WIDTHxHEIGHT', { model: 'gpt-image-2', prompt: PROMPT, size: 'large' }, '/size'],
     ['empty prompt', { prompt: '' }, '/prompt'],
     ['no prompt', { model: 'dall-e-2' }, '/prompt'],
     ['another task id', { task: 'TASK_TEXT_GENERATION', prompt: PROMPT }, '/task'],
@@ -309,7 +310,11 @@ test('each model family refuses the settings it does not take: a 400 naming the 
       'gpt-image-1.5',
     ],
     ['gpt-image-1-mini with style', { model: 'gpt-image-1-mini', style: 'vivid' }, '/style', 'gpt-image-1-mini'],
-    ['gpt-image-2 with 256x256', { model: 'gpt-image-2', size: '256x256' }, '/size', 'gpt-image-2'],
+    ['gpt-image-2 with 1000x1000', { model: 'gpt-image-2', size: '1000x1000' }, '/size', 'divisible by 16'],
+    ['gpt-image-2 wider than 3:1', { model: 'gpt-image-2', size: '3200x1056' }, '/size', '1:3 and 3:1'],
+    ['gpt-image-2 taller than 1:3', { model: 'gpt-image-2', size: '512x1552' }, '/size', '1:3 and 3:1'],
+    ['gpt-image-2 over 3840x2160', { model: 'gpt-image-2', size: '2400x3600' }, '/size', '3840x2160 or 2160x3840'],
+    ['gpt-image-1.5 with a free size', { model: 'gpt-image-1.5', size: '1536x864' }, '/size', 'gpt-image-1.5'],
     [
       'chatgpt-image-latest with 512x512',
       { model: 'chatgpt-image-latest', size: '512x512' },
@@ -317,8 +322,8 @@ test('each model family refuses the settings it does not take: a 400 naming the 
       'chatgpt-image-latest',
     ],
     [
-      'a dated gpt-image-2 with 1792x1024',
-      { model: 'gpt-image-2-2026-04-21', size: '1792x1024' },
+      'a dated gpt-image-2 with 4096x2048',
+      { model: 'gpt-image-2-2026-04-21', size: '4096x2048' },
       '/size',
       'gpt-image-2-2026-04-21',
     ],
@@ -376,6 +381,19 @@ test('each model family refuses the settings it does not take: a 400 naming the 
     assert.ok(error.message.startsWith(`The request is invalid: ${path.slice(1)} `), `${name}: ${error.message}`)
   }
   assert.equal(upstream.requests.length, 0)
+})
+
+test("gpt-image-2 draws any size within OpenAI's bounds: each is sent as given", async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  // OpenAI's example, its largest, the extreme ratios, a listed size, and a dated snapshot.
+  const sizes = ['1536x864', '3840x2160', '2160x3840', '3072x1024', '1024x3072', '1024x1024', '256x256']
+  for (const [i, size] of sizes.entries()) {
+    const model = i % 2 ? 'gpt-image-2-2026-04-21' : 'gpt-image-2'
+    const res = await app.inject({ method: 'POST', url: URL, payload: { model, prompt: PROMPT, size } })
+    assert.equal(res.statusCode, 200, `${size}: ${res.body.slice(0, 300)}`)
+    assert.deepEqual(upstream.requests.at(-1)!.json, { model, prompt: PROMPT, size }, size)
+  }
+  assert.equal(upstream.requests.length, sizes.length)
 })
 
 test('several settings a model does not take are all named in one 400', async (t) => {

@@ -518,17 +518,9 @@ export interface TextToImageInput {
    */
   quality?: 'auto' | 'low' | 'medium' | 'high' | 'standard' | 'hd'
   /**
-   * Width x height. GPT image models: 1024x1024, 1536x1024 (landscape), 1024x1536 (portrait) or `auto` (their default). dall-e-3: 1024x1024 (its default), 1792x1024 or 1024x1792. dall-e-2: 256x256, 512x512 or 1024x1024 (its default).
+   * `WIDTHxHEIGHT` or `auto`. GPT image models: 1024x1024, 1536x1024 (landscape), 1024x1536 (portrait) or `auto` (their default). gpt-image-2 also draws any size whose sides are multiples of 16, with an aspect ratio from 1:3 to 3:1, up to 3840x2160 (OpenAI calls sizes above 2560x1440 experimental and may refuse others below its pixel limits). dall-e-3: 1024x1024 (its default), 1792x1024 or 1024x1792. dall-e-2: 256x256, 512x512 or 1024x1024 (its default).
    */
-  size?:
-    | 'auto'
-    | '1024x1024'
-    | '1536x1024'
-    | '1024x1536'
-    | '256x256'
-    | '512x512'
-    | '1792x1024'
-    | '1024x1792'
+  size?: string
   /**
    * `vivid` (the default) leans towards dramatic, hyper-real images, `natural` towards plainer ones; dall-e-3 only.
    */

@@ -27,6 +27,7 @@ const WITHOUT_INSTRUCTION_TURNS = family('o1-mini', 'o1-preview')
 // Web-search chat models refuse the sampling settings.
 const SEARCH = /-search-(?:preview|api)(?:$|[-_.])/
 const GPT_IMAGE = /^(?:gpt-image|chatgpt-image)(?:$|[-_.])/
+const GPT_IMAGE_2 = family('gpt-image-2')
 const DALL_E_2 = family('dall-e-2')
 const DALL_E_3 = family('dall-e-3')
 const TTS_WITHOUT_INSTRUCTIONS = family('tts-1', 'tts-1-hd')
@@ -49,6 +50,8 @@ export const refusesInstructionTurns = test(WITHOUT_INSTRUCTION_TURNS)
 export const isSearchModel = test(SEARCH)
 /** gpt-image-1, -1-mini, -1.5, -2 and chatgpt-image: base64 only, their own sizes and qualities. */
 export const isGptImageModel = test(GPT_IMAGE)
+/** gpt-image-2 and its snapshots: any WIDTHxHEIGHT within OpenAI's bounds, not only the listed sizes. */
+export const drawsAnySize = test(GPT_IMAGE_2)
 export const isDallE2 = test(DALL_E_2)
 export const isDallE3 = test(DALL_E_3)
 /** tts-1 and tts-1-hd take no `instructions`; newer speech models do. */
