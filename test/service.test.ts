@@ -124,9 +124,15 @@ test('log redaction hides keys in headers and setup fields', async (t) => {
   const app = await build(t)
   app.log.info(
     {
-      req: { headers: { authorization: 'Bearer sk-leak-1234567890' } },
+      req: { headers: { authorization: 'Bearer sk-leak-1234567890', 'x-openai-api-key': 'sk-leak-req-key' } },
+      headers: { authorization: 'Bearer sk-leak-top-level', 'x-openai-api-key': 'sk-leak-header' },
       'api-key': 'sk-leak-abcdefghij',
       config: { openai: { apiKey: 'sk-leak-0987654321' } },
+      credentials: { apiKey: 'sk-leak-credentials' },
+      err: Object.assign(new Error('upstream refused'), {
+        apiKey: 'sk-leak-error',
+        headers: { authorization: 'Bearer sk-leak-error-header' },
+      }),
     },
     'redaction probe',
   )
