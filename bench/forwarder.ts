@@ -16,7 +16,10 @@ async function forward(req: IncomingMessage, res: ServerResponse): Promise<void>
   const chunks: Buffer[] = []
   for await (const chunk of req) chunks.push(chunk as Buffer)
   const abort = new AbortController()
-  res.once('close', () => abort.abort())
+  // Only a caller gone before the answer ended aborts: abort() builds an AbortError each time.
+  res.once('close', () => {
+    if (!res.writableFinished) abort.abort()
+  })
   const upstream = await pool.request({
     method: 'POST',
     path: req.url ?? '/',
