@@ -12,6 +12,7 @@ import {
   unsupportedType,
   type MediaType,
 } from '../media/base64-media.ts'
+import { TRANSCRIPTION_FORMATS, transcriptionExtension } from '../media/transcription-audio.ts'
 import type { UploadedFile } from '../plugins/uploads.ts'
 import { refuseProblems } from './field-problems.ts'
 import { isDiarizeModel } from './model-families.ts'
@@ -23,20 +24,6 @@ import { traceCall } from '../tracing/model-call.ts'
 
 /** OpenAI's limit for one transcription upload. */
 export const MAX_AUDIO_BYTES = 25 * 1024 * 1024
-
-/** File extensions OpenAI accepts, by the extension file-type detects. */
-const UPLOAD_EXTENSION: Record<string, string> = {
-  flac: 'flac',
-  mp3: 'mp3',
-  mp4: 'mp4',
-  m4a: 'm4a',
-  mpga: 'mpga',
-  ogg: 'ogg',
-  oga: 'ogg',
-  opus: 'ogg',
-  wav: 'wav',
-  webm: 'webm',
-}
 
 export async function toTranscriptionForm(input: SpeechRecognitionInput, upload?: UploadedFile): Promise<FormData> {
   const audio = upload ? await uploadedAudio(upload) : await inlineAudio(input.audio)
@@ -102,10 +89,8 @@ async function uploadedAudio(upload: UploadedFile): Promise<{ blob: Blob; ext: s
 }
 
 function uploadExtension(type: MediaType | undefined, claimed: string | undefined): string {
-  const ext = type && UPLOAD_EXTENSION[type.ext]
-  if (!type || !ext) {
-    throw unsupportedType('/audio', 'flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav or webm audio', type?.mime ?? claimed)
-  }
+  const ext = transcriptionExtension(type)
+  if (!ext) throw unsupportedType('/audio', TRANSCRIPTION_FORMATS, type?.mime ?? claimed)
   return ext
 }
 
