@@ -78,6 +78,7 @@ const TRANSCRIPTION_FIELDS: ReadonlySet<string> = new Set([
   'temperature',
   'response_format',
   'timestamp_granularities[]',
+  'include[]',
   'chunking_strategy',
   'chunking_strategy[type]',
   'chunking_strategy[prefix_padding_ms]',
@@ -707,6 +708,15 @@ function speechRecognition(audio: fc.Arbitrary<string>): fc.Arbitrary<Body> {
         'chunking-strategy': chunkingStrategy,
       },
       { requiredKeys: ['model', 'audio'] },
+    ),
+    fc.record(
+      {
+        model: fc.constantFrom('gpt-4o-transcribe', 'gpt-4o-mini-transcribe-2025-12-15'),
+        audio,
+        'response-format': fc.constant('json'),
+        include: fc.constant(['logprobs']),
+      },
+      { requiredKeys: ['model', 'audio', 'include'] },
     ),
     fc
       .record(

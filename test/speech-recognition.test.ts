@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { fileTypeFromBuffer } from 'file-type'
 import { MAX_AUDIO_BYTES } from '../src/tasks/speech-recognition.ts'
 import { buildWithUpstream } from './support/app.ts'
@@ -555,4 +555,95 @@ test('a JSON answer whose segments or words are malformed is a 502', async (t) =
     assert.equal(res.statusCode, 502, `${JSON.stringify(body)}: ${res.body}`)
     assert.equal(res.json().error.code, 'ERR_UPSTREAM_BAD_RESPONSE')
   }
+})
+
+test('include logprobs: sent as include[], and the tokens OpenAI scores come back as logprobs', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const audio = dataUri('audio/wav', wav())
+  for (const model of ['gpt-4o-transcribe', 'gpt-4o-mini-transcribe-2025-12-15']) {
+    upstream.reset()
+    const payload = { model, audio, 'response-format': 'json', include: ['logprobs'] }
+    const res = await app.inject({ method: 'POST', url: URL, payload })
+    assert.equal(res.statusCode, 200, `${model}: ${res.body}`)
+    const sent = upstream.requests[0]!
+    assert.deepEqual(textParts(sent), [
+      ['model', model],
+      ['response_format', 'json'],
+      ['include[]', 'logprobs'],
+    ])
+    const answer = JSON.parse(String(sent.responseBody))
+    assert.ok(answer.logprobs.length > 3, 'the stand-in scored each token')
+    assert.deepEqual(res.json(), { text: answer.text, logprobs: answer.logprobs }, model)
+  }
+
+  upstream.reset()
+  const plain = await app.inject({ method: 'POST', url: URL, payload: { model: 'gpt-4o-transcribe', audio } })
+  assert.equal(plain.statusCode, 200, plain.body)
+  assert.deepEqual(textParts(upstream.requests[0]!), [['model', 'gpt-4o-transcribe']], 'no include unless given')
+  assert.deepEqual(Object.keys(plain.json()), ['text'])
+})
+
+/** Each case (fields beside a good audio) is a 400 ERR_VALIDATION naming its path; none reaches the stand-in. */
+async function assertRefused(
+  t: TestContext,
+  cases: Array<[name: string, fields: object, path: string]>,
+): Promise<void> {
+  const audio = dataUri('audio/wav', wav())
+  const { app, upstream } = await buildWithUpstream(t)
+  for (const [name, fields, path] of cases) {
+    const res = await app.inject({ method: 'POST', url: URL, payload: { audio, ...fields } })
+    assert.equal(res.statusCode, 400, `${name}: ${res.body}`)
+    assert.equal(res.json().error.code, 'ERR_VALIDATION', name)
+    assert.ok(paths(res).includes(path), `${name}: ${JSON.stringify(res.json().error.details)}`)
+  }
+  assert.equal(upstream.requests.length, 0)
+}
+
+test('include is refused for the other known models and outside json: a 400 naming it', async (t) => {
+  await assertRefused(t, [
+    ['include for the diarize model', { model: 'gpt-4o-transcribe-diarize', include: ['logprobs'] }, '/include'],
+    ['include for whisper-1', { model: 'whisper-1', include: ['logprobs'] }, '/include'],
+    [
+      'include with verbose_json',
+      { model: 'gpt-4o-transcribe', 'response-format': 'verbose_json', include: ['logprobs'] },
+      '/include',
+    ],
+    [
+      'include with text',
+      { model: 'gpt-4o-mini-transcribe', 'response-format': 'text', include: ['logprobs'] },
+      '/include',
+    ],
+    ['an unknown include', { model: 'gpt-4o-transcribe', include: ['segments'] }, '/include/0'],
+  ])
+})
+
+test('logprobs that are not tokens with their logprob are a 502', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const answers = [
+    { text: 'hi', logprobs: 'high' },
+    { text: 'hi', logprobs: [{ token: 'hi' }] },
+    { text: 'hi', logprobs: [{ token: 'hi', logprob: -0.1, bytes: 'hi' }] },
+  ]
+  for (const body of answers) {
+    upstream.enqueue({ status: 200, body })
+    const payload = { model: 'gpt-4o-transcribe', audio: dataUri('audio/wav', wav()), include: ['logprobs'] }
+    const res = await app.inject({ method: 'POST', url: URL, payload })
+    assert.equal(res.statusCode, 502, `${JSON.stringify(body)}: ${res.body}`)
+    assert.equal(res.json().error.code, 'ERR_UPSTREAM_BAD_RESPONSE')
+  }
+})
+
+test('a model of no known family gets the newer fields as given', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const payload = {
+    model: 'whisper-large-v3',
+    audio: dataUri('audio/wav', wav()),
+    include: ['logprobs'],
+  }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+  assert.equal(res.statusCode, 200, res.body)
+  assert.deepEqual(textParts(upstream.requests[0]!), [
+    ['model', 'whisper-large-v3'],
+    ['include[]', 'logprobs'],
+  ])
 })

@@ -438,3 +438,19 @@ test('form parts that do not make the field are a 400 naming it, with no upstrea
   }
   assert.equal(upstream.requests.length, 0)
 })
+
+test('include logprobs as a text part: include[] goes along, the logprobs come back', async (t) => {
+  const { upstream, base } = await serve(t)
+  const res = await postForm(base, [
+    ['model', 'gpt-4o-transcribe'],
+    ['include', 'logprobs'],
+    ['audio', { bytes: wav(2000), filename: 'a.wav' }],
+  ])
+  assert.equal(res.status, 200, await res.clone().text())
+  assert.deepEqual(textParts(upstream.requests[0]!), [
+    ['model', 'gpt-4o-transcribe'],
+    ['include[]', 'logprobs'],
+  ])
+  const answer = JSON.parse(String(upstream.requests[0]!.responseBody))
+  assert.deepEqual(await jsonOf(res), { text: answer.text, logprobs: answer.logprobs })
+})

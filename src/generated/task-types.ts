@@ -370,6 +370,10 @@ export interface SpeechRecognitionInput {
    */
   'response-format'?: 'json' | 'text' | 'srt' | 'vtt' | 'verbose_json' | 'diarized_json'
   /**
+   * Extras for the answer: `logprobs` adds the output's `logprobs`, the log probability of each token of the transcript, which shows how sure the model was. Needs `response-format` json (OpenAI's default) and gpt-4o-transcribe or gpt-4o-mini-transcribe; not for gpt-4o-transcribe-diarize. In a multipart body, one text part per value.
+   */
+  include?: 'logprobs'[]
+  /**
    * Which timestamps a `verbose_json` answer carries: `segment` (OpenAI's default), `word` or both. Needs `response-format` verbose_json; not for gpt-4o-transcribe-diarize. In a multipart body, one text part per value (the name may end in `[]`).
    *
    * @minItems 1
@@ -443,6 +447,20 @@ export interface SpeechRecognitionOutput {
      * Where it ends, in seconds.
      */
     end: number
+  }[]
+  /**
+   * Each token of the transcript with its log probability; `include` logprobs only.
+   */
+  logprobs?: {
+    token: string
+    /**
+     * The natural log of the token's probability; 0 is certain, lower is less sure.
+     */
+    logprob: number
+    /**
+     * The token's UTF-8 bytes.
+     */
+    bytes?: number[]
   }[]
 }
 

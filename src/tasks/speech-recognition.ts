@@ -35,11 +35,14 @@ export async function toTranscriptionForm(input: SpeechRecognitionInput, upload?
   if (input.language !== undefined) form.append('language', input.language)
   if (input.temperature !== undefined) form.append('temperature', String(input.temperature))
   // Arrays and objects the way OpenAI's own SDKs encode them in a form: `a[]` and `a[key]`.
-  for (const granularity of input['timestamp-granularities'] ?? []) {
-    form.append('timestamp_granularities[]', granularity)
-  }
+  appendList(form, 'timestamp_granularities[]', input['timestamp-granularities'])
+  appendList(form, 'include[]', input.include)
   appendChunkingStrategy(form, chunkingStrategyOf(input))
   return form
+}
+
+function appendList(form: FormData, name: string, items: readonly string[] | undefined): void {
+  for (const item of items ?? []) form.append(name, item)
 }
 
 /** The diarize model needs chunking for audio over 30 seconds, so it gets `auto` unless told otherwise. */
