@@ -79,6 +79,8 @@ const TRANSCRIPTION_FIELDS: ReadonlySet<string> = new Set([
   'response_format',
   'timestamp_granularities[]',
   'include[]',
+  'languages[]',
+  'keywords[]',
   'chunking_strategy',
   'chunking_strategy[type]',
   'chunking_strategy[prefix_padding_ms]',
@@ -694,6 +696,8 @@ const chunkingStrategy = fc.oneof(
   ),
 )
 
+const languageCode = fc.stringMatching(/^[a-zA-Z]{2,3}([-_][a-zA-Z0-9]{2,8})?$/)
+
 function speechRecognition(audio: fc.Arbitrary<string>): fc.Arbitrary<Body> {
   return fc.oneof(
     fc.record(
@@ -702,7 +706,7 @@ function speechRecognition(audio: fc.Arbitrary<string>): fc.Arbitrary<Body> {
         model: fc.constantFrom('whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe'),
         audio,
         prompt: text,
-        language: fc.stringMatching(/^[a-zA-Z]{2,3}([-_][a-zA-Z0-9]{2,8})?$/),
+        language: languageCode,
         temperature: fc.double({ min: 0, max: 1, noNaN: true }),
         'response-format': fc.constantFrom('json', 'text'),
         'chunking-strategy': chunkingStrategy,
@@ -717,6 +721,16 @@ function speechRecognition(audio: fc.Arbitrary<string>): fc.Arbitrary<Body> {
         include: fc.constant(['logprobs']),
       },
       { requiredKeys: ['model', 'audio', 'include'] },
+    ),
+    fc.record(
+      {
+        model: fc.constant('gpt-transcribe'),
+        audio,
+        'response-format': fc.constantFrom('json', 'text', 'srt', 'vtt', 'verbose_json'),
+        languages: fc.array(languageCode, { minLength: 1, maxLength: 3 }),
+        keywords: fc.array(fc.string({ minLength: 1, maxLength: 30 }), { maxLength: 5 }),
+      },
+      { requiredKeys: ['model', 'audio'] },
     ),
     fc
       .record(

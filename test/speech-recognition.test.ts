@@ -603,6 +603,7 @@ test('include is refused for the other known models and outside json: a 400 nami
   await assertRefused(t, [
     ['include for the diarize model', { model: 'gpt-4o-transcribe-diarize', include: ['logprobs'] }, '/include'],
     ['include for whisper-1', { model: 'whisper-1', include: ['logprobs'] }, '/include'],
+    ['include for gpt-transcribe', { model: 'gpt-transcribe', include: ['logprobs'] }, '/include'],
     [
       'include with verbose_json',
       { model: 'gpt-4o-transcribe', 'response-format': 'verbose_json', include: ['logprobs'] },
@@ -639,11 +640,48 @@ test('a model of no known family gets the newer fields as given', async (t) => {
     model: 'whisper-large-v3',
     audio: dataUri('audio/wav', wav()),
     include: ['logprobs'],
+    languages: ['de'],
+    keywords: ['Kubernetes'],
   }
   const res = await app.inject({ method: 'POST', url: URL, payload })
   assert.equal(res.statusCode, 200, res.body)
   assert.deepEqual(textParts(upstream.requests[0]!), [
     ['model', 'whisper-large-v3'],
     ['include[]', 'logprobs'],
+    ['languages[]', 'de'],
+    ['keywords[]', 'Kubernetes'],
+  ])
+})
+
+test('languages and keywords: sent to gpt-transcribe as languages[] and keywords[], one part each', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const payload = {
+    model: 'gpt-transcribe',
+    audio: dataUri('audio/wav', wav()),
+    'response-format': 'srt',
+    languages: ['en', 'fr'],
+    keywords: ['Fastify', 'gpt-transcribe'],
+  }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+  assert.equal(res.statusCode, 200, res.body)
+  assert.deepEqual(textParts(upstream.requests[0]!), [
+    ['model', 'gpt-transcribe'],
+    ['response_format', 'srt'],
+    ['languages[]', 'en'],
+    ['languages[]', 'fr'],
+    ['keywords[]', 'Fastify'],
+    ['keywords[]', 'gpt-transcribe'],
+  ])
+})
+
+test('languages and keywords are refused by the other known families: a 400 naming the field', async (t) => {
+  await assertRefused(t, [
+    ['languages for whisper-1', { model: 'whisper-1', languages: ['en'] }, '/languages'],
+    ['keywords for whisper-1', { model: 'whisper-1', keywords: ['OpenAI'] }, '/keywords'],
+    ['languages for gpt-4o-mini-transcribe', { model: 'gpt-4o-mini-transcribe', languages: ['en'] }, '/languages'],
+    ['keywords for the diarize model', { model: 'gpt-4o-transcribe-diarize', keywords: ['OpenAI'] }, '/keywords'],
+    ['no language at all', { model: 'gpt-transcribe', languages: [] }, '/languages'],
+    ['a language that is no code', { model: 'gpt-transcribe', languages: ['en', 'french'] }, '/languages/1'],
+    ['an empty keyword', { model: 'gpt-transcribe', keywords: [''] }, '/keywords/0'],
   ])
 })

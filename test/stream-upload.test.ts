@@ -454,3 +454,21 @@ test('include logprobs as a text part: include[] goes along, the logprobs come b
   const answer = JSON.parse(String(upstream.requests[0]!.responseBody))
   assert.deepEqual(await jsonOf(res), { text: answer.text, logprobs: answer.logprobs })
 })
+
+test('languages and keywords as text parts, one per value, `[]` names too', async (t) => {
+  const { upstream, base } = await serve(t)
+  const res = await postForm(base, [
+    ['model', 'gpt-transcribe'],
+    ['languages[]', 'en'],
+    ['keywords', 'Fastify'],
+    ['languages', 'nl'],
+    ['audio', { bytes: wav(2000), filename: 'a.wav' }],
+  ])
+  assert.equal(res.status, 200, await res.clone().text())
+  assert.deepEqual(textParts(upstream.requests[0]!), [
+    ['model', 'gpt-transcribe'],
+    ['languages[]', 'en'],
+    ['languages[]', 'nl'],
+    ['keywords[]', 'Fastify'],
+  ])
+})

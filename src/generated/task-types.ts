@@ -362,6 +362,16 @@ export interface SpeechRecognitionInput {
    */
   language?: string
   /**
+   * The languages the audio may be in, as ISO-639-1 codes (such as `[en, fr]`); gpt-transcribe only. In a multipart body, one text part per code.
+   *
+   * @minItems 1
+   */
+  languages?: [string, ...string[]]
+  /**
+   * Words or phrases to listen for, such as names and jargon; gpt-transcribe only. In a multipart body, one text part per keyword.
+   */
+  keywords?: string[]
+  /**
    * Sampling temperature from 0 to 1. At 0 the model raises it by itself, guided by log probabilities, until its thresholds are met.
    */
   temperature?: number

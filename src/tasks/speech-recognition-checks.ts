@@ -1,10 +1,15 @@
 import type { SpeechRecognitionInput } from '../generated/task-types.ts'
 import { alternatives, type FieldProblem } from './field-problems.ts'
-import { isDiarizeModel, isGpt4oTranscribeModel, isKnownTranscriptionModel } from './model-families.ts'
+import {
+  isDiarizeModel,
+  isGpt4oTranscribeModel,
+  isGptTranscribeModel,
+  isKnownTranscriptionModel,
+} from './model-families.ts'
 
 type ResponseFormat = NonNullable<SpeechRecognitionInput['response-format']>
 
-/** The answer formats a model gives; undefined where OpenAI documents no limit (whisper-1, others). */
+/** The answer formats a model gives; undefined where OpenAI documents no limit (whisper-1, gpt-transcribe, others). */
 function formatsOf(model: string): ResponseFormat[] | undefined {
   if (isDiarizeModel(model)) return ['json', 'text', 'diarized_json']
   if (isGpt4oTranscribeModel(model)) return ['json', 'text']
@@ -19,6 +24,8 @@ interface FamilyField {
 }
 
 const FAMILY_FIELDS: FamilyField[] = [
+  { field: 'languages', takenBy: isGptTranscribeModel, family: 'gpt-transcribe' },
+  { field: 'keywords', takenBy: isGptTranscribeModel, family: 'gpt-transcribe' },
   {
     field: 'include',
     takenBy: (model) => isGpt4oTranscribeModel(model) && !isDiarizeModel(model),

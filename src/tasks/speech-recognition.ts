@@ -37,6 +37,8 @@ export async function toTranscriptionForm(input: SpeechRecognitionInput, upload?
   // Arrays and objects the way OpenAI's own SDKs encode them in a form: `a[]` and `a[key]`.
   appendList(form, 'timestamp_granularities[]', input['timestamp-granularities'])
   appendList(form, 'include[]', input.include)
+  appendList(form, 'languages[]', input.languages)
+  appendList(form, 'keywords[]', input.keywords)
   appendChunkingStrategy(form, chunkingStrategyOf(input))
   return form
 }
