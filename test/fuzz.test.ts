@@ -81,6 +81,8 @@ const TRANSCRIPTION_FIELDS: ReadonlySet<string> = new Set([
   'include[]',
   'languages[]',
   'keywords[]',
+  'known_speaker_names[]',
+  'known_speaker_references[]',
   'chunking_strategy',
   'chunking_strategy[type]',
   'chunking_strategy[prefix_padding_ms]',
@@ -423,6 +425,9 @@ function badEncodings(bytes: Buffer, mime: string, other: Buffer): fc.Arbitrary<
 
 const audioGood = goodEncodings(WAV, ['audio/wav', 'audio/x-wav', 'audio/mpeg'])
 const audioBad = badEncodings(WAV, 'audio/wav', PNG)
+/** Speaker references must be data URLs; bare base64 is among the bad ones. */
+const referenceGood = goodEncodings(WAV, ['audio/wav', 'audio/x-wav']).filter((value) => /^data:/i.test(value))
+const referenceBad = fc.oneof(audioBad, fc.constant(WAV.toString('base64')))
 const imageGood = fc.oneof(
   goodEncodings(PNG, ['image/png', 'image/jpeg']),
   goodEncodings(JPEG, ['image/jpeg']),
@@ -698,7 +703,17 @@ const chunkingStrategy = fc.oneof(
 
 const languageCode = fc.stringMatching(/^[a-zA-Z]{2,3}([-_][a-zA-Z0-9]{2,8})?$/)
 
-function speechRecognition(audio: fc.Arbitrary<string>): fc.Arbitrary<Body> {
+/** As many names as references (1 to 4), the diarize model's known speakers. */
+function knownSpeakers(reference: fc.Arbitrary<string>): fc.Arbitrary<Body> {
+  return fc.integer({ min: 1, max: 4 }).chain((n) =>
+    fc.record({
+      'known-speaker-names': fc.array(fc.string({ minLength: 1, maxLength: 20 }), { minLength: n, maxLength: n }),
+      'known-speaker-references': fc.array(reference, { minLength: n, maxLength: n }),
+    }),
+  )
+}
+
+function speechRecognition(audio: fc.Arbitrary<string>, reference: fc.Arbitrary<string>): fc.Arbitrary<Body> {
   return fc.oneof(
     fc.record(
       {
@@ -755,6 +770,9 @@ function speechRecognition(audio: fc.Arbitrary<string>): fc.Arbitrary<Body> {
       },
       { requiredKeys: ['model', 'audio'] },
     ),
+    fc
+      .tuple(fc.record({ model: fc.constant('gpt-4o-transcribe-diarize'), audio }), knownSpeakers(reference))
+      .map(([body, speakers]) => ({ ...body, ...speakers })),
   )
 }
 
@@ -1054,7 +1072,11 @@ function requests(valid: fc.Arbitrary<Body>, wild: fc.Arbitrary<Body>, task: str
 const ROUTES: Record<TaskName, fc.Arbitrary<FuzzRequest>> = {
   'text-generation': requests(textGeneration(false), textGeneration(true), 'text-generation'),
   'text-embeddings': requests(textEmbeddings, textEmbeddings, 'text-embeddings'),
-  'speech-recognition': requests(speechRecognition(audioGood), speechRecognition(audioBad), 'speech-recognition'),
+  'speech-recognition': requests(
+    speechRecognition(audioGood, referenceGood),
+    speechRecognition(audioBad, referenceBad),
+    'speech-recognition',
+  ),
   'text-to-speech': requests(textToSpeech, textToSpeech, 'text-to-speech'),
   'text-to-image': requests(textToImage, textToImage, 'text-to-image'),
 }

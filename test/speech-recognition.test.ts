@@ -636,12 +636,15 @@ test('logprobs that are not tokens with their logprob are a 502', async (t) => {
 
 test('a model of no known family gets the newer fields as given', async (t) => {
   const { app, upstream } = await buildWithUpstream(t)
+  const reference = dataUri('audio/wav', wav())
   const payload = {
     model: 'whisper-large-v3',
     audio: dataUri('audio/wav', wav()),
     include: ['logprobs'],
     languages: ['de'],
     keywords: ['Kubernetes'],
+    'known-speaker-names': ['host'],
+    'known-speaker-references': [reference],
   }
   const res = await app.inject({ method: 'POST', url: URL, payload })
   assert.equal(res.statusCode, 200, res.body)
@@ -650,6 +653,8 @@ test('a model of no known family gets the newer fields as given', async (t) => {
     ['include[]', 'logprobs'],
     ['languages[]', 'de'],
     ['keywords[]', 'Kubernetes'],
+    ['known_speaker_names[]', 'host'],
+    ['known_speaker_references[]', reference],
   ])
 })
 
@@ -684,4 +689,109 @@ test('languages and keywords are refused by the other known families: a 400 nami
     ['a language that is no code', { model: 'gpt-transcribe', languages: ['en', 'french'] }, '/languages/1'],
     ['an empty keyword', { model: 'gpt-transcribe', keywords: [''] }, '/keywords/0'],
   ])
+})
+
+test('known speakers: names and references one part each, each reference typed by its bytes', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const agent = wav(4000)
+  // 0xfb/0xff bytes make '-' and '_' in URL-safe base64, which a data URL must not carry.
+  const customer = Buffer.concat([MP3_FRAME, Buffer.from([0xfb])])
+  const payload = {
+    model: 'gpt-4o-transcribe-diarize',
+    audio: dataUri('audio/wav', wav(4000)),
+    'response-format': 'diarized_json',
+    'known-speaker-names': ['agent', 'customer'],
+    'known-speaker-references': [
+      dataUri('audio/x-wav', agent),
+      `data:application/octet-stream;base64,${customer.toString('base64url')}`,
+    ],
+  }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+  assert.equal(res.statusCode, 200, res.body)
+  const sent = upstream.requests[0]!
+  assert.deepEqual(textParts(sent), [
+    ['model', 'gpt-4o-transcribe-diarize'],
+    ['response_format', 'diarized_json'],
+    ['known_speaker_names[]', 'agent'],
+    ['known_speaker_names[]', 'customer'],
+    ['known_speaker_references[]', dataUri('audio/wav', agent)],
+    ['known_speaker_references[]', dataUri('audio/mpeg', customer)],
+    ['chunking_strategy', 'auto'],
+  ])
+  assert.deepEqual(
+    res.json().segments.map((segment: { speaker: string }) => segment.speaker),
+    ['agent', 'customer'],
+    'the stand-in labels the known speakers by name, as OpenAI does',
+  )
+})
+
+test('known speakers that do not pair up, are too many, are no audio or go elsewhere: a 400 naming it', async (t) => {
+  const reference = dataUri('audio/wav', wav())
+  const diarize = { model: 'gpt-4o-transcribe-diarize' }
+  const speakers = (names: string[], references: string[]) => ({
+    ...diarize,
+    'known-speaker-names': names,
+    'known-speaker-references': references,
+  })
+  await assertRefused(t, [
+    ['names without references', { ...diarize, 'known-speaker-names': ['agent'] }, '/known-speaker-references'],
+    ['references without names', { ...diarize, 'known-speaker-references': [reference] }, '/known-speaker-names'],
+    ['two names, one reference', speakers(['agent', 'customer'], [reference]), '/known-speaker-references'],
+    ['five names', speakers(['a', 'b', 'c', 'd', 'e'], Array(5).fill(reference)), '/known-speaker-names'],
+    ['five references', speakers(['a', 'b', 'c', 'd', 'e'], Array(5).fill(reference)), '/known-speaker-references'],
+    [
+      'an image as a reference',
+      speakers(['a', 'b'], [reference, dataUri('audio/wav', PNG)]),
+      '/known-speaker-references/1',
+    ],
+    ['bare base64 as a reference', speakers(['a'], [wav().toString('base64')]), '/known-speaker-references/0'],
+    ['a reference that is no base64', speakers(['a'], ['data:audio/wav,RIFF']), '/known-speaker-references/0'],
+    [
+      'a reference of text bytes',
+      speakers(['a'], [dataUri('audio/wav', Buffer.from('hello'))]),
+      '/known-speaker-references/0',
+    ],
+    ['an empty speaker name', speakers([''], [reference]), '/known-speaker-names/0'],
+    [
+      'known speakers for gpt-4o-transcribe',
+      { ...speakers(['a'], [reference]), model: 'gpt-4o-transcribe' },
+      '/known-speaker-names',
+    ],
+    [
+      'known speakers for whisper-1',
+      { ...speakers(['a'], [reference]), model: 'whisper-1' },
+      '/known-speaker-references',
+    ],
+  ])
+})
+
+test('the newer fields are checked together: every problem named in one 400', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const payload = {
+    model: 'gpt-4o-transcribe-diarize',
+    audio: dataUri('audio/wav', wav()),
+    include: ['logprobs'],
+    'known-speaker-names': ['agent', 'customer'],
+    'known-speaker-references': [dataUri('audio/wav', PNG)],
+  }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+  assert.equal(res.statusCode, 400, res.body)
+  assert.deepEqual(res.json().error.details, [
+    {
+      field: 'include',
+      path: '/include',
+      message: 'is for gpt-4o-transcribe and gpt-4o-mini-transcribe only, not gpt-4o-transcribe-diarize',
+    },
+    {
+      field: 'known-speaker-references',
+      path: '/known-speaker-references',
+      message: 'must hold one recording per known-speaker-names item: 2, not 1',
+    },
+    {
+      field: 'known-speaker-references.0',
+      path: '/known-speaker-references/0',
+      message: 'is not flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav or webm audio (found image/png)',
+    },
+  ])
+  assert.equal(upstream.requests.length, 0)
 })

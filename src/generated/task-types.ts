@@ -393,6 +393,20 @@ export interface SpeechRecognitionInput {
    * How OpenAI cuts the audio before transcribing it: `auto` (loudness normalised, then cut at pauses found by voice activity detection) or a `server_vad` object to tune that detection. Without it the audio is transcribed as one block, except with gpt-4o-transcribe-diarize, which is sent `auto` (OpenAI requires chunking for its audio over 30 seconds). In a multipart body: `auto`, or the object as JSON text.
    */
   'chunking-strategy'?: AutomaticChunking | VoiceActivityDetection
+  /**
+   * Up to 4 short names of speakers (such as `agent` and `customer`), given with `known-speaker-references`, one recording per name in the same order; the diarized segments of a recognised speaker carry the name as their `speaker`. For gpt-4o-transcribe-diarize only. In a multipart body, one text part per name.
+   *
+   * @maxItems 4
+   */
+  'known-speaker-names'?:
+    [] | [string] | [string, string] | [string, string, string] | [string, string, string, string]
+  /**
+   * A sample recording of each speaker of `known-speaker-names`, in the same order: a base64 data URL (`data:audio/wav;base64,...`) in one of the formats of `audio`, 2 to 10 seconds long. OpenAI gets it typed by the format detected from its bytes. For gpt-4o-transcribe-diarize only. In a multipart body, one text part per recording.
+   *
+   * @maxItems 4
+   */
+  'known-speaker-references'?:
+    [] | [string] | [string, string] | [string, string, string] | [string, string, string, string]
 }
 export interface VoiceActivityDetection {
   type: 'server_vad'

@@ -31,6 +31,8 @@ const FAMILY_FIELDS: FamilyField[] = [
     takenBy: (model) => isGpt4oTranscribeModel(model) && !isDiarizeModel(model),
     family: 'gpt-4o-transcribe and gpt-4o-mini-transcribe',
   },
+  { field: 'known-speaker-names', takenBy: isDiarizeModel, family: 'gpt-4o-transcribe-diarize' },
+  { field: 'known-speaker-references', takenBy: isDiarizeModel, family: 'gpt-4o-transcribe-diarize' },
 ]
 
 /** What OpenAI would refuse about a transcription input, found before the audio is uploaded. */
@@ -68,5 +70,26 @@ export function transcriptionInputProblems(input: SpeechRecognitionInput): Field
   if (input.include?.length && (format ?? 'json') !== 'json' && !isRefused('include')) {
     problems.push({ path: '/include', message: 'needs response-format json' })
   }
+  if (!isRefused('known-speaker-')) problems.push(...knownSpeakerProblems(input))
   return problems
+}
+
+/** Names and references go together, one reference per name, in the same order. */
+function knownSpeakerProblems(input: SpeechRecognitionInput): FieldProblem[] {
+  const names = input['known-speaker-names']
+  const references = input['known-speaker-references']
+  if (names === undefined && references === undefined) return []
+  if (names === undefined) {
+    return [{ path: '/known-speaker-names', message: 'must come with known-speaker-references, one name each' }]
+  }
+  if (references === undefined) {
+    return [{ path: '/known-speaker-references', message: 'must come with known-speaker-names, one recording each' }]
+  }
+  if (names.length === references.length) return []
+  return [
+    {
+      path: '/known-speaker-references',
+      message: `must hold one recording per known-speaker-names item: ${names.length}, not ${references.length}`,
+    },
+  ]
 }

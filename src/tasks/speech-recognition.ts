@@ -16,6 +16,7 @@ import { TRANSCRIPTION_FORMATS, transcriptionExtension } from '../media/transcri
 import type { UploadedFile } from '../plugins/uploads.ts'
 import { refuseProblems } from './field-problems.ts'
 import { isDiarizeModel } from './model-families.ts'
+import { readSpeakerReferences } from './speaker-references.ts'
 import { transcriptionInputProblems } from './speech-recognition-checks.ts'
 import { fromJsonAnswer, type TranscriptionAnswer } from './transcription-answer.ts'
 import type { TaskContext } from './task-context.ts'
@@ -25,7 +26,15 @@ import { traceCall } from '../tracing/model-call.ts'
 /** OpenAI's limit for one transcription upload. */
 export const MAX_AUDIO_BYTES = 25 * 1024 * 1024
 
-export async function toTranscriptionForm(input: SpeechRecognitionInput, upload?: UploadedFile): Promise<FormData> {
+/**
+ * OpenAI's form for the input; `speakerReferences` are the known-speaker-references as data URLs
+ * typed by their bytes (see speaker-references.ts).
+ */
+export async function toTranscriptionForm(
+  input: SpeechRecognitionInput,
+  upload?: UploadedFile,
+  speakerReferences?: string[],
+): Promise<FormData> {
   const audio = upload ? await uploadedAudio(upload) : await inlineAudio(input.audio)
   const form = new FormData()
   form.append('file', audio.blob, `audio.${audio.ext}`)
@@ -39,6 +48,8 @@ export async function toTranscriptionForm(input: SpeechRecognitionInput, upload?
   appendList(form, 'include[]', input.include)
   appendList(form, 'languages[]', input.languages)
   appendList(form, 'keywords[]', input.keywords)
+  appendList(form, 'known_speaker_names[]', input['known-speaker-names'])
+  appendList(form, 'known_speaker_references[]', speakerReferences)
   appendChunkingStrategy(form, chunkingStrategyOf(input))
   return form
 }
@@ -106,8 +117,9 @@ export async function runSpeechRecognition(
   input: SpeechRecognitionInput,
   ctx: TaskContext,
 ): Promise<SpeechRecognitionOutput> {
-  refuseProblems(transcriptionInputProblems(input))
-  const body = await toTranscriptionForm(input, ctx.uploads.audio)
+  const references = await readSpeakerReferences(input['known-speaker-references'])
+  refuseProblems([...transcriptionInputProblems(input), ...references.problems])
+  const body = await toTranscriptionForm(input, ctx.uploads.audio, references.dataUrls)
   const format = input['response-format'] ?? 'json'
   const audioBytes = (body.get('file') as Blob).size
   const path = '/audio/transcriptions'
