@@ -550,3 +550,30 @@ test('newer fields in a form that do not fit: a 400 naming the field, no upstrea
   }
   assert.equal(upstream.requests.length, 0)
 })
+
+test('a reference of 1 MiB as a text part arrives whole; one byte more is a 400, not a value cut short', async (t) => {
+  const { upstream, base } = await serve(t)
+  const MiB = 1024 * 1024
+  // A data URL of exactly 1 MiB: the prefix, then the base64 of a WAV sized to fill it.
+  const prefix = 'data:audio/x-wav;base64,'
+  const sample = wav(((MiB - prefix.length) / 4) * 3 - 44)
+  const reference = dataUrl(sample, 'audio/x-wav')
+  assert.equal(reference.length, MiB)
+  const parts = (value: string): Part[] => [
+    ['model', 'gpt-4o-transcribe-diarize'],
+    ['known-speaker-names', 'agent'],
+    ['known-speaker-references', value],
+    ['audio', { bytes: wav(2000), filename: 'a.wav' }],
+  ]
+
+  const whole = await postForm(base, parts(reference))
+  assert.equal(whole.status, 200, await whole.clone().text())
+  const sent = textParts(upstream.requests[0]!).find(([name]) => name === 'known_speaker_references[]')
+  assert.equal(sent?.[1], dataUrl(sample), 'the whole recording, typed by its bytes')
+
+  upstream.reset()
+  const error = await errorOf(await postForm(base, parts(`${reference}A`)), 400)
+  assert.equal(error.code, 'ERR_VALIDATION')
+  assert.deepEqual(pathsOf(error), ['/known-speaker-references'])
+  assert.equal(upstream.requests.length, 0)
+})
