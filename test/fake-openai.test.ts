@@ -408,6 +408,65 @@ describe('audio/transcriptions (multipart)', () => {
     assert.equal(fake.violations.length, 2)
   })
 
+  test("include[]=logprobs with json: each token's logprob and bytes, in the contract's shape", async () => {
+    const form = new FormData()
+    form.append('file', new Blob([Buffer.alloc(640)]), 'clip.wav')
+    form.append('model', 'gpt-4o-transcribe')
+    form.append('include[]', 'logprobs')
+    const body: any = await (
+      await fetch(`${fake.url}/audio/transcriptions`, { method: 'POST', headers: AUTH, body: form })
+    ).json()
+    assert.equal(validateOpenAIComponent('CreateTranscriptionResponseJson', body), null)
+    assert.equal(body.logprobs.map((l: any) => l.token).join(''), body.text)
+    for (const { token, logprob, bytes } of body.logprobs) {
+      assert.ok(logprob <= 0, token)
+      assert.deepEqual(Buffer.from(bytes), Buffer.from(token))
+    }
+    form.set('response_format', 'text')
+    const text = await (
+      await fetch(`${fake.url}/audio/transcriptions`, { method: 'POST', headers: AUTH, body: form })
+    ).text()
+    assert.equal(text, `${body.text}\n`, 'no logprobs outside json')
+    assert.deepEqual(fake.violations, [])
+  })
+
+  test('the newer list fields as `name[]` parts satisfy the contract, and the known speakers are named', async () => {
+    const ask = async (names: string[], references = names.map(() => 'data:audio/wav;base64,UklGRg==')) => {
+      const form = new FormData()
+      form.append('file', new Blob([Buffer.alloc(6400)]), 'call.wav')
+      form.append('model', 'gpt-4o-transcribe-diarize')
+      form.append('response_format', 'diarized_json')
+      for (const name of names) form.append('known_speaker_names[]', name)
+      for (const reference of references) form.append('known_speaker_references[]', reference)
+      return fetch(`${fake.url}/audio/transcriptions`, { method: 'POST', headers: AUTH, body: form })
+    }
+    const named: any = await (await ask(['agent'])).json()
+    assert.equal(validateOpenAIComponent('CreateTranscriptionResponseDiarizedJson', named), null)
+    assert.deepEqual(
+      named.segments.map((s: any) => s.speaker),
+      ['agent', 'A'],
+      'a known speaker by name, the others as OpenAI letters them',
+    )
+    assert.equal(fake.violations.length, 0)
+
+    // Five is over the contract's maxItems: only a validator that reads `name[]` as a list sees it.
+    assert.equal((await ask(['a', 'b', 'c', 'd', 'e'])).status, 400)
+    assert.equal(fake.violations.length, 1)
+    assert.match(JSON.stringify(fake.violations[0]!.errors), /known_speaker_names/)
+
+    const form = new FormData()
+    form.append('file', new Blob([Buffer.alloc(64)]), 'a.wav')
+    form.append('model', 'gpt-transcribe')
+    form.append('languages[]', 'en')
+    form.append('keywords[]', 'Fastify')
+    form.append('include[]', 'everything')
+    assert.equal(
+      (await fetch(`${fake.url}/audio/transcriptions`, { method: 'POST', headers: AUTH, body: form })).status,
+      400,
+    )
+    assert.match(JSON.stringify(fake.violations[1]!.errors), /include/, 'include[] items are checked against the enum')
+  })
+
   test('JSON instead of multipart is a violation', async () => {
     const res = await post('/audio/transcriptions', { model: 'whisper-1', file: 'x' })
     assert.equal(res.status, 400)
@@ -697,6 +756,22 @@ describe('the official openai SDK against the stand-in', () => {
     assert.match(tr.text, /sdk\.wav \(10 bytes\)/)
     const form = fake.lastRequest()!.form!
     assert.equal(form.fields.temperature, '0.3')
+
+    const scored = await client.audio.transcriptions.create({
+      file: await toFile(Buffer.from('fake audio'), 'sdk.wav', { type: 'audio/wav' }),
+      model: 'gpt-4o-transcribe',
+      include: ['logprobs'],
+    })
+    assert.equal(scored.logprobs?.map((l) => l.token).join(''), scored.text)
+    // The SDK types a diarized_json answer as a plain Transcription.
+    const diarized: any = await client.audio.transcriptions.create({
+      file: await toFile(Buffer.from('fake audio'), 'sdk.wav', { type: 'audio/wav' }),
+      model: 'gpt-4o-transcribe-diarize',
+      response_format: 'diarized_json',
+      known_speaker_names: ['agent'],
+      known_speaker_references: ['data:audio/wav;base64,UklGRg=='],
+    })
+    assert.equal(diarized.segments[0].speaker, 'agent')
 
     const speechReq = {
       model: 'gpt-4o-mini-tts',

@@ -78,6 +78,11 @@ const TRANSCRIPTION_FIELDS: ReadonlySet<string> = new Set([
   'temperature',
   'response_format',
   'timestamp_granularities[]',
+  'include[]',
+  'languages[]',
+  'keywords[]',
+  'known_speaker_names[]',
+  'known_speaker_references[]',
   'chunking_strategy',
   'chunking_strategy[type]',
   'chunking_strategy[prefix_padding_ms]',
@@ -420,6 +425,9 @@ function badEncodings(bytes: Buffer, mime: string, other: Buffer): fc.Arbitrary<
 
 const audioGood = goodEncodings(WAV, ['audio/wav', 'audio/x-wav', 'audio/mpeg'])
 const audioBad = badEncodings(WAV, 'audio/wav', PNG)
+/** Speaker references must be data URLs; bare base64 is among the bad ones. */
+const referenceGood = goodEncodings(WAV, ['audio/wav', 'audio/x-wav']).filter((value) => /^data:/i.test(value))
+const referenceBad = fc.oneof(audioBad, fc.constant(WAV.toString('base64')))
 const imageGood = fc.oneof(
   goodEncodings(PNG, ['image/png', 'image/jpeg']),
   goodEncodings(JPEG, ['image/jpeg']),
@@ -693,7 +701,19 @@ const chunkingStrategy = fc.oneof(
   ),
 )
 
-function speechRecognition(audio: fc.Arbitrary<string>): fc.Arbitrary<Body> {
+const languageCode = fc.stringMatching(/^[a-zA-Z]{2,3}([-_][a-zA-Z0-9]{2,8})?$/)
+
+/** As many names as references (1 to 4), the diarize model's known speakers. */
+function knownSpeakers(reference: fc.Arbitrary<string>): fc.Arbitrary<Body> {
+  return fc.integer({ min: 1, max: 4 }).chain((n) =>
+    fc.record({
+      'known-speaker-names': fc.array(fc.string({ minLength: 1, maxLength: 20 }), { minLength: n, maxLength: n }),
+      'known-speaker-references': fc.array(reference, { minLength: n, maxLength: n }),
+    }),
+  )
+}
+
+function speechRecognition(audio: fc.Arbitrary<string>, reference: fc.Arbitrary<string>): fc.Arbitrary<Body> {
   return fc.oneof(
     fc.record(
       {
@@ -701,10 +721,29 @@ function speechRecognition(audio: fc.Arbitrary<string>): fc.Arbitrary<Body> {
         model: fc.constantFrom('whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe'),
         audio,
         prompt: text,
-        language: fc.stringMatching(/^[a-zA-Z]{2,3}([-_][a-zA-Z0-9]{2,8})?$/),
+        language: languageCode,
         temperature: fc.double({ min: 0, max: 1, noNaN: true }),
         'response-format': fc.constantFrom('json', 'text'),
         'chunking-strategy': chunkingStrategy,
+      },
+      { requiredKeys: ['model', 'audio'] },
+    ),
+    fc.record(
+      {
+        model: fc.constantFrom('gpt-4o-transcribe', 'gpt-4o-mini-transcribe-2025-12-15'),
+        audio,
+        'response-format': fc.constant('json'),
+        include: fc.constant(['logprobs']),
+      },
+      { requiredKeys: ['model', 'audio', 'include'] },
+    ),
+    fc.record(
+      {
+        model: fc.constant('gpt-transcribe'),
+        audio,
+        'response-format': fc.constantFrom('json', 'text', 'srt', 'vtt', 'verbose_json'),
+        languages: fc.array(languageCode, { minLength: 1, maxLength: 3 }),
+        keywords: fc.array(fc.string({ minLength: 1, maxLength: 30 }), { maxLength: 5 }),
       },
       { requiredKeys: ['model', 'audio'] },
     ),
@@ -731,6 +770,9 @@ function speechRecognition(audio: fc.Arbitrary<string>): fc.Arbitrary<Body> {
       },
       { requiredKeys: ['model', 'audio'] },
     ),
+    fc
+      .tuple(fc.record({ model: fc.constant('gpt-4o-transcribe-diarize'), audio }), knownSpeakers(reference))
+      .map(([body, speakers]) => ({ ...body, ...speakers })),
   )
 }
 
@@ -1030,7 +1072,11 @@ function requests(valid: fc.Arbitrary<Body>, wild: fc.Arbitrary<Body>, task: str
 const ROUTES: Record<TaskName, fc.Arbitrary<FuzzRequest>> = {
   'text-generation': requests(textGeneration(false), textGeneration(true), 'text-generation'),
   'text-embeddings': requests(textEmbeddings, textEmbeddings, 'text-embeddings'),
-  'speech-recognition': requests(speechRecognition(audioGood), speechRecognition(audioBad), 'speech-recognition'),
+  'speech-recognition': requests(
+    speechRecognition(audioGood, referenceGood),
+    speechRecognition(audioBad, referenceBad),
+    'speech-recognition',
+  ),
   'text-to-speech': requests(textToSpeech, textToSpeech, 'text-to-speech'),
   'text-to-image': requests(textToImage, textToImage, 'text-to-image'),
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import { fileTypeFromBuffer } from 'file-type'
 import { MAX_AUDIO_BYTES } from '../src/tasks/speech-recognition.ts'
 import { buildWithUpstream } from './support/app.ts'
@@ -555,4 +555,243 @@ test('a JSON answer whose segments or words are malformed is a 502', async (t) =
     assert.equal(res.statusCode, 502, `${JSON.stringify(body)}: ${res.body}`)
     assert.equal(res.json().error.code, 'ERR_UPSTREAM_BAD_RESPONSE')
   }
+})
+
+test('include logprobs: sent as include[], and the tokens OpenAI scores come back as logprobs', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const audio = dataUri('audio/wav', wav())
+  for (const model of ['gpt-4o-transcribe', 'gpt-4o-mini-transcribe-2025-12-15']) {
+    upstream.reset()
+    const payload = { model, audio, 'response-format': 'json', include: ['logprobs'] }
+    const res = await app.inject({ method: 'POST', url: URL, payload })
+    assert.equal(res.statusCode, 200, `${model}: ${res.body}`)
+    const sent = upstream.requests[0]!
+    assert.deepEqual(textParts(sent), [
+      ['model', model],
+      ['response_format', 'json'],
+      ['include[]', 'logprobs'],
+    ])
+    const answer = JSON.parse(String(sent.responseBody))
+    assert.ok(answer.logprobs.length > 3, 'the stand-in scored each token')
+    assert.deepEqual(res.json(), { text: answer.text, logprobs: answer.logprobs }, model)
+  }
+
+  upstream.reset()
+  const plain = await app.inject({ method: 'POST', url: URL, payload: { model: 'gpt-4o-transcribe', audio } })
+  assert.equal(plain.statusCode, 200, plain.body)
+  assert.deepEqual(textParts(upstream.requests[0]!), [['model', 'gpt-4o-transcribe']], 'no include unless given')
+  assert.deepEqual(Object.keys(plain.json()), ['text'])
+})
+
+/** Each case (fields beside a good audio) is a 400 ERR_VALIDATION naming its path; none reaches the stand-in. */
+async function assertRefused(
+  t: TestContext,
+  cases: Array<[name: string, fields: object, path: string]>,
+): Promise<void> {
+  const audio = dataUri('audio/wav', wav())
+  const { app, upstream } = await buildWithUpstream(t)
+  for (const [name, fields, path] of cases) {
+    const res = await app.inject({ method: 'POST', url: URL, payload: { audio, ...fields } })
+    assert.equal(res.statusCode, 400, `${name}: ${res.body}`)
+    assert.equal(res.json().error.code, 'ERR_VALIDATION', name)
+    assert.ok(paths(res).includes(path), `${name}: ${JSON.stringify(res.json().error.details)}`)
+  }
+  assert.equal(upstream.requests.length, 0)
+}
+
+test('include is refused for the other known models and outside json: a 400 naming it', async (t) => {
+  await assertRefused(t, [
+    ['include for the diarize model', { model: 'gpt-4o-transcribe-diarize', include: ['logprobs'] }, '/include'],
+    ['include for whisper-1', { model: 'whisper-1', include: ['logprobs'] }, '/include'],
+    ['include for gpt-transcribe', { model: 'gpt-transcribe', include: ['logprobs'] }, '/include'],
+    [
+      'include with verbose_json',
+      { model: 'gpt-4o-transcribe', 'response-format': 'verbose_json', include: ['logprobs'] },
+      '/include',
+    ],
+    [
+      'include with text',
+      { model: 'gpt-4o-mini-transcribe', 'response-format': 'text', include: ['logprobs'] },
+      '/include',
+    ],
+    ['an unknown include', { model: 'gpt-4o-transcribe', include: ['segments'] }, '/include/0'],
+  ])
+})
+
+test('logprobs that are not tokens with their logprob are a 502', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const answers = [
+    { text: 'hi', logprobs: 'high' },
+    { text: 'hi', logprobs: [{ token: 'hi' }] },
+    { text: 'hi', logprobs: [{ token: 'hi', logprob: -0.1, bytes: 'hi' }] },
+  ]
+  for (const body of answers) {
+    upstream.enqueue({ status: 200, body })
+    const payload = { model: 'gpt-4o-transcribe', audio: dataUri('audio/wav', wav()), include: ['logprobs'] }
+    const res = await app.inject({ method: 'POST', url: URL, payload })
+    assert.equal(res.statusCode, 502, `${JSON.stringify(body)}: ${res.body}`)
+    assert.equal(res.json().error.code, 'ERR_UPSTREAM_BAD_RESPONSE')
+  }
+})
+
+test('a model of no known family gets the newer fields as given', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const reference = dataUri('audio/wav', wav())
+  const payload = {
+    model: 'whisper-large-v3',
+    audio: dataUri('audio/wav', wav()),
+    include: ['logprobs'],
+    languages: ['de'],
+    keywords: ['Kubernetes'],
+    'known-speaker-names': ['host'],
+    'known-speaker-references': [reference],
+  }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+  assert.equal(res.statusCode, 200, res.body)
+  assert.deepEqual(textParts(upstream.requests[0]!), [
+    ['model', 'whisper-large-v3'],
+    ['include[]', 'logprobs'],
+    ['languages[]', 'de'],
+    ['keywords[]', 'Kubernetes'],
+    ['known_speaker_names[]', 'host'],
+    ['known_speaker_references[]', reference],
+  ])
+})
+
+test('languages and keywords: sent to gpt-transcribe as languages[] and keywords[], one part each', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const payload = {
+    model: 'gpt-transcribe',
+    audio: dataUri('audio/wav', wav()),
+    'response-format': 'srt',
+    languages: ['en', 'fr'],
+    keywords: ['Fastify', 'gpt-transcribe'],
+  }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+  assert.equal(res.statusCode, 200, res.body)
+  assert.deepEqual(textParts(upstream.requests[0]!), [
+    ['model', 'gpt-transcribe'],
+    ['response_format', 'srt'],
+    ['languages[]', 'en'],
+    ['languages[]', 'fr'],
+    ['keywords[]', 'Fastify'],
+    ['keywords[]', 'gpt-transcribe'],
+  ])
+})
+
+test('languages and keywords are refused by the other known families: a 400 naming the field', async (t) => {
+  await assertRefused(t, [
+    ['languages for whisper-1', { model: 'whisper-1', languages: ['en'] }, '/languages'],
+    ['keywords for whisper-1', { model: 'whisper-1', keywords: ['OpenAI'] }, '/keywords'],
+    ['languages for gpt-4o-mini-transcribe', { model: 'gpt-4o-mini-transcribe', languages: ['en'] }, '/languages'],
+    ['keywords for the diarize model', { model: 'gpt-4o-transcribe-diarize', keywords: ['OpenAI'] }, '/keywords'],
+    ['no language at all', { model: 'gpt-transcribe', languages: [] }, '/languages'],
+    ['a language that is no code', { model: 'gpt-transcribe', languages: ['en', 'french'] }, '/languages/1'],
+    ['an empty keyword', { model: 'gpt-transcribe', keywords: [''] }, '/keywords/0'],
+  ])
+})
+
+test('known speakers: names and references one part each, each reference typed by its bytes', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const agent = wav(4000)
+  // 0xfb/0xff bytes make '-' and '_' in URL-safe base64, which a data URL must not carry.
+  const customer = Buffer.concat([MP3_FRAME, Buffer.from([0xfb])])
+  const payload = {
+    model: 'gpt-4o-transcribe-diarize',
+    audio: dataUri('audio/wav', wav(4000)),
+    'response-format': 'diarized_json',
+    'known-speaker-names': ['agent', 'customer'],
+    'known-speaker-references': [
+      dataUri('audio/x-wav', agent),
+      `data:application/octet-stream;base64,${customer.toString('base64url')}`,
+    ],
+  }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+  assert.equal(res.statusCode, 200, res.body)
+  const sent = upstream.requests[0]!
+  assert.deepEqual(textParts(sent), [
+    ['model', 'gpt-4o-transcribe-diarize'],
+    ['response_format', 'diarized_json'],
+    ['known_speaker_names[]', 'agent'],
+    ['known_speaker_names[]', 'customer'],
+    ['known_speaker_references[]', dataUri('audio/wav', agent)],
+    ['known_speaker_references[]', dataUri('audio/mpeg', customer)],
+    ['chunking_strategy', 'auto'],
+  ])
+  assert.deepEqual(
+    res.json().segments.map((segment: { speaker: string }) => segment.speaker),
+    ['agent', 'customer'],
+    'the stand-in labels the known speakers by name, as OpenAI does',
+  )
+})
+
+test('known speakers that do not pair up, are too many, are no audio or go elsewhere: a 400 naming it', async (t) => {
+  const reference = dataUri('audio/wav', wav())
+  const diarize = { model: 'gpt-4o-transcribe-diarize' }
+  const speakers = (names: string[], references: string[]) => ({
+    ...diarize,
+    'known-speaker-names': names,
+    'known-speaker-references': references,
+  })
+  await assertRefused(t, [
+    ['names without references', { ...diarize, 'known-speaker-names': ['agent'] }, '/known-speaker-references'],
+    ['references without names', { ...diarize, 'known-speaker-references': [reference] }, '/known-speaker-names'],
+    ['two names, one reference', speakers(['agent', 'customer'], [reference]), '/known-speaker-references'],
+    ['five names', speakers(['a', 'b', 'c', 'd', 'e'], Array(5).fill(reference)), '/known-speaker-names'],
+    ['five references', speakers(['a', 'b', 'c', 'd', 'e'], Array(5).fill(reference)), '/known-speaker-references'],
+    [
+      'an image as a reference',
+      speakers(['a', 'b'], [reference, dataUri('audio/wav', PNG)]),
+      '/known-speaker-references/1',
+    ],
+    ['bare base64 as a reference', speakers(['a'], [wav().toString('base64')]), '/known-speaker-references/0'],
+    ['a reference that is no base64', speakers(['a'], ['data:audio/wav,RIFF']), '/known-speaker-references/0'],
+    [
+      'a reference of text bytes',
+      speakers(['a'], [dataUri('audio/wav', Buffer.from('hello'))]),
+      '/known-speaker-references/0',
+    ],
+    ['an empty speaker name', speakers([''], [reference]), '/known-speaker-names/0'],
+    [
+      'known speakers for gpt-4o-transcribe',
+      { ...speakers(['a'], [reference]), model: 'gpt-4o-transcribe' },
+      '/known-speaker-names',
+    ],
+    [
+      'known speakers for whisper-1',
+      { ...speakers(['a'], [reference]), model: 'whisper-1' },
+      '/known-speaker-references',
+    ],
+  ])
+})
+
+test('the newer fields are checked together: every problem named in one 400', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const payload = {
+    model: 'gpt-4o-transcribe-diarize',
+    audio: dataUri('audio/wav', wav()),
+    include: ['logprobs'],
+    'known-speaker-names': ['agent', 'customer'],
+    'known-speaker-references': [dataUri('audio/wav', PNG)],
+  }
+  const res = await app.inject({ method: 'POST', url: URL, payload })
+  assert.equal(res.statusCode, 400, res.body)
+  assert.deepEqual(res.json().error.details, [
+    {
+      field: 'include',
+      path: '/include',
+      message: 'is for gpt-4o-transcribe and gpt-4o-mini-transcribe only, not gpt-4o-transcribe-diarize',
+    },
+    {
+      field: 'known-speaker-references',
+      path: '/known-speaker-references',
+      message: 'must hold one recording per known-speaker-names item: 2, not 1',
+    },
+    {
+      field: 'known-speaker-references.0',
+      path: '/known-speaker-references/0',
+      message: 'is not flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav or webm audio (found image/png)',
+    },
+  ])
+  assert.equal(upstream.requests.length, 0)
 })

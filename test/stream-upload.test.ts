@@ -438,3 +438,142 @@ test('form parts that do not make the field are a 400 naming it, with no upstrea
   }
   assert.equal(upstream.requests.length, 0)
 })
+
+test('include logprobs as a text part: include[] goes along, the logprobs come back', async (t) => {
+  const { upstream, base } = await serve(t)
+  const res = await postForm(base, [
+    ['model', 'gpt-4o-transcribe'],
+    ['include', 'logprobs'],
+    ['audio', { bytes: wav(2000), filename: 'a.wav' }],
+  ])
+  assert.equal(res.status, 200, await res.clone().text())
+  assert.deepEqual(textParts(upstream.requests[0]!), [
+    ['model', 'gpt-4o-transcribe'],
+    ['include[]', 'logprobs'],
+  ])
+  const answer = JSON.parse(String(upstream.requests[0]!.responseBody))
+  assert.deepEqual(await jsonOf(res), { text: answer.text, logprobs: answer.logprobs })
+})
+
+test('languages and keywords as text parts, one per value, `[]` names too', async (t) => {
+  const { upstream, base } = await serve(t)
+  const res = await postForm(base, [
+    ['model', 'gpt-transcribe'],
+    ['languages[]', 'en'],
+    ['keywords', 'Fastify'],
+    ['languages', 'nl'],
+    ['audio', { bytes: wav(2000), filename: 'a.wav' }],
+  ])
+  assert.equal(res.status, 200, await res.clone().text())
+  assert.deepEqual(textParts(upstream.requests[0]!), [
+    ['model', 'gpt-transcribe'],
+    ['languages[]', 'en'],
+    ['languages[]', 'nl'],
+    ['keywords[]', 'Fastify'],
+  ])
+})
+
+const dataUrl = (bytes: Buffer, mime = 'audio/wav'): string => `data:${mime};base64,${bytes.toString('base64')}`
+
+test('known speakers as text parts: one part per name and per reference, `[]` names too', async (t) => {
+  const { upstream, base } = await serve(t)
+  const agent = wav(32_000)
+  const customer = mp3(40)
+  const res = await postForm(base, [
+    ['model', 'gpt-4o-transcribe-diarize'],
+    ['response-format', 'diarized_json'],
+    ['known-speaker-names', 'agent'],
+    ['known-speaker-references[]', dataUrl(agent)],
+    ['audio', { bytes: wav(64_000), filename: 'call.wav', type: 'audio/wav' }],
+    ['known-speaker-names[]', 'customer'],
+    ['known-speaker-references', dataUrl(customer, 'application/octet-stream')],
+  ])
+  assert.equal(res.status, 200, await res.clone().text())
+  assert.deepEqual(textParts(upstream.requests[0]!), [
+    ['model', 'gpt-4o-transcribe-diarize'],
+    ['response_format', 'diarized_json'],
+    ['known_speaker_names[]', 'agent'],
+    ['known_speaker_names[]', 'customer'],
+    ['known_speaker_references[]', dataUrl(agent)],
+    ['known_speaker_references[]', dataUrl(customer, 'audio/mpeg')],
+    ['chunking_strategy', 'auto'],
+  ])
+  const body = await jsonOf(res)
+  assert.deepEqual(
+    body.segments.map((segment: { speaker: string }) => segment.speaker),
+    ['agent', 'customer'],
+  )
+})
+
+test('newer fields in a form that do not fit: a 400 naming the field, no upstream call', async (t) => {
+  const { upstream, base } = await serve(t)
+  const diarize: Part = ['model', 'gpt-4o-transcribe-diarize']
+  const cases: Array<[parts: Part[], path: string]> = [
+    [
+      [
+        diarize,
+        ['known-speaker-names', 'agent'],
+        ['known-speaker-names', 'customer'],
+        ['known-speaker-references', dataUrl(wav(2000))],
+      ],
+      '/known-speaker-references',
+    ],
+    [
+      [diarize, ['known-speaker-names', 'agent'], ['known-speaker-references', dataUrl(PNG)]],
+      '/known-speaker-references/0',
+    ],
+    [
+      [diarize, ['known-speaker-names', 'agent'], ['known-speaker-references', wav(2000).toString('base64')]],
+      '/known-speaker-references/0',
+    ],
+    [
+      [
+        ['model', 'whisper-1'],
+        ['keywords', 'Fastify'],
+      ],
+      '/keywords',
+    ],
+    [
+      [
+        ['model', 'gpt-4o-transcribe'],
+        ['response-format', 'text'],
+        ['include', 'logprobs'],
+      ],
+      '/include',
+    ],
+  ]
+  for (const [parts, path] of cases) {
+    const res = await postForm(base, [...parts, ['audio', { bytes: wav(2000), filename: 'a.wav' }]])
+    const error = await errorOf(res, 400)
+    assert.equal(error.code, 'ERR_VALIDATION')
+    assert.ok(pathsOf(error).includes(path), `${JSON.stringify(parts)}: ${JSON.stringify(error.details)}`)
+  }
+  assert.equal(upstream.requests.length, 0)
+})
+
+test('a reference of 1 MiB as a text part arrives whole; one byte more is a 400, not a value cut short', async (t) => {
+  const { upstream, base } = await serve(t)
+  const MiB = 1024 * 1024
+  // A data URL of exactly 1 MiB: the prefix, then the base64 of a WAV sized to fill it.
+  const prefix = 'data:audio/x-wav;base64,'
+  const sample = wav(((MiB - prefix.length) / 4) * 3 - 44)
+  const reference = dataUrl(sample, 'audio/x-wav')
+  assert.equal(reference.length, MiB)
+  const parts = (value: string): Part[] => [
+    ['model', 'gpt-4o-transcribe-diarize'],
+    ['known-speaker-names', 'agent'],
+    ['known-speaker-references', value],
+    ['audio', { bytes: wav(2000), filename: 'a.wav' }],
+  ]
+
+  const whole = await postForm(base, parts(reference))
+  assert.equal(whole.status, 200, await whole.clone().text())
+  const sent = textParts(upstream.requests[0]!).find(([name]) => name === 'known_speaker_references[]')
+  assert.equal(sent?.[1], dataUrl(sample), 'the whole recording, typed by its bytes')
+
+  upstream.reset()
+  const error = await errorOf(await postForm(base, parts(`${reference}A`)), 400)
+  assert.equal(error.code, 'ERR_VALIDATION')
+  assert.deepEqual(pathsOf(error), ['/known-speaker-references'])
+  assert.equal(upstream.requests.length, 0)
+})

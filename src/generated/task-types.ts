@@ -362,6 +362,16 @@ export interface SpeechRecognitionInput {
    */
   language?: string
   /**
+   * The languages the audio may be in, as ISO-639-1 codes (such as `[en, fr]`); gpt-transcribe only. In a multipart body, one text part per code.
+   *
+   * @minItems 1
+   */
+  languages?: [string, ...string[]]
+  /**
+   * Words or phrases to listen for, such as names and jargon; gpt-transcribe only. In a multipart body, one text part per keyword.
+   */
+  keywords?: string[]
+  /**
    * Sampling temperature from 0 to 1. At 0 the model raises it by itself, guided by log probabilities, until its thresholds are met.
    */
   temperature?: number
@@ -369,6 +379,10 @@ export interface SpeechRecognitionInput {
    * What OpenAI answers with, and so what the output holds (OpenAI's default `json`): `json` and `text` the transcript; `srt` and `vtt` the subtitle file as `text`; `verbose_json` also `language`, `duration`, `segments` and, when asked for, `words` (whisper-1 only); `diarized_json` `duration` and `segments` with their `speaker` (gpt-4o-transcribe-diarize only). gpt-4o-transcribe and gpt-4o-mini-transcribe answer `json` or `text` only; the diarize model `json`, `text` or `diarized_json`.
    */
   'response-format'?: 'json' | 'text' | 'srt' | 'vtt' | 'verbose_json' | 'diarized_json'
+  /**
+   * Extras for the answer: `logprobs` adds the output's `logprobs`, the log probability of each token of the transcript, which shows how sure the model was. Needs `response-format` json (OpenAI's default) and gpt-4o-transcribe or gpt-4o-mini-transcribe; not for gpt-4o-transcribe-diarize. In a multipart body, one text part per value.
+   */
+  include?: 'logprobs'[]
   /**
    * Which timestamps a `verbose_json` answer carries: `segment` (OpenAI's default), `word` or both. Needs `response-format` verbose_json; not for gpt-4o-transcribe-diarize. In a multipart body, one text part per value (the name may end in `[]`).
    *
@@ -379,6 +393,20 @@ export interface SpeechRecognitionInput {
    * How OpenAI cuts the audio before transcribing it: `auto` (loudness normalised, then cut at pauses found by voice activity detection) or a `server_vad` object to tune that detection. Without it the audio is transcribed as one block, except with gpt-4o-transcribe-diarize, which is sent `auto` (OpenAI requires chunking for its audio over 30 seconds). In a multipart body: `auto`, or the object as JSON text.
    */
   'chunking-strategy'?: AutomaticChunking | VoiceActivityDetection
+  /**
+   * Up to 4 short names of speakers (such as `agent` and `customer`), given with `known-speaker-references`, one recording per name in the same order; the diarized segments of a recognised speaker carry the name as their `speaker`. For gpt-4o-transcribe-diarize only. In a multipart body, one text part per name.
+   *
+   * @maxItems 4
+   */
+  'known-speaker-names'?:
+    [] | [string] | [string, string] | [string, string, string] | [string, string, string, string]
+  /**
+   * A sample recording of each speaker of `known-speaker-names`, in the same order: a base64 data URL (`data:audio/wav;base64,...`) in one of the formats of `audio`, 2 to 10 seconds long. OpenAI gets it typed by the format detected from its bytes. For gpt-4o-transcribe-diarize only. In a multipart body, one text part per recording.
+   *
+   * @maxItems 4
+   */
+  'known-speaker-references'?:
+    [] | [string] | [string, string] | [string, string, string] | [string, string, string, string]
 }
 export interface VoiceActivityDetection {
   type: 'server_vad'
@@ -443,6 +471,20 @@ export interface SpeechRecognitionOutput {
      * Where it ends, in seconds.
      */
     end: number
+  }[]
+  /**
+   * Each token of the transcript with its log probability; `include` logprobs only.
+   */
+  logprobs?: {
+    token: string
+    /**
+     * The natural log of the token's probability; 0 is certain, lower is less sure.
+     */
+    logprob: number
+    /**
+     * The token's UTF-8 bytes.
+     */
+    bytes?: number[]
   }[]
 }
 

@@ -45,6 +45,15 @@ export function parseBase64Media(value: string, path: string): Base64Media {
   return { base64, declaredMime }
 }
 
+/**
+ * A data URI carries standard, padded base64 (RFC 2397 / RFC 2045). parseBase64Media also
+ * accepts the URL-safe alphabet and missing padding, which OpenAI would misread, so rewrite them.
+ */
+export function standardBase64(base64: string): string {
+  const standard = /[-_]/.test(base64) ? base64.replace(/-/g, '+').replace(/_/g, '/') : base64
+  return standard.padEnd(Math.ceil(standard.length / 4) * 4, '=')
+}
+
 /** Decoded size of a base64 text, without decoding it. */
 export function decodedLength(base64: string): number {
   const padding = base64.endsWith('==') ? 2 : base64.endsWith('=') ? 1 : 0

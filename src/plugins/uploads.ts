@@ -28,6 +28,9 @@ export interface UploadsOptions {
 /** Stands in the body for a field that arrived as a file; only `request.uploads` gives its bytes. */
 export const UPLOADED = '(uploaded file)'
 
+/** The most a text part holds (a known-speaker reference is a data URL in one). */
+export const MAX_TEXT_PART_BYTES = 1024 * 1024
+
 declare module 'fastify' {
   interface FastifyRequest {
     uploads: Record<string, UploadedFile>
@@ -60,7 +63,8 @@ async function uploads(fastify: FastifyInstance, { fields, schema }: UploadsOpti
       // Room for a stray file part to be refused by name (below) rather than by count.
       files: Object.keys(fields).length + 8,
       fields: 64,
-      fieldSize: 1024 * 1024,
+      // Busboy cuts a longer part short without a word: one byte more shows the cut (see below).
+      fieldSize: MAX_TEXT_PART_BYTES + 1,
       parts: 64 + Object.keys(fields).length,
     },
     throwFileSizeLimit: false,
@@ -112,6 +116,7 @@ async function uploads(fastify: FastifyInstance, { fields, schema }: UploadsOpti
     const lists = new Map<string, unknown[]>()
     for (const [key, value] of Object.entries(body)) {
       const list = listFieldOf(key)
+      refuseCutParts(list ?? key, value)
       if (list === undefined) {
         if (typeof value === 'string') body[key] = fromFormText(value, propertyOf(key))
         continue
@@ -126,6 +131,18 @@ async function uploads(fastify: FastifyInstance, { fields, schema }: UploadsOpti
     }
     for (const [name, items] of lists) body[name] = items
   })
+}
+
+/** A text part over the limit reached us cut short: refused, rather than passed on as half a value. */
+function refuseCutParts(field: string, value: unknown): void {
+  for (const item of Array.isArray(value) ? value : [value]) {
+    if (typeof item === 'string' && Buffer.byteLength(item) > MAX_TEXT_PART_BYTES) {
+      throw invalidField(
+        `/${field}`,
+        `is over ${MAX_TEXT_PART_BYTES} bytes, the most a text part holds; send it in a JSON body`,
+      )
+    }
+  }
 }
 
 /** The JSON types a property schema allows, its anyOf branches included. */

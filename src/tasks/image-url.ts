@@ -1,5 +1,5 @@
 import { invalidField } from '../errors.ts'
-import { parseBase64Media, sniffType, unsupportedType } from '../media/base64-media.ts'
+import { parseBase64Media, sniffType, standardBase64, unsupportedType } from '../media/base64-media.ts'
 
 /** A DNS name (IDNs arrive as punycode), an IPv4 address or a bracketed IPv6 one. */
 const VALID_HOST = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$|^\[[0-9a-f:.]+\]$/i
@@ -21,13 +21,4 @@ export async function toImageUrl(value: string, path: string): Promise<string> {
   const mime = type && IMAGE_MIMES.has(type.mime) ? type.mime : undefined
   if (!mime) throw unsupportedType(path, 'a PNG, JPEG, GIF or WebP image', type?.mime ?? media.declaredMime)
   return `data:${mime};base64,${standardBase64(media.base64)}`
-}
-
-/**
- * A data URI carries standard, padded base64 (RFC 2397 / RFC 2045). parseBase64Media also
- * accepts the URL-safe alphabet and missing padding, which OpenAI would misread, so rewrite them.
- */
-function standardBase64(base64: string): string {
-  const standard = /[-_]/.test(base64) ? base64.replace(/-/g, '+').replace(/_/g, '/') : base64
-  return standard.padEnd(Math.ceil(standard.length / 4) * 4, '=')
 }

@@ -31,8 +31,10 @@ const GPT_IMAGE_2 = family('gpt-image-2')
 const DALL_E_2 = family('dall-e-2')
 const DALL_E_3 = family('dall-e-3')
 const TTS_WITHOUT_INSTRUCTIONS = family('tts-1', 'tts-1-hd')
+const WHISPER = family('whisper-1')
 const DIARIZE = /^gpt-4o(?:-mini)?-transcribe-diarize(?:$|[-_.])/
-const GPT_TRANSCRIBE = /^gpt-4o(?:-mini)?-transcribe(?:$|[-_.])/
+const GPT_4O_TRANSCRIBE = /^gpt-4o(?:-mini)?-transcribe(?:$|[-_.])/
+const GPT_TRANSCRIBE = family('gpt-transcribe')
 
 const test = (pattern: RegExp) => (model: string) => pattern.test(baseModel(model))
 
@@ -59,4 +61,11 @@ export const isLegacyTtsModel = test(TTS_WITHOUT_INSTRUCTIONS)
 /** gpt-4o-transcribe-diarize: speakers, no prompt, no timestamps, chunking needed past 30 s. */
 export const isDiarizeModel = test(DIARIZE)
 /** gpt-4o(-mini)-transcribe (diarize included): json or text answers only. */
+export const isGpt4oTranscribeModel = test(GPT_4O_TRANSCRIBE)
+/** gpt-transcribe and its snapshots: `languages` and `keywords`, which the older models refuse. */
 export const isGptTranscribeModel = test(GPT_TRANSCRIBE)
+/** whisper-1 only: other servers' whisper models (whisper-large-v3, …) decide their fields themselves. */
+export const isWhisper1Model = test(WHISPER)
+/** The transcription families whose fields are known; any other model gets every field as given. */
+export const isKnownTranscriptionModel = (model: string): boolean =>
+  isWhisper1Model(model) || isGpt4oTranscribeModel(model) || isGptTranscribeModel(model)

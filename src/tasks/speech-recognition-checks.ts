@@ -1,15 +1,39 @@
 import type { SpeechRecognitionInput } from '../generated/task-types.ts'
 import { alternatives, type FieldProblem } from './field-problems.ts'
-import { isDiarizeModel, isGptTranscribeModel } from './model-families.ts'
+import {
+  isDiarizeModel,
+  isGpt4oTranscribeModel,
+  isGptTranscribeModel,
+  isKnownTranscriptionModel,
+} from './model-families.ts'
 
 type ResponseFormat = NonNullable<SpeechRecognitionInput['response-format']>
 
-/** The answer formats a model gives; undefined where OpenAI documents no limit (whisper-1, others). */
+/** The answer formats a model gives; undefined where OpenAI documents no limit (whisper-1, gpt-transcribe, others). */
 function formatsOf(model: string): ResponseFormat[] | undefined {
   if (isDiarizeModel(model)) return ['json', 'text', 'diarized_json']
-  if (isGptTranscribeModel(model)) return ['json', 'text']
+  if (isGpt4oTranscribeModel(model)) return ['json', 'text']
   return undefined
 }
+
+/** A field that one family takes: the other known families refuse it, any other model gets it. */
+interface FamilyField {
+  field: keyof SpeechRecognitionInput
+  takenBy: (model: string) => boolean
+  family: string
+}
+
+const FAMILY_FIELDS: FamilyField[] = [
+  { field: 'languages', takenBy: isGptTranscribeModel, family: 'gpt-transcribe' },
+  { field: 'keywords', takenBy: isGptTranscribeModel, family: 'gpt-transcribe' },
+  {
+    field: 'include',
+    takenBy: (model) => isGpt4oTranscribeModel(model) && !isDiarizeModel(model),
+    family: 'gpt-4o-transcribe and gpt-4o-mini-transcribe',
+  },
+  { field: 'known-speaker-names', takenBy: isDiarizeModel, family: 'gpt-4o-transcribe-diarize' },
+  { field: 'known-speaker-references', takenBy: isDiarizeModel, family: 'gpt-4o-transcribe-diarize' },
+]
 
 /** What OpenAI would refuse about a transcription input, found before the audio is uploaded. */
 export function transcriptionInputProblems(input: SpeechRecognitionInput): FieldProblem[] {
@@ -35,5 +59,37 @@ export function transcriptionInputProblems(input: SpeechRecognitionInput): Field
       message: `diarized_json is for gpt-4o-transcribe-diarize only, not ${model}`,
     })
   }
+  const refused = FAMILY_FIELDS.filter(
+    ({ field, takenBy }) => input[field] !== undefined && isKnownTranscriptionModel(model) && !takenBy(model),
+  )
+  for (const { field, family } of refused) {
+    problems.push({ path: `/${field}`, message: `is for ${family} only, not ${model}` })
+  }
+  const isRefused = (prefix: string) => refused.some(({ field }) => field.startsWith(prefix))
+  // logprobs come only in a json answer (OpenAI's default format).
+  if (input.include?.length && (format ?? 'json') !== 'json' && !isRefused('include')) {
+    problems.push({ path: '/include', message: 'needs response-format json' })
+  }
+  if (!isRefused('known-speaker-')) problems.push(...knownSpeakerProblems(input))
   return problems
+}
+
+/** Names and references go together, one reference per name, in the same order. */
+function knownSpeakerProblems(input: SpeechRecognitionInput): FieldProblem[] {
+  const names = input['known-speaker-names']
+  const references = input['known-speaker-references']
+  if (names === undefined && references === undefined) return []
+  if (names === undefined) {
+    return [{ path: '/known-speaker-names', message: 'must come with known-speaker-references, one name each' }]
+  }
+  if (references === undefined) {
+    return [{ path: '/known-speaker-references', message: 'must come with known-speaker-names, one recording each' }]
+  }
+  if (names.length === references.length) return []
+  return [
+    {
+      path: '/known-speaker-references',
+      message: `must hold one recording per known-speaker-names item: ${names.length}, not ${references.length}`,
+    },
+  ]
 }

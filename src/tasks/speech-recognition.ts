@@ -12,9 +12,11 @@ import {
   unsupportedType,
   type MediaType,
 } from '../media/base64-media.ts'
+import { TRANSCRIPTION_FORMATS, transcriptionExtension } from '../media/transcription-audio.ts'
 import type { UploadedFile } from '../plugins/uploads.ts'
 import { refuseProblems } from './field-problems.ts'
 import { isDiarizeModel } from './model-families.ts'
+import { readSpeakerReferences } from './speaker-references.ts'
 import { transcriptionInputProblems } from './speech-recognition-checks.ts'
 import { fromJsonAnswer, type TranscriptionAnswer } from './transcription-answer.ts'
 import type { TaskContext } from './task-context.ts'
@@ -24,21 +26,15 @@ import { traceCall } from '../tracing/model-call.ts'
 /** OpenAI's limit for one transcription upload. */
 export const MAX_AUDIO_BYTES = 25 * 1024 * 1024
 
-/** File extensions OpenAI accepts, by the extension file-type detects. */
-const UPLOAD_EXTENSION: Record<string, string> = {
-  flac: 'flac',
-  mp3: 'mp3',
-  mp4: 'mp4',
-  m4a: 'm4a',
-  mpga: 'mpga',
-  ogg: 'ogg',
-  oga: 'ogg',
-  opus: 'ogg',
-  wav: 'wav',
-  webm: 'webm',
-}
-
-export async function toTranscriptionForm(input: SpeechRecognitionInput, upload?: UploadedFile): Promise<FormData> {
+/**
+ * OpenAI's form for the input; `speakerReferences` are the known-speaker-references as data URLs
+ * typed by their bytes (see speaker-references.ts).
+ */
+export async function toTranscriptionForm(
+  input: SpeechRecognitionInput,
+  upload?: UploadedFile,
+  speakerReferences?: string[],
+): Promise<FormData> {
   const audio = upload ? await uploadedAudio(upload) : await inlineAudio(input.audio)
   const form = new FormData()
   form.append('file', audio.blob, `audio.${audio.ext}`)
@@ -48,11 +44,18 @@ export async function toTranscriptionForm(input: SpeechRecognitionInput, upload?
   if (input.language !== undefined) form.append('language', input.language)
   if (input.temperature !== undefined) form.append('temperature', String(input.temperature))
   // Arrays and objects the way OpenAI's own SDKs encode them in a form: `a[]` and `a[key]`.
-  for (const granularity of input['timestamp-granularities'] ?? []) {
-    form.append('timestamp_granularities[]', granularity)
-  }
+  appendList(form, 'timestamp_granularities[]', input['timestamp-granularities'])
+  appendList(form, 'include[]', input.include)
+  appendList(form, 'languages[]', input.languages)
+  appendList(form, 'keywords[]', input.keywords)
+  appendList(form, 'known_speaker_names[]', input['known-speaker-names'])
+  appendList(form, 'known_speaker_references[]', speakerReferences)
   appendChunkingStrategy(form, chunkingStrategyOf(input))
   return form
+}
+
+function appendList(form: FormData, name: string, items: readonly string[] | undefined): void {
+  for (const item of items ?? []) form.append(name, item)
 }
 
 /** The diarize model needs chunking for audio over 30 seconds, so it gets `auto` unless told otherwise. */
@@ -102,10 +105,8 @@ async function uploadedAudio(upload: UploadedFile): Promise<{ blob: Blob; ext: s
 }
 
 function uploadExtension(type: MediaType | undefined, claimed: string | undefined): string {
-  const ext = type && UPLOAD_EXTENSION[type.ext]
-  if (!type || !ext) {
-    throw unsupportedType('/audio', 'flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav or webm audio', type?.mime ?? claimed)
-  }
+  const ext = transcriptionExtension(type)
+  if (!ext) throw unsupportedType('/audio', TRANSCRIPTION_FORMATS, type?.mime ?? claimed)
   return ext
 }
 
@@ -116,8 +117,9 @@ export async function runSpeechRecognition(
   input: SpeechRecognitionInput,
   ctx: TaskContext,
 ): Promise<SpeechRecognitionOutput> {
-  refuseProblems(transcriptionInputProblems(input))
-  const body = await toTranscriptionForm(input, ctx.uploads.audio)
+  const references = await readSpeakerReferences(input['known-speaker-references'])
+  refuseProblems([...transcriptionInputProblems(input), ...references.problems])
+  const body = await toTranscriptionForm(input, ctx.uploads.audio, references.dataUrls)
   const format = input['response-format'] ?? 'json'
   const audioBytes = (body.get('file') as Blob).size
   const path = '/audio/transcriptions'

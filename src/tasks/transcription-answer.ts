@@ -3,6 +3,7 @@ import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 
 type Segment = NonNullable<SpeechRecognitionOutput['segments']>[number]
 type Word = NonNullable<SpeechRecognitionOutput['words']>[number]
+type Logprob = NonNullable<SpeechRecognitionOutput['logprobs']>[number]
 
 /** OpenAI's json, verbose_json and diarized_json answers, as far as the output uses them. */
 export interface TranscriptionAnswer {
@@ -11,12 +12,13 @@ export interface TranscriptionAnswer {
   duration?: unknown
   segments?: unknown
   words?: unknown
+  logprobs?: unknown
   usage?: { type?: string; seconds?: number; input_tokens?: number; output_tokens?: number }
 }
 
 /**
  * The output of a JSON transcription answer: the text, and whatever of language, duration,
- * segments (with their speaker when diarized) and words the format carries.
+ * segments (with their speaker when diarized), words and token logprobs the format carries.
  */
 export function fromJsonAnswer(answer: TranscriptionAnswer): SpeechRecognitionOutput {
   if (typeof answer?.text !== 'string') throw badUpstreamResponse('transcription without text')
@@ -26,6 +28,7 @@ export function fromJsonAnswer(answer: TranscriptionAnswer): SpeechRecognitionOu
     ...(typeof answer.duration === 'number' && { duration: answer.duration }),
     ...(answer.segments !== undefined && { segments: listOf(answer.segments, 'segments').map(toSegment) }),
     ...(answer.words !== undefined && { words: listOf(answer.words, 'words').map(toWord) }),
+    ...(answer.logprobs !== undefined && { logprobs: listOf(answer.logprobs, 'logprobs').map(toLogprob) }),
   }
 }
 
@@ -48,4 +51,15 @@ function toWord({ word, start, end }: Record<string, unknown>): Word {
     throw badUpstreamResponse('transcription word without word, start and end')
   }
   return { word, start, end }
+}
+
+/** `bytes` is kept when given: OpenAI sends it, an OpenAI-compatible server may not. */
+function toLogprob({ token, logprob, bytes }: Record<string, unknown>): Logprob {
+  if (typeof token !== 'string' || typeof logprob !== 'number') {
+    throw badUpstreamResponse('transcription logprob without token and logprob')
+  }
+  if (bytes !== undefined && !(Array.isArray(bytes) && bytes.every((byte) => Number.isInteger(byte)))) {
+    throw badUpstreamResponse('transcription logprob whose bytes are not a list of integers')
+  }
+  return { token, logprob, ...(bytes !== undefined && { bytes: bytes as number[] }) }
 }

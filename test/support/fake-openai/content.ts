@@ -1,4 +1,4 @@
-// Deterministic content: token counts, ids, text pieces, embeddings, speech audio and images.
+// Deterministic content: token counts and logprobs, ids, text pieces, embeddings, speech audio and images.
 import { createHash, randomBytes } from 'node:crypto'
 import { wavHeader } from '../wav.ts'
 
@@ -37,6 +37,15 @@ function patternBytes(seed: string, length: number): Buffer {
     off += block.copy(out, off, 0, Math.min(block.length, length - off))
   }
   return out
+}
+
+/** OpenAI's `logprobs` of a transcript: each word (with the space before it) as a token, a logprob from its hash. */
+export function tokenLogprobs(text: string): Array<{ token: string; logprob: number; bytes: number[] }> {
+  return (text.match(/\s*\S+/g) ?? []).map((token) => ({
+    token,
+    logprob: -sha256(token)[0]! / 1000,
+    bytes: [...Buffer.from(token)],
+  }))
 }
 
 /** A deterministic unit vector of `dims` floats for `text`. */

@@ -1,32 +1,9 @@
 // POST /audio/transcriptions: "Transcript of <file> (<n> bytes)." in each response_format, or streamed.
 import { errorReply } from './errors.ts'
-import { splitText, tokenCount } from './content.ts'
+import { splitText, tokenCount, tokenLogprobs } from './content.ts'
 import { bodyReply, jsonReply, sseReply, type Reply } from './reply.ts'
+import { transcriptionParams, type TranscriptionParams } from './transcription-params.ts'
 import type { RecordedForm } from './types.ts'
-
-/** The fields of the form the answer depends on. */
-interface TranscriptionParams {
-  model?: string
-  language?: string
-  response_format?: string
-  stream?: boolean
-  temperature?: number
-  timestamp_granularities?: string[]
-}
-
-/** The transcription parameters, read straight from the form (no contract needed). */
-function transcriptionParams(form: RecordedForm | undefined): TranscriptionParams {
-  const params: TranscriptionParams = {}
-  for (const [name, value] of form?.entries ?? []) {
-    if (typeof value !== 'string') continue
-    const key = name.replace(/\[\]$/, '')
-    if (key === 'timestamp_granularities') (params.timestamp_granularities ??= []).push(value)
-    else if (key === 'stream') params.stream = value === 'true'
-    else if (key === 'temperature') params.temperature = Number(value)
-    else if (key === 'model' || key === 'language' || key === 'response_format') params[key] = value
-  }
-  return params
-}
 
 /** 'HH:MM:SS,mmm' (SubRip) or 'HH:MM:SS.mmm' (WebVTT). */
 function timestamp(seconds: number, sep: string): string {
@@ -69,8 +46,9 @@ function verboseJson(text: string, duration: number, params: TranscriptionParams
   }
 }
 
-/** Two speakers, taking turns at the middle word: A then B. */
-function diarizedJson(text: string, duration: number, usage: object): object {
+/** Two speakers, taking turns at the middle word: known speakers by name first, then A, B as OpenAI labels others. */
+function diarizedJson(text: string, duration: number, usage: object, knownSpeakers: string[] = []): object {
+  const speakers = [...knownSpeakers, 'A', 'B']
   const words = text.split(' ')
   const half = Math.ceil(words.length / 2)
   const turns = [words.slice(0, half).join(' '), words.slice(half).join(' ')].filter(Boolean)
@@ -86,7 +64,7 @@ function diarizedJson(text: string, duration: number, usage: object): object {
       start: i === 0 ? 0 : turnEnd(0),
       end: turnEnd(i),
       text: turn,
-      speaker: 'AB'[i]!,
+      speaker: speakers[i]!,
     })),
     usage,
   }
@@ -145,8 +123,13 @@ export function transcriptionReply(form: RecordedForm | undefined): Reply {
     case 'verbose_json':
       return jsonReply(200, verboseJson(text, duration, params))
     case 'diarized_json':
-      return jsonReply(200, diarizedJson(text, duration, usage))
+      return jsonReply(200, diarizedJson(text, duration, usage, params.known_speaker_names))
     default:
-      return jsonReply(200, { text, usage })
+      // OpenAI gives logprobs in json answers only, when asked.
+      return jsonReply(200, {
+        text,
+        ...(params.include?.includes('logprobs') && { logprobs: tokenLogprobs(text) }),
+        usage,
+      })
   }
 }
