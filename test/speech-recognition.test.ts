@@ -679,6 +679,33 @@ test('languages and keywords: sent to gpt-transcribe as languages[] and keywords
   ])
 })
 
+test("gpt-transcribe's detected languages come back as the output's language codes", async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  const audio = dataUri('audio/wav', wav())
+  for (const [given, detected] of [
+    [undefined, ['en']],
+    [
+      ['de', 'fr'],
+      ['de', 'fr'],
+    ],
+  ] as const) {
+    const payload = { model: 'gpt-transcribe', audio, ...(given && { languages: given }) }
+    const res = await app.inject({ method: 'POST', url: URL, payload })
+    assert.equal(res.statusCode, 200, res.body)
+    const answered = JSON.parse(String(upstream.requests.at(-1)!.responseBody)).languages
+    assert.deepEqual(
+      answered,
+      detected.map((code) => ({ code })),
+      'the stand-in answered as OpenAI does',
+    )
+    assert.deepEqual(res.json().languages, detected)
+  }
+  // Other models' json answers carry no languages, and the output none either.
+  const res = await app.inject({ method: 'POST', url: URL, payload: { model: 'gpt-4o-transcribe', audio } })
+  assert.equal(res.statusCode, 200, res.body)
+  assert.equal('languages' in res.json(), false)
+})
+
 test('languages and keywords are refused by the other known families: a 400 naming the field', async (t) => {
   await assertRefused(t, [
     ['languages for whisper-1', { model: 'whisper-1', languages: ['en'] }, '/languages'],

@@ -473,6 +473,10 @@ export interface SpeechRecognitionOutput {
     end: number
   }[]
   /**
+   * The languages gpt-transcribe detected in the audio, as codes (such as `en`); empty when it could not tell.
+   */
+  languages?: string[]
+  /**
    * Each token of the transcript with its log probability; `include` logprobs only.
    */
   logprobs?: {

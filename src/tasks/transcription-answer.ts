@@ -12,13 +12,15 @@ export interface TranscriptionAnswer {
   duration?: unknown
   segments?: unknown
   words?: unknown
+  languages?: unknown
   logprobs?: unknown
   usage?: { type?: string; seconds?: number; input_tokens?: number; output_tokens?: number }
 }
 
 /**
  * The output of a JSON transcription answer: the text, and whatever of language, duration,
- * segments (with their speaker when diarized), words and token logprobs the format carries.
+ * segments (with their speaker when diarized), words, detected languages and token logprobs the
+ * format carries.
  */
 export function fromJsonAnswer(answer: TranscriptionAnswer): SpeechRecognitionOutput {
   if (typeof answer?.text !== 'string') throw badUpstreamResponse('transcription without text')
@@ -28,6 +30,7 @@ export function fromJsonAnswer(answer: TranscriptionAnswer): SpeechRecognitionOu
     ...(typeof answer.duration === 'number' && { duration: answer.duration }),
     ...(answer.segments !== undefined && { segments: listOf(answer.segments, 'segments').map(toSegment) }),
     ...(answer.words !== undefined && { words: listOf(answer.words, 'words').map(toWord) }),
+    ...(answer.languages !== undefined && { languages: listOf(answer.languages, 'languages').map(toLanguage) }),
     ...(answer.logprobs !== undefined && { logprobs: listOf(answer.logprobs, 'logprobs').map(toLogprob) }),
   }
 }
@@ -51,6 +54,12 @@ function toWord({ word, start, end }: Record<string, unknown>): Word {
     throw badUpstreamResponse('transcription word without word, start and end')
   }
   return { word, start, end }
+}
+
+/** gpt-transcribe's detected languages are objects with their code; the output lists the codes. */
+function toLanguage({ code }: Record<string, unknown>): string {
+  if (typeof code !== 'string') throw badUpstreamResponse('transcription language without a code')
+  return code
 }
 
 /** `bytes` is kept when given: OpenAI sends it, an OpenAI-compatible server may not. */

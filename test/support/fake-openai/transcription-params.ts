@@ -9,11 +9,12 @@ export interface TranscriptionParams {
   temperature?: number
   timestamp_granularities?: string[]
   include?: string[]
+  languages?: string[]
   known_speaker_names?: string[]
 }
 
 /** Fields sent one part per item, named `name[]` as OpenAI's SDKs write them (a bare name counts too). */
-const LISTS = ['timestamp_granularities', 'include', 'known_speaker_names'] as const
+const LISTS = ['timestamp_granularities', 'include', 'languages', 'known_speaker_names'] as const
 const isList = (key: string): key is (typeof LISTS)[number] => (LISTS as readonly string[]).includes(key)
 
 /** The transcription parameters, without the contract (a form that breaks it gets its 400 elsewhere). */

@@ -125,9 +125,10 @@ export function transcriptionReply(form: RecordedForm | undefined): Reply {
     case 'diarized_json':
       return jsonReply(200, diarizedJson(text, duration, usage, params.known_speaker_names))
     default:
-      // OpenAI gives logprobs in json answers only, when asked.
+      // OpenAI gives logprobs in json answers only, when asked; gpt-transcribe says which languages it heard.
       return jsonReply(200, {
         text,
+        ...(/^gpt-transcribe/.test(model) && { languages: (params.languages ?? ['en']).map((code) => ({ code })) }),
         ...(params.include?.includes('logprobs') && { logprobs: tokenLogprobs(text) }),
         usage,
       })
