@@ -32,7 +32,7 @@ export async function streamSpeechRecognition(input: SpeechRecognitionInput, ctx
   }
   const { body, audioBytes } = await checkedTranscriptionForm(input, ctx, transcriptionStreamProblems(input))
   body.append('stream', 'true')
-  const span = ctx.tracer?.start(transcriptionCall(input.model, input.temperature))
+  const span = ctx.tracer?.start(transcriptionCall(input.model, input.temperature, true))
   const res = await traceHeaders(span, () =>
     ctx.upstream.post({ ...ctx, path: '/audio/transcriptions', body, accept: 'text/event-stream', span }),
   )
