@@ -390,6 +390,50 @@ describe('audio/transcriptions (multipart)', () => {
     assert.deepEqual(fake.violations, [])
   })
 
+  test('stream: diarized segments, logprobs and languages, all within the contract', async () => {
+    const stream = async (fields: Array<[string, string]>): Promise<any[]> => {
+      const form = new FormData()
+      form.append('file', new Blob([Buffer.alloc(64)]), 'live.wav')
+      for (const [name, value] of fields) form.append(name, value)
+      form.append('stream', 'true')
+      const res = await fetch(`${fake.url}/audio/transcriptions`, { method: 'POST', headers: AUTH, body: form })
+      const events = parseSse(await res.text()) as any[]
+      for (const e of events) {
+        assert.equal(validateOpenAIResponse('/audio/transcriptions', e, 'text/event-stream'), null, JSON.stringify(e))
+      }
+      const text = events
+        .filter((e) => e.type === 'transcript.text.delta')
+        .map((e) => e.delta)
+        .join('')
+      assert.equal(text, events.at(-1).text, 'the deltas add up to the text')
+      return events
+    }
+    const diarized = await stream([
+      ['model', 'gpt-4o-transcribe-diarize'],
+      ['response_format', 'diarized_json'],
+    ])
+    const types = diarized.map((e) => e.type.replace('transcript.text.', '')).join(',')
+    assert.match(types, /^(delta,)+segment,(delta,)+segment,done$/)
+    const segments = diarized.filter((e) => e.type === 'transcript.text.segment')
+    for (const e of diarized.filter((e) => e.type === 'transcript.text.delta')) {
+      assert.ok(
+        segments.some((s) => s.id === e.segment_id),
+        'each delta names its segment',
+      )
+    }
+    const withLogprobs = await stream([
+      ['model', 'gpt-4o-transcribe'],
+      ['include[]', 'logprobs'],
+    ])
+    assert.ok(withLogprobs.every((e) => Array.isArray(e.logprobs)))
+    const languages = await stream([
+      ['model', 'gpt-transcribe'],
+      ['languages[]', 'fr'],
+    ])
+    assert.deepEqual(languages.at(-1).languages, [{ code: 'fr' }])
+    assert.deepEqual(fake.violations, [])
+  })
+
   test('missing model / non-numeric temperature are violations', async () => {
     const form = new FormData()
     form.append('file', new Blob([Buffer.from('x')]), 'a.wav')

@@ -88,6 +88,8 @@ const TRANSCRIPTION_FIELDS: ReadonlySet<string> = new Set([
   'chunking_strategy[prefix_padding_ms]',
   'chunking_strategy[silence_duration_ms]',
   'chunking_strategy[threshold]',
+  // Sent only for Accept: text/event-stream.
+  'stream',
 ])
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -235,6 +235,29 @@ test("a streamed answer's span ends with the stream, with its token counts; a ha
   assert.equal(gone!.attributes['error.type'], 'ERR_CLIENT_CLOSED')
 })
 
+test("a streamed transcript's span ends at OpenAI's done event, with its token counts", async (t) => {
+  const { receiver, server } = await tracedService(t)
+  const caller = callerTrace()
+  const wav = 'UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA='
+  const res = await post(
+    server,
+    '/v1/tasks/speech-recognition',
+    { model: 'gpt-4o-transcribe', audio: wav },
+    { accept: 'text/event-stream', traceparent: caller.traceparent },
+  )
+  assert.match(await res.text(), /event: output\n/)
+  const spans = await receiver.waitForSpans((s) => s.traceId === caller.traceId, 3)
+  const call = only(spans, isGenAi, 'GenAI')
+  const http = only(childrenOf(spans, call), isHttp, 'HTTP')
+  assert.equal(call.name, 'speech_to_text gpt-4o-transcribe')
+  assert.equal(call.status.code, StatusCode.UNSET)
+  assert.equal(call.attributes['gen_ai.request.stream'], true)
+  assert.ok((call.attributes['gen_ai.usage.input_tokens'] as number) > 0, 'usage from the done event')
+  assert.ok((call.attributes['gen_ai.usage.output_tokens'] as number) > 0)
+  assert.ok((call.attributes['gen_ai.response.time_to_first_chunk'] as number) > 0)
+  assert.ok(call.endNs + CLOCK_SKEW_NS >= http.endNs, 'the span lasts until the stream was read')
+})
+
 test('retries are HTTP attempts of their own under the one GenAI span; failures carry error.type', async (t) => {
   const { upstream, receiver, server } = await tracedService(t)
   upstream.enqueue({ status: 500 })

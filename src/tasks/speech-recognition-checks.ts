@@ -93,3 +93,22 @@ function knownSpeakerProblems(input: SpeechRecognitionInput): FieldProblem[] {
     },
   ]
 }
+
+/** The formats OpenAI streams: the transcript's text, and the diarize model's speaker segments. */
+function streamFormatsOf(model: string): ResponseFormat[] {
+  return isDiarizeModel(model) ? ['json', 'text', 'diarized_json'] : ['json', 'text']
+}
+
+/**
+ * What a known model cannot stream, beyond what `transcriptionInputProblems` already refuses;
+ * any other model gets the stream as asked (an OpenAI-compatible server decides itself).
+ */
+export function transcriptionStreamProblems(input: SpeechRecognitionInput): FieldProblem[] {
+  const { model } = input
+  const format = input['response-format']
+  if (format === undefined || !isKnownTranscriptionModel(model)) return []
+  if (transcriptionInputProblems(input).some(({ path }) => path === '/response-format')) return []
+  const formats = streamFormatsOf(model)
+  if (formats.includes(format)) return []
+  return [{ path: '/response-format', message: `must be ${alternatives(formats)} to stream ${model}` }]
+}

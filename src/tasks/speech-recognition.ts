@@ -14,7 +14,7 @@ import {
 } from '../media/base64-media.ts'
 import { TRANSCRIPTION_FORMATS, transcriptionExtension } from '../media/transcription-audio.ts'
 import type { UploadedFile } from '../plugins/uploads.ts'
-import { refuseProblems } from './field-problems.ts'
+import { refuseProblems, type FieldProblem } from './field-problems.ts'
 import { isDiarizeModel } from './model-families.ts'
 import { readSpeakerReferences } from './speaker-references.ts'
 import { transcriptionInputProblems } from './speech-recognition-checks.ts'
@@ -113,15 +113,27 @@ function uploadExtension(type: MediaType | undefined, claimed: string | undefine
 /** Formats OpenAI answers as text, not JSON. */
 const TEXT_FORMATS = new Set(['text', 'srt', 'vtt'])
 
+/**
+ * OpenAI's form for a checked input, with the audio's size for the metrics; `moreProblems` (the
+ * stream's own) go into the same 400 as the input's.
+ */
+export async function checkedTranscriptionForm(
+  input: SpeechRecognitionInput,
+  ctx: TaskContext,
+  moreProblems: FieldProblem[] = [],
+): Promise<{ body: FormData; audioBytes: number }> {
+  const references = await readSpeakerReferences(input['known-speaker-references'])
+  refuseProblems([...transcriptionInputProblems(input), ...moreProblems, ...references.problems])
+  const body = await toTranscriptionForm(input, ctx.uploads.audio, references.dataUrls)
+  return { body, audioBytes: (body.get('file') as Blob).size }
+}
+
 export async function runSpeechRecognition(
   input: SpeechRecognitionInput,
   ctx: TaskContext,
 ): Promise<SpeechRecognitionOutput> {
-  const references = await readSpeakerReferences(input['known-speaker-references'])
-  refuseProblems([...transcriptionInputProblems(input), ...references.problems])
-  const body = await toTranscriptionForm(input, ctx.uploads.audio, references.dataUrls)
+  const { body, audioBytes } = await checkedTranscriptionForm(input, ctx)
   const format = input['response-format'] ?? 'json'
-  const audioBytes = (body.get('file') as Blob).size
   const path = '/audio/transcriptions'
   const span = ctx.tracer?.start(transcriptionCall(input.model, input.temperature))
   const captureContent = ctx.tracer?.captureContent === true

@@ -1,11 +1,11 @@
 import type OpenAI from 'openai'
-import { toErrorResponse, type AnyError } from '../error-response.ts'
 import type { StreamResult } from '../streaming/stream-result.ts'
 import type { TextGenerationInput, TextGenerationOutput } from '../generated/task-types.ts'
 import { relaySse, sseEvent, type SseRelay } from '../streaming/sse.ts'
 import { chatCall, chatStreamAnswer, type StreamedChoice } from '../tracing/genai-attributes.ts'
 import { traceHeaders, type ModelCallSpan } from '../tracing/model-call.ts'
-import { badUpstreamResponse, errorFromTransport, errorFromUpstreamBody } from '../upstream/upstream-errors.ts'
+import { badUpstreamResponse, errorFromUpstreamBody } from '../upstream/upstream-errors.ts'
+import { streamFailureEvent } from './stream-failure.ts'
 import type { TaskContext } from './task-context.ts'
 import { fromUsage, recordChatUsage, toChatRequest } from './text-generation.ts'
 
@@ -191,20 +191,9 @@ function chatRelay(ctx: TaskContext, model: string, choices: number, span: Model
       return sseEvent('output', accumulator.output()) + sseEvent('done', {})
     },
     fail(err) {
-      if (ctx.signal.aborted) {
-        span?.cancelled()
-        return ''
-      }
-      const error = isServiceError(err) ? err : errorFromTransport(err)
-      span?.fail(error)
-      ctx.log.warn({ err: error }, 'stream failed after it started')
-      return sseEvent('error', toErrorResponse(error as AnyError, ctx.requestId).body)
+      return streamFailureEvent(ctx, span, err)
     },
   }
-}
-
-function isServiceError(err: unknown): err is Error {
-  return err instanceof Error && String((err as { code?: unknown }).code).startsWith('ERR_')
 }
 
 function parseChunk(data: string): Chunk {

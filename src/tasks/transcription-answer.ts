@@ -1,7 +1,7 @@
 import type { SpeechRecognitionOutput } from '../generated/task-types.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 
-type Segment = NonNullable<SpeechRecognitionOutput['segments']>[number]
+export type Segment = NonNullable<SpeechRecognitionOutput['segments']>[number]
 type Word = NonNullable<SpeechRecognitionOutput['words']>[number]
 type Logprob = NonNullable<SpeechRecognitionOutput['logprobs']>[number]
 
@@ -42,7 +42,7 @@ function listOf(value: unknown, name: string): Array<Record<string, unknown>> {
   return value as Array<Record<string, unknown>>
 }
 
-function toSegment({ start, end, text, speaker }: Record<string, unknown>): Segment {
+export function toSegment({ start, end, text, speaker }: Record<string, unknown>): Segment {
   if (typeof start !== 'number' || typeof end !== 'number' || typeof text !== 'string') {
     throw badUpstreamResponse('transcription segment without start, end and text')
   }

@@ -180,11 +180,15 @@ export function embeddingsAnswer(text: string): ModelAnswer {
   }
 }
 
-export function transcriptionCall(model: string, temperature: number | undefined): ModelCall {
+export function transcriptionCall(model: string, temperature: number | undefined, stream?: boolean): ModelCall {
   return {
     operation: 'speech_to_text',
     model,
-    attributes: { 'gen_ai.request.temperature': temperature, 'gen_ai.output.type': 'text' },
+    attributes: {
+      'gen_ai.request.temperature': temperature,
+      'gen_ai.request.stream': stream,
+      'gen_ai.output.type': 'text',
+    },
   }
 }
 

@@ -1,8 +1,9 @@
 // POST /audio/transcriptions: "Transcript of <file> (<n> bytes)." in each response_format, or streamed.
 import { errorReply } from './errors.ts'
-import { splitText, tokenCount, tokenLogprobs } from './content.ts'
+import { tokenCount, tokenLogprobs } from './content.ts'
 import { bodyReply, jsonReply, sseReply, type Reply } from './reply.ts'
 import { transcriptionParams, type TranscriptionParams } from './transcription-params.ts'
+import { transcriptionStreamEvents, type StreamSegment } from './transcription-stream.ts'
 import type { RecordedForm } from './types.ts'
 
 /** 'HH:MM:SS,mmm' (SubRip) or 'HH:MM:SS.mmm' (WebVTT). */
@@ -47,27 +48,25 @@ function verboseJson(text: string, duration: number, params: TranscriptionParams
 }
 
 /** Two speakers, taking turns at the middle word: known speakers by name first, then A, B as OpenAI labels others. */
-function diarizedJson(text: string, duration: number, usage: object, knownSpeakers: string[] = []): object {
+function diarizedSegments(text: string, duration: number, knownSpeakers: string[] = []): StreamSegment[] {
   const speakers = [...knownSpeakers, 'A', 'B']
   const words = text.split(' ')
   const half = Math.ceil(words.length / 2)
   const turns = [words.slice(0, half).join(' '), words.slice(half).join(' ')].filter(Boolean)
   const turnEnd = (i: number): number =>
     i === turns.length - 1 ? duration : Math.round(((duration * half) / words.length) * 100) / 100
-  return {
-    task: 'transcribe',
-    duration,
-    text,
-    segments: turns.map((turn, i) => ({
-      type: 'transcript.text.segment',
-      id: `seg_${i}`,
-      start: i === 0 ? 0 : turnEnd(0),
-      end: turnEnd(i),
-      text: turn,
-      speaker: speakers[i]!,
-    })),
-    usage,
-  }
+  return turns.map((turn, i) => ({
+    type: 'transcript.text.segment',
+    id: `seg_${i}`,
+    start: i === 0 ? 0 : turnEnd(0),
+    end: turnEnd(i),
+    text: turn,
+    speaker: speakers[i]!,
+  }))
+}
+
+function diarizedJson(text: string, duration: number, usage: object, knownSpeakers: string[] = []): object {
+  return { task: 'transcribe', duration, text, segments: diarizedSegments(text, duration, knownSpeakers), usage }
 }
 
 export function transcriptionReply(form: RecordedForm | undefined): Reply {
@@ -101,8 +100,11 @@ export function transcriptionReply(form: RecordedForm | undefined): Reply {
       }
     : { type: 'duration', seconds: Math.ceil(duration) }
   if (params.stream === true) {
-    const events: object[] = splitText(text).map((delta) => ({ type: 'transcript.text.delta', delta }))
-    events.push({ type: 'transcript.text.done', text, ...(tokenModel ? { usage } : {}) })
+    const segments =
+      diarize && params.response_format === 'diarized_json'
+        ? diarizedSegments(text, duration, params.known_speaker_names)
+        : undefined
+    const events = transcriptionStreamEvents({ text, params, usage: tokenModel ? usage : undefined, segments })
     return sseReply(events, false)
   }
   switch (params.response_format ?? 'json') {
