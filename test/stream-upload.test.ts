@@ -430,13 +430,7 @@ test('form parts that do not make the field are a 400 naming it, with no upstrea
       '/response-format',
     ],
   ]
-  for (const [parts, path] of cases) {
-    const res = await postForm(base, [...parts, ['audio', { bytes: wav(2000), filename: 'a.wav' }]])
-    const error = await errorOf(res, 400)
-    assert.equal(error.code, 'ERR_VALIDATION')
-    assert.ok(pathsOf(error).includes(path), `${JSON.stringify(parts)}: ${JSON.stringify(error.details)}`)
-  }
-  assert.equal(upstream.requests.length, 0)
+  await assertFormsRefused(base, upstream, cases)
 })
 
 test('include logprobs as a text part: include[] goes along, the logprobs come back', async (t) => {
@@ -542,13 +536,7 @@ test('newer fields in a form that do not fit: a 400 naming the field, no upstrea
       '/include',
     ],
   ]
-  for (const [parts, path] of cases) {
-    const res = await postForm(base, [...parts, ['audio', { bytes: wav(2000), filename: 'a.wav' }]])
-    const error = await errorOf(res, 400)
-    assert.equal(error.code, 'ERR_VALIDATION')
-    assert.ok(pathsOf(error).includes(path), `${JSON.stringify(parts)}: ${JSON.stringify(error.details)}`)
-  }
-  assert.equal(upstream.requests.length, 0)
+  await assertFormsRefused(base, upstream, cases)
 })
 
 test('a reference of 1 MiB as a text part arrives whole; one byte more is a 400, not a value cut short', async (t) => {
@@ -577,3 +565,18 @@ test('a reference of 1 MiB as a text part arrives whole; one byte more is a 400,
   assert.deepEqual(pathsOf(error), ['/known-speaker-references'])
   assert.equal(upstream.requests.length, 0)
 })
+
+/** Each form (with a good audio part beside) is a 400 ERR_VALIDATION naming its path; none reaches the stand-in. */
+async function assertFormsRefused(
+  base: string,
+  upstream: { requests: unknown[] },
+  cases: Array<[parts: Part[], path: string]>,
+): Promise<void> {
+  for (const [parts, path] of cases) {
+    const res = await postForm(base, [...parts, ['audio', { bytes: wav(2000), filename: 'a.wav' }]])
+    const error = await errorOf(res, 400)
+    assert.equal(error.code, 'ERR_VALIDATION')
+    assert.ok(pathsOf(error).includes(path), `${JSON.stringify(parts)}: ${JSON.stringify(error.details)}`)
+  }
+  assert.equal(upstream.requests.length, 0)
+}

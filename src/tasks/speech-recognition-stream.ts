@@ -4,7 +4,7 @@ import { relaySse, sseEvent, type SseRelay } from '../streaming/sse.ts'
 import type { StreamResult } from '../streaming/stream-result.ts'
 import { transcriptionAnswer, transcriptionCall } from '../tracing/genai-attributes.ts'
 import { traceHeaders, type ModelCallSpan } from '../tracing/model-call.ts'
-import { badUpstreamResponse, errorFromUpstreamBody } from '../upstream/upstream-errors.ts'
+import { badUpstreamResponse, parseStreamEvent } from '../upstream/upstream-errors.ts'
 import { isWhisper1Model } from './model-families.ts'
 import { transcriptionStreamProblems } from './speech-recognition-checks.ts'
 import { checkedTranscriptionForm } from './speech-recognition.ts'
@@ -74,7 +74,7 @@ function transcriptionRelay(
       // Read to the end after the done event rather than stop: stopping destroys the body with an error.
       if (finished || data === '[DONE]') return ''
       span?.firstChunk()
-      const event = parseEvent(data)
+      const event = parseStreamEvent(data) as TranscriptionEvent
       switch (event.type) {
         case 'transcript.text.delta':
           if (typeof event.delta !== 'string') throw badUpstreamResponse('transcript delta without text')
@@ -101,16 +101,4 @@ function transcriptionRelay(
       return streamFailureEvent(ctx, span, err)
     },
   }
-}
-
-function parseEvent(data: string): TranscriptionEvent {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(data)
-  } catch {
-    throw badUpstreamResponse(`unreadable stream event ${JSON.stringify(data.slice(0, 120))}`)
-  }
-  if (typeof parsed !== 'object' || parsed === null) throw badUpstreamResponse('stream event is not an object')
-  if ('error' in parsed) throw errorFromUpstreamBody(parsed)
-  return parsed as TranscriptionEvent
 }

@@ -4,7 +4,7 @@ import type { TextGenerationInput, TextGenerationOutput } from '../generated/tas
 import { relaySse, sseEvent, type SseRelay } from '../streaming/sse.ts'
 import { chatCall, chatStreamAnswer, type StreamedChoice } from '../tracing/genai-attributes.ts'
 import { traceHeaders, type ModelCallSpan } from '../tracing/model-call.ts'
-import { badUpstreamResponse, errorFromUpstreamBody } from '../upstream/upstream-errors.ts'
+import { badUpstreamResponse, parseStreamEvent } from '../upstream/upstream-errors.ts'
 import { streamFailureEvent } from './stream-failure.ts'
 import type { TaskContext } from './task-context.ts'
 import { fromUsage, recordChatUsage, toChatRequest } from './text-generation.ts'
@@ -197,14 +197,7 @@ function chatRelay(ctx: TaskContext, model: string, choices: number, span: Model
 }
 
 function parseChunk(data: string): Chunk {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(data)
-  } catch {
-    throw badUpstreamResponse(`unreadable stream event ${JSON.stringify(data.slice(0, 120))}`)
-  }
-  if (typeof parsed !== 'object' || parsed === null) throw badUpstreamResponse('stream event is not an object')
-  if ('error' in parsed) throw errorFromUpstreamBody(parsed)
+  const parsed = parseStreamEvent(data)
   const { choices } = parsed as { choices?: unknown }
   if (choices != null && !(Array.isArray(choices) && choices.every(isChoice))) {
     throw badUpstreamResponse('stream event with choices that are not objects')

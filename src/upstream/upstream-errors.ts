@@ -116,3 +116,16 @@ async function readLimited(body: Dispatcher.ResponseData['body'], limit: number)
   }
   return Buffer.concat(chunks).subarray(0, limit).toString('utf8')
 }
+
+/** One upstream SSE event's data as an object: unreadable data is a bad answer, an `error` event OpenAI's error. */
+export function parseStreamEvent(data: string): object {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(data)
+  } catch {
+    throw badUpstreamResponse(`unreadable stream event ${JSON.stringify(data.slice(0, 120))}`)
+  }
+  if (typeof parsed !== 'object' || parsed === null) throw badUpstreamResponse('stream event is not an object')
+  if ('error' in parsed) throw errorFromUpstreamBody(parsed)
+  return parsed
+}
