@@ -43,10 +43,28 @@ async function tracedService(t: TestContext, env: Record<string, string> = {}): 
 }
 
 /** A caller's W3C trace context: a fresh trace, a parent span in it, sampled. */
-function callerTrace(): { traceId: string; parentId: string; traceparent: string } {
+interface CallerTrace {
+  traceId: string
+  parentId: string
+  traceparent: string
+}
+
+function callerTrace(): CallerTrace {
   const traceId = randomBytes(16).toString('hex')
   const parentId = randomBytes(8).toString('hex')
   return { traceId, parentId, traceparent: `00-${traceId}-${parentId}-01` }
+}
+
+/** POSTs as a caller in a trace of its own: its trace id tells this request's spans from the others'. */
+async function postInTrace(
+  server: ServerProcess,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ res: Response; trace: CallerTrace }> {
+  const trace = callerTrace()
+  const res = await post(server, path, body, { ...headers, traceparent: trace.traceparent })
+  return { res, trace }
 }
 
 function post(
@@ -85,24 +103,18 @@ function traceparentAt(upstream: FakeOpenAI, index: number): [string, string] {
 
 test("a call continues the caller's trace: SERVER → GenAI CLIENT → HTTP, with the GenAI attributes, and OpenAI sees the trace", async (t) => {
   const { upstream, receiver, server } = await tracedService(t)
-  const caller = callerTrace()
   const prompt = 'a prompt nobody may read in a trace'
-  const res = await post(
-    server,
-    '/v1/tasks/text-generation',
-    {
-      model: 'gpt-4o-mini',
-      prompt,
-      'system-message': 'an instruction nobody may read either',
-      temperature: 0.3,
-      'top-p': 0.9,
-      'max-tokens': 50,
-      'presence-penalty': 0.1,
-      'frequency-penalty': 0.2,
-      n: 2,
-    },
-    { traceparent: caller.traceparent },
-  )
+  const { res, trace: caller } = await postInTrace(server, '/v1/tasks/text-generation', {
+    model: 'gpt-4o-mini',
+    prompt,
+    'system-message': 'an instruction nobody may read either',
+    temperature: 0.3,
+    'top-p': 0.9,
+    'max-tokens': 50,
+    'presence-penalty': 0.1,
+    'frequency-penalty': 0.2,
+    n: 2,
+  })
   assert.equal(res.status, 200)
   const answer = (await res.json()) as { usage: Record<string, number> }
   const spans = await receiver.waitForSpans((s) => s.traceId === caller.traceId, 3)
@@ -176,12 +188,11 @@ test("a call continues the caller's trace: SERVER → GenAI CLIENT → HTTP, wit
 
 test("a streamed answer's span ends with the stream, with its token counts; a hang-up ends it too", async (t) => {
   const { upstream, receiver, server } = await tracedService(t)
-  const caller = callerTrace()
-  const res = await post(
+  const { res, trace: caller } = await postInTrace(
     server,
     '/v1/tasks/text-generation',
     { model: 'gpt-4o', prompt: 'stream me' },
-    { accept: 'text/event-stream', traceparent: caller.traceparent },
+    { accept: 'text/event-stream' },
   )
   const text = await res.text()
   const output = JSON.parse(/event: output\ndata: (.*)\n/.exec(text)![1]!) as { usage: Record<string, number> }
@@ -203,12 +214,11 @@ test("a streamed answer's span ends with the stream, with its token counts; a ha
 
   // A stream OpenAI breaks off: the span ends with the failure the caller's error event reports.
   upstream.enqueue({ kind: 'truncated-stream', afterChunks: 3 })
-  const broken = callerTrace()
-  const cut = await post(
+  const { res: cut, trace: broken } = await postInTrace(
     server,
     '/v1/tasks/text-generation',
     { model: 'gpt-4o', prompt: 'cut me' },
-    { accept: 'text/event-stream', traceparent: broken.traceparent },
+    { accept: 'text/event-stream' },
   )
   const reported = JSON.parse(/event: error\ndata: (.*)\n/.exec(await cut.text())![1]!) as {
     error: { code: string; details?: Array<Record<string, unknown>> }
@@ -237,13 +247,12 @@ test("a streamed answer's span ends with the stream, with its token counts; a ha
 
 test("a streamed transcript's span ends at OpenAI's done event, with its token counts", async (t) => {
   const { receiver, server } = await tracedService(t)
-  const caller = callerTrace()
   const wav = 'UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA='
-  const res = await post(
+  const { res, trace: caller } = await postInTrace(
     server,
     '/v1/tasks/speech-recognition',
     { model: 'gpt-4o-transcribe', audio: wav },
-    { accept: 'text/event-stream', traceparent: caller.traceparent },
+    { accept: 'text/event-stream' },
   )
   assert.match(await res.text(), /event: output\n/)
   const spans = await receiver.waitForSpans((s) => s.traceId === caller.traceId, 3)
@@ -261,13 +270,10 @@ test("a streamed transcript's span ends at OpenAI's done event, with its token c
 test('retries are HTTP attempts of their own under the one GenAI span; failures carry error.type', async (t) => {
   const { upstream, receiver, server } = await tracedService(t)
   upstream.enqueue({ status: 500 })
-  const retried = callerTrace()
-  const ok = await post(
-    server,
-    '/v1/tasks/text-embeddings',
-    { model: 'text-embedding-3-small', text: 'again' },
-    { traceparent: retried.traceparent },
-  )
+  const { res: ok, trace: retried } = await postInTrace(server, '/v1/tasks/text-embeddings', {
+    model: 'text-embedding-3-small',
+    text: 'again',
+  })
   assert.equal(ok.status, 200)
   const spans = await receiver.waitForSpans((s) => s.traceId === retried.traceId, 4)
   const call = only(spans, isGenAi, 'GenAI')
@@ -284,26 +290,20 @@ test('retries are HTTP attempts of their own under the one GenAI span; failures 
   assert.deepEqual(traceparentAt(upstream, 1), [retried.traceId, attempts[1]!.spanId])
 
   upstream.enqueue({ status: 400 })
-  const refused = callerTrace()
-  const bad = await post(
-    server,
-    '/v1/tasks/text-embeddings',
-    { model: 'text-embedding-3-small', text: 'no' },
-    { traceparent: refused.traceparent },
-  )
+  const { res: bad, trace: refused } = await postInTrace(server, '/v1/tasks/text-embeddings', {
+    model: 'text-embedding-3-small',
+    text: 'no',
+  })
   assert.equal(bad.status, 400)
   const [refusedCall] = await receiver.waitForSpans((s) => s.traceId === refused.traceId && isGenAi(s))
   assert.equal(refusedCall!.status.code, StatusCode.ERROR)
   assert.equal(refusedCall!.attributes['error.type'], '400', "OpenAI's status")
 
   upstream.enqueue({ kind: 'reset', times: 3 })
-  const reset = callerTrace()
-  const unreachable = await post(
-    server,
-    '/v1/tasks/text-embeddings',
-    { model: 'text-embedding-3-small', text: 'gone' },
-    { traceparent: reset.traceparent },
-  )
+  const { res: unreachable, trace: reset } = await postInTrace(server, '/v1/tasks/text-embeddings', {
+    model: 'text-embedding-3-small',
+    text: 'gone',
+  })
   assert.equal(unreachable.status, 502)
   const resetSpans = await receiver.waitForSpans((s) => s.traceId === reset.traceId, 5)
   const resetCall = only(resetSpans, isGenAi, 'GenAI')
@@ -318,19 +318,13 @@ test('retries are HTTP attempts of their own under the one GenAI span; failures 
 
 test('each batch item is a span; items run alone have their calls beneath, a shared call links to its items', async (t) => {
   const { receiver, server } = await tracedService(t)
-  const perItem = callerTrace()
-  const res = await post(
-    server,
-    '/v1/tasks/text-generation/batch',
-    {
-      inputs: [
-        { model: 'gpt-4o-mini', prompt: 'one' },
-        { model: 'gpt-4o-mini', prompt: 'two' },
-        { model: 'gpt-4o-mini' },
-      ],
-    },
-    { traceparent: perItem.traceparent },
-  )
+  const { res, trace: perItem } = await postInTrace(server, '/v1/tasks/text-generation/batch', {
+    inputs: [
+      { model: 'gpt-4o-mini', prompt: 'one' },
+      { model: 'gpt-4o-mini', prompt: 'two' },
+      { model: 'gpt-4o-mini' },
+    ],
+  })
   assert.equal(res.status, 200)
   const spans = await receiver.waitForSpans((s) => s.traceId === perItem.traceId, 7)
   const request = only(spans, isServer, 'SERVER')
@@ -346,18 +340,12 @@ test('each batch item is a span; items run alone have their calls beneath, a sha
     assert.equal(childrenOf(spans, call).filter(isHttp).length, 1)
   }
 
-  const shared = callerTrace()
-  const embedded = await post(
-    server,
-    '/v1/tasks/text-embeddings/batch',
-    {
-      inputs: [
-        { model: 'text-embedding-3-small', text: 'one' },
-        { model: 'text-embedding-3-small', text: 'two' },
-      ],
-    },
-    { traceparent: shared.traceparent },
-  )
+  const { res: embedded, trace: shared } = await postInTrace(server, '/v1/tasks/text-embeddings/batch', {
+    inputs: [
+      { model: 'text-embedding-3-small', text: 'one' },
+      { model: 'text-embedding-3-small', text: 'two' },
+    ],
+  })
   assert.equal(embedded.status, 200)
   const sharedSpans = await receiver.waitForSpans((s) => s.traceId === shared.traceId, 5)
   const sharedRequest = only(sharedSpans, isServer, 'SERVER')
@@ -427,20 +415,17 @@ test("every task's call is named for its operation and model", async (t) => {
 
 test("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true records the chat's input and output messages", async (t) => {
   const { receiver, server } = await tracedService(t, { OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true' })
-  const caller = callerTrace()
-  const res = await post(
-    server,
-    '/v1/tasks/text-generation',
-    { model: 'gpt-4o-mini', prompt: 'Say hi', 'system-message': 'Be brief.' },
-    { traceparent: caller.traceparent },
-  )
+  const { res, trace: caller } = await postInTrace(server, '/v1/tasks/text-generation', {
+    model: 'gpt-4o-mini',
+    prompt: 'Say hi',
+    'system-message': 'Be brief.',
+  })
   const { texts } = (await res.json()) as { texts: string[] }
-  const streamed = callerTrace()
-  const stream = await post(
+  const { res: stream, trace: streamed } = await postInTrace(
     server,
     '/v1/tasks/text-generation',
     { model: 'gpt-4o-mini', prompt: 'Stream hi' },
-    { accept: 'text/event-stream', traceparent: streamed.traceparent },
+    { accept: 'text/event-stream' },
   )
   const streamedOutput = JSON.parse(/event: output\ndata: (.*)\n/.exec(await stream.text())![1]!) as { texts: string[] }
 
@@ -464,13 +449,10 @@ test('the default protocol is http/protobuf, with OTEL_SERVICE_NAME and OTEL_EXP
     OTEL_SERVICE_NAME: 'tasks-under-test',
     OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-token=collector-secret',
   })
-  const caller = callerTrace()
-  const res = await post(
-    server,
-    '/v1/tasks/text-generation',
-    { model: 'gpt-4o-mini', prompt: 'hi' },
-    { traceparent: caller.traceparent },
-  )
+  const { res, trace: caller } = await postInTrace(server, '/v1/tasks/text-generation', {
+    model: 'gpt-4o-mini',
+    prompt: 'hi',
+  })
   assert.equal(res.status, 200)
   const spans = await receiver.waitForSpans((s) => s.traceId === caller.traceId, 3)
   const exported = receiver.exports.filter((e) => e.body.length > 0)
@@ -487,13 +469,10 @@ test('the default protocol is http/protobuf, with OTEL_SERVICE_NAME and OTEL_EXP
 
 test('shutdown exports the spans still buffered', async (t) => {
   const { receiver, server } = await tracedService(t, { OTEL_BSP_SCHEDULE_DELAY: '600000' })
-  const caller = callerTrace()
-  const res = await post(
-    server,
-    '/v1/tasks/text-generation',
-    { model: 'gpt-4o-mini', prompt: 'hi' },
-    { traceparent: caller.traceparent },
-  )
+  const { res, trace: caller } = await postInTrace(server, '/v1/tasks/text-generation', {
+    model: 'gpt-4o-mini',
+    prompt: 'hi',
+  })
   assert.equal(res.status, 200)
   assert.equal(receiver.spans.length, 0, 'nothing exported yet: the batch waits')
   server.child.kill('SIGTERM')
@@ -504,13 +483,10 @@ test('shutdown exports the spans still buffered', async (t) => {
 
 test('OTEL_TRACES_SAMPLER is honoured: nothing recorded, the trace still passed on to OpenAI', async (t) => {
   const { upstream, receiver, server } = await tracedService(t, { OTEL_TRACES_SAMPLER: 'always_off' })
-  const caller = callerTrace()
-  const res = await post(
-    server,
-    '/v1/tasks/text-generation',
-    { model: 'gpt-4o-mini', prompt: 'hi' },
-    { traceparent: caller.traceparent },
-  )
+  const { res, trace: caller } = await postInTrace(server, '/v1/tasks/text-generation', {
+    model: 'gpt-4o-mini',
+    prompt: 'hi',
+  })
   assert.equal(res.status, 200)
   server.child.kill('SIGTERM')
   await once(server.child, 'exit')
