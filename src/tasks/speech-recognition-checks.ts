@@ -65,12 +65,14 @@ export function transcriptionInputProblems(input: SpeechRecognitionInput): Field
   for (const { field, family } of refused) {
     problems.push({ path: `/${field}`, message: `is for ${family} only, not ${model}` })
   }
-  const isRefused = (prefix: string) => refused.some(({ field }) => field.startsWith(prefix))
+  const refusedFields = new Set(refused.map(({ field }) => field))
   // logprobs come only in a json answer (OpenAI's default format).
-  if (input.include?.length && (format ?? 'json') !== 'json' && !isRefused('include')) {
+  if (input.include?.length && (format ?? 'json') !== 'json' && !refusedFields.has('include')) {
     problems.push({ path: '/include', message: 'needs response-format json' })
   }
-  if (!isRefused('known-speaker-')) problems.push(...knownSpeakerProblems(input))
+  if (!refusedFields.has('known-speaker-names') && !refusedFields.has('known-speaker-references')) {
+    problems.push(...knownSpeakerProblems(input))
+  }
   return problems
 }
 
@@ -100,14 +102,13 @@ function streamFormatsOf(model: string): ResponseFormat[] {
 }
 
 /**
- * What a known model cannot stream, beyond what `transcriptionInputProblems` already refuses;
- * any other model gets the stream as asked (an OpenAI-compatible server decides itself).
+ * What a known model cannot stream; any other model gets the stream as asked (an
+ * OpenAI-compatible server decides itself).
  */
 export function transcriptionStreamProblems(input: SpeechRecognitionInput): FieldProblem[] {
   const { model } = input
   const format = input['response-format']
   if (format === undefined || !isKnownTranscriptionModel(model)) return []
-  if (transcriptionInputProblems(input).some(({ path }) => path === '/response-format')) return []
   const formats = streamFormatsOf(model)
   if (formats.includes(format)) return []
   return [{ path: '/response-format', message: `must be ${alternatives(formats)} to stream ${model}` }]

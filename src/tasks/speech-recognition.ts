@@ -123,7 +123,10 @@ export async function checkedTranscriptionForm(
   moreProblems: FieldProblem[] = [],
 ): Promise<{ body: FormData; audioBytes: number }> {
   const references = await readSpeakerReferences(input['known-speaker-references'])
-  refuseProblems([...transcriptionInputProblems(input), ...moreProblems, ...references.problems])
+  const problems = transcriptionInputProblems(input)
+  // A field the input's own checks refuse already is not named twice (a format neither takes).
+  const unnamed = moreProblems.filter(({ path }) => !problems.some((problem) => problem.path === path))
+  refuseProblems([...problems, ...unnamed, ...references.problems])
   const body = await toTranscriptionForm(input, ctx.uploads.audio, references.dataUrls)
   return { body, audioBytes: (body.get('file') as Blob).size }
 }
