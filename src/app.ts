@@ -13,6 +13,7 @@ import swaggerPlugin from './plugins/swagger.ts'
 import unmatchedRoutes from './plugins/unmatched-routes.ts'
 import healthRoutes from './routes/health.ts'
 import taskRoutes from './routes/tasks.ts'
+import { boundedSchemaCompiler } from './schemas/body-validator.ts'
 import { loadComponentDefinition, loadTaskDefinitions } from './schemas/load-tasks.ts'
 import type { Tracing } from './tracing/tracing.ts'
 import { defaultMaxConcurrentUpstream } from './upstream/capacity.ts'
@@ -71,6 +72,8 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config,
   // Task inputs are JSON; a text/plain body is refused with 415 rather than parsed as a string.
   fastify.removeContentTypeParser('text/plain')
   fastify.addSchema(ERROR_SCHEMA)
+  // Bodies up to the route's limit are refused in milliseconds, whatever their shape.
+  fastify.setValidatorCompiler(boundedSchemaCompiler)
   await fastify.register(unmatchedRoutes)
   await fastify.register(swaggerPlugin, { component })
   await fastify.register(errorHandler, { logSummary })

@@ -1,6 +1,6 @@
 import type { FastifyError } from 'fastify'
 import type { ErrorObject } from 'ajv'
-import { pointerToField, type DetailedError, type ErrorCode, type ErrorDetail } from './errors.ts'
+import { pointerToField, validationFailure, type DetailedError, type ErrorCode, type ErrorDetail } from './errors.ts'
 
 interface ServiceCode {
   code: ErrorCode
@@ -55,7 +55,7 @@ function serviceCodeOf(code: string | undefined, status: number): ServiceCode | 
 export type AnyError = FastifyError & Partial<DetailedError>
 
 export interface ErrorBody {
-  error: { code: string; message: string; details: ErrorDetail[]; 'request-id': string }
+  error: { code: string; message: string; details: ErrorDetail[]; 'omitted-details'?: number; 'request-id': string }
 }
 
 /** The status and body the caller gets for an error; also used for SSE `error` events. */
@@ -65,10 +65,13 @@ export function toErrorResponse(error: AnyError, requestId: string): { status: n
   let code = known?.code ?? error.code ?? 'ERR_INTERNAL'
   let message = known?.message ?? error.message
   let details = error.details
+  let omitted = error.omittedDetails
   if (error.validation) {
+    const failure = validationFailure(validationDetails(error.validation, error.validationContext ?? 'body'))
     code = 'ERR_VALIDATION'
-    details = validationDetails(error.validation, error.validationContext ?? 'body')
-    message = `The request is invalid: ${details.map((d) => `${d.field} ${d.message}`).join('; ')}`
+    details = failure.details
+    message = failure.message
+    omitted = failure.omittedDetails
   } else if (error instanceof SyntaxError && status === 400) {
     code = 'ERR_INVALID_JSON'
     message = `The body is not valid JSON: ${error.message}`
@@ -77,7 +80,9 @@ export function toErrorResponse(error: AnyError, requestId: string): { status: n
     code = 'ERR_INTERNAL'
     message = 'Internal server error'
   }
-  return { status, body: { error: { code, message, details: details ?? [], 'request-id': requestId } } }
+  const body: ErrorBody['error'] = { code, message, details: details ?? [], 'request-id': requestId }
+  if (omitted) body['omitted-details'] = omitted
+  return { status, body: { error: body } }
 }
 
 function statusOf(error: AnyError): number {

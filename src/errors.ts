@@ -13,8 +13,13 @@ export interface DetailedError extends Error {
   code: string
   statusCode?: number
   details?: ErrorDetail[]
+  /** Problems found beyond those in `details`. */
+  omittedDetails?: number
   retryAfterSeconds?: number
 }
+
+/** Problems an error body lists at most: one body can hold millions, and the first say enough. */
+export const MAX_LISTED_PROBLEMS = 20
 
 /** What an error code means: its HTTP status, and one line for the reader of docs/errors.md. */
 export interface ErrorCodeInfo {
@@ -26,7 +31,9 @@ export interface ErrorCodeInfo {
 export const ERROR_CODES = {
   ERR_VALIDATION: {
     status: 400,
-    meaning: "The body breaks the task's schema or one of its rules; `details` names every failing field.",
+    meaning:
+      "The body breaks the task's schema or one of its rules; `details` names the failing fields " +
+      `(the first ${MAX_LISTED_PROBLEMS}; \`omitted-details\` counts the others).`,
   },
   ERR_INVALID_JSON: { status: 400, meaning: 'The body is empty or not JSON.' },
   ERR_INVALID_MULTIPART: {
@@ -181,8 +188,26 @@ export function invalidField(path: string, message: string): DetailedError {
 
 /** One 400 about several fields, each `[pointer, message]`, listed as a schema failure would. */
 export function invalidFields(problems: Array<[path: string, message: string]>): DetailedError {
-  const details = problems.map(([path, message]) => ({ field: pointerToField(path) || '(body)', path, message }))
-  return withDetails(new ValidationError(details.map((d) => `${d.field} ${d.message}`).join('; ')), details)
+  return validationFailure(
+    problems.map(([path, message]) => ({ field: pointerToField(path) || '(body)', path, message })),
+  )
+}
+
+/**
+ * The 400 for a body's problems: the first MAX_LISTED_PROBLEMS listed, the rest counted as
+ * `omitted-details`, or, when the search stopped early (`unsearched`), said to be unlooked for.
+ */
+export function validationFailure(
+  problems: ErrorDetail[],
+  { unsearched }: { unsearched?: string } = {},
+): DetailedError {
+  const details = problems.slice(0, MAX_LISTED_PROBLEMS)
+  const omitted = problems.length - details.length
+  let message = details.map((d) => `${d.field} ${d.message}`).join('; ')
+  if (omitted) message += `; and ${omitted} more`
+  if (unsearched) message += `; ${unsearched}`
+  const error = withDetails(new ValidationError(message), details)
+  return omitted ? Object.assign(error, { omittedDetails: omitted }) : error
 }
 
 export function pointerToField(pointer: string): string {
@@ -222,6 +247,10 @@ export const ERROR_SCHEMA = {
               message: { type: 'string' },
             },
           },
+        },
+        'omitted-details': {
+          type: 'integer',
+          description: `Further problems found and not listed in \`details\` (which holds the first ${MAX_LISTED_PROBLEMS}).`,
         },
         'request-id': { type: 'string', description: 'Id of the request, as in the X-Request-Id header and the logs.' },
         status: { type: 'integer', description: 'In a batch output: the HTTP status this item would have had alone.' },

@@ -18,11 +18,15 @@ export interface TextGenerationInput {
    */
   'system-message'?: string
   /**
-   * Images that accompany the prompt. Each entry is a data URI, a bare base64 string (the image type is detected from its bytes) or an http(s) URL that OpenAI fetches itself.
+   * Images that accompany the prompt (at most 500, OpenAI's limit). Each entry is a data URI, a bare base64 string (the image type is detected from its bytes) or an http(s) URL that OpenAI fetches itself.
+   *
+   * @maxItems 500
    */
   images?: string[]
   /**
-   * Earlier turns of the conversation, oldest first. When present, it replaces `system-message`; the prompt is sent after the last turn. A tool round trip is an `assistant` turn with the `tool-calls` of an earlier answer (copied from its output), then one `tool` turn per call with its `tool-call-id` and result. `system` turns go to reasoning models as developer turns; `developer` turns are sent as they are (OpenAI takes them for every current model; an OpenAI-compatible server may want `system`). o1-mini and o1-preview take neither: such a turn is a 400 with them.
+   * Earlier turns of the conversation, oldest first (at most 10,000). When present, it replaces `system-message`; the prompt is sent after the last turn. A tool round trip is an `assistant` turn with the `tool-calls` of an earlier answer (copied from its output), then one `tool` turn per call with its `tool-call-id` and result. `system` turns go to reasoning models as developer turns; `developer` turns are sent as they are (OpenAI takes them for every current model; an OpenAI-compatible server may want `system`). o1-mini and o1-preview take neither: such a turn is a 400 with them.
+   *
+   * @maxItems 10000
    */
   'chat-history'?: {
     /**
@@ -37,6 +41,7 @@ export interface TextGenerationInput {
      * On an assistant turn: the functions the model asked to call, as the output's `tool-calls` gave them.
      *
      * @minItems 1
+     * @maxItems 256
      */
     'tool-calls'?: [
       {
@@ -362,13 +367,16 @@ export interface SpeechRecognitionInput {
    */
   language?: string
   /**
-   * The languages the audio may be in, as ISO-639-1 codes (such as `[en, fr]`); gpt-transcribe only. In a multipart body, one text part per code.
+   * The languages the audio may be in, as ISO-639-1 codes (such as `[en, fr]`), 100 at most; gpt-transcribe only. In a multipart body, one text part per code.
    *
    * @minItems 1
+   * @maxItems 100
    */
   languages?: [string, ...string[]]
   /**
-   * Words or phrases to listen for, such as names and jargon; gpt-transcribe only. In a multipart body, one text part per keyword.
+   * Words or phrases to listen for, such as names and jargon, 1,000 at most; gpt-transcribe only. In a multipart body, one text part per keyword.
+   *
+   * @maxItems 1000
    */
   keywords?: string[]
   /**
@@ -381,14 +389,17 @@ export interface SpeechRecognitionInput {
   'response-format'?: 'json' | 'text' | 'srt' | 'vtt' | 'verbose_json' | 'diarized_json'
   /**
    * Extras for the answer: `logprobs` adds the output's `logprobs`, the log probability of each token of the transcript, which shows how sure the model was. Needs `response-format` json (OpenAI's default) and gpt-4o-transcribe or gpt-4o-mini-transcribe; not for gpt-4o-transcribe-diarize. In a multipart body, one text part per value.
+   *
+   * @maxItems 1
    */
-  include?: 'logprobs'[]
+  include?: [] | ['logprobs']
   /**
    * Which timestamps a `verbose_json` answer carries: `segment` (OpenAI's default), `word` or both. Needs `response-format` verbose_json; not for gpt-4o-transcribe-diarize. In a multipart body, one text part per value (the name may end in `[]`).
    *
    * @minItems 1
+   * @maxItems 2
    */
-  'timestamp-granularities'?: ['word' | 'segment', ...('word' | 'segment')[]]
+  'timestamp-granularities'?: ['word' | 'segment'] | ['word' | 'segment', 'word' | 'segment']
   /**
    * How OpenAI cuts the audio before transcribing it: `auto` (loudness normalised, then cut at pauses found by voice activity detection) or a `server_vad` object to tune that detection. Without it the audio is transcribed as one block, except with gpt-4o-transcribe-diarize, which is sent `auto` (OpenAI requires chunking for its audio over 30 seconds). In a multipart body: `auto`, or the object as JSON text.
    */

@@ -4,7 +4,7 @@ import { toErrorResponse, type AnyError } from '../error-response.ts'
 import { ERROR_SCHEMA } from '../errors.ts'
 import type { TaskName } from '../generated/task-types.ts'
 import type { TaskDefinition } from '../schemas/load-tasks.ts'
-import { compileItemValidator } from '../schemas/item-validator.ts'
+import { compileBodyCheck } from '../schemas/body-validator.ts'
 import type { BatchRunner, TaskInput, TaskOutput, TaskRunner } from '../tasks/task-context.ts'
 import { RawJson } from '../tasks/raw-json.ts'
 import {
@@ -35,7 +35,7 @@ export function registerBatchRoute<N extends TaskName>(
   deps: TaskRouteDeps,
 ): void {
   const { config } = deps
-  const validate = compileItemValidator<TaskInput<N>>(def.input)
+  const check = compileBodyCheck(def.input, 'item')
   const defaultModel = modelByDefault(def)
   const contextFor = taskContextFactory(deps, def)
   const task = taskModule(def.name)
@@ -83,15 +83,11 @@ export function registerBatchRoute<N extends TaskName>(
       const outputs: unknown[] = new Array(inputs.length)
       const runnable: number[] = []
       const valid: Array<TaskInput<N>> = []
-      inputs.forEach((input, i) => {
+      inputs.forEach((item, i) => {
         try {
-          if (!validate(input)) {
-            throw Object.assign(new Error('invalid item'), {
-              validation: validate.errors,
-              validationContext: 'item',
-              statusCode: 400,
-            })
-          }
+          const problems = check(item)
+          if (problems) throw problems
+          const input = item as TaskInput<N>
           assertModelAllowed(config.allowedModels, input.model ?? defaultModel)
           runnable.push(i)
           valid.push(input)

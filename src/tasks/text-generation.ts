@@ -1,5 +1,6 @@
 import type OpenAI from 'openai'
 import { invalidField } from '../errors.ts'
+import { BODY_BOUNDS, pathDeeperThan, TOO_DEEP } from '../schemas/body-validator.ts'
 import type { TextGenerationInput, TextGenerationOutput } from '../generated/task-types.ts'
 import type { TaskContext } from './task-context.ts'
 import { toMessages } from './chat-messages.ts'
@@ -72,6 +73,9 @@ function responseFormat(input: TextGenerationInput): ChatRequest['response_forma
     throw invalidField(path, `is not valid JSON: ${(err as Error).message}`)
   }
   if (!isObject(parsed)) throw invalidField(path, 'must be a JSON object')
+  if (pathDeeperThan(parsed, BODY_BOUNDS.maxDepth) !== undefined) {
+    throw invalidField(path, TOO_DEEP)
+  }
   // OpenAI's own wrapper {name, schema, strict, description}, or the bare schema.
   const wrapped = isObject(parsed.schema) && typeof parsed.name === 'string'
   const name = format.name ?? (wrapped ? parsed.name : 'response')
