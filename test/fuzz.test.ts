@@ -16,12 +16,15 @@ import fc from 'fast-check'
 import type { FastifyInstance } from 'fastify'
 import YAML from 'yaml'
 import type { TaskName } from '../src/generated/task-types.ts'
-import { buildWithUpstream } from './support/app.ts'
+import { buildWithUpstream, capturedLogLines, TEST_API_KEY } from './support/app.ts'
 import { fakeImageBytes, type FakeOpenAI, type RecordedRequest } from './support/fake-openai/index.ts'
 import { BUILT_IN_VOICES } from './support/fixtures.ts'
+import { findGc, settledHeap } from './support/heap.ts'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_250_611)
 const RUNS = Number(process.env.FUZZ_RUNS ?? 600)
+// Whatever the body, its answer comes within this: an unbounded check took 11 s for 2 MB.
+const ANSWER_WITHIN_MS = 10_000
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 type Body = Record<string, unknown>
@@ -256,7 +259,9 @@ async function check(
   tally: Tally,
 ): Promise<void> {
   const body = parsed(req.payload)
-  const skip = SKIPS.find((s) => s.matches(route, body, req))
+  const [task, batch] = route.split('/')
+  const items = batch && isPlainObject(body) && Array.isArray(body.inputs) ? body.inputs : [body]
+  const skip = SKIPS.find((s) => items.some((item) => s.matches(task!, item, req)))
   if (skip) {
     tally.skipped.set(skip.reason, (tally.skipped.get(skip.reason) ?? 0) + 1)
     fc.pre(false)
@@ -266,7 +271,9 @@ async function check(
   const headers: Record<string, string> = {}
   if (req.contentType !== undefined) headers['content-type'] = req.contentType
   if (req.accept !== undefined) headers.accept = req.accept
+  const started = performance.now()
   const res = await app.inject({ method: 'POST', url: `/v1/tasks/${route}`, payload: req.payload, headers })
+  const elapsed = performance.now() - started
   const status = res.statusCode
   tally.runs++
   tally.statuses.set(status, (tally.statuses.get(status) ?? 0) + 1)
@@ -276,6 +283,9 @@ async function check(
     (status >= 200 && status < 300) || (status >= 400 && status < 500),
     `status ${status}: ${res.body.slice(0, 500)}`,
   )
+  assert.ok(elapsed < ANSWER_WITHIN_MS, `answered in ${Math.round(elapsed)} ms`)
+  assert.ok(!res.body.includes(TEST_API_KEY), 'the server key is not in the answer')
+  assert.ok(!JSON.stringify(res.headers).includes(TEST_API_KEY), 'the server key is not in a header')
   if (status >= 400) assertErrorShape(status, res.headers, res.body)
   else if (String(res.headers['content-type']).startsWith('text/event-stream')) {
     const events = [...res.body.matchAll(/^event: (\w+)$/gm)].map((m) => m[1])
@@ -1058,17 +1068,161 @@ const contentType = fc.oneof(
   { weight: 1, arbitrary: printable },
 )
 
-function requests(valid: fc.Arbitrary<Body>, wild: fc.Arbitrary<Body>, task: string): fc.Arbitrary<FuzzRequest> {
-  const body = fc.oneof(
+/** Cheap to send, once expensive to refuse: a huge array, many keys, deep nesting, as JSON text. */
+const hugeValue = fc.oneof(
+  fc.integer({ min: 1_000, max: 300_000 }).map((n) => `[${'1,'.repeat(n - 1)}1]`),
+  fc.integer({ min: 1_000, max: 100_000 }).map((n) => `[${'"x",'.repeat(n - 1)}"x"]`),
+  fc.integer({ min: 1_000, max: 50_000 }).map((n) => `{${Array.from({ length: n }, (_, i) => `"k${i}":1`).join(',')}}`),
+  fc.integer({ min: 65, max: 20_000 }).map((n) => '['.repeat(n) + ']'.repeat(n)),
+  fc.integer({ min: 65, max: 5_000 }).map((n) => '{"a":'.repeat(n) + '{}' + '}'.repeat(n)),
+)
+
+/** A body of the task with one of its fields (or an unknown one) set to a huge value. */
+function oversized(valid: fc.Arbitrary<Body>, task: string): fc.Arbitrary<string> {
+  return fc.tuple(valid, fc.constantFrom(...fieldsOf(task), 'unknown-field'), hugeValue).map(([body, field, value]) => {
+    const json = JSON.stringify({ ...body, [field]: undefined })
+    return json === '{}' ? `{"${field}":${value}}` : `${json.slice(0, -1)},"${field}":${value}}`
+  })
+}
+
+function bodies(valid: fc.Arbitrary<Body>, wild: fc.Arbitrary<Body>, task: string): fc.Arbitrary<unknown> {
+  return fc.oneof(
     { weight: 4, arbitrary: valid },
     { weight: 2, arbitrary: wild },
     { weight: 4, arbitrary: mutated(valid, fieldsOf(task)) },
     { weight: 1, arbitrary: anyJson },
   )
-  return fc
-    .tuple(body.chain(payloadOf), contentType, accept)
-    .map(([payload, type, acceptHeader]) => ({ payload, contentType: type, accept: acceptHeader ?? undefined }))
 }
+
+function requests(valid: fc.Arbitrary<Body>, wild: fc.Arbitrary<Body>, task: string): fc.Arbitrary<FuzzRequest> {
+  const payload = fc.oneof(
+    { weight: 11, arbitrary: bodies(valid, wild, task).chain(payloadOf) },
+    { weight: 1, arbitrary: oversized(valid, task) },
+  )
+  return fc
+    .tuple(payload, contentType, accept)
+    .map(([text, type, acceptHeader]) => ({ payload: text, contentType: type, accept: acceptHeader ?? undefined }))
+}
+
+/** `{"inputs":[..]}` of the task's bodies, good, bad and huge, for its batch route. */
+function batchRequests(valid: fc.Arbitrary<Body>, wild: fc.Arbitrary<Body>, task: string): fc.Arbitrary<FuzzRequest> {
+  const item = fc.oneof(
+    { weight: 8, arbitrary: bodies(valid, wild, task).map((body) => JSON.stringify(body) ?? 'null') },
+    { weight: 1, arbitrary: oversized(valid, task) },
+  )
+  const payload = fc.oneof(
+    { weight: 8, arbitrary: fc.array(item, { minLength: 1, maxLength: 4 }).map((json) => `{"inputs":[${json}]}`) },
+    { weight: 1, arbitrary: anyJson.map((inputs) => JSON.stringify({ inputs })) },
+    { weight: 1, arbitrary: hugeValue.map((inputs) => `{"inputs":${inputs}}`) },
+  )
+  return payload.map((text) => ({ payload: text, contentType: 'application/json', accept: undefined }))
+}
+
+// -------------------------------------------------------------------------------------------------
+// Multipart forms for speech recognition
+// -------------------------------------------------------------------------------------------------
+
+const BOUNDARY = 'fuzz-boundary-7f3a'
+
+interface FormPart {
+  name: string
+  value: string | Buffer
+  filename?: string
+  type?: string
+}
+
+function multipartBody(parts: FormPart[]): Buffer {
+  const chunks: Buffer[] = []
+  for (const part of parts) {
+    let head = `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${part.name}"`
+    if (part.filename !== undefined) head += `; filename="${part.filename}"`
+    if (part.type !== undefined) head += `\r\nContent-Type: ${part.type}`
+    chunks.push(Buffer.from(`${head}\r\n\r\n`), Buffer.from(part.value), Buffer.from('\r\n'))
+  }
+  chunks.push(Buffer.from(`--${BOUNDARY}--\r\n`))
+  return Buffer.concat(chunks)
+}
+
+/** Text a form field may carry: numbers as JavaScript reads them but JSON does not, lists, JSON. */
+const formText = fc.oneof(
+  { weight: 4, arbitrary: text.filter((s) => !s.includes(BOUNDARY)) },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      '0',
+      '0.5',
+      '1',
+      '0x1',
+      '0b1',
+      '0o7',
+      '1e3',
+      '.5',
+      '5.',
+      ' 1 ',
+      '+1',
+      '-0',
+      'Infinity',
+      'NaN',
+      '1_0',
+      'true',
+      'false',
+      'auto',
+      'json',
+      'verbose_json',
+      'word',
+      'logprobs',
+      'en',
+      '[]',
+      '{}',
+      '{"type":"server_vad","threshold":0.5}',
+      '{"type":"server_vad","threshold":"x"}',
+    ),
+  },
+)
+
+const TRANSCRIPTION_FORM_FIELDS = [...fieldsOf('speech-recognition'), 'timestamp-granularities[]', 'file', 'x', '']
+
+const textPart = fc.record({ name: fc.constantFrom(...TRANSCRIPTION_FORM_FIELDS), value: formText })
+const filePart = fc.record({
+  name: fc.constantFrom('audio', 'audio', 'known-speaker-references', 'model', 'file'),
+  value: fc.oneof(
+    fc.constant(WAV),
+    fc.constant(PNG),
+    fc.constant(Buffer.alloc(0)),
+    fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes)),
+  ),
+  filename: fc.constantFrom('talk.wav', '', '../../etc/passwd', 'a"b.wav', 'é.mp3'),
+  type: fc.constantFrom('audio/wav', 'application/octet-stream', 'text/plain', 'image/png'),
+})
+
+/** A form that usually names a model and carries audio, plus any other parts. */
+const speechRecognitionForm: fc.Arbitrary<FuzzRequest> = fc
+  .tuple(
+    fc.option(fc.constantFrom('whisper-1', 'gpt-4o-transcribe', 'gpt-transcribe', 'gpt-4o-transcribe-diarize'), {
+      freq: 6,
+    }),
+    fc.boolean(),
+    fc.oneof(
+      { weight: 1, arbitrary: fc.constant([]) },
+      {
+        weight: 2,
+        arbitrary: fc.array(fc.oneof({ weight: 4, arbitrary: textPart }, { weight: 1, arbitrary: filePart }), {
+          maxLength: 5,
+        }),
+      },
+    ),
+    accept,
+  )
+  .map(([model, withAudio, extra, acceptHeader]) => {
+    const parts: FormPart[] = []
+    if (model !== null) parts.push({ name: 'model', value: model })
+    if (withAudio) parts.push({ name: 'audio', value: WAV, filename: 'talk.wav', type: 'audio/wav' })
+    return {
+      payload: multipartBody([...parts, ...extra]),
+      contentType: `multipart/form-data; boundary=${BOUNDARY}`,
+      accept: acceptHeader ?? undefined,
+    }
+  })
 
 // Typed by the generated task names: a task added to schemas/tasks.yaml needs its arbitrary here.
 const ROUTES: Record<TaskName, fc.Arbitrary<FuzzRequest>> = {
@@ -1083,21 +1237,55 @@ const ROUTES: Record<TaskName, fc.Arbitrary<FuzzRequest>> = {
   'text-to-image': requests(textToImage, textToImage, 'text-to-image'),
 }
 
+const BATCH_ROUTES: Record<TaskName, fc.Arbitrary<FuzzRequest>> = {
+  'text-generation': batchRequests(textGeneration(false), textGeneration(true), 'text-generation'),
+  'text-embeddings': batchRequests(textEmbeddings, textEmbeddings, 'text-embeddings'),
+  'speech-recognition': batchRequests(
+    speechRecognition(audioGood, referenceGood),
+    speechRecognition(audioBad, referenceBad),
+    'speech-recognition',
+  ),
+  'text-to-speech': batchRequests(textToSpeech, textToSpeech, 'text-to-speech'),
+  'text-to-image': batchRequests(textToImage, textToImage, 'text-to-image'),
+}
+
+const ALL_ROUTES: Array<[route: string, requests: fc.Arbitrary<FuzzRequest>, runs: number]> = [
+  ...Object.entries(ROUTES).map(([route, arbitrary]): [string, fc.Arbitrary<FuzzRequest>, number] => [
+    route,
+    arbitrary,
+    RUNS,
+  ]),
+  ['speech-recognition', speechRecognitionForm, Math.ceil(RUNS / 2)],
+  ...Object.entries(BATCH_ROUTES).map(([route, arbitrary]): [string, fc.Arbitrary<FuzzRequest>, number] => [
+    `${route}/batch`,
+    arbitrary,
+    Math.ceil(RUNS / 4),
+  ]),
+]
+
+const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`
+const logChars = (): number => capturedLogLines.reduce((n, line) => n + line.length, 0)
+
 // -------------------------------------------------------------------------------------------------
 // The properties
 // -------------------------------------------------------------------------------------------------
 
 describe('fuzzing the task routes', () => {
-  Object.entries(ROUTES).forEach(([route, arbitrary], i) => {
-    test(`POST /v1/tasks/${route}: 2xx or 4xx in the error shape, nothing unmapped reaches OpenAI`, async (t) => {
+  ALL_ROUTES.forEach(([route, arbitrary, runs], i) => {
+    const form = arbitrary === speechRecognitionForm ? ' (multipart forms)' : ''
+    test(`POST /v1/tasks/${route}${form}: 2xx or 4xx in the error shape, nothing unmapped reaches OpenAI`, async (t) => {
       const { app, upstream } = await buildWithUpstream(t)
       const seed = SEED + i
-      t.diagnostic(`seed ${seed} (FUZZ_SEED=${SEED}), ${RUNS} runs`)
+      t.diagnostic(`seed ${seed} (FUZZ_SEED=${SEED}), ${runs} runs`)
       const tally: Tally = { skipped: new Map(), runs: 0, reachedUpstream: 0, statuses: new Map() }
-      await fc.assert(
-        fc.asyncProperty(arbitrary, (req) => check(app, upstream, route, req, tally)),
-        { seed, numRuns: RUNS },
-      )
+      const property = fc.asyncProperty(arbitrary, (req) => check(app, upstream, route, req, tally))
+      // A first few runs compile what is compiled once (validators, serializers) before the heap is read.
+      await fc.assert(property, { seed: seed + 1_000, numRuns: 20 })
+      const gc = findGc()
+      const logsBefore = logChars()
+      const heapBefore = await settledHeap(gc)
+      await fc.assert(property, { seed, numRuns: runs })
+      const heapAfter = await settledHeap(gc)
       const statuses = [...tally.statuses]
         .sort(([a], [b]) => a - b)
         .map(([s, n]) => `${s}×${n}`)
@@ -1105,9 +1293,14 @@ describe('fuzzing the task routes', () => {
       t.diagnostic(`${tally.runs} requests, ${tally.reachedUpstream} reached the stand-in; statuses ${statuses}`)
       for (const [reason, n] of tally.skipped) t.diagnostic(`skipped ${n} input(s): ${reason}`)
       assert.ok(
-        tally.reachedUpstream >= RUNS * 0.1,
-        `the generators reach OpenAI often enough (${tally.reachedUpstream} of ${RUNS})`,
+        tally.reachedUpstream >= runs * 0.1,
+        `the generators reach OpenAI often enough (${tally.reachedUpstream} of ${runs})`,
       )
+      // The harness keeps every log line the app writes (for the secrets check): not the app's memory.
+      const logGrowth = logChars() - logsBefore
+      const limit = heapBefore * 1.1 + logGrowth * 2 + 4e6
+      t.diagnostic(`heapUsed ${mb(heapBefore)} -> ${mb(heapAfter)}, log lines kept +${mb(logGrowth)}`)
+      assert.ok(heapAfter <= limit, `heap grew from ${mb(heapBefore)} to ${mb(heapAfter)} (limit ${mb(limit)})`)
       const health = await app.inject({ method: 'GET', url: '/healthz' })
       assert.equal(health.statusCode, 200, 'the service is alive afterwards')
       assertNotPolluted()
