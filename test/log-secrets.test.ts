@@ -120,6 +120,8 @@ test('at trace, no log line of any route holds a token, a key or the organizatio
     { ...post({}), headers: { ...CREDENTIALS, 'content-type': 'text/csv' }, body: 'a' },
     415,
   )
+  const gzipped = { ...post(INPUTS['text-embeddings']), headers: { ...JSON_BODY, 'content-encoding': 'gzip' } }
+  await call(base, '/v1/tasks/text-embeddings', gzipped, 415)
   await call(base, '/v1/tasks/no-such-task', post({}), 404)
   await call(base, '/v1/tasks/text-generation', { headers: CREDENTIALS }, 405)
   await call(
