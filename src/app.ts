@@ -2,7 +2,8 @@ import accepts from '@fastify/accepts'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from './config.ts'
-import { ERROR_SCHEMA } from './errors.ts'
+import { hasCodedBody } from './content-coding.ts'
+import { ERROR_SCHEMA, UnsupportedContentEncodingError } from './errors.ts'
 import { IdleMemoryRelease } from './idle-memory-release.ts'
 import { LogSummary } from './log-summary.ts'
 import { ServiceMetrics } from './metrics/service-metrics.ts'
@@ -93,6 +94,11 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config,
   await fastify.register(accepts)
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    // Here rather than in a parser: a compressed body is refused before anything reads it.
+    if (hasCodedBody(request.headers)) {
+      reply.header('accept-encoding', 'identity')
+      return done(new UnsupportedContentEncodingError())
+    }
     done()
   })
 

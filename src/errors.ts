@@ -72,7 +72,9 @@ export const ERROR_CODES = {
   ERR_MEDIA_TOO_LARGE: { status: 413, meaning: "Audio, inline or uploaded, over OpenAI's 25 MB." },
   ERR_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
-    meaning: 'The body is neither JSON nor, for a task that takes uploads, multipart/form-data.',
+    meaning:
+      'The body is neither JSON nor, for a task that takes uploads, multipart/form-data; or it is ' +
+      'compressed, with a `Content-Encoding` other than `identity` (the answer says `Accept-Encoding: identity`).',
   },
   ERR_RATE_LIMITED: {
     status: 429,
@@ -169,6 +171,10 @@ export const MediaTooLargeError = defineError('ERR_MEDIA_TOO_LARGE', 'The media 
 export const MalformedMultipartError = defineError(
   'ERR_INVALID_MULTIPART',
   'The multipart/form-data body is malformed: %s',
+)
+export const UnsupportedContentEncodingError = defineError(
+  'ERR_UNSUPPORTED_MEDIA_TYPE',
+  'Unsupported Content-Encoding: send the body uncompressed, without Content-Encoding (or as identity)',
 )
 export const MethodNotAllowedError = defineError('ERR_METHOD_NOT_ALLOWED', 'Method %s is not allowed on %s; use %s')
 

@@ -20,6 +20,8 @@ const SAFE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
 /**
  * Log paths that may hold a key or token; pino replaces them before anything is written. `req`
  * needs none: Fastify's serializer writes only its method, URL, host and peer, never headers.
+ * @fastify/multipart's trace line gives busboy's options, the request's headers among them: all
+ * of them go, as any header a proxy adds (a cookie, an identity token) may be a credential.
  * Named paths rather than wildcards: a wildcard, or a path under `req`, which every request's
  * line carries, has every line cloned and searched (bench/README.md, The access log line).
  */
@@ -27,6 +29,7 @@ export const REDACTED_PATHS = [
   'headers.authorization',
   'headers["x-openai-api-key"]',
   'headers["openai-organization"]',
+  'busboyOptions.headers',
   'config.openai.apiKey',
   'credentials.apiKey',
   'apiKey',

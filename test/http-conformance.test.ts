@@ -1,7 +1,9 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request as httpRequest } from 'node:http'
+import { gzipSync } from 'node:zlib'
 import { buildWithUpstream, serveWithUpstream } from './support/app.ts'
+import { wavHeader } from './support/wav.ts'
 
 /**
  * HTTP as RFC 9110 has it, in the service's own error shape: a known path asked with another
@@ -157,4 +159,122 @@ describe('no FST_ code reaches a caller', () => {
       assert.equal(upstream.requests.length, 0)
     })
   }
+})
+
+describe('415 for a body in a content coding (RFC 9110 §15.5.16)', () => {
+  const EMBEDDING = { model: 'text-embedding-3-small', text: 'one' }
+
+  function speechForm(): FormData {
+    const form = new FormData()
+    form.append('model', 'whisper-1')
+    const samples = Buffer.alloc(4000, 1)
+    form.append('audio', new Blob([wavHeader(samples.length, 8000), samples], { type: 'audio/wav' }), 'a.wav')
+    return form
+  }
+
+  /** A form as the bytes and Content-Type fetch would send. */
+  async function encodedForm(): Promise<{ type: string; bytes: Buffer }> {
+    const request = new Request('http://form.invalid', { method: 'POST', body: speechForm() })
+    return { type: request.headers.get('content-type')!, bytes: Buffer.from(await request.arrayBuffer()) }
+  }
+
+  async function assertRefused(res: Response): Promise<void> {
+    const body = await res.text()
+    assertServiceError(
+      { statusCode: res.status, headers: Object.fromEntries(res.headers), json: () => JSON.parse(body) },
+      415,
+      'ERR_UNSUPPORTED_MEDIA_TYPE',
+    )
+    assert.match(JSON.parse(body).error.message, /Content-Encoding/)
+    assert.equal(res.headers.get('accept-encoding'), 'identity')
+  }
+
+  for (const coding of ['gzip', 'GZip', 'deflate', 'br', 'zstd', 'gzip, identity', 'identity, gzip', 'x-unknown']) {
+    test(`Content-Encoding: ${coding} on JSON, a batch and a form is a 415 before anything is read`, async (t) => {
+      const { upstream, base } = await serveWithUpstream(t)
+      const json = { 'content-type': 'application/json', 'content-encoding': coding }
+      const gzipped = gzipSync(JSON.stringify(EMBEDDING))
+      await assertRefused(
+        await fetch(`${base}/v1/tasks/text-embeddings`, { method: 'POST', headers: json, body: gzipped }),
+      )
+      await assertRefused(
+        await fetch(`${base}/v1/tasks/text-embeddings/batch`, {
+          method: 'POST',
+          headers: json,
+          body: gzipSync(JSON.stringify({ inputs: [EMBEDDING] })),
+        }),
+      )
+      const form = await encodedForm()
+      await assertRefused(
+        await fetch(`${base}/v1/tasks/speech-recognition`, {
+          method: 'POST',
+          headers: { 'content-type': form.type, 'content-encoding': coding },
+          body: gzipSync(form.bytes),
+        }),
+      )
+      assert.equal(upstream.requests.length, 0, 'nothing reaches OpenAI')
+    })
+  }
+
+  test('the 415 comes before the body does: nothing waits for it or parses it', async (t) => {
+    const { upstream, port } = await serveWithUpstream(t)
+    const answer = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>(
+      (resolve, reject) => {
+        const req = httpRequest({
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/v1/tasks/text-generation',
+          // A body announced, far over the limit, of which not one byte is ever sent.
+          headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': '99999999' },
+        })
+        req.on('response', (res) => {
+          let text = ''
+          res
+            .setEncoding('utf8')
+            .on('data', (chunk) => (text += chunk))
+            .on('end', () => {
+              resolve({ status: res.statusCode!, headers: res.headers, body: text })
+              req.destroy()
+            })
+        })
+        req.on('error', reject).flushHeaders()
+      },
+    )
+    assertServiceError(
+      { statusCode: answer.status, headers: answer.headers, json: () => JSON.parse(answer.body) },
+      415,
+      'ERR_UNSUPPORTED_MEDIA_TYPE',
+    )
+    assert.equal(upstream.requests.length, 0)
+  })
+
+  for (const coding of ['identity', 'Identity', ' identity ', '']) {
+    test(`Content-Encoding: ${JSON.stringify(coding)} is the body as sent`, async (t) => {
+      const { upstream, base } = await serveWithUpstream(t)
+      const json = { 'content-type': 'application/json', 'content-encoding': coding }
+      const res = await fetch(`${base}/v1/tasks/text-embeddings`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify(EMBEDDING),
+      })
+      assert.equal(res.status, 200, await res.text())
+      const form = await encodedForm()
+      const upload = await fetch(`${base}/v1/tasks/speech-recognition`, {
+        method: 'POST',
+        headers: { 'content-type': form.type, 'content-encoding': coding },
+        body: form.bytes,
+      })
+      assert.equal(upload.status, 200, await upload.text())
+      assert.equal(upstream.requests.length, 2)
+      assert.equal(upstream.requests[0]!.json.input, EMBEDDING.text)
+      assert.equal(upstream.requests[1]!.form!.files.file!.data.length, 44 + 4000)
+    })
+  }
+
+  test('a GET with a Content-Encoding but no body is answered as usual', async (t) => {
+    const { base } = await serveWithUpstream(t)
+    const res = await fetch(`${base}/healthz`, { headers: { 'content-encoding': 'gzip' } })
+    assert.equal(res.status, 200)
+  })
 })

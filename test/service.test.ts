@@ -126,6 +126,7 @@ test('log redaction hides keys in headers and setup fields', async (t) => {
     {
       req: { headers: { authorization: 'Bearer sk-leak-1234567890', 'x-openai-api-key': 'sk-leak-req-key' } },
       headers: { authorization: 'Bearer sk-leak-top-level', 'x-openai-api-key': 'sk-leak-header' },
+      busboyOptions: { headers: { cookie: 'session=sk-leak-multipart' }, limits: { files: 1 } },
       'api-key': 'sk-leak-abcdefghij',
       config: { openai: { apiKey: 'sk-leak-0987654321' } },
       credentials: { apiKey: 'sk-leak-credentials' },

@@ -209,6 +209,40 @@ test('a temperature out of range as text is a 400 too (the text is typed, then v
   assert.equal(upstream.requests.length, 0)
 })
 
+test('temperature as text is read as JSON reads a number, or refused naming it', async (t) => {
+  const { upstream, base } = await serve(t)
+  const audio: Part = ['audio', { bytes: wav(2000), filename: 'a.wav' }]
+  // JSON's number syntax, then validated: 0.1 as `1e-1` is fine, `1e3` is 1000, over the maximum.
+  const typed: Array<[text: string, sent: string]> = [
+    ['0', '0'],
+    ['0.25', '0.25'],
+    ['1', '1'],
+    ['1e-1', '0.1'],
+    ['25E-2', '0.25'],
+  ]
+  const refused = ['0x1', '0X1', '0b1', '0o7', '', ' ', ' 1 ', '1 ', '\t0.5', '0.5\n', 'Infinity', 'NaN']
+  refused.push('+0.5', '.5', '1.', '01', '1e3', '1e999', '1_0', '0.5.1', '\u0661')
+  for (const [text, sent] of typed) {
+    await t.test(`temperature=${JSON.stringify(text)} goes to OpenAI as ${sent}`, async () => {
+      upstream.reset()
+      const res = await postForm(base, [audio, ['model', 'whisper-1'], ['temperature', text]])
+      assert.equal(res.status, 200, await res.clone().text())
+      assert.equal(upstream.requests.length, 1)
+      assert.equal(upstream.requests[0]!.form!.fields.temperature, sent)
+    })
+  }
+  for (const text of refused) {
+    await t.test(`temperature=${JSON.stringify(text)} is a 400 naming temperature`, async () => {
+      upstream.reset()
+      const res = await postForm(base, [audio, ['model', 'whisper-1'], ['temperature', text]])
+      const error = await errorOf(res, 400)
+      assert.equal(error.code, 'ERR_VALIDATION')
+      assert.deepEqual(pathsOf(error), ['/temperature'])
+      assert.equal(upstream.requests.length, 0, 'nothing reaches OpenAI')
+    })
+  }
+})
+
 test('a form without model is a 400 naming model', async (t) => {
   const { upstream, base } = await serve(t)
   const res = await postForm(base, [

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import sharp from 'sharp'
-import { buildWithUpstream } from './support/app.ts'
+import { buildWithUpstream, serveWithUpstream } from './support/app.ts'
 import { fakeImageBytes } from './support/fake-openai/index.ts'
 
 const URL = '/v1/tasks/text-to-image'
@@ -447,4 +447,58 @@ test('in a batch, an item the model family refuses gets its own 400 entry; the o
   )
   await assertWebpLike(outputs[2].results[0].image, upstream.png)
   assert.deepEqual(upstream.requests.map((r) => r.json.model).sort(), ['dall-e-3', 'gpt-image-1'])
+})
+
+test("OpenAI's revised prompt, however odd, gives a 200 and a header clients take", async (t) => {
+  const { upstream, base } = await serveWithUpstream(t)
+  /** What X-Revised-Prompt holds at most, percent-encoded (docs/streaming.md). */
+  const HEADER_MAX = 8192
+  const cases: Array<[name: string, revised: unknown, inJson: string, inHeader: string | undefined]> = [
+    ['a lone surrogate', 'A wombat \ud800 at dusk', 'A wombat \ufffd at dusk', 'A wombat \ufffd at dusk'],
+    ['a reversed pair', 'Two \udc00\ud800', 'Two \ufffd\ufffd', 'Two \ufffd\ufffd'],
+    ['an object', { text: 'A wombat' }, '', ''],
+    ['a number', 42, '', ''],
+    ['the most the header holds', 'w'.repeat(HEADER_MAX), 'w'.repeat(HEADER_MAX), 'w'.repeat(HEADER_MAX)],
+    ['one byte more', 'w'.repeat(HEADER_MAX + 1), 'w'.repeat(HEADER_MAX + 1), undefined],
+    // 1,366 characters, but each is 6 bytes percent-encoded: the bound is on the encoded header.
+    ['short but wide', 'é'.repeat(1366), 'é'.repeat(1366), undefined],
+    ['200,000 characters', 'a wombat '.repeat(22_223), 'a wombat '.repeat(22_223), undefined],
+  ]
+  const b64 = upstream.png.toString('base64')
+  for (const [name, revised, inJson, inHeader] of cases) {
+    await t.test(name, async () => {
+      const answer = { created: 1700000000, data: [{ b64_json: b64, revised_prompt: revised }] }
+      upstream.reset()
+      upstream.enqueue({ status: 200, body: answer, times: 2 })
+      const input = JSON.stringify({ model: 'dall-e-3', prompt: `${name}, please` })
+
+      const image = await fetch(base + URL, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'image/png' },
+        body: input,
+      })
+      const bytes = Buffer.from(await image.arrayBuffer())
+      assert.equal(image.status, 200, `${name}: ${bytes.toString().slice(0, 300)}`)
+      assert.ok(bytes.equals(upstream.png), `${name}: the image itself`)
+      const header = image.headers.get('x-revised-prompt')
+      if (inHeader === undefined) assert.equal(header, null, `${name}: no header`)
+      else {
+        assert.ok(header !== null && header.length <= HEADER_MAX, `${name}: ${header?.length} bytes`)
+        assert.match(header, /^[\x21-\x7e]*$/, `${name}: plain ASCII`)
+        assert.equal(decodeURIComponent(header), inHeader, name)
+      }
+
+      const json = await fetch(base + URL, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: input,
+      })
+      const body = (await json.json()) as { results: Result[] }
+      assert.equal(json.status, 200, `${name}: ${JSON.stringify(body).slice(0, 300)}`)
+      assert.equal(body.results[0]!['revised-prompt'], inJson, `${name}: the JSON answer keeps the whole prompt`)
+
+      assert.equal(upstream.requests.length, 2, name)
+      for (const request of upstream.requests) assert.equal(request.json.prompt, `${name}, please`)
+    })
+  }
 })

@@ -154,14 +154,20 @@ function typesOf(schema: JsonSchema | undefined): Set<string> {
   return types
 }
 
+/** A number as JSON writes it: no hex, binary or octal, no blanks, no `Infinity`, no bare `.5` or `+1`. */
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/
+
 /**
- * A form field is text; give it the schema's type when the text says so plainly. A field that
- * may be an object takes it as JSON text.
+ * A form field is text; give it the schema's type when the text is that type as JSON writes it
+ * (`true`, `0.5`), else it stays text and validation names the field. A field that may be an
+ * object takes it as JSON text.
  */
 function fromFormText(text: string, schema: JsonSchema | undefined): unknown {
   const types = typesOf(schema)
-  if ((types.has('number') || types.has('integer')) && text.trim() !== '' && Number.isFinite(Number(text))) {
-    return Number(text)
+  if ((types.has('number') || types.has('integer')) && JSON_NUMBER.test(text)) {
+    // `1e999` is JSON but no finite number: it stays text, refused like any other.
+    const value = Number(text)
+    if (Number.isFinite(value)) return value
   }
   if (types.has('boolean') && (text === 'true' || text === 'false')) return text === 'true'
   if (types.has('object') && text.trimStart().startsWith('{')) {

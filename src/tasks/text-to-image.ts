@@ -41,9 +41,16 @@ export function toImageRequest(input: TextToImageInput): OpenAI.Images.ImageGene
 
 interface GeneratedImage {
   b64: string
-  /** Empty when the model did not rewrite the prompt (all but dall-e-3). */
+  /** Empty when the model did not rewrite the prompt (all but dall-e-3); always well-formed UTF-16. */
   revisedPrompt: string
 }
+
+/**
+ * The most X-Revised-Prompt holds, percent-encoded: Node's clients refuse response headers over
+ * 16 KB in all. A longer prompt leaves the header out (a cut one would pass for the whole); the
+ * JSON answer has it whole.
+ */
+const MAX_REVISED_PROMPT_HEADER_BYTES = 8 * 1024
 
 async function generate(input: TextToImageInput, ctx: TaskContext): Promise<GeneratedImage[]> {
   const body = toImageRequest(input)
@@ -60,7 +67,7 @@ async function generate(input: TextToImageInput, ctx: TaskContext): Promise<Gene
       if (!Array.isArray(response?.data)) throw badUpstreamResponse('image response without data')
       const images = response.data.map((image): GeneratedImage => {
         if (typeof image.b64_json !== 'string') throw badUpstreamResponse('image without b64_json')
-        return { b64: image.b64_json, revisedPrompt: image.revised_prompt ?? '' }
+        return { b64: image.b64_json, revisedPrompt: revisedPromptOf(image.revised_prompt) }
       })
       return { response, images }
     },
@@ -68,6 +75,19 @@ async function generate(input: TextToImageInput, ctx: TaskContext): Promise<Gene
   )
   ctx.usage.images(imageModelOf(input), images.length)
   return images
+}
+
+/** OpenAI's revised prompt as text the header and the JSON answer can carry: lone surrogates become U+FFFD. */
+function revisedPromptOf(value: unknown): string {
+  return typeof value === 'string' ? value.toWellFormed() : ''
+}
+
+/** X-Revised-Prompt, percent-encoded, unless it is over MAX_REVISED_PROMPT_HEADER_BYTES. */
+function revisedPromptHeader(prompt: string): Record<string, string> {
+  // Every UTF-16 unit encodes to one byte or more: a longer prompt is over without encoding it.
+  if (prompt.length > MAX_REVISED_PROMPT_HEADER_BYTES) return {}
+  const encoded = encodeURIComponent(prompt)
+  return encoded.length > MAX_REVISED_PROMPT_HEADER_BYTES ? {} : { 'x-revised-prompt': encoded }
 }
 
 /** The image's type from its leading bytes; a 502 when they are no image OpenAI makes. */
@@ -121,7 +141,8 @@ export async function runTextToImage(input: TextToImageInput, ctx: TaskContext):
  * One image as bytes, streamed (base64 decoded in slices): in the `output-format` asked of
  * OpenAI, or else in the type Accept chose (WebP, PNG or JPEG). OpenAI's bytes go out untouched
  * when they are in that type (its PNG, or the format it was asked for) and are converted
- * otherwise. The revised prompt, percent-encoded, travels in the X-Revised-Prompt header.
+ * otherwise. The revised prompt, percent-encoded, travels in the X-Revised-Prompt header when
+ * it fits in MAX_REVISED_PROMPT_HEADER_BYTES.
  */
 export async function streamTextToImage(
   input: TextToImageInput,
@@ -150,7 +171,7 @@ export async function streamTextToImage(
   const [image] = await generate(input, ctx)
   if (!image) throw badUpstreamResponse('image response with no image')
   const drawn = await drawnType(image.b64)
-  const headers = { 'x-revised-prompt': encodeURIComponent(image.revisedPrompt) }
+  const headers = revisedPromptHeader(image.revisedPrompt)
   const bytes = Readable.from(base64Slices(image.b64))
   if (drawn === contentType) return { contentType, body: bytes, headers }
   const converter = await converterTo(contentType)
