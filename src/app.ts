@@ -37,7 +37,10 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config,
     logSummary.close()
     done()
   })
-  const metrics = new ServiceMetrics(() => upstream?.inFlight ?? 0)
+  const metrics = new ServiceMetrics({
+    upstreamInFlight: () => upstream?.inFlight ?? 0,
+    knownModels: config.allowedModels,
+  })
   const maxConcurrent = config.maxConcurrentUpstream ?? defaultMaxConcurrentUpstream()
   fastify.log.info(
     { maxConcurrentUpstream: maxConcurrent, derived: config.maxConcurrentUpstream === undefined },

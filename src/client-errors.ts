@@ -13,6 +13,14 @@ const BY_CODE: Record<string, { code: ErrorCode; message: string }> = {
 }
 const MALFORMED = { code: 'ERR_BAD_HTTP_REQUEST', message: 'Malformed HTTP request' } as const
 
+/** Connections answered here; a request on one of them ended with that answer, not a hang-up. */
+const answered = new WeakMap<Socket, ErrorCode>()
+
+/** The error answered on this connection by the handler below (408 for a body too slow), if any. */
+export function errorAnsweredOn(socket: Socket): ErrorCode | undefined {
+  return answered.get(socket)
+}
+
 /**
  * Errors before a request exists (malformed HTTP, slow clients): answered on the raw socket,
  * with the service's error shape, then the socket is closed.
@@ -28,6 +36,7 @@ export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: 
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     )
+    answered.set(socket, known.code)
   }
   socket.destroy()
 }

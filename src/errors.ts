@@ -84,7 +84,9 @@ export const ERROR_CODES = {
   ERR_HEADERS_TOO_LARGE: { status: 431, meaning: "The request headers are over Node's limit." },
   ERR_CLIENT_CLOSED: {
     status: 499,
-    meaning: 'The caller went away before the answer was ready: logged, never sent, as nobody is left to read it.',
+    meaning:
+      'The caller went away before the answer was complete (a stream included): logged and counted in ' +
+      'the metrics with this status, never sent, as nobody is left to read it.',
   },
   ERR_INTERNAL: { status: 500, meaning: 'A bug in the service; the error log line with the request id has the stack.' },
   ERR_OVERLOADED: {

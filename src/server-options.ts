@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage } from 'node:http'
-import type { Server } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import {
   LogController,
   type FastifyHttpOptions,
@@ -14,6 +13,7 @@ import { BODY_VALIDATION_OPTIONS } from './schemas/ajv-options.ts'
 import pino, { type DestinationStream } from 'pino'
 import type { Config } from './config.ts'
 import { repeatedKind } from './log-summary.ts'
+import { earlyCloseCode, endStatus } from './request-end.ts'
 
 const SAFE_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
 
@@ -38,16 +38,30 @@ export const REDACTED_PATHS = [
   'err.headers.authorization',
 ]
 
+const UNLOGGED = Symbol('unlogged-reply')
+
+declare module 'node:http' {
+  interface ServerResponse {
+    [UNLOGGED]?: FastifyReply
+  }
+}
+
 /**
  * One log line per request, on completion, with the request in it (Fastify writes two), and the
  * error code when the answer is one. Shed requests' lines are debug: the shed is there to spare
- * the process work, and their warnings are counted (log-summary.ts) and in the metrics.
+ * the process work, and their warnings are counted (log-summary.ts) and in the metrics. Fastify
+ * writes no line for a response whose connection closed before it finished: its close does.
  */
 class OneLinePerRequest extends LogController {
-  override incomingRequest(): void {}
+  override incomingRequest(request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return
+    reply.raw[UNLOGGED] = reply
+    reply.raw.on('close', logClosedFirst)
+  }
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return
+    reply.raw[UNLOGGED] = undefined
     const entry = { req: request, res: reply, responseTime: reply.elapsedTime }
     const code = request.errorCode
     // Only a failed write to the client or a failing onResponse hook gets here with an error.
@@ -56,6 +70,22 @@ class OneLinePerRequest extends LogController {
     else if (repeatedKind(code, reply.statusCode) === 'shed') reply.log.debug({ ...entry, code }, 'request completed')
     else reply.log.info({ ...entry, code }, 'request completed')
   }
+
+  // A client that hung up mid-stream needs no line of its own: its request's says so (499).
+  override streamError(error: Error, request: FastifyRequest, reply: FastifyReply): void {
+    if (earlyCloseCode(request) !== 'ERR_CLIENT_CLOSED') super.streamError(error, request, reply)
+  }
+}
+
+/** The line of a request Fastify wrote none for: its connection closed before the response finished. */
+function logClosedFirst(this: ServerResponse): void {
+  const reply = this[UNLOGGED]
+  if (!reply) return
+  this[UNLOGGED] = undefined
+  const { request } = reply
+  const code = (!this.writableFinished && earlyCloseCode(request)) || request.errorCode
+  const res = { statusCode: endStatus(request, this) }
+  reply.log.info({ req: request, res, responseTime: reply.elapsedTime, code }, 'request completed')
 }
 
 /**

@@ -1,4 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { TaskName } from '../generated/task-types.ts'
+import { TASK_FAMILIES } from '../tasks/model-families.ts'
+import { BoundedLabel, OTHER, type KnownValue } from './bounded-label.ts'
 
 export type TokenKind = 'prompt' | 'completion' | 'reasoning' | 'cached'
 
@@ -19,6 +22,33 @@ export interface UpstreamObserver {
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
 
+/** Distinct models a task's metrics name at most; more (a compatible server takes any name) are `other`. */
+export const MAX_MODELS_PER_TASK = 100
+/** Distinct transport error codes named at most: Node's and undici's are a few dozen. */
+const MAX_TRANSPORT_CODES = 50
+// Node's and undici's error codes (ECONNRESET, EAI_AGAIN, UND_ERR_SOCKET, ERR_INVALID_URL, ABORT_ERR).
+const TRANSPORT_CODE = /^(?:E[A-Z0-9_]{2,30}|UND_ERR_[A-Z_]{1,40}|ERR_[A-Z0-9_]{1,60}|ABORT_ERR|UNKNOWN)$/
+// HTTP's usual methods; WebDAV's and made-up ones (Node parses some thirty) are `other`.
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+// OpenAI's usual statuses, those upstream-errors.ts tells apart among them; others by class.
+const NAMED_UPSTREAM_STATUSES = new Map(
+  [200, 201, 204, 400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 500, 501, 502, 503, 504].map((s) => [s, String(s)]),
+)
+
+/** An upstream's status as a label: a named one, else its class (`4xx` matches `4..` too). */
+function upstreamStatusLabel(status: number): string {
+  const named = NAMED_UPSTREAM_STATUSES.get(status)
+  if (named) return named
+  return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : OTHER
+}
+
+export interface ServiceMetricsOptions {
+  /** OpenAI calls open now. */
+  upstreamInFlight: () => number
+  /** Models named besides each task's families (src/tasks/model-families.ts): ALLOWED_MODELS' entries. */
+  knownModels?: KnownValue[]
+}
+
 /**
  * The service's Prometheus metrics, in a registry of its own (several apps can live in one
  * process, as in the tests). Names follow Prometheus conventions: *_total counters, *_seconds.
@@ -37,8 +67,14 @@ export class ServiceMetrics {
   readonly #audioSeconds: Counter<'model'>
   readonly #images: Counter<'model'>
   readonly #clientWriteTimeouts: Counter
+  readonly #knownModels: KnownValue[]
+  readonly #modelLabels = new Map<TaskName, BoundedLabel>()
+  // Values from callers and from the upstream, bounded (bounded-label.ts).
+  readonly #methods = new BoundedLabel(HTTP_METHODS, HTTP_METHODS.length)
+  readonly #transportCodes = new BoundedLabel([(code) => TRANSPORT_CODE.test(code)], MAX_TRANSPORT_CODES)
 
-  constructor(upstreamInFlight: () => number) {
+  constructor({ upstreamInFlight, knownModels = [] }: ServiceMetricsOptions) {
+    this.#knownModels = knownModels
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
     this.#requests = new Counter({
@@ -134,33 +170,42 @@ export class ServiceMetrics {
 
   requestFinished(route: string, method: string, status: number, seconds: number): void {
     this.#inFlight.dec()
-    const labels = { route, method, status: String(status) }
+    const labels = { route, method: this.#methods.of(method), status: String(status) }
     this.#requests.inc(labels)
     this.#requestSeconds.observe(labels, seconds)
   }
 
   readonly upstream: UpstreamObserver = {
     response: (operation, status, seconds) => {
-      this.#upstreamSeconds.observe({ operation, status: String(status) }, seconds)
-      if (status >= 400) this.#upstreamErrors.inc({ operation, status: String(status) })
+      const labels = { operation, status: upstreamStatusLabel(status) }
+      this.#upstreamSeconds.observe(labels, seconds)
+      if (status >= 400) this.#upstreamErrors.inc(labels)
     },
-    failure: (operation, code) => this.#upstreamErrors.inc({ operation, status: code }),
+    failure: (operation, code) => this.#upstreamErrors.inc({ operation, status: this.#transportCodes.of(code) }),
     retry: (operation) => this.#upstreamRetries.inc({ operation }),
   }
 
-  usageFor(task: string): UsageRecorder {
+  /** Where a task counts its usage; models outside its families and `knownModels` are `other`. */
+  usageFor(task: TaskName): UsageRecorder {
+    let models = this.#modelLabels.get(task)
+    if (!models) {
+      models = new BoundedLabel([TASK_FAMILIES[task], ...this.#knownModels], MAX_MODELS_PER_TASK)
+      this.#modelLabels.set(task, models)
+    }
     return {
       tokens: (model, counts) => {
+        const label = models.of(model)
         for (const [kind, count] of Object.entries(counts)) {
-          if (count) this.#tokens.inc({ task, model, kind }, count)
+          if (count) this.#tokens.inc({ task, model: label, kind }, count)
         }
       },
-      speechCharacters: (model, characters) => this.#speechCharacters.inc({ model }, characters),
+      speechCharacters: (model, characters) => this.#speechCharacters.inc({ model: models.of(model) }, characters),
       audioInput: (model, bytes, seconds) => {
-        this.#audioBytes.inc({ model }, bytes)
-        if (seconds) this.#audioSeconds.inc({ model }, seconds)
+        const labels = { model: models.of(model) }
+        this.#audioBytes.inc(labels, bytes)
+        if (seconds) this.#audioSeconds.inc(labels, seconds)
       },
-      images: (model, count) => this.#images.inc({ model }, count),
+      images: (model, count) => this.#images.inc({ model: models.of(model) }, count),
     }
   }
 }

@@ -1,8 +1,10 @@
+import type { ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { parseBearer, tokenMatcher } from '../bearer-token.ts'
 import { ServiceUnauthorizedError } from '../errors.ts'
 import type { ServiceMetrics } from '../metrics/service-metrics.ts'
+import { endStatus } from '../request-end.ts'
 
 export interface MetricsOptions {
   metrics: ServiceMetrics
@@ -11,6 +13,7 @@ export interface MetricsOptions {
 }
 
 const STARTED = Symbol('metrics-started')
+const COUNTED = Symbol('metrics-counted-reply')
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -18,20 +21,28 @@ declare module 'fastify' {
   }
 }
 
+declare module 'node:http' {
+  interface ServerResponse {
+    [COUNTED]?: FastifyReply
+  }
+}
+
 /** Request counts and latencies for every route, and the Prometheus endpoint GET /metrics. */
 async function metricsPlugin(fastify: FastifyInstance, { metrics, token }: MetricsOptions): Promise<void> {
-  // Callback-style hooks: they run on every request, and an async one costs a promise each time.
-  fastify.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
+  // Counted when the response closes, which it does once however the request ends: onResponse
+  // never runs for a request whose client hung up first. One listener for every response.
+  function counted(this: ServerResponse): void {
+    const reply = this[COUNTED]!
+    const { request } = reply
+    const seconds = Number(process.hrtime.bigint() - request[STARTED]!) / 1e9
+    metrics.requestFinished(request.routeOptions.url ?? 'unmatched', request.method, endStatus(request, this), seconds)
+  }
+  // Callback-style: it runs on every request, and an async hook costs a promise each time.
+  fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     request[STARTED] = process.hrtime.bigint()
     metrics.requestStarted()
-    done()
-  })
-  fastify.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    const started = request[STARTED]
-    if (started !== undefined) {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9
-      metrics.requestFinished(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, seconds)
-    }
+    reply.raw[COUNTED] = reply
+    reply.raw.on('close', counted)
     done()
   })
 

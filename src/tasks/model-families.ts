@@ -1,3 +1,5 @@
+import type { TaskName } from '../generated/task-types.ts'
+
 /**
  * Which family an OpenAI model ID belongs to: the one place that knows which fields and request
  * shapes each family takes. Fine-tuned IDs (`ft:<base>:<org>:<suffix>:<id>`) count as their base.
@@ -35,6 +37,8 @@ const WHISPER = family('whisper-1')
 const DIARIZE = /^gpt-4o(?:-mini)?-transcribe-diarize(?:$|[-_.])/
 const GPT_4O_TRANSCRIBE = /^gpt-4o(?:-mini)?-transcribe(?:$|[-_.])/
 const GPT_TRANSCRIBE = family('gpt-transcribe')
+const EMBEDDING = /^text-embedding-/
+const SPEECH = family('tts-1', 'gpt-4o-mini-tts')
 
 const test = (pattern: RegExp) => (model: string) => pattern.test(baseModel(model))
 
@@ -69,3 +73,12 @@ export const isWhisper1Model = test(WHISPER)
 /** The transcription families whose fields are known; any other model gets every field as given. */
 export const isKnownTranscriptionModel = (model: string): boolean =>
   isWhisper1Model(model) || isGpt4oTranscribeModel(model) || isGptTranscribeModel(model)
+
+/** OpenAI's own models of each task, its schema's examples and their snapshots: the metrics name them. */
+export const TASK_FAMILIES: { [N in TaskName]: (model: string) => boolean } = {
+  'text-generation': isOpenAIChatModel,
+  'text-embeddings': test(EMBEDDING),
+  'speech-recognition': isKnownTranscriptionModel,
+  'text-to-speech': test(SPEECH),
+  'text-to-image': (model) => isGptImageModel(model) || isDallE2(model) || isDallE3(model),
+}
