@@ -24,9 +24,10 @@ export function renderConfigurationDocs(): string {
 
 Everything is set with environment variables, read and checked once at start-up: a value of the
 wrong type or out of range stops the process with a message naming the variable, before it
-listens. Times are in milliseconds, sizes in bytes. There is no configuration file and no
-\`.env\` loading; set the variables in the shell, the container or the Kubernetes manifest
-(\`deploy/kubernetes/\`).
+listens. Times are in milliseconds, sizes in bytes. Set the variables in the shell, the container
+or the Kubernetes manifest (\`deploy/kubernetes/\`); there is no \`.env\` loading. Several
+upstreams (keys, Azure OpenAI, compatible servers) are described in the YAML file that
+\`CONFIG_FILE\` names, checked as strictly ([config-file.md](config-file.md)).
 
 ${markdownTable(['variable', 'default', 'values', 'meaning'], rows)}
 `

@@ -1,5 +1,11 @@
 import { readFileSync } from 'node:fs'
 import envSchema from 'env-schema'
+import { readConfigFile } from './config-file/read-config-file.ts'
+import {
+  deploymentFromEnvironment,
+  deploymentsFromFile,
+  type DeploymentSettings,
+} from './routing/deployment-settings.ts'
 
 /** Every environment variable the service reads, with its type and default. */
 export const ENV_SCHEMA = {
@@ -41,6 +47,13 @@ export const ENV_SCHEMA = {
       default: 'https://api.openai.com/v1',
       pattern: '^https?://',
       description: 'OpenAI, or any OpenAI-compatible server (a gateway, a local model server); no query or fragment.',
+    },
+    CONFIG_FILE: {
+      type: 'string',
+      default: '',
+      description:
+        'A YAML file of deployments (docs/deployments.md, checked against schemas/config-file.yaml at ' +
+        'start-up). Empty, or a file without `deployments`: the `OPENAI_*` variables describe the one upstream.',
     },
     ALLOWED_MODELS: {
       type: 'string',
@@ -316,6 +329,10 @@ export interface Config {
     project: string | undefined
     baseUrl: string
   }
+  /** The configuration file read, if any. */
+  configFile: string | undefined
+  /** Where calls go: the file's deployments, or the one the `OPENAI_*` variables describe. */
+  deployments: DeploymentSettings[]
   /** Model IDs the operator allows; an entry ending in `*` allows a prefix. Empty: any model. */
   allowedModels: string[]
   upstream: {
@@ -388,6 +405,7 @@ interface RawEnv {
   REQUEST_TIMEOUT_MS: number
   HEADERS_TIMEOUT_MS: number
   SERVICE_TOKENS: string
+  CONFIG_FILE: string
   SERVICE_TOKENS_FILE: string
   ALLOW_UNAUTHENTICATED: boolean
   ALLOW_CALLER_API_KEYS: boolean
@@ -417,19 +435,28 @@ interface RawEnv {
 /** Reads and validates the configuration; throws with every bad variable named. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const raw = envSchema<RawEnv>({ schema: VALIDATED_ENV, data: withoutEmptyOtel(env), env: false, dotenv: false })
+  const openai = {
+    apiKey: raw.OPENAI_API_KEY || undefined,
+    organization: raw.OPENAI_ORGANIZATION || undefined,
+    project: raw.OPENAI_PROJECT || undefined,
+    baseUrl: parseBaseUrl(raw.OPENAI_BASE_URL),
+  }
+  const allowedModels = raw.ALLOWED_MODELS.split(',')
+    .map((m) => m.trim())
+    .filter(Boolean)
+  const configFile = raw.CONFIG_FILE || undefined
+  const file = configFile ? readConfigFile(configFile, env) : undefined
   const config: Config = {
     host: raw.HOST,
     port: raw.PORT,
     logLevel: raw.LOG_LEVEL,
-    openai: {
-      apiKey: raw.OPENAI_API_KEY || undefined,
-      organization: raw.OPENAI_ORGANIZATION || undefined,
-      project: raw.OPENAI_PROJECT || undefined,
-      baseUrl: parseBaseUrl(raw.OPENAI_BASE_URL),
-    },
-    allowedModels: raw.ALLOWED_MODELS.split(',')
-      .map((m) => m.trim())
-      .filter(Boolean),
+    openai,
+    configFile,
+    deployments:
+      configFile && file?.deployments
+        ? deploymentsFromFile(configFile, file.deployments, allowedModels)
+        : [deploymentFromEnvironment(openai)],
+    allowedModels,
     upstream: {
       connections: raw.UPSTREAM_CONNECTIONS,
       connectTimeoutMs: raw.UPSTREAM_CONNECT_TIMEOUT_MS,

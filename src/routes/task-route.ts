@@ -5,6 +5,7 @@ import { invalidField, ModelNotAllowedError, withDetails } from '../errors.ts'
 import type { TaskName } from '../generated/task-types.ts'
 import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
 import { TASKS } from '../tasks/index.ts'
+import { anyPatternMatches } from '../routing/model-patterns.ts'
 import { RawJson } from '../tasks/raw-json.ts'
 import type { TaskContext, TaskInput, TaskModule } from '../tasks/task-context.ts'
 import type { ServiceMetrics } from '../metrics/service-metrics.ts'
@@ -170,8 +171,7 @@ export function modelByDefault(def: TaskDefinition): string | undefined {
 
 export function assertModelAllowed(allowed: string[], model: string | undefined): void {
   if (!allowed.length || model === undefined) return
-  const ok = allowed.some((entry) => (entry.endsWith('*') ? model.startsWith(entry.slice(0, -1)) : entry === model))
-  if (!ok) {
+  if (!anyPatternMatches(allowed, model)) {
     throw withDetails(new ModelNotAllowedError(model), [
       { field: 'model', path: '/model', message: `is not one of the allowed models: ${allowed.join(', ')}` },
     ])
