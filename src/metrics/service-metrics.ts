@@ -13,11 +13,21 @@ export interface UsageRecorder {
   images(model: string, count: number): void
 }
 
-/** Called by the upstream client for every OpenAI call. */
+/** Called by the upstream client for every OpenAI call, with the deployment it went to. */
 export interface UpstreamObserver {
-  response(operation: string, status: number, seconds: number): void
-  failure(operation: string, code: string): void
-  retry(operation: string): void
+  response(operation: string, status: number, seconds: number, deployment: string): void
+  failure(operation: string, code: string, deployment: string): void
+  retry(operation: string, deployment: string): void
+  /** A deployment stopped taking calls: a rate limit's cool-down, or an open circuit. */
+  unavailable(deployment: string, why: 'cool-down' | 'circuit-open'): void
+}
+
+/** Each deployment's state now, read at every scrape. */
+export interface DeploymentGauges {
+  name: string
+  inFlight: number
+  available: boolean
+  circuitOpen: boolean
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
@@ -45,6 +55,8 @@ function upstreamStatusLabel(status: number): string {
 export interface ServiceMetricsOptions {
   /** OpenAI calls open now. */
   upstreamInFlight: () => number
+  /** The deployments' state now. */
+  deployments?: () => DeploymentGauges[]
   /** Models named besides each task's families (src/tasks/model-families.ts): ALLOWED_MODELS' entries. */
   knownModels?: KnownValue[]
 }
@@ -58,9 +70,10 @@ export class ServiceMetrics {
   readonly #requests: Counter<'route' | 'method' | 'status'>
   readonly #requestSeconds: Histogram<'route' | 'method' | 'status'>
   readonly #inFlight: Gauge
-  readonly #upstreamSeconds: Histogram<'operation' | 'status'>
-  readonly #upstreamErrors: Counter<'operation' | 'status'>
-  readonly #upstreamRetries: Counter<'operation'>
+  readonly #upstreamSeconds: Histogram<'operation' | 'status' | 'deployment'>
+  readonly #upstreamErrors: Counter<'operation' | 'status' | 'deployment'>
+  readonly #upstreamRetries: Counter<'operation' | 'deployment'>
+  readonly #unavailable: Counter<'deployment' | 'reason'>
   readonly #tokens: Counter<'task' | 'model' | 'kind'>
   readonly #speechCharacters: Counter<'model'>
   readonly #audioBytes: Counter<'model'>
@@ -73,7 +86,7 @@ export class ServiceMetrics {
   readonly #methods = new BoundedLabel(HTTP_METHODS, HTTP_METHODS.length)
   readonly #transportCodes = new BoundedLabel([(code) => TRANSPORT_CODE.test(code)], MAX_TRANSPORT_CODES)
 
-  constructor({ upstreamInFlight, knownModels = [] }: ServiceMetricsOptions) {
+  constructor({ upstreamInFlight, deployments = () => [], knownModels = [] }: ServiceMetricsOptions) {
     this.#knownModels = knownModels
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
@@ -106,23 +119,53 @@ export class ServiceMetrics {
     })
     this.#upstreamSeconds = new Histogram({
       name: 'openai_tasks_upstream_request_duration_seconds',
-      help: "Time until OpenAI's response headers, by operation and upstream status",
-      labelNames: ['operation', 'status'],
+      help: "Time until OpenAI's response headers, by operation, upstream status and deployment",
+      labelNames: ['operation', 'status', 'deployment'],
       buckets: LATENCY_BUCKETS,
       registers,
     })
     this.#upstreamErrors = new Counter({
       name: 'openai_tasks_upstream_errors_total',
-      help: 'Failed OpenAI calls, by operation and upstream status (or transport error code)',
-      labelNames: ['operation', 'status'],
+      help: 'Failed OpenAI calls, by operation, upstream status (or transport error code) and deployment',
+      labelNames: ['operation', 'status', 'deployment'],
       registers,
     })
     this.#upstreamRetries = new Counter({
       name: 'openai_tasks_upstream_retries_total',
-      help: 'OpenAI calls retried, by operation',
-      labelNames: ['operation'],
+      help: 'OpenAI calls sent again, to another deployment or after a wait, by operation and the deployment that failed',
+      labelNames: ['operation', 'deployment'],
       registers,
     })
+    this.#unavailable = new Counter({
+      name: 'openai_tasks_deployment_unavailable_total',
+      help: 'Times a deployment stopped taking calls, by reason: cool-down (a rate limit) or circuit-open (failures)',
+      labelNames: ['deployment', 'reason'],
+      registers,
+    })
+    const gauge = (name: string, help: string, value: (d: DeploymentGauges) => number): void => {
+      // eslint-disable-next-line no-new -- registers itself; read through the registry only
+      new Gauge({
+        name,
+        help,
+        labelNames: ['deployment'],
+        registers,
+        collect() {
+          this.reset()
+          for (const d of deployments()) this.set({ deployment: d.name }, value(d))
+        },
+      })
+    }
+    gauge('openai_tasks_deployment_requests_in_flight', 'Calls open on each deployment now', (d) => d.inFlight)
+    gauge(
+      'openai_tasks_deployment_available',
+      'Whether a deployment takes calls now (1) or is in cool-down, open circuit or at its max-concurrent (0)',
+      (d) => Number(d.available),
+    )
+    gauge(
+      'openai_tasks_deployment_circuit_open',
+      "Whether a deployment's circuit is open (1) after consecutive failures",
+      (d) => Number(d.circuitOpen),
+    )
     this.#tokens = new Counter({
       name: 'openai_tasks_tokens_total',
       help: 'Tokens OpenAI reported, by task, model and kind (prompt, completion, reasoning, cached)',
@@ -175,14 +218,17 @@ export class ServiceMetrics {
     this.#requestSeconds.observe(labels, seconds)
   }
 
+  // Deployment names come from the configuration: bounded by it.
   readonly upstream: UpstreamObserver = {
-    response: (operation, status, seconds) => {
-      const labels = { operation, status: upstreamStatusLabel(status) }
+    response: (operation, status, seconds, deployment) => {
+      const labels = { operation, status: upstreamStatusLabel(status), deployment }
       this.#upstreamSeconds.observe(labels, seconds)
       if (status >= 400) this.#upstreamErrors.inc(labels)
     },
-    failure: (operation, code) => this.#upstreamErrors.inc({ operation, status: this.#transportCodes.of(code) }),
-    retry: (operation) => this.#upstreamRetries.inc({ operation }),
+    failure: (operation, code, deployment) =>
+      this.#upstreamErrors.inc({ operation, status: this.#transportCodes.of(code), deployment }),
+    retry: (operation, deployment) => this.#upstreamRetries.inc({ operation, deployment }),
+    unavailable: (deployment, reason) => this.#unavailable.inc({ deployment, reason }),
   }
 
   /** Where a task counts its usage; models outside its families and `knownModels` are `other`. */
