@@ -21,7 +21,7 @@
  */
 import { fakeImageBytes } from './content.ts'
 import { loadOpenAIContract } from './contract.ts'
-import { normalizePath } from './request.ts'
+import { normalizePath, pathMatches } from './request.ts'
 import { startServer } from './server.ts'
 import type { Behaviour, CustomHandler, FakeOpenAIOptions, RecordedRequest, Violation } from './types.ts'
 
@@ -45,6 +45,9 @@ export interface FakeOpenAI {
   url: string
   /** 'http://127.0.0.1:54321' */
   origin: string
+  /** Its port, the same after `restart()`. */
+  port: number
+  /** This stand-in's requests alone (each stand-in has its own), unless started with `record: false`. */
   requests: RecordedRequest[]
   violations: Violation[]
   /** The PNG every image answer carries (output_format png). */
@@ -54,9 +57,18 @@ export interface FakeOpenAI {
   pendingBehaviours(): number
   /** Replace the default answer for a path persistently (undefined restores the default). */
   setHandler(path: string, handler: CustomHandler | undefined): void
-  /** Clear requests, violations and the behaviour queue (handlers from setHandler stay). */
+  /**
+   * Requests received, recorded or not (`record: false`), or those to `path` ('/chat/completions'
+   * or '/v1/chat/completions'); `reset()` zeroes it.
+   */
+  count(path?: string): number
+  /** Clear requests, counts, violations and the behaviour queue (handlers from setHandler stay). */
   reset(): void
-  /** Close the server and destroy every open socket (hung ones too). */
+  /** Stop listening (connecting is refused) and destroy every open socket, keeping what was recorded. */
+  stop(): Promise<void>
+  /** Listen again on the same port after `stop()` (rejects if the port was taken meanwhile). */
+  restart(): Promise<void>
+  /** Close the server and destroy every open socket (hung ones too); no restart after it. */
   close(): Promise<void>
   lastRequest(): RecordedRequest | undefined
   /** Resolve once at least `count` requests were recorded (rejects after timeoutMs). */
@@ -97,10 +109,11 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     chunkDelayMs: opts.chunkDelayMs ?? 1,
     record: opts.record !== false,
   })
-  const { requests, violations, behaviours, handlers } = standIn
+  const { requests, counts, violations, behaviours, handlers } = standIn
   return {
     url: `${standIn.origin}/v1`,
     origin: standIn.origin,
+    port: standIn.port,
     requests,
     violations,
     png,
@@ -111,11 +124,19 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       if (handler) handlers.set(p, handler)
       else handlers.delete(p)
     },
+    count(path) {
+      let n = 0
+      for (const [p, c] of counts) if (path === undefined || pathMatches(path, p)) n += c
+      return n
+    },
     reset() {
       requests.length = 0
+      counts.clear()
       violations.length = 0
       behaviours.clear()
     },
+    stop: () => standIn.stop(),
+    restart: () => standIn.restart(),
     close: () => standIn.close(),
     lastRequest: () => requests[requests.length - 1],
     async waitForRequests(count, timeoutMs = 2000) {

@@ -19,7 +19,7 @@ export interface StandInOptions {
   record: boolean
 }
 
-/** The pauses between chunks and before slow answers; `close()` cuts every one short. */
+/** The pauses between chunks and before slow answers; `stop()` (and so `close()`) cuts every one short. */
 export class Pauses {
   closing = false
   readonly #wakers = new Set<() => void>()
@@ -41,6 +41,11 @@ export class Pauses {
     this.closing = true
     for (const wake of [...this.#wakers]) wake()
   }
+
+  /** Pause again after a restart. */
+  reopen(): void {
+    this.closing = false
+  }
 }
 
 /** The running stand-in: what it recorded, what is scripted, and the images it serves. */
@@ -48,14 +53,21 @@ export interface StandIn {
   options: StandInOptions
   /** 'http://127.0.0.1:PORT' */
   origin: string
+  port: number
   requests: RecordedRequest[]
+  /** Requests received, recorded or not, by path ('/v1/chat/completions'). */
+  counts: Map<string, number>
   violations: Violation[]
   behaviours: BehaviourQueue
   /** Default answers a test replaced, by path. */
   handlers: Map<string, CustomHandler>
   served: ServedImages
   pauses: Pauses
-  /** Close the server and destroy every open socket (hung ones too). */
+  /** Stop listening and destroy every open socket (hung ones too); `restart()` listens again. */
+  stop(): Promise<void>
+  /** Listen again on the same port after `stop()`. */
+  restart(): Promise<void>
+  /** Stop for good. */
   close(): Promise<void>
 }
 
@@ -140,6 +152,7 @@ async function handle(standIn: StandIn, req: IncomingMessage, res: ServerRespons
     if (!res.writableFinished && !destroyedByUs && !standIn.pauses.closing) rec.aborted = true
   })
   const bodyProblem = await parseBody(rec)
+  standIn.counts.set(pathname, (standIn.counts.get(pathname) ?? 0) + 1)
   if (standIn.options.record) standIn.requests.push(rec)
   if (readFailed) return // the client went away while sending the body
 
@@ -174,7 +187,7 @@ async function handle(standIn: StandIn, req: IncomingMessage, res: ServerRespons
   return exchange.send(await exchange.answer())
 }
 
-/** Listen on 127.0.0.1, an ephemeral port. */
+/** Listen on 127.0.0.1, an ephemeral port (the same one again on `restart()`). */
 export async function startServer(options: StandInOptions): Promise<StandIn> {
   const sockets = new Set<Socket>()
   // Requests come once the port is known, and `standIn` below is set by then.
@@ -192,32 +205,58 @@ export async function startServer(options: StandInOptions): Promise<StandIn> {
     sockets.add(s)
     s.on('close', () => sockets.delete(s))
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject)
-      resolve()
+  const listen = (port: number): Promise<number> =>
+    new Promise<number>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject)
+        resolve((server.address() as AddressInfo).port)
+      })
     })
-  })
+  const port = await listen(0)
 
   const pauses = new Pauses()
-  let closed: Promise<void> | undefined
+  let stopped: Promise<void> | undefined
+  let restarting: Promise<void> | undefined
+  let closed = false
   const standIn: StandIn = {
     options,
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    origin: `http://127.0.0.1:${port}`,
+    port,
     requests: [],
+    counts: new Map(),
     violations: [],
     behaviours: new BehaviourQueue(),
     handlers: new Map(),
     served: new Map(),
     pauses,
-    close() {
-      if (closed) return closed
+    stop() {
+      if (restarting) return restarting.then(() => standIn.stop())
+      if (stopped) return stopped
       pauses.close()
-      closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      stopped = new Promise<void>((resolve) => server.close(() => resolve()))
       for (const s of sockets) s.destroy()
       server.closeAllConnections()
-      return closed
+      return stopped
+    },
+    async restart() {
+      if (closed) throw new Error('fake-openai: restart() after close()')
+      if (!stopped) return
+      // The port the clients know (EADDRINUSE if something took it meanwhile; stopped, it can be tried again).
+      restarting ??= stopped
+        .then(() => listen(port))
+        .then(() => {
+          stopped = undefined
+          pauses.reopen()
+        })
+        .finally(() => {
+          restarting = undefined
+        })
+      return restarting
+    },
+    close() {
+      closed = true
+      return standIn.stop()
     },
   }
   return standIn

@@ -119,6 +119,6 @@ export interface FakeOpenAIOptions {
   apiKey?: string
   /** Pause between streamed chunks, in ms (default 1). */
   chunkDelayMs?: number
-  /** Keep every request in `requests` (default true); off for long load runs. */
+  /** Keep every request in `requests` (default true); off for long load runs (`fake.count()` still counts). */
   record?: boolean
 }
