@@ -21,9 +21,10 @@
  */
 import { fakeImageBytes } from './content.ts'
 import { loadOpenAIContract } from './contract.ts'
+import { FLAVOURS } from './flavours.ts'
 import { normalizePath, pathMatches } from './request.ts'
 import { startServer } from './server.ts'
-import type { Behaviour, CustomHandler, FakeOpenAIOptions, RecordedRequest, Violation } from './types.ts'
+import type { Behaviour, CustomHandler, FakeOpenAIOptions, Flavour, RecordedRequest, Violation } from './types.ts'
 
 export type * from './types.ts'
 export { expectedSpeechBytes, fakeImageBytes } from './content.ts'
@@ -37,16 +38,18 @@ export {
 } from './contract.ts'
 export { formToContractObject } from './contract-form.ts'
 export { openAIError } from './errors.ts'
+export { AZURE_ACCESS_DENIED } from './azure.ts'
 export { openAICompatibleChat, type CompatibleChatOptions } from './openai-compatible.ts'
 export { SPEECH_CONTENT_TYPES } from './speech.ts'
 
 export interface FakeOpenAI {
-  /** Base URL including '/v1', e.g. 'http://127.0.0.1:54321/v1'. */
+  /** Base URL: 'http://127.0.0.1:54321/v1', or for Azure 'http://127.0.0.1:54321/openai/v1'. */
   url: string
   /** 'http://127.0.0.1:54321' */
   origin: string
   /** Its port, the same after `restart()`. */
   port: number
+  flavour: Flavour
   /** This stand-in's requests alone (each stand-in has its own), unless started with `record: false`. */
   requests: RecordedRequest[]
   violations: Violation[]
@@ -58,8 +61,8 @@ export interface FakeOpenAI {
   /** Replace the default answer for a path persistently (undefined restores the default). */
   setHandler(path: string, handler: CustomHandler | undefined): void
   /**
-   * Requests received, recorded or not (`record: false`), or those to `path` ('/chat/completions'
-   * or '/v1/chat/completions'); `reset()` zeroes it.
+   * Requests received, recorded or not (`record: false`), or those to `path` ('/chat/completions',
+   * '/v1/chat/completions' or Azure's '/openai/v1/chat/completions'); `reset()` zeroes it.
    */
   count(path?: string): number
   /** Clear requests, counts, violations and the behaviour queue (handlers from setHandler stay). */
@@ -102,18 +105,22 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
   // Load + compile before the first request, so a test's client timeout never races the parse.
   if (validate) loadOpenAIContract()
   const png = await fakeImageBytes('png')
+  const flavour = FLAVOURS[opts.flavour ?? 'openai']
   const standIn = await startServer({
+    flavour,
     validate,
     requireAuth: opts.requireAuth !== false,
     apiKey: opts.apiKey,
+    models: opts.models && new Set(opts.models),
     chunkDelayMs: opts.chunkDelayMs ?? 1,
     record: opts.record !== false,
   })
   const { requests, counts, violations, behaviours, handlers } = standIn
   return {
-    url: `${standIn.origin}/v1`,
+    url: `${standIn.origin}${flavour.basePath}`,
     origin: standIn.origin,
     port: standIn.port,
+    flavour: flavour.name,
     requests,
     violations,
     png,

@@ -2,9 +2,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { BehaviourQueue, playBehaviour, type Cut, type Exchange } from './behaviours.ts'
-import { authBreach, bodyBreach, type Breach } from './checks.ts'
+import { bodyBreach, type Breach } from './checks.ts'
 import { operationOf } from './contract.ts'
 import { errorReply } from './errors.ts'
+import { modelOf, withDeploymentModel, type Flavour, type Route } from './flavours.ts'
 import type { ServedImages } from './images.ts'
 import { isOperation, REPLIES } from './operations.ts'
 import { bodyReply, JSON_TYPE, type Reply } from './reply.ts'
@@ -12,9 +13,12 @@ import { normalizePath, parseBody, pathMatches, readRequest } from './request.ts
 import type { CustomHandler, RecordedRequest, Violation } from './types.ts'
 
 export interface StandInOptions {
+  flavour: Flavour
   validate: boolean
   requireAuth: boolean
   apiKey: string | undefined
+  /** The models (Azure: deployments) served; undefined serves any. */
+  models: Set<string> | undefined
   chunkDelayMs: number
   record: boolean
 }
@@ -55,7 +59,7 @@ export interface StandIn {
   origin: string
   port: number
   requests: RecordedRequest[]
-  /** Requests received, recorded or not, by path ('/v1/chat/completions'). */
+  /** Requests received, recorded or not, by the path they are known by ('/v1/chat/completions' on either flavour). */
   counts: Map<string, number>
   violations: Violation[]
   behaviours: BehaviourQueue
@@ -75,13 +79,13 @@ export interface StandIn {
 function checkPost(
   standIn: StandIn,
   rec: RecordedRequest,
-  op: string,
+  { route, op }: Call,
   bodyProblem: string | undefined,
 ): Reply | undefined {
-  const { validate, requireAuth, apiKey } = standIn.options
+  const { flavour, validate, requireAuth, apiKey } = standIn.options
   const breaches = [
-    requireAuth ? authBreach(rec, apiKey) : undefined,
-    validate ? bodyBreach(rec, op, bodyProblem) : undefined,
+    ...flavour.breaches(rec, route, { requireAuth, apiKey }),
+    validate ? bodyBreach(rec, op, bodyProblem, route.deployment) : undefined,
   ].filter((b): b is Breach => b !== undefined)
   for (const { errors } of breaches) {
     standIn.violations.push({ path: rec.path, errors })
@@ -92,21 +96,36 @@ function checkPost(
   return breaches[0]?.reply
 }
 
-/** The operation's reply to a POST, 405 to other methods, the images answered by URL, 404 for the rest. */
+/** A POST to an operation: the path it came on, the operation it stands for. */
+interface Call {
+  route: Route
+  op: string
+}
+
+/**
+ * The operation's reply to a POST (404 for a model not served), 405 to other methods, the images
+ * answered by URL, 404 for the rest.
+ */
 async function normalAnswer(
   standIn: StandIn,
   rec: RecordedRequest,
   pathname: string,
+  route: Route | undefined,
   op: string | undefined,
 ): Promise<Reply> {
-  if (op && rec.method === 'POST' && isOperation(op)) return REPLIES[op](rec, standIn)
+  if (route && op && rec.method === 'POST' && isOperation(op)) {
+    const { models, flavour } = standIn.options
+    const model = modelOf(rec, route)
+    if (models && model !== undefined && !models.has(model)) return flavour.unserved(model)
+    return REPLIES[op](withDeploymentModel(rec, route), standIn)
+  }
   if (op) {
     const reply = errorReply(405, `Method not allowed: ${rec.method} ${pathname}. Use POST.`)
     return { ...reply, headers: { 'content-type': JSON_TYPE, allow: 'POST' } }
   }
   const img = rec.method === 'GET' ? standIn.served.get(pathname) : undefined
   if (img) return bodyReply(200, img.type, img.data)
-  return errorReply(404, `Invalid URL (${rec.method} ${pathname})`)
+  return standIn.options.flavour.notFound(rec.method, pathname)
 }
 
 /** Write a reply with OpenAI's headers, chunk by chunk, recording what goes out; `cut` stops it early. */
@@ -115,8 +134,7 @@ async function send(standIn: StandIn, x: Exchange, reply: Reply, cut?: Cut): Pro
   if (res.destroyed) return
   const headers: Record<string, string> = {
     'x-request-id': rec.requestId,
-    'openai-version': '2020-10-01',
-    'openai-processing-ms': '7',
+    ...standIn.options.flavour.headers(),
     ...(reply.streamed ? {} : { 'content-length': String(reply.chunks.reduce((a, c) => a + c.length, 0)) }),
   }
   for (const [k, v] of Object.entries(reply.headers)) headers[k.toLowerCase()] = v
@@ -146,24 +164,30 @@ async function send(standIn: StandIn, x: Exchange, reply: Reply, cut?: Cut): Pro
 async function handle(standIn: StandIn, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const rec = await readRequest(req)
   const readFailed = rec.aborted
+  const { flavour } = standIn.options
   const pathname = normalizePath(rec.path)
+  const route = flavour.route(rec.path)
+  // What behaviours, handlers and counts know the request by: its operation's OpenAI path.
+  const apiPath = route?.pathname ?? flavour.outside(pathname)
+  if (route?.deployment !== undefined) rec.deployment = route.deployment
   let destroyedByUs = false
   res.on('close', () => {
     if (!res.writableFinished && !destroyedByUs && !standIn.pauses.closing) rec.aborted = true
   })
   const bodyProblem = await parseBody(rec)
-  standIn.counts.set(pathname, (standIn.counts.get(pathname) ?? 0) + 1)
+  standIn.counts.set(apiPath, (standIn.counts.get(apiPath) ?? 0) + 1)
   if (standIn.options.record) standIn.requests.push(rec)
   if (readFailed) return // the client went away while sending the body
 
-  const op = operationOf(pathname.startsWith('/v1/') ? pathname : '/nope')
-  const problem = op && rec.method === 'POST' ? checkPost(standIn, rec, op, bodyProblem) : undefined
+  const op = route && operationOf(route.pathname)
+  const call: Call | undefined = route && op && rec.method === 'POST' ? { route, op } : undefined
+  const problem = call ? checkPost(standIn, rec, call, bodyProblem) : undefined
   const exchange: Exchange = {
     req,
     res,
     rec,
     problem,
-    answer: async () => problem ?? normalAnswer(standIn, rec, pathname, op),
+    answer: async () => problem ?? normalAnswer(standIn, rec, pathname, route, op),
     send: (reply, cut) => send(standIn, exchange, reply, cut),
     destroy(reset) {
       destroyedByUs = true
@@ -177,12 +201,12 @@ async function handle(standIn: StandIn, req: IncomingMessage, res: ServerRespons
     },
   }
 
-  const behaviour = standIn.behaviours.take(pathname)
+  const behaviour = standIn.behaviours.take(apiPath)
   if (behaviour) {
     rec.behaviour = behaviour
     return playBehaviour(behaviour, exchange)
   }
-  const custom = [...standIn.handlers].find(([p]) => pathMatches(p, pathname))?.[1]
+  const custom = [...standIn.handlers].find(([p]) => pathMatches(p, apiPath))?.[1]
   if (custom && !problem) return custom(req, res, rec)
   return exchange.send(await exchange.answer())
 }

@@ -42,6 +42,8 @@ export interface RecordedRequest {
   responseBody?: Buffer
   /** The scripted behaviour that answered this request, if any. */
   behaviour?: Behaviour
+  /** The Azure deployment the path named (`/openai/deployments/{name}/...`), if it named one. */
+  deployment?: string
   receivedAt: number
 }
 
@@ -110,13 +112,23 @@ export interface Violation {
   errors: unknown[]
 }
 
+/**
+ * Which API the stand-in speaks: OpenAI's (`/v1/...`, `Authorization: Bearer`) or Azure OpenAI's v1
+ * API (`/openai/v1/...`, the key in `api-key`; also the older `/openai/deployments/{name}/...`).
+ */
+export type Flavour = 'openai' | 'azure'
+
 export interface FakeOpenAIOptions {
+  /** The API it speaks (default 'openai'); 'azure' serves `/openai/v1` and takes the key in `api-key`. */
+  flavour?: Flavour
   /** Check request bodies against the OpenAPI contract (default true). */
   validate?: boolean
-  /** Require an `Authorization: Bearer` header (default true). */
+  /** Require the flavour's key header: `Authorization: Bearer`, or Azure's `api-key` (default true). */
   requireAuth?: boolean
-  /** When set, the bearer token must equal it (401 invalid_api_key otherwise). */
+  /** When set, the key sent must equal it (401 otherwise). */
   apiKey?: string
+  /** The models it serves (for Azure, its deployment names); others get the 404 the real API answers. */
+  models?: string[]
   /** Pause between streamed chunks, in ms (default 1). */
   chunkDelayMs?: number
   /** Keep every request in `requests` (default true); off for long load runs (`fake.count()` still counts). */
