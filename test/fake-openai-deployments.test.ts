@@ -1,8 +1,14 @@
-// The stand-in as the deployment tests use it: Azure's flavour, several at once, stop and restart.
+// The stand-in as the deployment tests use it: Azure's flavour, rate-limit headers and 429s, several at once, restarts.
 import { after, before, beforeEach, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { AzureOpenAI } from 'openai'
-import { startFakeOpenAI, validateOpenAIComponent, validateOpenAIResponse } from './support/fake-openai/index.ts'
+import {
+  goDuration,
+  startFakeOpenAI,
+  validateOpenAIComponent,
+  validateOpenAIResponse,
+} from './support/fake-openai/index.ts'
 import type { FakeOpenAI } from './support/fake-openai/index.ts'
 
 const AZURE_KEY = 'azure-key-0123456789'
@@ -15,6 +21,15 @@ const AZURE_DENIED = {
       'active subscription and use a correct regional API endpoint for your resource.',
   },
 }
+const RATE_LIMIT_HEADERS = [
+  'x-ratelimit-limit-requests',
+  'x-ratelimit-remaining-requests',
+  'x-ratelimit-reset-requests',
+  'x-ratelimit-limit-tokens',
+  'x-ratelimit-remaining-tokens',
+  'x-ratelimit-reset-tokens',
+]
+
 const chatBody = (model = 'gpt-4o-mini'): object => ({ model, messages: [{ role: 'user', content: 'hello there' }] })
 
 function post(url: string, body: unknown, headers: Record<string, string>): Promise<Response> {
@@ -23,6 +38,16 @@ function post(url: string, body: unknown, headers: Record<string, string>): Prom
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
   })
+}
+
+/** The `x-ratelimit-*` headers of an answer. */
+function rateLimitHeadersOf(res: Response): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const name of RATE_LIMIT_HEADERS) {
+    const value = res.headers.get(name)
+    if (value !== null) out[name] = value
+  }
+  return out
 }
 
 /** The statuses of `n` chat calls, one after another. */
@@ -50,6 +75,8 @@ after(async () => {
 beforeEach(() => {
   for (const fake of [openai, azure]) {
     fake.reset()
+    fake.setRateLimit(undefined)
+    fake.rateLimitShare(undefined)
   }
 })
 
@@ -169,6 +196,191 @@ describe('the Azure flavour', () => {
       await picky.close()
       await plain.close()
     }
+  })
+})
+
+describe('rate-limit headers', () => {
+  test('setRateLimit: on every success and only then, off by default, undefined clears', async () => {
+    const before = await post(`${openai.url}/chat/completions`, chatBody(), BEARER)
+    assert.deepEqual(rateLimitHeadersOf(before), {}, 'none unless scripted')
+
+    openai.setRateLimit({
+      limitRequests: 500,
+      remainingRequests: 499,
+      resetRequests: '120ms',
+      limitTokens: 30000,
+      remainingTokens: 29000,
+      resetTokens: 360_000,
+    })
+    const expected = {
+      'x-ratelimit-limit-requests': '500',
+      'x-ratelimit-remaining-requests': '499',
+      'x-ratelimit-reset-requests': '120ms',
+      'x-ratelimit-limit-tokens': '30000',
+      'x-ratelimit-remaining-tokens': '29000',
+      'x-ratelimit-reset-tokens': '6m0s',
+    }
+    assert.deepEqual(rateLimitHeadersOf(await post(`${openai.url}/chat/completions`, chatBody(), BEARER)), expected)
+    const stream = await post(`${openai.url}/chat/completions`, { ...chatBody(), stream: true }, BEARER)
+    assert.deepEqual(rateLimitHeadersOf(stream), expected, 'a stream too')
+    await stream.text()
+    const embeddings = await post(`${openai.url}/embeddings`, { model: 'm', input: 'x' }, BEARER)
+    assert.deepEqual(rateLimitHeadersOf(embeddings), expected)
+    assert.deepEqual(openai.lastRequest()!.responseHeaders!['x-ratelimit-reset-tokens'], '6m0s', 'recorded as sent')
+
+    const refused = await post(`${openai.url}/chat/completions`, { model: 'm' }, BEARER)
+    assert.equal(refused.status, 400)
+    assert.deepEqual(rateLimitHeadersOf(refused), {}, 'an error carries none')
+
+    openai.setRateLimit({ remainingRequests: 0 })
+    assert.deepEqual(rateLimitHeadersOf(await post(`${openai.url}/chat/completions`, chatBody(), BEARER)), {
+      'x-ratelimit-remaining-requests': '0',
+    })
+    openai.setRateLimit(undefined)
+    assert.deepEqual(rateLimitHeadersOf(await post(`${openai.url}/chat/completions`, chatBody(), BEARER)), {})
+  })
+
+  test('the rateLimit option: from the first answer, on Azure too', async () => {
+    const fake = await startFakeOpenAI({ flavour: 'azure', rateLimit: { remainingRequests: 9, remainingTokens: 900 } })
+    try {
+      const res = await post(`${fake.url}/chat/completions`, chatBody('prod'), { 'api-key': 'k' })
+      assert.deepEqual(rateLimitHeadersOf(res), {
+        'x-ratelimit-remaining-requests': '9',
+        'x-ratelimit-remaining-tokens': '900',
+      })
+    } finally {
+      await fake.close()
+    }
+  })
+
+  test('resets given in milliseconds are written as Go durations', () => {
+    const cases: Array<[number, string]> = [
+      [0, '0s'],
+      [20, '20ms'],
+      [999, '999ms'],
+      [1000, '1s'],
+      [1500, '1.5s'],
+      [17_142, '17.142s'],
+      [60_000, '1m0s'],
+      [360_000, '6m0s'],
+      [179_560, '2m59.56s'],
+      [3_600_000, '1h0m0s'],
+      [3_723_500, '1h2m3.5s'],
+    ]
+    assert.deepEqual(
+      cases.map(([ms]) => goDuration(ms)),
+      cases.map(([, text]) => text),
+    )
+  })
+})
+
+describe('rate-limited calls', () => {
+  test("a share of { of: 3 }: the third, sixth, ninth call get a 429 with Retry-After and OpenAI's body", async () => {
+    openai.rateLimitShare({ of: 3 })
+    assert.deepEqual(await statuses(openai, 9), [200, 200, 429, 200, 200, 429, 200, 200, 429])
+    const limited = openai.requests.filter((r) => r.responseStatus === 429)
+    assert.deepEqual(
+      limited.map((r) => r.responseHeaders!['retry-after']),
+      ['1', '1', '1'],
+    )
+    const error = JSON.parse(limited[0]!.responseBody!.toString())
+    assert.equal(validateOpenAIComponent('ErrorResponse', error), null)
+    assert.equal(error.error.code, 'rate_limit_exceeded')
+    assert.equal(error.error.type, 'requests')
+    assert.match(error.error.message, /^Rate limit reached for gpt-4o-mini .* Please try again in 1s\./)
+    assert.equal(openai.count('/chat/completions'), 9)
+  })
+
+  test('2 of 5 calls to one path, with its Retry-After and headers; undefined stops it', async () => {
+    openai.rateLimitShare({ limited: 2, of: 5, path: '/embeddings', retryAfterSeconds: 3, headers: { 'x-extra': 'y' } })
+    assert.deepEqual(await statuses(openai, 3), [200, 200, 200], 'other paths neither count nor get 429s')
+    const embed = { model: 'm', input: 'x' }
+    assert.deepEqual(
+      await statuses(openai, 10, '/embeddings', embed),
+      [200, 200, 429, 200, 429, 200, 200, 429, 200, 429],
+    )
+    const limited = openai.requests.find((r) => r.responseStatus === 429)!
+    assert.equal(limited.responseHeaders!['retry-after'], '3')
+    assert.equal(limited.responseHeaders!['x-extra'], 'y')
+    openai.rateLimitShare(undefined)
+    assert.deepEqual(await statuses(openai, 5, '/embeddings', embed), [200, 200, 200, 200, 200])
+    assert.throws(() => openai.rateLimitShare({ limited: 4, of: 3 }), /limited <= of/)
+  })
+
+  test('the rateLimitedShare option counts from the first call; reset() counts anew', async () => {
+    const fake = await startFakeOpenAI({ rateLimitedShare: { of: 2 } })
+    try {
+      assert.deepEqual(await statuses(fake, 3), [200, 429, 200])
+      fake.reset()
+      assert.deepEqual(await statuses(fake, 2), [200, 429], 'the share stays, its count starts over')
+    } finally {
+      await fake.close()
+    }
+  })
+
+  test('rateLimitFor: every call a 429 until the period ends, Retry-After the time left', async () => {
+    openai.rateLimitFor(400, { 'x-ratelimit-reset-requests': '400ms' })
+    const first = await post(`${openai.url}/chat/completions`, chatBody(), BEARER)
+    assert.equal(first.status, 429)
+    assert.equal(first.headers.get('retry-after'), '1')
+    assert.equal(first.headers.get('x-ratelimit-reset-requests'), '400ms')
+    assert.equal(((await first.json()) as any).error.code, 'rate_limit_exceeded')
+    assert.equal((await post(`${openai.url}/embeddings`, { model: 'm', input: 'x' }, BEARER)).status, 429)
+    await sleep(450)
+    assert.deepEqual(await statuses(openai, 2), [200, 200])
+
+    openai.rateLimitFor(2500)
+    const long = await post(`${openai.url}/chat/completions`, chatBody(), BEARER)
+    assert.equal(long.headers.get('retry-after'), '3', 'seconds left, rounded up')
+    openai.rateLimitFor(0)
+    assert.deepEqual(await statuses(openai, 1), [200], '0 ends it')
+  })
+
+  test('a 429 carries the scripted headers, with the requests used up', async () => {
+    openai.setRateLimit({ limitRequests: 60, remainingRequests: 12, resetRequests: '1s' })
+    openai.rateLimitFor(1000)
+    const res = await post(`${openai.url}/chat/completions`, chatBody(), BEARER)
+    assert.equal(res.status, 429)
+    assert.deepEqual(rateLimitHeadersOf(res), {
+      'x-ratelimit-limit-requests': '60',
+      'x-ratelimit-remaining-requests': '0',
+      'x-ratelimit-reset-requests': '1s',
+    })
+    assert.match(((await res.json()) as any).error.message, /Limit 60, Used 60/)
+  })
+
+  test("Azure's 429: retry-after, retry-after-ms, what is left, and its message", async () => {
+    azure.rateLimitFor(3000)
+    const res = await post(`${azure.url}/chat/completions`, chatBody('prod-4o-mini'), { 'api-key': AZURE_KEY })
+    assert.equal(res.status, 429)
+    assert.equal(res.headers.get('retry-after'), '3')
+    const ms = Number(res.headers.get('retry-after-ms'))
+    assert.ok(ms > 2500 && ms <= 3000, `retry-after-ms ${ms}`)
+    assert.equal(res.headers.get('x-ratelimit-remaining-requests'), '0')
+    assert.equal(res.headers.get('x-ratelimit-remaining-tokens'), '0')
+    const body = (await res.json()) as any
+    assert.deepEqual(Object.keys(body.error), ['code', 'message'])
+    assert.equal(body.error.code, '429')
+    assert.match(
+      body.error.message,
+      /^Requests to the ChatCompletions_Create Operation under Azure OpenAI API version v1 /,
+    )
+    assert.match(body.error.message, /have exceeded call rate limit .* Please retry after 3 seconds\./)
+
+    azure.rateLimitFor(0)
+    azure.rateLimitShare({ of: 1, retryAfterSeconds: 2 })
+    const byPath = await post(
+      `${azure.origin}/openai/deployments/prod-embed/embeddings?api-version=2024-10-21`,
+      { input: 'x' },
+      { 'api-key': AZURE_KEY },
+    )
+    assert.equal(byPath.status, 429)
+    assert.equal(byPath.headers.get('retry-after-ms'), '2000')
+    assert.match(
+      ((await byPath.json()) as any).error.message,
+      /^Requests to the Embeddings_Create Operation under Azure OpenAI API version 2024-10-21 .* retry after 2 seconds/,
+    )
+    assert.deepEqual(azure.violations, [])
   })
 })
 

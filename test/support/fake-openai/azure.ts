@@ -69,6 +69,26 @@ export function deploymentNotFound(): Reply {
   return azureError(404, 'DeploymentNotFound', message)
 }
 
+/** Azure's names for the operations, as its 429 messages quote them. */
+const OPERATION_NAMES: Record<string, string> = {
+  '/v1/chat/completions': 'ChatCompletions_Create',
+  '/v1/embeddings': 'Embeddings_Create',
+  '/v1/audio/transcriptions': 'Transcriptions_Create',
+  '/v1/audio/speech': 'Speech_Create',
+  '/v1/images/generations': 'ImageGenerations_Create',
+}
+
+/** Azure's 429: its message names the operation and API version and says how many seconds to wait. */
+export function azureRateLimited(rec: RecordedRequest, route: Route, retryAfterSeconds: number): Reply {
+  const operation = OPERATION_NAMES[route.pathname] ?? 'ChatCompletions_Create'
+  const message =
+    `Requests to the ${operation} Operation under Azure OpenAI API version ${apiVersionOf(rec) ?? 'v1'} have ` +
+    `exceeded call rate limit of your current OpenAI S0 pricing tier. Please retry after ${retryAfterSeconds} ` +
+    'seconds. Please go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default ' +
+    'rate limit.'
+  return azureError(429, '429', message)
+}
+
 /** The headers Azure answers with where OpenAI sends `openai-version` and `openai-processing-ms`. */
 export function azureHeaders(): Record<string, string> {
   return { 'apim-request-id': randomUUID(), 'x-ms-region': 'East US' }

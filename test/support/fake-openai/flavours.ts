@@ -4,12 +4,14 @@ import {
   azureAuthBreach,
   azureHeaders,
   azureNotFound,
+  azureRateLimited,
   azureRoute,
   deploymentNotFound,
 } from './azure.ts'
 import { authBreach, type Breach } from './checks.ts'
-import { errorReply, modelNotFound } from './errors.ts'
-import type { Reply } from './reply.ts'
+import { errorReply, modelNotFound, openAIError, rateLimitMessage } from './errors.ts'
+import { goDuration, type RateLimitHit } from './rate-limits.ts'
+import { jsonReply, type Reply } from './reply.ts'
 import { normalizePath } from './request.ts'
 import type { Flavour as FlavourName, RecordedRequest } from './types.ts'
 
@@ -33,8 +35,17 @@ export interface Flavour {
   unserved(model: string): Reply
   /** Headers of every answer, beside `x-request-id`. */
   headers(): Record<string, string>
+  /** A scripted 429, over the scripted `x-ratelimit-*` headers (if any). */
+  rateLimited(
+    rec: RecordedRequest,
+    route: Route,
+    hit: RateLimitHit,
+    scripted: Record<string, string> | undefined,
+  ): Reply
   notFound(method: string, pathname: string): Reply
 }
+
+const retryAfterSeconds = (hit: RateLimitHit): number => Math.ceil(hit.retryAfterMs / 1000)
 
 /** The model a call names: the deployment in its path, else the body's `model`. */
 export function modelOf(rec: RecordedRequest, route: Route): string | undefined {
@@ -49,6 +60,11 @@ export function withDeploymentModel(rec: RecordedRequest, route: Route): Recorde
   return { ...rec, json: { model: route.deployment, ...json } }
 }
 
+const withHeaders = (reply: Reply, headers: Record<string, string>): Reply => ({
+  ...reply,
+  headers: { ...reply.headers, ...headers },
+})
+
 export const OPENAI: Flavour = {
   name: 'openai',
   basePath: '/v1',
@@ -60,6 +76,17 @@ export const OPENAI: Flavour = {
   breaches: (rec, _route, { requireAuth, apiKey }) => [requireAuth && authBreach(rec, apiKey)].filter((b) => !!b),
   unserved: modelNotFound,
   headers: () => ({ 'openai-version': '2020-10-01', 'openai-processing-ms': '7' }),
+  rateLimited(rec, route, hit, scripted) {
+    const seconds = retryAfterSeconds(hit)
+    const limit = Number(scripted?.['x-ratelimit-limit-requests'] ?? 500)
+    const body = openAIError(
+      429,
+      rateLimitMessage(modelOf(rec, route) ?? 'gpt-4o-mini', limit, goDuration(hit.retryAfterMs)),
+    )
+    // Scripted headers, if any, say the requests are used up; a test's own headers win.
+    const exhausted = scripted ? { ...scripted, 'x-ratelimit-remaining-requests': '0' } : {}
+    return withHeaders(jsonReply(429, body), { ...exhausted, 'retry-after': String(seconds), ...hit.headers })
+  },
   notFound: (method, pathname) => errorReply(404, `Invalid URL (${method} ${pathname})`),
 }
 
@@ -73,6 +100,18 @@ export const AZURE: Flavour = {
     [requireAuth && azureAuthBreach(rec, apiKey), apiVersionBreach(rec, route)].filter((b) => !!b),
   unserved: deploymentNotFound,
   headers: azureHeaders,
+  rateLimited(rec, route, hit, scripted) {
+    const seconds = retryAfterSeconds(hit)
+    // Azure always says what is left of both limits, and the wait in milliseconds too.
+    return withHeaders(azureRateLimited(rec, route, seconds), {
+      ...scripted,
+      'x-ratelimit-remaining-requests': '0',
+      'x-ratelimit-remaining-tokens': scripted?.['x-ratelimit-remaining-tokens'] ?? '0',
+      'retry-after': String(seconds),
+      'retry-after-ms': String(Math.round(hit.retryAfterMs)),
+      ...hit.headers,
+    })
+  },
   notFound: () => azureNotFound(),
 }
 

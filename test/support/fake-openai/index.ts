@@ -22,9 +22,19 @@
 import { fakeImageBytes } from './content.ts'
 import { loadOpenAIContract } from './contract.ts'
 import { FLAVOURS } from './flavours.ts'
+import { RateLimits } from './rate-limits.ts'
 import { normalizePath, pathMatches } from './request.ts'
 import { startServer } from './server.ts'
-import type { Behaviour, CustomHandler, FakeOpenAIOptions, Flavour, RecordedRequest, Violation } from './types.ts'
+import type {
+  Behaviour,
+  CustomHandler,
+  FakeOpenAIOptions,
+  Flavour,
+  RateLimitedShare,
+  RateLimitHeaders,
+  RecordedRequest,
+  Violation,
+} from './types.ts'
 
 export type * from './types.ts'
 export { expectedSpeechBytes, fakeImageBytes } from './content.ts'
@@ -39,6 +49,7 @@ export {
 export { formToContractObject } from './contract-form.ts'
 export { openAIError } from './errors.ts'
 export { AZURE_ACCESS_DENIED } from './azure.ts'
+export { goDuration } from './rate-limits.ts'
 export { openAICompatibleChat, type CompatibleChatOptions } from './openai-compatible.ts'
 export { SPEECH_CONTENT_TYPES } from './speech.ts'
 
@@ -65,7 +76,16 @@ export interface FakeOpenAI {
    * '/v1/chat/completions' or Azure's '/openai/v1/chat/completions'); `reset()` zeroes it.
    */
   count(path?: string): number
-  /** Clear requests, counts, violations and the behaviour queue (handlers from setHandler stay). */
+  /** `x-ratelimit-*` headers on every successful answer from now on (undefined: none). */
+  setRateLimit(limits: RateLimitHeaders | undefined): void
+  /** Answer 429 to `limited` of every `of` calls, counted from now (undefined: stop). */
+  rateLimitShare(share: RateLimitedShare | undefined): void
+  /** Answer every call 429 for the next `ms`, its `Retry-After` the time left, with these headers too. */
+  rateLimitFor(ms: number, headers?: Record<string, string>): void
+  /**
+   * Clear requests, counts, violations, the behaviour queue, a rateLimitFor period and the share's
+   * count (setHandler, setRateLimit and rateLimitShare stay).
+   */
   reset(): void
   /** Stop listening (connecting is refused) and destroy every open socket, keeping what was recorded. */
   stop(): Promise<void>
@@ -106,6 +126,9 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
   if (validate) loadOpenAIContract()
   const png = await fakeImageBytes('png')
   const flavour = FLAVOURS[opts.flavour ?? 'openai']
+  const rateLimits = new RateLimits()
+  rateLimits.setHeaders(opts.rateLimit)
+  rateLimits.setShare(opts.rateLimitedShare)
   const standIn = await startServer({
     flavour,
     validate,
@@ -114,6 +137,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     models: opts.models && new Set(opts.models),
     chunkDelayMs: opts.chunkDelayMs ?? 1,
     record: opts.record !== false,
+    rateLimits,
   })
   const { requests, counts, violations, behaviours, handlers } = standIn
   return {
@@ -136,11 +160,15 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       for (const [p, c] of counts) if (path === undefined || pathMatches(path, p)) n += c
       return n
     },
+    setRateLimit: (limits) => rateLimits.setHeaders(limits),
+    rateLimitShare: (share) => rateLimits.setShare(share),
+    rateLimitFor: (ms, headers) => rateLimits.limitFor(ms, headers),
     reset() {
       requests.length = 0
       counts.clear()
       violations.length = 0
       behaviours.clear()
+      rateLimits.reset()
     },
     stop: () => standIn.stop(),
     restart: () => standIn.restart(),

@@ -8,6 +8,7 @@ import { errorReply } from './errors.ts'
 import { modelOf, withDeploymentModel, type Flavour, type Route } from './flavours.ts'
 import type { ServedImages } from './images.ts'
 import { isOperation, REPLIES } from './operations.ts'
+import type { RateLimits } from './rate-limits.ts'
 import { bodyReply, JSON_TYPE, type Reply } from './reply.ts'
 import { normalizePath, parseBody, pathMatches, readRequest } from './request.ts'
 import type { CustomHandler, RecordedRequest, Violation } from './types.ts'
@@ -21,6 +22,7 @@ export interface StandInOptions {
   models: Set<string> | undefined
   chunkDelayMs: number
   record: boolean
+  rateLimits: RateLimits
 }
 
 /** The pauses between chunks and before slow answers; `stop()` (and so `close()`) cuts every one short. */
@@ -132,9 +134,12 @@ async function normalAnswer(
 async function send(standIn: StandIn, x: Exchange, reply: Reply, cut?: Cut): Promise<void> {
   const { res, rec } = x
   if (res.destroyed) return
+  const { flavour, rateLimits } = standIn.options
   const headers: Record<string, string> = {
     'x-request-id': rec.requestId,
-    ...standIn.options.flavour.headers(),
+    ...flavour.headers(),
+    // Real OpenAI sends its rate-limit headers on every answer; scripted ones go on every success.
+    ...(reply.status < 400 ? rateLimits.headers : undefined),
     ...(reply.streamed ? {} : { 'content-length': String(reply.chunks.reduce((a, c) => a + c.length, 0)) }),
   }
   for (const [k, v] of Object.entries(reply.headers)) headers[k.toLowerCase()] = v
@@ -164,10 +169,10 @@ async function send(standIn: StandIn, x: Exchange, reply: Reply, cut?: Cut): Pro
 async function handle(standIn: StandIn, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const rec = await readRequest(req)
   const readFailed = rec.aborted
-  const { flavour } = standIn.options
+  const { flavour, rateLimits } = standIn.options
   const pathname = normalizePath(rec.path)
   const route = flavour.route(rec.path)
-  // What behaviours, handlers and counts know the request by: its operation's OpenAI path.
+  // What behaviours, handlers, rate limits and counts know the request by: its operation's OpenAI path.
   const apiPath = route?.pathname ?? flavour.outside(pathname)
   if (route?.deployment !== undefined) rec.deployment = route.deployment
   let destroyedByUs = false
@@ -206,6 +211,9 @@ async function handle(standIn: StandIn, req: IncomingMessage, res: ServerRespons
     rec.behaviour = behaviour
     return playBehaviour(behaviour, exchange)
   }
+  // A scripted rate limit refuses a call as a behaviour would (a breach is still recorded).
+  const limited = call && rateLimits.take(apiPath)
+  if (call && limited) return exchange.send(flavour.rateLimited(rec, call.route, limited, rateLimits.headers))
   const custom = [...standIn.handlers].find(([p]) => pathMatches(p, apiPath))?.[1]
   if (custom && !problem) return custom(req, res, rec)
   return exchange.send(await exchange.answer())
