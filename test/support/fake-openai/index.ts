@@ -17,6 +17,17 @@
  *   assert.deepEqual(fake.lastRequest()!.json, {...})   // what reached "OpenAI"
  *   await fake.close()
  *
+ * Several at once, one per deployment (each has its own requests, counts and script):
+ *
+ *   const azure = await startFakeOpenAI({ flavour: 'azure', apiKey: 'az-key' })
+ *   // azure.url is 'http://127.0.0.1:PORT/openai/v1'; the key must come in `api-key` (an
+ *   // Authorization header is a 401 and a violation); `model` is the deployment name
+ *   fake.setRateLimit({ remainingRequests: 0, resetRequests: '1s' })   // x-ratelimit-* on every success
+ *   fake.rateLimitShare({ of: 3 })          // every third call: 429, Retry-After: 1 (deterministic)
+ *   fake.rateLimitFor(3000)                 // every call 429 for 3 s (Azure: retry-after-ms too)
+ *   await fake.stop(); await fake.restart() // unreachable (ECONNREFUSED), then back on the same port
+ *   fake.count('/chat/completions')         // counted even with { record: false }
+ *
  * test/support/README.md maps the modules of this folder and says how to add an operation.
  */
 import { fakeImageBytes } from './content.ts'
