@@ -36,8 +36,16 @@ export function authBreach(rec: RecordedRequest, apiKey: string | undefined): Br
   }
 }
 
-/** A body that did not parse, is not of the operation's media type, or breaks its request schema. */
-export function bodyBreach(rec: RecordedRequest, op: string, bodyProblem: string | undefined): Breach | undefined {
+/**
+ * A body that did not parse, is not of the operation's media type, or breaks its request schema.
+ * `model` stands in for a `model` the body leaves out (an Azure path naming its deployment says it).
+ */
+export function bodyBreach(
+  rec: RecordedRequest,
+  op: string,
+  bodyProblem: string | undefined,
+  model?: string,
+): Breach | undefined {
   if (bodyProblem) return { errors: [{ keyword: 'body', message: bodyProblem }], reply: errorReply(400, bodyProblem) }
   const wantType = loadOpenAIContract().prepared.operations[op]!.requestMediaType
   let candidate: unknown
@@ -47,6 +55,9 @@ export function bodyBreach(rec: RecordedRequest, op: string, bodyProblem: string
     const contentType = String(rec.headers['content-type'] ?? '')
     const message = `Expected a ${wantType} body for POST ${op}, got content-type '${contentType || '(none)'}'.`
     return { errors: [{ keyword: 'content-type', message }], reply: errorReply(400, message) }
+  }
+  if (model !== undefined && typeof candidate === 'object' && candidate !== null && !('model' in candidate)) {
+    candidate = { model, ...candidate }
   }
   const errors = validateAgainstOpenAIContract(op, candidate)
   return errors ? { errors, reply: errorReply(400, describeContractErrors(errors)) } : undefined

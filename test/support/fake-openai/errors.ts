@@ -39,6 +39,21 @@ const DEFAULT_ERROR_MESSAGES: Record<number, string> = {
   504: 'Gateway timeout.',
 }
 
+/** OpenAI's 429 for a requests-per-minute limit, waiting `wait` (a Go duration, '1s'). */
+export function rateLimitMessage(model: string, limit: number, wait: string): string {
+  return (
+    `Rate limit reached for ${model} in organization org-fake on requests per min (RPM): Limit ${limit}, ` +
+    `Used ${limit}, Requested 1. Please try again in ${wait}. Visit https://platform.openai.com/account/rate-limits ` +
+    'to learn more.'
+  )
+}
+
+/** OpenAI's 404 for a model it does not serve (or the key may not use). */
+export function modelNotFound(model: string): Reply {
+  const message = `The model \`${model}\` does not exist or you do not have access to it.`
+  return errorReply(404, message, 'invalid_request_error', 'model_not_found')
+}
+
 /** What OpenAI says with a status when the test scripted the status alone. */
 export function defaultErrorMessage(status: number): string {
   return DEFAULT_ERROR_MESSAGES[status] ?? `HTTP ${status}`

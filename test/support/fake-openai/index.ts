@@ -17,13 +17,35 @@
  *   assert.deepEqual(fake.lastRequest()!.json, {...})   // what reached "OpenAI"
  *   await fake.close()
  *
+ * Several at once, one per deployment (each has its own requests, counts and script):
+ *
+ *   const azure = await startFakeOpenAI({ flavour: 'azure', apiKey: 'az-key' })
+ *   // azure.url is 'http://127.0.0.1:PORT/openai/v1'; the key must come in `api-key` (an
+ *   // Authorization header is a 401 and a violation); `model` is the deployment name
+ *   fake.setRateLimit({ remainingRequests: 0, resetRequests: '1s' })   // x-ratelimit-* on every success
+ *   fake.rateLimitShare({ of: 3 })          // every third call: 429, Retry-After: 1 (deterministic)
+ *   fake.rateLimitFor(3000)                 // every call 429 for 3 s (Azure: retry-after-ms too)
+ *   await fake.stop(); await fake.restart() // unreachable (ECONNREFUSED), then back on the same port
+ *   fake.count('/chat/completions')         // counted even with { record: false }
+ *
  * test/support/README.md maps the modules of this folder and says how to add an operation.
  */
 import { fakeImageBytes } from './content.ts'
 import { loadOpenAIContract } from './contract.ts'
-import { normalizePath } from './request.ts'
+import { FLAVOURS } from './flavours.ts'
+import { RateLimits } from './rate-limits.ts'
+import { normalizePath, pathMatches } from './request.ts'
 import { startServer } from './server.ts'
-import type { Behaviour, CustomHandler, FakeOpenAIOptions, RecordedRequest, Violation } from './types.ts'
+import type {
+  Behaviour,
+  CustomHandler,
+  FakeOpenAIOptions,
+  Flavour,
+  RateLimitedShare,
+  RateLimitHeaders,
+  RecordedRequest,
+  Violation,
+} from './types.ts'
 
 export type * from './types.ts'
 export { expectedSpeechBytes, fakeImageBytes } from './content.ts'
@@ -37,14 +59,20 @@ export {
 } from './contract.ts'
 export { formToContractObject } from './contract-form.ts'
 export { openAIError } from './errors.ts'
+export { AZURE_ACCESS_DENIED } from './azure.ts'
+export { goDuration } from './rate-limits.ts'
 export { openAICompatibleChat, type CompatibleChatOptions } from './openai-compatible.ts'
 export { SPEECH_CONTENT_TYPES } from './speech.ts'
 
 export interface FakeOpenAI {
-  /** Base URL including '/v1', e.g. 'http://127.0.0.1:54321/v1'. */
+  /** Base URL: 'http://127.0.0.1:54321/v1', or for Azure 'http://127.0.0.1:54321/openai/v1'. */
   url: string
   /** 'http://127.0.0.1:54321' */
   origin: string
+  /** Its port, the same after `restart()`. */
+  port: number
+  flavour: Flavour
+  /** This stand-in's requests alone (each stand-in has its own), unless started with `record: false`. */
   requests: RecordedRequest[]
   violations: Violation[]
   /** The PNG every image answer carries (output_format png). */
@@ -54,9 +82,27 @@ export interface FakeOpenAI {
   pendingBehaviours(): number
   /** Replace the default answer for a path persistently (undefined restores the default). */
   setHandler(path: string, handler: CustomHandler | undefined): void
-  /** Clear requests, violations and the behaviour queue (handlers from setHandler stay). */
+  /**
+   * Requests received, recorded or not (`record: false`), or those to `path` ('/chat/completions',
+   * '/v1/chat/completions' or Azure's '/openai/v1/chat/completions'); `reset()` zeroes it.
+   */
+  count(path?: string): number
+  /** `x-ratelimit-*` headers on every successful answer from now on (undefined: none). */
+  setRateLimit(limits: RateLimitHeaders | undefined): void
+  /** Answer 429 to `limited` of every `of` calls, counted from now (undefined: stop). */
+  rateLimitShare(share: RateLimitedShare | undefined): void
+  /** Answer every call 429 for the next `ms`, its `Retry-After` the time left, with these headers too. */
+  rateLimitFor(ms: number, headers?: Record<string, string>): void
+  /**
+   * Clear requests, counts, violations, the behaviour queue, a rateLimitFor period and the share's
+   * count (setHandler, setRateLimit and rateLimitShare stay).
+   */
   reset(): void
-  /** Close the server and destroy every open socket (hung ones too). */
+  /** Stop listening (connecting is refused) and destroy every open socket, keeping what was recorded. */
+  stop(): Promise<void>
+  /** Listen again on the same port after `stop()` (rejects if the port was taken meanwhile). */
+  restart(): Promise<void>
+  /** Close the server and destroy every open socket (hung ones too); no restart after it. */
   close(): Promise<void>
   lastRequest(): RecordedRequest | undefined
   /** Resolve once at least `count` requests were recorded (rejects after timeoutMs). */
@@ -90,17 +136,26 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
   // Load + compile before the first request, so a test's client timeout never races the parse.
   if (validate) loadOpenAIContract()
   const png = await fakeImageBytes('png')
+  const flavour = FLAVOURS[opts.flavour ?? 'openai']
+  const rateLimits = new RateLimits()
+  rateLimits.setHeaders(opts.rateLimit)
+  rateLimits.setShare(opts.rateLimitedShare)
   const standIn = await startServer({
+    flavour,
     validate,
     requireAuth: opts.requireAuth !== false,
     apiKey: opts.apiKey,
+    models: opts.models && new Set(opts.models),
     chunkDelayMs: opts.chunkDelayMs ?? 1,
     record: opts.record !== false,
+    rateLimits,
   })
-  const { requests, violations, behaviours, handlers } = standIn
+  const { requests, counts, violations, behaviours, handlers } = standIn
   return {
-    url: `${standIn.origin}/v1`,
+    url: `${standIn.origin}${flavour.basePath}`,
     origin: standIn.origin,
+    port: standIn.port,
+    flavour: flavour.name,
     requests,
     violations,
     png,
@@ -111,11 +166,23 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       if (handler) handlers.set(p, handler)
       else handlers.delete(p)
     },
+    count(path) {
+      let n = 0
+      for (const [p, c] of counts) if (path === undefined || pathMatches(path, p)) n += c
+      return n
+    },
+    setRateLimit: (limits) => rateLimits.setHeaders(limits),
+    rateLimitShare: (share) => rateLimits.setShare(share),
+    rateLimitFor: (ms, headers) => rateLimits.limitFor(ms, headers),
     reset() {
       requests.length = 0
+      counts.clear()
       violations.length = 0
       behaviours.clear()
+      rateLimits.reset()
     },
+    stop: () => standIn.stop(),
+    restart: () => standIn.restart(),
     close: () => standIn.close(),
     lastRequest: () => requests[requests.length - 1],
     async waitForRequests(count, timeoutMs = 2000) {

@@ -11,9 +11,12 @@ export function normalizePath(p: string): string {
   return q
 }
 
-/** Whether a behaviour's or handler's path ('/chat/completions' or '/v1/chat/completions') names `pathname`. */
+/**
+ * Whether a behaviour's or handler's path ('/chat/completions', '/v1/chat/completions', or Azure's
+ * '/openai/v1/chat/completions') names `pathname` (the OpenAI path a request stands for).
+ */
 export function pathMatches(target: string, pathname: string): boolean {
-  const t = normalizePath(target)
+  const t = normalizePath(target).replace(/^\/openai(?=\/v1\/)/, '')
   return t === pathname || `/v1${t}` === pathname
 }
 

@@ -42,6 +42,8 @@ export interface RecordedRequest {
   responseBody?: Buffer
   /** The scripted behaviour that answered this request, if any. */
   behaviour?: Behaviour
+  /** The Azure deployment the path named (`/openai/deployments/{name}/...`), if it named one. */
+  deployment?: string
   receivedAt: number
 }
 
@@ -110,15 +112,55 @@ export interface Violation {
   errors: unknown[]
 }
 
+/**
+ * Which API the stand-in speaks: OpenAI's (`/v1/...`, `Authorization: Bearer`) or Azure OpenAI's v1
+ * API (`/openai/v1/...`, the key in `api-key`; also the older `/openai/deployments/{name}/...`).
+ */
+export type Flavour = 'openai' | 'azure'
+
+/**
+ * OpenAI's `x-ratelimit-*` headers: a field left out is not sent. A reset is a Go duration as OpenAI
+ * writes it ('1s', '6m0s', '20ms'), or a number of milliseconds written as one.
+ */
+export interface RateLimitHeaders {
+  limitRequests?: number
+  remainingRequests?: number
+  resetRequests?: string | number
+  limitTokens?: number
+  remainingTokens?: number
+  resetTokens?: string | number
+}
+
+/** `limited` calls of every `of` answered 429, spread evenly and counted (never drawn at random). */
+export interface RateLimitedShare {
+  /** Calls of every `of` that get a 429 (default 1): `{ of: 3 }` is the third, sixth, ninth... */
+  limited?: number
+  of: number
+  /** The 429's `Retry-After`, in seconds (default 1). */
+  retryAfterSeconds?: number
+  /** Only calls to this path count and get 429s ('/chat/completions' or '/v1/chat/completions'). */
+  path?: string
+  /** Headers added to each 429 (they win over the stand-in's own). */
+  headers?: Record<string, string>
+}
+
 export interface FakeOpenAIOptions {
+  /** The API it speaks (default 'openai'); 'azure' serves `/openai/v1` and takes the key in `api-key`. */
+  flavour?: Flavour
   /** Check request bodies against the OpenAPI contract (default true). */
   validate?: boolean
-  /** Require an `Authorization: Bearer` header (default true). */
+  /** Require the flavour's key header: `Authorization: Bearer`, or Azure's `api-key` (default true). */
   requireAuth?: boolean
-  /** When set, the bearer token must equal it (401 invalid_api_key otherwise). */
+  /** When set, the key sent must equal it (401 otherwise). */
   apiKey?: string
+  /** The models it serves (for Azure, its deployment names); others get the 404 the real API answers. */
+  models?: string[]
+  /** `x-ratelimit-*` headers on every successful answer from the start (see `fake.setRateLimit`). */
+  rateLimit?: RateLimitHeaders
+  /** A share of calls answered 429 from the start (see `fake.rateLimitShare`). */
+  rateLimitedShare?: RateLimitedShare
   /** Pause between streamed chunks, in ms (default 1). */
   chunkDelayMs?: number
-  /** Keep every request in `requests` (default true); off for long load runs. */
+  /** Keep every request in `requests` (default true); off for long load runs (`fake.count()` still counts). */
   record?: boolean
 }
