@@ -49,8 +49,9 @@ export async function errorFromUpstreamResponse(res: Dispatcher.ResponseData): P
   const upstreamRequestId = res.headers['x-request-id']
   if (typeof upstreamRequestId === 'string') detail['upstream-request-id'] = upstreamRequestId
 
-  const retryAfterSeconds = retryAfterFrom(res.headers)
-  const extra = retryAfterSeconds === undefined ? {} : { retryAfterSeconds }
+  const retryAfterMs = retryAfterMsFrom(res.headers)
+  // Retry-After, which the caller gets, is whole seconds: a wait of 1 ms is 1 s there.
+  const extra = retryAfterMs === undefined ? {} : { retryAfterSeconds: Math.ceil(retryAfterMs / 1000) }
   const status = res.statusCode
   let error: DetailedError
   if (status === 401) error = new UpstreamUnauthorizedError(message)
@@ -89,17 +90,23 @@ export function badUpstreamResponse(message: string): DetailedError {
   return withDetails(new UpstreamBadResponseError(message), [{ message }])
 }
 
-/** Seconds to wait, from `retry-after-ms`, `retry-after` in seconds, or `retry-after` as a date. */
-export function retryAfterFrom(headers: Dispatcher.ResponseData['headers']): number | undefined {
-  const ms = Number(headers['retry-after-ms'])
-  if (headers['retry-after-ms'] !== undefined && Number.isFinite(ms) && ms >= 0) return Math.ceil(ms / 1000)
+/**
+ * Milliseconds to wait, from `retry-after-ms`, `retry-after` in seconds, or `retry-after` as a
+ * date: the retry waits exactly that, the caller's Retry-After rounds it up to seconds.
+ */
+export function retryAfterMsFrom(headers: Dispatcher.ResponseData['headers']): number | undefined {
+  const ms = headers['retry-after-ms']
+  if (typeof ms === 'string' && ms.trim() !== '') {
+    const value = Number(ms)
+    if (Number.isFinite(value) && value >= 0) return Math.ceil(value)
+  }
   const value = headers['retry-after']
   if (typeof value !== 'string' || value === '') return undefined
   const seconds = Number(value)
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds)
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000)
   const date = Date.parse(value)
   if (Number.isNaN(date)) return undefined
-  return Math.max(0, Math.ceil((date - Date.now()) / 1000))
+  return Math.max(0, date - Date.now())
 }
 
 async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
