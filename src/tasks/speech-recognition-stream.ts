@@ -74,7 +74,7 @@ function transcriptionRelay(
       // Read to the end after the done event rather than stop: stopping destroys the body with an error.
       if (finished || data === '[DONE]') return ''
       span?.firstChunk()
-      const event = parseStreamEvent(data) as TranscriptionEvent
+      const event = parseStreamEvent(data, ctx.credentials.apiKey) as TranscriptionEvent
       switch (event.type) {
         case 'transcript.text.delta':
           if (typeof event.delta !== 'string') throw badUpstreamResponse('transcript delta without text')

@@ -61,7 +61,7 @@ function embeddingResults(
     ctx.usage.tokens(body.model, { prompt: copied.promptTokens })
     return copied.arrays.map((array) => new RawJson(`{"embedding":${array}}`))
   }
-  const response = parseUpstreamJson<OpenAI.CreateEmbeddingResponse>(text, '/embeddings')
+  const response = parseUpstreamJson<OpenAI.CreateEmbeddingResponse>(text, '/embeddings', ctx.credentials.apiKey)
   if (!Array.isArray(response?.data)) throw badUpstreamResponse('embedding response without data')
   ctx.usage.tokens(body.model, { prompt: response.usage?.prompt_tokens })
   const embeddings: Array<number[] | undefined> = new Array(count)

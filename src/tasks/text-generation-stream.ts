@@ -178,7 +178,7 @@ function chatRelay(ctx: TaskContext, model: string, choices: number, span: Model
       // Read to the end after [DONE] rather than stop: stopping destroys the body with an error.
       if (finished) return ''
       span?.firstChunk()
-      if (data !== '[DONE]') return accumulator.add(parseChunk(data))
+      if (data !== '[DONE]') return accumulator.add(parseChunk(data, ctx.credentials.apiKey))
       finished = true
       return ''
     },
@@ -196,8 +196,8 @@ function chatRelay(ctx: TaskContext, model: string, choices: number, span: Model
   }
 }
 
-function parseChunk(data: string): Chunk {
-  const parsed = parseStreamEvent(data)
+function parseChunk(data: string, apiKey: string): Chunk {
+  const parsed = parseStreamEvent(data, apiKey)
   const { choices } = parsed as { choices?: unknown }
   if (choices != null && !(Array.isArray(choices) && choices.every(isChoice))) {
     throw badUpstreamResponse('stream event with choices that are not objects')

@@ -35,9 +35,9 @@ export function toSpeechRequest(
 }
 
 /** A 502 for a 2xx answer that is not audio, such as a compatible server's JSON. */
-function assertAudio(contentType: string | string[] | undefined): void {
+function assertAudio(contentType: string | string[] | undefined, apiKey: string): void {
   const type = Array.isArray(contentType) ? contentType[0] : contentType
-  if (!isAudioContentType(type)) throw badUpstreamResponse(`the speech answer is ${type}, not audio`)
+  if (!isAudioContentType(type)) throw badUpstreamResponse(`the speech answer is ${type}, not audio`, apiKey)
 }
 
 /**
@@ -73,7 +73,7 @@ export async function streamTextToSpeech(
       span,
     })
     try {
-      assertAudio(res.headers['content-type'])
+      assertAudio(res.headers['content-type'], ctx.credentials.apiKey)
     } catch (err) {
       res.body.dump().catch(() => undefined)
       throw err
@@ -103,7 +103,7 @@ export async function runTextToSpeech(input: TextToSpeechInput, ctx: TaskContext
     span,
     async () => {
       const answer = await ctx.upstream.postForBytes({ ...ctx, path: '/audio/speech', body, accept: 'audio/*', span })
-      assertAudio(answer.contentType)
+      assertAudio(answer.contentType, ctx.credentials.apiKey)
       if (answer.bytes.length === 0) throw badUpstreamResponse('speech answer without audio')
       return answer
     },

@@ -8,6 +8,7 @@ import { ClientClosedError, OverloadedError, withDetails } from '../errors.ts'
 import { LogSummary } from '../log-summary.ts'
 import type { AttemptScope } from '../tracing/model-call.ts'
 import { retryDelayForResponse, retryDelayForTransport, type RetryOptions } from './retry-policy.ts'
+import { upstreamExcerpt } from './redact-secrets.ts'
 import { badUpstreamResponse, errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.ts'
 
 export interface UpstreamOptions {
@@ -109,14 +110,14 @@ export class OpenAIUpstream {
         if (call.signal.aborted) throw new ClientClosedError()
         this.#observer?.failure(call.path, (err as { code?: string }).code ?? 'UNKNOWN')
         const delay = retryDelayForTransport(err, attempt, this.#retries)
-        if (delay === undefined) throw errorFromTransport(err)
+        if (delay === undefined) throw errorFromTransport(err, call.credentials.apiKey)
         await this.#beforeRetry(call, attempt, delay, { transportCode: (err as { code?: string }).code })
         continue
       }
       this.#observer?.response(call.path, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9)
       if (res.statusCode >= 200 && res.statusCode < 300) return res
       const delay = retryDelayForResponse(res, attempt, this.#retries)
-      if (delay === undefined) throw await errorFromUpstreamResponse(res)
+      if (delay === undefined) throw await errorFromUpstreamResponse(res, call.credentials.apiKey)
       await res.body.dump().catch(() => undefined)
       await this.#beforeRetry(call, attempt, delay, { status: res.statusCode })
     }
@@ -162,7 +163,7 @@ export class OpenAIUpstream {
 
   /** POSTs a JSON (or multipart) body and parses the JSON answer. */
   async postJson<T>(call: Omit<UpstreamCall, 'body'> & { body: unknown }): Promise<T> {
-    return parseUpstreamJson<T>(await this.postForText(call), call.path)
+    return parseUpstreamJson<T>(await this.postForText(call), call.path, call.credentials.apiKey)
   }
 
   /** POSTs a JSON (or multipart) body and returns the answer's text, unparsed. */
@@ -171,7 +172,7 @@ export class OpenAIUpstream {
     try {
       return await res.body.text()
     } catch (err) {
-      throw this.#transportError(err, call.signal)
+      throw this.#transportError(err, call)
     }
   }
 
@@ -185,7 +186,7 @@ export class OpenAIUpstream {
       const contentType = res.headers['content-type']
       return { bytes, contentType: typeof contentType === 'string' ? contentType : undefined }
     } catch (err) {
-      throw this.#transportError(err, call.signal)
+      throw this.#transportError(err, call)
     }
   }
 
@@ -207,9 +208,9 @@ export class OpenAIUpstream {
     return this.#pool.close()
   }
 
-  #transportError(err: unknown, signal: AbortSignal): Error {
-    if (signal.aborted) return new ClientClosedError()
-    return errorFromTransport(err)
+  #transportError(err: unknown, call: Pick<UpstreamCall, 'signal' | 'credentials'>): Error {
+    if (call.signal.aborted) return new ClientClosedError()
+    return errorFromTransport(err, call.credentials.apiKey)
   }
 }
 
@@ -217,10 +218,10 @@ function encode(body: unknown): string | FormData {
   return body instanceof FormData ? body : JSON.stringify(body)
 }
 
-export function parseUpstreamJson<T>(text: string, path: string): T {
+export function parseUpstreamJson<T>(text: string, path: string, apiKey: string | undefined): T {
   try {
     return JSON.parse(text) as T
   } catch {
-    throw badUpstreamResponse(`expected JSON from ${path}, got ${JSON.stringify(text.slice(0, 120))}`)
+    throw badUpstreamResponse(`expected JSON from ${path}, got ${JSON.stringify(upstreamExcerpt(text, apiKey, 120))}`)
   }
 }

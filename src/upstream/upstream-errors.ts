@@ -15,6 +15,7 @@ import {
   type DetailedError,
   type ErrorDetail,
 } from '../errors.ts'
+import { redactSecrets, upstreamExcerpt } from './redact-secrets.ts'
 
 const MAX_ERROR_BODY_BYTES = 64 * 1024
 const TIMEOUT_CODES = new Set([
@@ -28,8 +29,14 @@ interface OpenAIErrorBody {
   error?: { message?: unknown; type?: unknown; param?: unknown; code?: unknown }
 }
 
-/** Turns a non-2xx answer from OpenAI into the service's error for it, consuming the body. */
-export async function errorFromUpstreamResponse(res: Dispatcher.ResponseData): Promise<DetailedError> {
+/**
+ * Turns a non-2xx answer from OpenAI into the service's error for it, consuming the body. What the
+ * answer says is redacted first: the call's `apiKey` and anything shaped like a credential.
+ */
+export async function errorFromUpstreamResponse(
+  res: Dispatcher.ResponseData,
+  apiKey: string | undefined,
+): Promise<DetailedError> {
   const text = await readLimited(res.body, MAX_ERROR_BODY_BYTES).catch(() => '')
   let parsed: OpenAIErrorBody | undefined
   try {
@@ -38,16 +45,17 @@ export async function errorFromUpstreamResponse(res: Dispatcher.ResponseData): P
     parsed = undefined
   }
   const upstreamError = parsed?.error
+  const redact = (value: string): string => redactSecrets(value, apiKey)
   const message =
     typeof upstreamError?.message === 'string' && upstreamError.message
-      ? upstreamError.message
-      : text.trim().slice(0, 500) || `HTTP ${res.statusCode}`
+      ? redact(upstreamError.message)
+      : upstreamExcerpt(text.trim(), apiKey, 500) || `HTTP ${res.statusCode}`
   const detail: ErrorDetail = { message, 'upstream-status': res.statusCode }
-  if (typeof upstreamError?.type === 'string') detail.type = upstreamError.type
-  if (upstreamError?.param != null) detail.param = String(upstreamError.param)
-  if (upstreamError?.code != null) detail['upstream-code'] = String(upstreamError.code)
+  if (typeof upstreamError?.type === 'string') detail.type = redact(upstreamError.type)
+  if (upstreamError?.param != null) detail.param = redact(String(upstreamError.param))
+  if (upstreamError?.code != null) detail['upstream-code'] = redact(String(upstreamError.code))
   const upstreamRequestId = res.headers['x-request-id']
-  if (typeof upstreamRequestId === 'string') detail['upstream-request-id'] = upstreamRequestId
+  if (typeof upstreamRequestId === 'string') detail['upstream-request-id'] = redact(upstreamRequestId)
 
   const retryAfterMs = retryAfterMsFrom(res.headers)
   // Retry-After, which the caller gets, is whole seconds: a wait of 1 ms is 1 s there.
@@ -66,28 +74,32 @@ export async function errorFromUpstreamResponse(res: Dispatcher.ResponseData): P
 }
 
 /** Maps a transport failure (refused, reset, timed out) to the service's error for it. */
-export function errorFromTransport(err: unknown): DetailedError {
+export function errorFromTransport(err: unknown, apiKey?: string): DetailedError {
   const code = (err as { code?: string } | null)?.code ?? ''
-  const message = err instanceof Error ? err.message : String(err)
+  const message = redactSecrets(err instanceof Error ? err.message : String(err), apiKey)
   if (TIMEOUT_CODES.has(code)) {
     return withDetails(new UpstreamTimeoutError(message), [{ message, 'transport-code': code }])
   }
   return withDetails(new UpstreamUnreachableError(message), [{ message, 'transport-code': code || 'UNKNOWN' }])
 }
 
-/** An `{"error":{...}}` event inside a stream that had started well. */
-export function errorFromUpstreamBody(payload: object): DetailedError {
+/** An `{"error":{...}}` event inside a stream that had started well, redacted as an error answer is. */
+export function errorFromUpstreamBody(payload: object, apiKey: string | undefined): DetailedError {
   const body = payload as OpenAIErrorBody
-  const message = typeof body.error?.message === 'string' ? body.error.message : 'unknown error'
+  const message = typeof body.error?.message === 'string' ? redactSecrets(body.error.message, apiKey) : 'unknown error'
   const detail: ErrorDetail = { message }
-  if (typeof body.error?.type === 'string') detail.type = body.error.type
-  if (body.error?.code != null) detail['upstream-code'] = String(body.error.code)
+  if (typeof body.error?.type === 'string') detail.type = redactSecrets(body.error.type, apiKey)
+  if (body.error?.code != null) detail['upstream-code'] = redactSecrets(String(body.error.code), apiKey)
   return withDetails(new UpstreamStreamError(message), [detail])
 }
 
-/** An answer with a 2xx status whose body could not be understood. */
-export function badUpstreamResponse(message: string): DetailedError {
-  return withDetails(new UpstreamBadResponseError(message), [{ message }])
+/**
+ * An answer with a 2xx status whose body could not be understood. The message may quote the
+ * answer (an excerpt, a content type): credentials in it are redacted, `apiKey` too when given.
+ */
+export function badUpstreamResponse(message: string, apiKey?: string): DetailedError {
+  const redacted = redactSecrets(message, apiKey)
+  return withDetails(new UpstreamBadResponseError(redacted), [{ message: redacted }])
 }
 
 /**
@@ -124,15 +136,18 @@ async function readLimited(body: Dispatcher.ResponseData['body'], limit: number)
   return Buffer.concat(chunks).subarray(0, limit).toString('utf8')
 }
 
-/** One upstream SSE event's data as an object: unreadable data is a bad answer, an `error` event OpenAI's error. */
-export function parseStreamEvent(data: string): object {
+/**
+ * One upstream SSE event's data as an object: unreadable data is a bad answer, an `error` event
+ * OpenAI's error; `apiKey` is redacted from what either quotes.
+ */
+export function parseStreamEvent(data: string, apiKey: string | undefined): object {
   let parsed: unknown
   try {
     parsed = JSON.parse(data)
   } catch {
-    throw badUpstreamResponse(`unreadable stream event ${JSON.stringify(data.slice(0, 120))}`)
+    throw badUpstreamResponse(`unreadable stream event ${JSON.stringify(upstreamExcerpt(data, apiKey, 120))}`)
   }
   if (typeof parsed !== 'object' || parsed === null) throw badUpstreamResponse('stream event is not an object')
-  if ('error' in parsed) throw errorFromUpstreamBody(parsed)
+  if ('error' in parsed) throw errorFromUpstreamBody(parsed, apiKey)
   return parsed
 }
