@@ -2,16 +2,20 @@
  * A hostile upstream, through real sockets: the stand-in OpenAI plays the answers a broken or
  * malicious compatible server (or whatever answers at its address) sends, and the service must
  * keep the key to itself, keep its memory bounded and answer with its documented errors.
- * Issue 20's finding 4 (upstream text carries the key).
+ * Issue 20's findings 4 (upstream text carries the key) and 7 (indexes, lines and sizes from
+ * the upstream are trusted).
  */
 import assert from 'node:assert/strict'
 import type { IncomingHttpHeaders } from 'node:http'
 import { describe, test, type TestContext } from 'node:test'
 import { request } from 'undici'
+import { embeddingsAnswerBytes } from '../src/upstream/answer-limits.ts'
 import { redactSecrets } from '../src/upstream/redact-secrets.ts'
 import { capturedLogLines, serveWithUpstream, TEST_API_KEY, type Served } from './support/app.ts'
 import { openAIError } from './support/fake-openai/index.ts'
+import { findGc, peakMemoryGrowth, settledHeap } from './support/heap.ts'
 
+const MiB = 1024 * 1024
 const NO_RETRIES = { UPSTREAM_MAX_RETRIES: '0' }
 const WAV = 'data:audio/wav;base64,UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA='
 
@@ -27,6 +31,7 @@ const TASKS = {
   'text-to-image': { path: '/v1/images/generations', payload: { model: 'gpt-image-1', prompt: 'A wombat' } },
 } as const
 type TaskName = keyof typeof TASKS
+const TASK_NAMES = Object.keys(TASKS) as TaskName[]
 
 interface Answer {
   status: number
@@ -189,5 +194,153 @@ describe('finding 4: what the upstream says is redacted before it reaches the ca
     for (const [text, redacted] of cases) assert.equal(redactSecrets(text, undefined), redacted, text)
     assert.equal(redactSecrets('no model for k3y-Of-Any-Shape!', 'k3y-Of-Any-Shape'), 'no model for [redacted]!')
     assert.equal(redactSecrets('EMPTY is not a valid key', 'EMPTY'), 'EMPTY is not a valid key', 'a placeholder key')
+  })
+})
+
+describe('finding 7: indexes, lines and sizes from the upstream are bounded', () => {
+  const gc = findGc()
+
+  /** Runs `work` from a settled heap and returns its answer with how far memory rose meanwhile. */
+  async function measured(t: TestContext, work: () => Promise<Answer>): Promise<{ answer: Answer; growthMiB: number }> {
+    await settledHeap(gc)
+    const { value, growth } = await peakMemoryGrowth(work)
+    t.diagnostic(`answered in ${value.ms} ms, memory rose by ${(growth / MiB).toFixed(1)} MiB at most`)
+    return { answer: value, growthMiB: growth / MiB }
+  }
+
+  for (const kind of ['huge-choice-index', 'huge-tool-call-index'] as const) {
+    test(`a chat stream chunk naming a ${kind === 'huge-choice-index' ? 'choice' : 'tool call'} index of 5,000,000 fails the stream at once`, async (t) => {
+      const svc = await serve(t)
+      svc.upstream.enqueue({ kind, index: 5_000_000 })
+      const { answer, growthMiB } = await measured(t, () =>
+        post(svc, 'text-generation', { accept: 'text/event-stream' }),
+      )
+      const error = streamErrorOf(answer, 'ERR_UPSTREAM_BAD_RESPONSE')
+      assert.match(error.message, /index 5000000/)
+      assert.ok(growthMiB < 40, `memory rose by ${growthMiB.toFixed(1)} MiB`)
+      assert.ok(answer.ms < 5000, `answered in ${answer.ms} ms`)
+    })
+  }
+
+  test('a choice index that is one of the n asked for is taken, the next is not', async (t) => {
+    const svc = await serve(t)
+    svc.upstream.enqueue({ kind: 'huge-choice-index', index: 1 })
+    const two = await post(svc, 'text-generation', {
+      accept: 'text/event-stream',
+      payload: { ...TASKS['text-generation'].payload, n: 2 },
+    })
+    assert.deepEqual(eventsOf(two).at(-2)!.data.texts, ['', 'x'])
+    svc.upstream.enqueue({ kind: 'huge-choice-index', index: 2 })
+    const three = await post(svc, 'text-generation', {
+      accept: 'text/event-stream',
+      payload: { ...TASKS['text-generation'].payload, n: 2 },
+    })
+    assert.match(
+      streamErrorOf(three, 'ERR_UPSTREAM_BAD_RESPONSE').message,
+      /choice index 2, not one of the 2 asked for/,
+    )
+  })
+
+  test('a 400 MB SSE line fails the stream once it passes the event bound, reading little of it', async (t) => {
+    const svc = await serve(t)
+    svc.upstream.enqueue({ kind: 'huge-line' })
+    const { answer, growthMiB } = await measured(t, () => post(svc, 'text-generation', { accept: 'text/event-stream' }))
+    assert.match(streamErrorOf(answer, 'ERR_UPSTREAM_BAD_RESPONSE').message, /stream event over 8 Mi characters/)
+    const sent = svc.upstream.requests[0]!.responseBytes!
+    assert.ok(
+      sent < 40 * MiB,
+      `the stand-in wrote ${(sent / MiB).toFixed(1)} MiB of its 400 MB before the service hung up`,
+    )
+    assert.ok(growthMiB < 100, `memory rose by ${growthMiB.toFixed(1)} MiB`)
+    await svc.upstream.waitFor(() => svc.upstream.requests[0]!.aborted, 2000)
+  })
+
+  test('a stream that never ends fails once it passes its bound', async (t) => {
+    const svc = await serve(t)
+    svc.upstream.enqueue({ kind: 'oversize', bytes: 1024 * MiB })
+    const { answer, growthMiB } = await measured(t, () =>
+      post(svc, 'speech-recognition', { accept: 'text/event-stream' }),
+    )
+    assert.match(streamErrorOf(answer, 'ERR_UPSTREAM_BAD_RESPONSE').message, /a stream over 64 MiB/)
+    const sent = svc.upstream.requests[0]!.responseBytes!
+    assert.ok(sent < 100 * MiB, `the stand-in wrote ${(sent / MiB).toFixed(1)} MiB of 1 GiB`)
+    assert.ok(growthMiB < 100, `memory rose by ${growthMiB.toFixed(1)} MiB`)
+  })
+
+  test('an answer that declares itself over its bound is a 502 before its body is read', async (t) => {
+    const svc = await serve(t)
+    for (const task of TASK_NAMES) {
+      for (const accept of ['application/json', 'audio/mpeg', 'image/png']) {
+        svc.upstream.reset()
+        svc.upstream.enqueue({ kind: 'oversize', bytes: 1024 * MiB, declareLength: true })
+        const answer = await post(svc, task, { accept })
+        const error = errorOf(answer, 502, 'ERR_UPSTREAM_BAD_RESPONSE')
+        assert.match(error.message, / over \d+ [KM]iB, more than this service takes in/)
+        const sent = svc.upstream.requests[0]!.responseBytes!
+        assert.ok(sent < 8 * MiB, `${task} (${accept}): the stand-in wrote ${(sent / MiB).toFixed(1)} MiB`)
+      }
+    }
+  })
+
+  test('a JSON answer past its bound is a 502, having read no more than the bound', async (t) => {
+    const svc = await serve(t)
+    svc.upstream.enqueue({ kind: 'oversize', bytes: 400 * MiB })
+    const { answer, growthMiB } = await measured(t, () => post(svc, 'text-generation'))
+    assert.match(
+      errorOf(answer, 502, 'ERR_UPSTREAM_BAD_RESPONSE').message,
+      /an answer from \/chat\/completions over 64 MiB/,
+    )
+    const sent = svc.upstream.requests[0]!.responseBytes!
+    assert.ok(sent < 100 * MiB, `the stand-in wrote ${(sent / MiB).toFixed(1)} MiB of 400`)
+    assert.ok(growthMiB < 200, `memory rose by ${growthMiB.toFixed(1)} MiB`)
+  })
+
+  test('the embeddings bound follows the inputs asked for', async (t) => {
+    const svc = await serve(t)
+    svc.upstream.enqueue({ kind: 'oversize', bytes: 4 * MiB })
+    const one = await post(svc, 'text-embeddings')
+    assert.match(errorOf(one, 502, 'ERR_UPSTREAM_BAD_RESPONSE').message, /an answer from \/embeddings over 225 KiB/)
+    const ok = await post(svc, 'text-embeddings', { payload: { model: 'text-embedding-3-large', text: 'A fox' } })
+    assert.equal(ok.status, 200)
+  })
+
+  test("OpenAI's largest embeddings answer fits its bound: 2,048 inputs of 3,072 floats", async (t) => {
+    const svc = await serve(t)
+    const input = Array.from({ length: 8 }, (_, i) => `input ${i}`)
+    const res = await request(`${svc.upstream.url}/embeddings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'text-embedding-3-large', input, encoding_format: 'float' }),
+    })
+    const reply = await res.body.json()
+    // The stand-in prints full doubles; OpenAI prints ~10 digits, on indented lines of their own.
+    for (const text of [JSON.stringify(reply), JSON.stringify(reply, null, 2)]) {
+      const whole = (Buffer.byteLength(text) / input.length) * 2048
+      for (const bound of [embeddingsAnswerBytes(2048, 3072), embeddingsAnswerBytes(2048, undefined)]) {
+        assert.ok(whole * 1.2 < bound, `${(whole / MiB).toFixed(0)} MiB in a bound of ${(bound / MiB).toFixed(0)} MiB`)
+      }
+    }
+  })
+
+  test('a streamed speech answer past its bound is cut off there', async (t) => {
+    const svc = await serve(t)
+    svc.upstream.enqueue({ kind: 'oversize', bytes: 400 * MiB })
+    const res = await request(`${svc.base}/v1/tasks/text-to-speech`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'audio/mpeg' },
+      body: JSON.stringify(TASKS['text-to-speech'].payload),
+    })
+    assert.equal(res.statusCode, 200)
+    let received = 0
+    const cut = await (async () => {
+      for await (const chunk of res.body) received += (chunk as Buffer).length
+    })().then(
+      () => false,
+      () => true,
+    )
+    assert.ok(cut, 'the caller sees its answer cut short')
+    assert.ok(received <= 128 * MiB, `the caller got ${(received / MiB).toFixed(1)} MiB`)
+    const sent = svc.upstream.requests[0]!.responseBytes!
+    assert.ok(sent < 200 * MiB, `the stand-in wrote ${(sent / MiB).toFixed(1)} MiB of 400`)
   })
 })

@@ -4,6 +4,7 @@ import { relaySse, sseEvent, type SseRelay } from '../streaming/sse.ts'
 import type { StreamResult } from '../streaming/stream-result.ts'
 import { transcriptionAnswer, transcriptionCall } from '../tracing/genai-attributes.ts'
 import { traceHeaders, type ModelCallSpan } from '../tracing/model-call.ts'
+import { TRANSCRIPTION_ANSWER_BYTES } from '../upstream/answer-limits.ts'
 import { badUpstreamResponse, parseStreamEvent } from '../upstream/upstream-errors.ts'
 import { isWhisper1Model } from './model-families.ts'
 import { transcriptionStreamProblems } from './speech-recognition-checks.ts'
@@ -33,12 +34,13 @@ export async function streamSpeechRecognition(input: SpeechRecognitionInput, ctx
   const { body, audioBytes } = await checkedTranscriptionForm(input, ctx, transcriptionStreamProblems(input))
   body.append('stream', 'true')
   const span = ctx.tracer?.start(transcriptionCall(input.model, input.temperature, true))
+  const maxBytes = TRANSCRIPTION_ANSWER_BYTES
   const res = await traceHeaders(span, () =>
     ctx.upstream.post({ ...ctx, path: '/audio/transcriptions', body, accept: 'text/event-stream', span }),
   )
   // The relay ends the span at OpenAI's done event, or with what failed the stream.
   const relay = transcriptionRelay(ctx, input.model, audioBytes, span)
-  const relayed = relaySse(res.body, relay, ctx.settings.sseHeartbeatMs)
+  const relayed = relaySse(res.body, relay, { heartbeatMs: ctx.settings.sseHeartbeatMs, maxBytes })
   // Neither finished nor failed when the caller hung up: the span ends then.
   if (span) relayed.once('close', () => span.cancelled())
   return {

@@ -1,6 +1,7 @@
 import type OpenAI from 'openai'
 import pMap from 'p-map'
 import type { TextEmbeddingsInput, TextEmbeddingsOutput } from '../generated/task-types.ts'
+import { embeddingsAnswerBytes } from '../upstream/answer-limits.ts'
 import { parseUpstreamJson } from '../upstream/openai-upstream.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 import { RawJson } from './raw-json.ts'
@@ -41,7 +42,8 @@ async function requestEmbeddings(
   const { results } = await traceCall(
     span,
     async () => {
-      const text = await ctx.upstream.postForText({ ...ctx, path: '/embeddings', body, span })
+      const maxBytes = embeddingsAnswerBytes(count, body.dimensions)
+      const text = await ctx.upstream.postForText({ ...ctx, path: '/embeddings', body, maxBytes, span })
       return { text, results: embeddingResults(ctx, body, text, count) }
     },
     ({ text }) => embeddingsAnswer(text),

@@ -6,6 +6,7 @@ import type { TaskContext } from './task-context.ts'
 import { toMessages } from './chat-messages.ts'
 import { assertModelTakesFields } from './chat-model-fields.ts'
 import { isReasoningModel } from './model-families.ts'
+import { CHAT_ANSWER_BYTES } from '../upstream/answer-limits.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 import { chatAnswer, chatCall } from '../tracing/genai-attributes.ts'
 import { traceCall } from '../tracing/model-call.ts'
@@ -164,6 +165,7 @@ export async function runTextGeneration(input: TextGenerationInput, ctx: TaskCon
         ...ctx,
         path: '/chat/completions',
         body,
+        maxBytes: CHAT_ANSWER_BYTES,
         span,
       })
       assertReadable(completion)

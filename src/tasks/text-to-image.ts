@@ -5,6 +5,7 @@ import { withDetails } from '../errors.ts'
 import { sniffType } from '../media/base64-media.ts'
 import { NotAcceptableError, type StreamNegotiation, type StreamResult } from '../streaming/stream-result.ts'
 import type { TextToImageInput, TextToImageOutput } from '../generated/task-types.ts'
+import { imagesAnswerBytes } from '../upstream/answer-limits.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 import { refuseProblems } from './field-problems.ts'
 import { isGptImageModel } from './model-families.ts'
@@ -62,6 +63,7 @@ async function generate(input: TextToImageInput, ctx: TaskContext): Promise<Gene
         ...ctx,
         path: '/images/generations',
         body,
+        maxBytes: imagesAnswerBytes(body.n ?? 1),
         span,
       })
       if (!Array.isArray(response?.data)) throw badUpstreamResponse('image response without data')

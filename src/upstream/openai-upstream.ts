@@ -7,6 +7,7 @@ import type { UpstreamObserver } from '../metrics/service-metrics.ts'
 import { ClientClosedError, OverloadedError, withDetails } from '../errors.ts'
 import { LogSummary } from '../log-summary.ts'
 import type { AttemptScope } from '../tracing/model-call.ts'
+import { readBounded } from './bounded-body.ts'
 import { retryDelayForResponse, retryDelayForTransport, type RetryOptions } from './retry-policy.ts'
 import { upstreamExcerpt } from './redact-secrets.ts'
 import { badUpstreamResponse, errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.ts'
@@ -38,6 +39,9 @@ export interface UpstreamCall {
   /** The call's GenAI span, when traced: each HTTP attempt is sent inside it. */
   span?: AttemptScope | undefined
 }
+
+/** A call whose answer is read whole (or relayed) by the service: at most `maxBytes` of it (answer-limits.ts). */
+export type BoundedCall = Omit<UpstreamCall, 'body'> & { body: unknown; maxBytes: number }
 
 const USER_AGENT = 'openai-tasks/0.1'
 
@@ -162,30 +166,28 @@ export class OpenAIUpstream {
   }
 
   /** POSTs a JSON (or multipart) body and parses the JSON answer. */
-  async postJson<T>(call: Omit<UpstreamCall, 'body'> & { body: unknown }): Promise<T> {
+  async postJson<T>(call: BoundedCall): Promise<T> {
     return parseUpstreamJson<T>(await this.postForText(call), call.path, call.credentials.apiKey)
   }
 
   /** POSTs a JSON (or multipart) body and returns the answer's text, unparsed. */
-  async postForText(call: Omit<UpstreamCall, 'body'> & { body: unknown }): Promise<string> {
-    const res = await this.post({ ...call, body: encode(call.body) })
-    try {
-      return await res.body.text()
-    } catch (err) {
-      throw this.#transportError(err, call)
-    }
+  async postForText(call: BoundedCall): Promise<string> {
+    return textOf(await this.#postAndRead(call))
   }
 
   /** POSTs a JSON body and reads the whole binary answer. */
-  async postForBytes(
-    call: Omit<UpstreamCall, 'body'> & { body: unknown },
-  ): Promise<{ bytes: Buffer; contentType: string | undefined }> {
+  async postForBytes(call: BoundedCall): Promise<{ bytes: Buffer; contentType: string | undefined }> {
+    const { res, bytes } = await this.#postAndRead(call)
+    const contentType = res.headers['content-type']
+    return { bytes, contentType: typeof contentType === 'string' ? contentType : undefined }
+  }
+
+  async #postAndRead(call: BoundedCall): Promise<{ res: Dispatcher.ResponseData; bytes: Buffer }> {
     const res = await this.post({ ...call, body: encode(call.body) })
     try {
-      const bytes = Buffer.from(await res.body.arrayBuffer())
-      const contentType = res.headers['content-type']
-      return { bytes, contentType: typeof contentType === 'string' ? contentType : undefined }
+      return { res, bytes: await readBounded(res, call.maxBytes, `an answer from ${call.path}`) }
     } catch (err) {
+      if (isServiceError(err)) throw err
       throw this.#transportError(err, call)
     }
   }
@@ -208,7 +210,7 @@ export class OpenAIUpstream {
     return this.#pool.close()
   }
 
-  #transportError(err: unknown, call: Pick<UpstreamCall, 'signal' | 'credentials'>): Error {
+  #transportError(err: unknown, call: BoundedCall): Error {
     if (call.signal.aborted) return new ClientClosedError()
     return errorFromTransport(err, call.credentials.apiKey)
   }
@@ -216,6 +218,17 @@ export class OpenAIUpstream {
 
 function encode(body: unknown): string | FormData {
   return body instanceof FormData ? body : JSON.stringify(body)
+}
+
+/** The answer as text, without the byte order mark some servers start it with. */
+function textOf({ bytes }: { bytes: Buffer }): string {
+  const start = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0
+  return bytes.toString('utf8', start)
+}
+
+/** An error the service raised on purpose (a bound, a bad answer), rather than the body's own failure. */
+function isServiceError(err: unknown): boolean {
+  return String((err as { code?: unknown } | null)?.code).startsWith('ERR_')
 }
 
 export function parseUpstreamJson<T>(text: string, path: string, apiKey: string | undefined): T {

@@ -15,9 +15,9 @@ import {
   type DetailedError,
   type ErrorDetail,
 } from '../errors.ts'
+import { ERROR_ANSWER_BYTES, formatBound } from './answer-limits.ts'
 import { redactSecrets, upstreamExcerpt } from './redact-secrets.ts'
 
-const MAX_ERROR_BODY_BYTES = 64 * 1024
 const TIMEOUT_CODES = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
@@ -37,7 +37,7 @@ export async function errorFromUpstreamResponse(
   res: Dispatcher.ResponseData,
   apiKey: string | undefined,
 ): Promise<DetailedError> {
-  const text = await readLimited(res.body, MAX_ERROR_BODY_BYTES).catch(() => '')
+  const text = await readLimited(res.body, ERROR_ANSWER_BYTES).catch(() => '')
   let parsed: OpenAIErrorBody | undefined
   try {
     parsed = JSON.parse(text) as OpenAIErrorBody
@@ -100,6 +100,11 @@ export function errorFromUpstreamBody(payload: object, apiKey: string | undefine
 export function badUpstreamResponse(message: string, apiKey?: string): DetailedError {
   const redacted = redactSecrets(message, apiKey)
   return withDetails(new UpstreamBadResponseError(redacted), [{ message: redacted }])
+}
+
+/** An answer, stream or event larger than the service takes in (answer-limits.ts). */
+export function answerTooLarge(what: string, bound: number): DetailedError {
+  return badUpstreamResponse(`${what} over ${formatBound(bound)}, more than this service takes in`)
 }
 
 /**
