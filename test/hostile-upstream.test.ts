@@ -2,8 +2,8 @@
  * A hostile upstream, through real sockets: the stand-in OpenAI plays the answers a broken or
  * malicious compatible server (or whatever answers at its address) sends, and the service must
  * keep the key to itself, keep its memory bounded and answer with its documented errors.
- * Issue 20's findings 4 (upstream text carries the key) and 7 (indexes, lines and sizes from
- * the upstream are trusted).
+ * Issue 20's findings 4 (upstream text carries the key), 7 (indexes, lines and sizes from the
+ * upstream are trusted) and 9a (a 200 text/html answers a stream request).
  */
 import assert from 'node:assert/strict'
 import type { IncomingHttpHeaders } from 'node:http'
@@ -12,7 +12,7 @@ import { request } from 'undici'
 import { embeddingsAnswerBytes } from '../src/upstream/answer-limits.ts'
 import { redactSecrets } from '../src/upstream/redact-secrets.ts'
 import { capturedLogLines, serveWithUpstream, TEST_API_KEY, type Served } from './support/app.ts'
-import { openAIError } from './support/fake-openai/index.ts'
+import { openAIError, type Behaviour } from './support/fake-openai/index.ts'
 import { findGc, peakMemoryGrowth, settledHeap } from './support/heap.ts'
 
 const MiB = 1024 * 1024
@@ -270,7 +270,7 @@ describe('finding 7: indexes, lines and sizes from the upstream are bounded', ()
   test('an answer that declares itself over its bound is a 502 before its body is read', async (t) => {
     const svc = await serve(t)
     for (const task of TASK_NAMES) {
-      for (const accept of ['application/json', 'audio/mpeg', 'image/png']) {
+      for (const accept of ['application/json', 'text/event-stream', 'audio/mpeg', 'image/png']) {
         svc.upstream.reset()
         svc.upstream.enqueue({ kind: 'oversize', bytes: 1024 * MiB, declareLength: true })
         const answer = await post(svc, task, { accept })
@@ -343,4 +343,37 @@ describe('finding 7: indexes, lines and sizes from the upstream are bounded', ()
     const sent = svc.upstream.requests[0]!.responseBytes!
     assert.ok(sent < 200 * MiB, `the stand-in wrote ${(sent / MiB).toFixed(1)} MiB of 400`)
   })
+})
+
+describe('finding 9a: a 2xx that is not an event stream answers a stream request with a JSON 502', () => {
+  const asked: Array<[TaskName, Behaviour]> = [
+    ['text-generation', { kind: 'wrong-content-type' }],
+    ['speech-recognition', { kind: 'wrong-content-type' }],
+    ['text-generation', { kind: 'wrong-content-type', contentType: 'application/json', keepBody: true }],
+    ['speech-recognition', { kind: 'wrong-content-type', contentType: 'text/plain', keepBody: true }],
+  ]
+  for (const [task, behaviour] of asked) {
+    const type = (behaviour as { contentType?: string }).contentType ?? 'text/html'
+    test(`${task} answered 200 ${type}`, async (t) => {
+      const svc = await serve(t)
+      svc.upstream.enqueue(behaviour)
+      const answer = await post(svc, task, { accept: 'text/event-stream' })
+      const error = errorOf(answer, 502, 'ERR_UPSTREAM_BAD_RESPONSE')
+      assert.match(error.message, new RegExp(`the stream answer is ${type}.*, not text/event-stream`))
+    })
+  }
+
+  for (const contentType of ['text/event-stream', 'Text/Event-Stream;charset=UTF-8', null]) {
+    test(`a stream answered ${contentType ?? 'without a Content-Type'}, as compatible servers do, is relayed`, async (t) => {
+      const svc = await serve(t)
+      for (const task of ['text-generation', 'speech-recognition'] as const) {
+        svc.upstream.enqueue({ kind: 'wrong-content-type', contentType, keepBody: true })
+        const events = eventsOf(await post(svc, task, { accept: 'text/event-stream' }))
+        assert.deepEqual(
+          events.slice(-2).map((e) => e.event),
+          ['output', 'done'],
+        )
+      }
+    })
+  }
 })

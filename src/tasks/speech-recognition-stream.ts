@@ -36,7 +36,7 @@ export async function streamSpeechRecognition(input: SpeechRecognitionInput, ctx
   const span = ctx.tracer?.start(transcriptionCall(input.model, input.temperature, true))
   const maxBytes = TRANSCRIPTION_ANSWER_BYTES
   const res = await traceHeaders(span, () =>
-    ctx.upstream.post({ ...ctx, path: '/audio/transcriptions', body, accept: 'text/event-stream', span }),
+    ctx.upstream.postForEvents({ ...ctx, path: '/audio/transcriptions', body, maxBytes, span }),
   )
   // The relay ends the span at OpenAI's done event, or with what failed the stream.
   const relay = transcriptionRelay(ctx, input.model, audioBytes, span)

@@ -170,13 +170,7 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
   const body = { ...(await toChatRequest(input)), stream: true, stream_options: { include_usage: true } }
   const span = ctx.tracer?.start(chatCall(body, ctx.tracer.captureContent))
   const res = await traceHeaders(span, () =>
-    ctx.upstream.post({
-      ...ctx,
-      path: '/chat/completions',
-      body: JSON.stringify(body),
-      accept: 'text/event-stream',
-      span,
-    }),
+    ctx.upstream.postForEvents({ ...ctx, path: '/chat/completions', body, maxBytes: CHAT_STREAM_BYTES, span }),
   )
   // The relay ends the span with the stream: with its usage, or with what failed it.
   const relayed = relaySse(res.body, chatRelay(ctx, input.model, input.n ?? 1, span), {

@@ -7,7 +7,7 @@ import type { UpstreamObserver } from '../metrics/service-metrics.ts'
 import { ClientClosedError, OverloadedError, withDetails } from '../errors.ts'
 import { LogSummary } from '../log-summary.ts'
 import type { AttemptScope } from '../tracing/model-call.ts'
-import { readBounded } from './bounded-body.ts'
+import { readBounded, refuseDeclaredOversize } from './bounded-body.ts'
 import { retryDelayForResponse, retryDelayForTransport, type RetryOptions } from './retry-policy.ts'
 import { upstreamExcerpt } from './redact-secrets.ts'
 import { badUpstreamResponse, errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.ts'
@@ -182,6 +182,22 @@ export class OpenAIUpstream {
     return { bytes, contentType: typeof contentType === 'string' ? contentType : undefined }
   }
 
+  /**
+   * POSTs for a Server-Sent Events answer and returns it with its body unread. A 2xx that is not
+   * an event stream (a proxy's login page, a JSON answer) or says it is over `maxBytes` is a 502
+   * here, while the caller's answer can still be a JSON error.
+   */
+  async postForEvents(call: BoundedCall): Promise<Dispatcher.ResponseData> {
+    const res = await this.post({ ...call, body: encode(call.body), accept: 'text/event-stream' })
+    const type = res.headers['content-type']
+    if (!isEventStreamType(type)) {
+      res.body.destroy()
+      throw badUpstreamResponse(`the stream answer is ${String(type)}, not text/event-stream`, call.credentials.apiKey)
+    }
+    refuseDeclaredOversize(res, call.maxBytes, `a stream from ${call.path}`)
+    return res
+  }
+
   async #postAndRead(call: BoundedCall): Promise<{ res: Dispatcher.ResponseData; bytes: Buffer }> {
     const res = await this.post({ ...call, body: encode(call.body) })
     try {
@@ -229,6 +245,15 @@ function textOf({ bytes }: { bytes: Buffer }): string {
 /** An error the service raised on purpose (a bound, a bad answer), rather than the body's own failure. */
 function isServiceError(err: unknown): boolean {
   return String((err as { code?: unknown } | null)?.code).startsWith('ERR_')
+}
+
+/**
+ * Whether a Content-Type may be an event stream: `text/event-stream` with any parameters
+ * (compatible servers differ on the charset), or none at all (the events themselves are checked).
+ */
+function isEventStreamType(contentType: string | string[] | undefined): boolean {
+  const type = (Array.isArray(contentType) ? contentType[0] : contentType)?.split(';', 1)[0]!.trim().toLowerCase()
+  return !type || type === 'text/event-stream'
 }
 
 export function parseUpstreamJson<T>(text: string, path: string, apiKey: string | undefined): T {
