@@ -377,3 +377,66 @@ describe('finding 9a: a 2xx that is not an event stream answers a stream request
     })
   }
 })
+
+describe('numbers an answer reports in the wrong type are not taken for counts', () => {
+  const completion = (usage: object): object => ({
+    id: 'chatcmpl-odd',
+    object: 'chat.completion',
+    created: 1_700_000_000,
+    model: 'gpt-4o-mini',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+    usage,
+  })
+  const ODD_USAGE = {
+    prompt_tokens: 'x',
+    completion_tokens: -1,
+    total_tokens: {},
+    prompt_tokens_details: { cached_tokens: 1.5 },
+  }
+
+  test('a chat completion whose usage counts are not whole numbers is answered without them', async (t) => {
+    const svc = await serve(t)
+    svc.upstream.enqueue({ status: 200, body: completion(ODD_USAGE) })
+    const answer = await post(svc, 'text-generation')
+    assert.equal(answer.status, 200, answer.text)
+    assert.deepEqual(JSON.parse(answer.text), {
+      texts: ['hi'],
+      usage: { 'prompt-token-details': { 'audio-tokens': 0, 'cached-tokens': 0 } },
+    })
+  })
+
+  test('a streamed chat completion whose usage counts are not whole numbers still ends in done', async (t) => {
+    const svc = await serve(t)
+    svc.upstream.enqueue({
+      kind: 'custom',
+      handler: (_req, res) => {
+        const chunk = (fields: object): string => `data: ${JSON.stringify({ id: 'chatcmpl-odd', ...fields })}\n\n`
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.write(chunk({ choices: [{ index: 0, delta: { content: 'hi' }, finish_reason: 'stop' }] }))
+        res.end(chunk({ choices: [], usage: ODD_USAGE }) + 'data: [DONE]\n\n')
+      },
+    })
+    const events = eventsOf(await post(svc, 'text-generation', { accept: 'text/event-stream' }))
+    assert.deepEqual(
+      events.map((e) => e.event),
+      ['delta', 'output', 'done'],
+    )
+  })
+
+  test('a transcript of negative duration is answered, its seconds not counted', async (t) => {
+    const svc = await serve(t)
+    svc.upstream.enqueue({ status: 200, body: { text: 'Hello.', language: 'english', duration: -5, segments: [] } })
+    const payload = { model: 'whisper-1', audio: WAV, 'response-format': 'verbose_json' }
+    const answer = await post(svc, 'speech-recognition', { payload })
+    assert.equal(answer.status, 200, answer.text)
+    assert.equal(JSON.parse(answer.text).text, 'Hello.')
+  })
+
+  test('an embedding that is not all numbers, or an image that is not an object, is a 502', async (t) => {
+    const svc = await serve(t)
+    svc.upstream.enqueue({ status: 200, body: { object: 'list', data: [{ index: 0, embedding: [0.1, 'x'] }] } })
+    errorOf(await post(svc, 'text-embeddings'), 502, 'ERR_UPSTREAM_BAD_RESPONSE')
+    svc.upstream.enqueue({ status: 200, body: { created: 1_700_000_000, data: [null] } })
+    errorOf(await post(svc, 'text-to-image'), 502, 'ERR_UPSTREAM_BAD_RESPONSE')
+  })
+})

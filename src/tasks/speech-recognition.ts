@@ -20,6 +20,7 @@ import { readSpeakerReferences } from './speaker-references.ts'
 import { transcriptionInputProblems } from './speech-recognition-checks.ts'
 import { fromJsonAnswer, type TranscriptionAnswer } from './transcription-answer.ts'
 import type { TaskContext } from './task-context.ts'
+import { amountOf } from './upstream-counts.ts'
 import { transcriptionAnswer, transcriptionCall } from '../tracing/genai-attributes.ts'
 import { traceCall } from '../tracing/model-call.ts'
 import { TRANSCRIPTION_ANSWER_BYTES } from '../upstream/answer-limits.ts'
@@ -161,6 +162,6 @@ export async function runSpeechRecognition(
     ([answer, output]) => transcriptionAnswer({ text: output.text, usage: answer.usage }, captureContent),
   )
   const seconds = answer.usage?.type === 'duration' ? answer.usage.seconds : output.duration
-  ctx.usage.audioInput(input.model, audioBytes, seconds)
+  ctx.usage.audioInput(input.model, audioBytes, amountOf(seconds))
   return output
 }

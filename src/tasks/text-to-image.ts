@@ -68,7 +68,7 @@ async function generate(input: TextToImageInput, ctx: TaskContext): Promise<Gene
       })
       if (!Array.isArray(response?.data)) throw badUpstreamResponse('image response without data')
       const images = response.data.map((image): GeneratedImage => {
-        if (typeof image.b64_json !== 'string') throw badUpstreamResponse('image without b64_json')
+        if (typeof image?.b64_json !== 'string') throw badUpstreamResponse('image without b64_json')
         return { b64: image.b64_json, revisedPrompt: revisedPromptOf(image.revised_prompt) }
       })
       return { response, images }
