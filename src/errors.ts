@@ -110,7 +110,10 @@ export const ERROR_CODES = {
   ERR_UPSTREAM_SERVER_ERROR: { status: 502, meaning: 'OpenAI answered 5xx, after the retries.' },
   ERR_UPSTREAM_BAD_RESPONSE: {
     status: 502,
-    meaning: "OpenAI's answer could not be read (malformed JSON, a missing field, an undecodable image).",
+    meaning:
+      "OpenAI's answer could not be read (malformed JSON, a missing field, an undecodable image, a " +
+      'stream that is not an event stream) or is over what the service takes in (an index, an SSE ' +
+      'event, the size of the answer).',
   },
   ERR_UPSTREAM_STREAM_ERROR: {
     status: 502,

@@ -410,7 +410,7 @@ test('the relay pauses the upstream body while nothing reads its events, and los
     end: () => sseEvent('done', {}),
     fail: (err) => assert.fail(`no failure expected: ${err}`),
   }
-  const out = relaySse(body, relay, 60_000)
+  const out = relaySse(body, relay, { heartbeatMs: 60_000, maxBytes: 2 ** 30 })
   t.after(() => out.destroy())
   const line = `data: ${'x'.repeat(1000)}\n\n`
   // Nothing reads `out`: once it is full the body is paused, and only then does the body fill up.

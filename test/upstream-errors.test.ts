@@ -54,6 +54,14 @@ test('retry-after-ms is rounded up to whole seconds', async (t) => {
   assert.equal(res.headers['retry-after'], '2')
 })
 
+test('retry-after-ms: 1 gives the caller Retry-After: 1, whole seconds as HTTP has them', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t, NO_RETRIES)
+  upstream.enqueue({ status: 429, headers: { 'retry-after-ms': '1' }, body: openAIError(429, 'slow down') })
+  const res = await chat(app)
+  assert.equal(res.statusCode, 429)
+  assert.equal(res.headers['retry-after'], '1')
+})
+
 test('a non-JSON error body from the upstream still gives a readable message', async (t) => {
   const { app, upstream } = await buildWithUpstream(t, NO_RETRIES)
   upstream.enqueue({ status: 502, body: '<html>Bad gateway</html>', headers: { 'content-type': 'text/html' } })

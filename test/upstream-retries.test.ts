@@ -59,9 +59,20 @@ test("the upstream's retry-after-ms sets the wait", async (t) => {
   const res = await app.inject({ method: 'POST', url: '/v1/tasks/text-generation', payload: CHAT })
   assert.equal(res.statusCode, 200)
   const [log] = retryLogs(String(res.headers['x-request-id']))
-  assert.equal(log!.delayMs, 1000, 'whole seconds, as Retry-After is')
+  assert.equal(log!.delayMs, 120, 'to the millisecond, not rounded up to the seconds of Retry-After')
   const [first, second] = upstream.requests
-  assert.ok(second!.receivedAt - first!.receivedAt >= 900)
+  assert.ok(second!.receivedAt - first!.receivedAt >= 100)
+})
+
+test('retry-after-ms: 1 waits a millisecond, not the second Retry-After would round it to', async (t) => {
+  const { app, upstream } = await buildWithUpstream(t)
+  upstream.enqueue({ status: 429, headers: { 'retry-after-ms': '1' } })
+  const res = await app.inject({ method: 'POST', url: '/v1/tasks/text-generation', payload: CHAT })
+  assert.equal(res.statusCode, 200)
+  const [log] = retryLogs(String(res.headers['x-request-id']))
+  assert.equal(log!.delayMs, 1)
+  const [first, second] = upstream.requests
+  assert.ok(second!.receivedAt - first!.receivedAt < 1000, 'retried before a whole second went by')
 })
 
 test('a Retry-After beyond the cap is passed to the caller instead of waited for', async (t) => {

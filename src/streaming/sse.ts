@@ -1,5 +1,7 @@
 import { finished, Readable } from 'node:stream'
-import { createParser } from 'eventsource-parser'
+import { createParser, type ParseError } from 'eventsource-parser'
+import { SSE_EVENT_CHARACTERS } from '../upstream/answer-limits.ts'
+import { answerTooLarge, badUpstreamResponse } from '../upstream/upstream-errors.ts'
 
 /** One Server-Sent Event as written on the wire. */
 export function sseEvent(event: string, data: unknown): string {
@@ -19,19 +21,40 @@ export interface SseRelay {
   fail(err: unknown): string
 }
 
+export interface RelayOptions {
+  /** Silence after which a keep-alive comment goes out. */
+  heartbeatMs: number
+  /** The most of the upstream body relayed (answer-limits.ts); past it the stream fails. */
+  maxBytes: number
+}
+
 // One options object for every decode, not one per read.
 const STREAM = { stream: true }
+
+/** The parser's own complaints are ignored (unknown fields and the like), except an event over its bound. */
+function onParseError(error: ParseError): void {
+  if (error.type === 'max-buffer-size-exceeded') {
+    throw badUpstreamResponse(
+      `a stream event over ${SSE_EVENT_CHARACTERS / 2 ** 20} Mi characters, more than this service takes in`,
+    )
+  }
+}
 
 /**
  * Relays an upstream SSE body as our own event stream: what each read of the body completes goes
  * out as one write, the body pauses while the client is behind, and a keep-alive comment follows
- * `heartbeatMs` of silence. Destroying the returned stream (the caller hung up) destroys the
- * body, which aborts the upstream call.
+ * `heartbeatMs` of silence. An event over SSE_EVENT_CHARACTERS or a body over `maxBytes` fails
+ * the stream. Destroying the returned stream (the caller hung up) destroys the body, which
+ * aborts the upstream call.
  */
-export function relaySse(body: Readable, relay: SseRelay, heartbeatMs: number): Readable {
+export function relaySse(body: Readable, relay: SseRelay, { heartbeatMs, maxBytes }: RelayOptions): Readable {
   let events = ''
   let closed = false
+  let received = 0
   const parser = createParser({
+    // A line or event that never ends is cut off there, not buffered on.
+    maxBufferSize: SSE_EVENT_CHARACTERS,
+    onError: onParseError,
     onEvent: (event) => {
       events += relay.data(event.data)
     },
@@ -80,6 +103,11 @@ export function relaySse(body: Readable, relay: SseRelay, heartbeatMs: number): 
 
   body.on('data', (chunk: Uint8Array) => {
     if (closed) return
+    received += chunk.length
+    if (received > maxBytes) {
+      fail(answerTooLarge('a stream', maxBytes))
+      return
+    }
     try {
       parser.feed(decoder.decode(chunk, STREAM))
     } catch (err) {

@@ -4,12 +4,14 @@ import { relaySse, sseEvent, type SseRelay } from '../streaming/sse.ts'
 import type { StreamResult } from '../streaming/stream-result.ts'
 import { transcriptionAnswer, transcriptionCall } from '../tracing/genai-attributes.ts'
 import { traceHeaders, type ModelCallSpan } from '../tracing/model-call.ts'
+import { TRANSCRIPTION_ANSWER_BYTES } from '../upstream/answer-limits.ts'
 import { badUpstreamResponse, parseStreamEvent } from '../upstream/upstream-errors.ts'
 import { isWhisper1Model } from './model-families.ts'
 import { transcriptionStreamProblems } from './speech-recognition-checks.ts'
 import { checkedTranscriptionForm } from './speech-recognition.ts'
 import { streamFailureEvent } from './stream-failure.ts'
 import type { TaskContext } from './task-context.ts'
+import { amountOf } from './upstream-counts.ts'
 import { fromJsonAnswer, toSegment, type Segment, type TranscriptionAnswer } from './transcription-answer.ts'
 
 /** What the service reads of OpenAI's transcription stream events. */
@@ -33,12 +35,13 @@ export async function streamSpeechRecognition(input: SpeechRecognitionInput, ctx
   const { body, audioBytes } = await checkedTranscriptionForm(input, ctx, transcriptionStreamProblems(input))
   body.append('stream', 'true')
   const span = ctx.tracer?.start(transcriptionCall(input.model, input.temperature, true))
+  const maxBytes = TRANSCRIPTION_ANSWER_BYTES
   const res = await traceHeaders(span, () =>
-    ctx.upstream.post({ ...ctx, path: '/audio/transcriptions', body, accept: 'text/event-stream', span }),
+    ctx.upstream.postForEvents({ ...ctx, path: '/audio/transcriptions', body, maxBytes, span }),
   )
   // The relay ends the span at OpenAI's done event, or with what failed the stream.
   const relay = transcriptionRelay(ctx, input.model, audioBytes, span)
-  const relayed = relaySse(res.body, relay, ctx.settings.sseHeartbeatMs)
+  const relayed = relaySse(res.body, relay, { heartbeatMs: ctx.settings.sseHeartbeatMs, maxBytes })
   // Neither finished nor failed when the caller hung up: the span ends then.
   if (span) relayed.once('close', () => span.cancelled())
   return {
@@ -65,7 +68,7 @@ function transcriptionRelay(
     const output = fromJsonAnswer({ ...done, ...(segments.length && { segments }) })
     finished = true
     const seconds = done.usage?.type === 'duration' ? done.usage.seconds : undefined
-    ctx.usage.audioInput(model, audioBytes, seconds)
+    ctx.usage.audioInput(model, audioBytes, amountOf(seconds))
     span?.end(transcriptionAnswer({ text: output.text, usage: done.usage }, ctx.tracer?.captureContent === true))
     return sseEvent('output', output) + sseEvent('done', {})
   }
@@ -74,7 +77,7 @@ function transcriptionRelay(
       // Read to the end after the done event rather than stop: stopping destroys the body with an error.
       if (finished || data === '[DONE]') return ''
       span?.firstChunk()
-      const event = parseStreamEvent(data) as TranscriptionEvent
+      const event = parseStreamEvent(data, ctx.credentials.apiKey) as TranscriptionEvent
       switch (event.type) {
         case 'transcript.text.delta':
           if (typeof event.delta !== 'string') throw badUpstreamResponse('transcript delta without text')

@@ -20,8 +20,10 @@ import { readSpeakerReferences } from './speaker-references.ts'
 import { transcriptionInputProblems } from './speech-recognition-checks.ts'
 import { fromJsonAnswer, type TranscriptionAnswer } from './transcription-answer.ts'
 import type { TaskContext } from './task-context.ts'
+import { amountOf } from './upstream-counts.ts'
 import { transcriptionAnswer, transcriptionCall } from '../tracing/genai-attributes.ts'
 import { traceCall } from '../tracing/model-call.ts'
+import { TRANSCRIPTION_ANSWER_BYTES } from '../upstream/answer-limits.ts'
 
 /** OpenAI's limit for one transcription upload. */
 export const MAX_AUDIO_BYTES = 25 * 1024 * 1024
@@ -138,12 +140,13 @@ export async function runSpeechRecognition(
   const { body, audioBytes } = await checkedTranscriptionForm(input, ctx)
   const format = input['response-format'] ?? 'json'
   const path = '/audio/transcriptions'
+  const maxBytes = TRANSCRIPTION_ANSWER_BYTES
   const span = ctx.tracer?.start(transcriptionCall(input.model, input.temperature))
   const captureContent = ctx.tracer?.captureContent === true
   if (TEXT_FORMATS.has(format)) {
     const text = await traceCall(
       span,
-      () => ctx.upstream.postForText({ ...ctx, path, body, accept: 'text/*', span }),
+      () => ctx.upstream.postForText({ ...ctx, path, body, accept: 'text/*', maxBytes, span }),
       (answer) => transcriptionAnswer({ text: answer }, captureContent),
     )
     ctx.usage.audioInput(input.model, audioBytes)
@@ -153,12 +156,12 @@ export async function runSpeechRecognition(
   const [answer, output] = await traceCall(
     span,
     async () => {
-      const answer = await ctx.upstream.postJson<TranscriptionAnswer>({ ...ctx, path, body, span })
+      const answer = await ctx.upstream.postJson<TranscriptionAnswer>({ ...ctx, path, body, maxBytes, span })
       return [answer, fromJsonAnswer(answer)] as const
     },
     ([answer, output]) => transcriptionAnswer({ text: output.text, usage: answer.usage }, captureContent),
   )
   const seconds = answer.usage?.type === 'duration' ? answer.usage.seconds : output.duration
-  ctx.usage.audioInput(input.model, audioBytes, seconds)
+  ctx.usage.audioInput(input.model, audioBytes, amountOf(seconds))
   return output
 }

@@ -1,10 +1,12 @@
 import type OpenAI from 'openai'
 import pMap from 'p-map'
 import type { TextEmbeddingsInput, TextEmbeddingsOutput } from '../generated/task-types.ts'
+import { embeddingsAnswerBytes } from '../upstream/answer-limits.ts'
 import { parseUpstreamJson } from '../upstream/openai-upstream.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 import { RawJson } from './raw-json.ts'
 import type { TaskContext } from './task-context.ts'
+import { countOf } from './upstream-counts.ts'
 import { embeddingsAnswer, embeddingsCall } from '../tracing/genai-attributes.ts'
 import { traceCall } from '../tracing/model-call.ts'
 
@@ -41,7 +43,8 @@ async function requestEmbeddings(
   const { results } = await traceCall(
     span,
     async () => {
-      const text = await ctx.upstream.postForText({ ...ctx, path: '/embeddings', body, span })
+      const maxBytes = embeddingsAnswerBytes(count, body.dimensions)
+      const text = await ctx.upstream.postForText({ ...ctx, path: '/embeddings', body, maxBytes, span })
       return { text, results: embeddingResults(ctx, body, text, count) }
     },
     ({ text }) => embeddingsAnswer(text),
@@ -61,17 +64,21 @@ function embeddingResults(
     ctx.usage.tokens(body.model, { prompt: copied.promptTokens })
     return copied.arrays.map((array) => new RawJson(`{"embedding":${array}}`))
   }
-  const response = parseUpstreamJson<OpenAI.CreateEmbeddingResponse>(text, '/embeddings')
+  const response = parseUpstreamJson<OpenAI.CreateEmbeddingResponse>(text, '/embeddings', ctx.credentials.apiKey)
   if (!Array.isArray(response?.data)) throw badUpstreamResponse('embedding response without data')
-  ctx.usage.tokens(body.model, { prompt: response.usage?.prompt_tokens })
+  ctx.usage.tokens(body.model, { prompt: countOf(response.usage?.prompt_tokens) })
   const embeddings: Array<number[] | undefined> = new Array(count)
   response.data.forEach((item, position) => {
     const index = typeof item?.index === 'number' ? item.index : position
-    if (index < count && Array.isArray(item?.embedding)) embeddings[index] ??= item.embedding
+    if (index < count && isNumberList(item?.embedding)) embeddings[index] ??= item.embedding
   })
   return Array.from(embeddings, (embedding, i) =>
     embedding ? { embedding } : badUpstreamResponse(`no embedding for input ${i}`),
   )
+}
+
+function isNumberList(value: unknown): value is number[] {
+  return Array.isArray(value) && value.every((n) => typeof n === 'number')
 }
 
 const EMBEDDING_KEY = /"embedding"\s*:\s*\[/g

@@ -4,6 +4,7 @@ import type { TextGenerationInput, TextGenerationOutput } from '../generated/tas
 import { relaySse, sseEvent, type SseRelay } from '../streaming/sse.ts'
 import { chatCall, chatStreamAnswer, type StreamedChoice } from '../tracing/genai-attributes.ts'
 import { traceHeaders, type ModelCallSpan } from '../tracing/model-call.ts'
+import { CHAT_STREAM_BYTES, TOOL_CALLS_PER_CHOICE } from '../upstream/answer-limits.ts'
 import { badUpstreamResponse, parseStreamEvent } from '../upstream/upstream-errors.ts'
 import { streamFailureEvent } from './stream-failure.ts'
 import type { TaskContext } from './task-context.ts'
@@ -24,12 +25,26 @@ type ToolCall = { id: string | undefined; type: string; name: string; arguments:
 
 /** `sseEvent('delta', { index, text })`, written without serialising an object per token. */
 function textDelta(index: number, text: string): string {
-  if (!Number.isFinite(index)) return sseEvent('delta', { index, text })
   return `event: delta\ndata: {"index":${index},"text":${JSON.stringify(text)}}\n\n`
 }
 
-/** Rebuilds the complete output, exactly as the JSON route returns it, from stream chunks. */
+/** Whether `index` is a whole number from 0 to `bound` - 1 (`>>> 0` leaves only those unchanged). */
+function isIndexBelow(index: unknown, bound: number): index is number {
+  return (index as number) >>> 0 === index && index < bound
+}
+
+/** An index as an error message shows it: a number as is, anything else by its type alone. */
+function shownIndex(index: unknown): string {
+  return typeof index === 'number' ? String(index) : `of type ${typeof index}`
+}
+
+/**
+ * Rebuilds the complete output, exactly as the JSON route returns it, from stream chunks. The
+ * indexes come from the upstream and size its arrays: a choice index must be one of the `choices`
+ * asked for and a tool call's below TOOL_CALLS_PER_CHOICE, or the chunk is a 502.
+ */
 export class ChatStreamAccumulator {
+  readonly #choices: number
   readonly #texts: string[] = []
   readonly #toolCalls: ToolCall[][] = []
   /** Per choice: whether its `finish_reason` came. */
@@ -39,14 +54,17 @@ export class ChatStreamAccumulator {
   #id: string | undefined
   #model: string | undefined
 
+  constructor(choices: number) {
+    this.#choices = choices
+  }
+
   get usage(): OpenAI.CompletionUsage | undefined {
     return this.#usage
   }
 
-  /** Whether each of the `choices` expected, and any other that came, has finished. */
-  finished(choices: number): boolean {
-    const seen = Math.max(choices, this.#finished.length)
-    for (let i = 0; i < seen; i++) if (!this.#finished[i]) return false
+  /** Whether each of the choices asked for has finished. */
+  finished(): boolean {
+    for (let i = 0; i < this.#choices; i++) if (!this.#finished[i]) return false
     return true
   }
 
@@ -59,6 +77,9 @@ export class ChatStreamAccumulator {
     for (const choice of chunk.choices ?? []) {
       // OpenAI-compatible servers that only ever make one choice may leave out its index.
       const index = choice.index ?? 0
+      if (!isIndexBelow(index, this.#choices)) {
+        throw badUpstreamResponse(`a choice index ${shownIndex(index)}, not one of the ${this.#choices} asked for`)
+      }
       const { delta } = choice
       this.#texts[index] ??= ''
       this.#finished[index] ||= choice.finish_reason != null
@@ -80,6 +101,9 @@ export class ChatStreamAccumulator {
   #addToolCall(choice: number, fragment: ToolCallFragment): ToolCallDelta {
     const calls = (this.#toolCalls[choice] ??= [])
     const position = fragment.index ?? positionOf(calls, fragment.id)
+    if (!isIndexBelow(position, TOOL_CALLS_PER_CHOICE)) {
+      throw badUpstreamResponse(`a tool call index ${shownIndex(position)}, not one below ${TOOL_CALLS_PER_CHOICE}`)
+    }
     const call = (calls[position] ??= { id: undefined, type: 'function', name: '', arguments: '' })
     if (fragment.id) call.id = fragment.id
     if (fragment.type) call.type = fragment.type
@@ -146,16 +170,13 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
   const body = { ...(await toChatRequest(input)), stream: true, stream_options: { include_usage: true } }
   const span = ctx.tracer?.start(chatCall(body, ctx.tracer.captureContent))
   const res = await traceHeaders(span, () =>
-    ctx.upstream.post({
-      ...ctx,
-      path: '/chat/completions',
-      body: JSON.stringify(body),
-      accept: 'text/event-stream',
-      span,
-    }),
+    ctx.upstream.postForEvents({ ...ctx, path: '/chat/completions', body, maxBytes: CHAT_STREAM_BYTES, span }),
   )
   // The relay ends the span with the stream: with its usage, or with what failed it.
-  const relayed = relaySse(res.body, chatRelay(ctx, input.model, input.n ?? 1, span), ctx.settings.sseHeartbeatMs)
+  const relayed = relaySse(res.body, chatRelay(ctx, input.model, input.n ?? 1, span), {
+    heartbeatMs: ctx.settings.sseHeartbeatMs,
+    maxBytes: CHAT_STREAM_BYTES,
+  })
   // Neither ended nor failed when the caller hung up: the span ends then.
   if (span) relayed.once('close', () => span.cancelled())
   return {
@@ -171,19 +192,19 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
  * `error` otherwise.
  */
 function chatRelay(ctx: TaskContext, model: string, choices: number, span: ModelCallSpan | undefined): SseRelay {
-  const accumulator = new ChatStreamAccumulator()
+  const accumulator = new ChatStreamAccumulator(choices)
   let finished = false
   return {
     data(data) {
       // Read to the end after [DONE] rather than stop: stopping destroys the body with an error.
       if (finished) return ''
       span?.firstChunk()
-      if (data !== '[DONE]') return accumulator.add(parseChunk(data))
+      if (data !== '[DONE]') return accumulator.add(parseChunk(data, ctx.credentials.apiKey))
       finished = true
       return ''
     },
     end() {
-      if (!finished && !accumulator.finished(choices)) {
+      if (!finished && !accumulator.finished()) {
         throw badUpstreamResponse('the stream ended before OpenAI finished it')
       }
       recordChatUsage(ctx, model, accumulator.usage)
@@ -196,8 +217,8 @@ function chatRelay(ctx: TaskContext, model: string, choices: number, span: Model
   }
 }
 
-function parseChunk(data: string): Chunk {
-  const parsed = parseStreamEvent(data)
+function parseChunk(data: string, apiKey: string): Chunk {
+  const parsed = parseStreamEvent(data, apiKey)
   const { choices } = parsed as { choices?: unknown }
   if (choices != null && !(Array.isArray(choices) && choices.every(isChoice))) {
     throw badUpstreamResponse('stream event with choices that are not objects')

@@ -6,6 +6,8 @@ import type { TaskContext } from './task-context.ts'
 import { toMessages } from './chat-messages.ts'
 import { assertModelTakesFields } from './chat-model-fields.ts'
 import { isReasoningModel } from './model-families.ts'
+import { countOf } from './upstream-counts.ts'
+import { CHAT_ANSWER_BYTES } from '../upstream/answer-limits.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 import { chatAnswer, chatCall } from '../tracing/genai-attributes.ts'
 import { traceCall } from '../tracing/model-call.ts'
@@ -129,26 +131,27 @@ function functionCall(call: OpenAI.Chat.ChatCompletionMessageToolCall): ToolCall
   return [{ ...(id != null && { id }), type: 'function', function: { name: fn.name, arguments: fn.arguments } }]
 }
 
+/** The usage as the output gives it; a count that is not a whole number is left out (a detail: 0). */
 export function fromUsage(usage: OpenAI.CompletionUsage): NonNullable<TextGenerationOutput['usage']> {
   const result: NonNullable<TextGenerationOutput['usage']> = {
-    'total-tokens': usage.total_tokens,
-    'prompt-tokens': usage.prompt_tokens,
-    'completion-tokens': usage.completion_tokens,
+    'total-tokens': countOf(usage.total_tokens),
+    'prompt-tokens': countOf(usage.prompt_tokens),
+    'completion-tokens': countOf(usage.completion_tokens),
   }
   const prompt = usage.prompt_tokens_details
   if (prompt) {
     result['prompt-token-details'] = {
-      'audio-tokens': prompt.audio_tokens ?? 0,
-      'cached-tokens': prompt.cached_tokens ?? 0,
+      'audio-tokens': countOf(prompt.audio_tokens) ?? 0,
+      'cached-tokens': countOf(prompt.cached_tokens) ?? 0,
     }
   }
   const completion = usage.completion_tokens_details
   if (completion) {
     result['completion-token-details'] = {
-      'accepted-prediction-tokens': completion.accepted_prediction_tokens ?? 0,
-      'audio-tokens': completion.audio_tokens ?? 0,
-      'reasoning-tokens': completion.reasoning_tokens ?? 0,
-      'rejected-prediction-tokens': completion.rejected_prediction_tokens ?? 0,
+      'accepted-prediction-tokens': countOf(completion.accepted_prediction_tokens) ?? 0,
+      'audio-tokens': countOf(completion.audio_tokens) ?? 0,
+      'reasoning-tokens': countOf(completion.reasoning_tokens) ?? 0,
+      'rejected-prediction-tokens': countOf(completion.rejected_prediction_tokens) ?? 0,
     }
   }
   return result
@@ -164,6 +167,7 @@ export async function runTextGeneration(input: TextGenerationInput, ctx: TaskCon
         ...ctx,
         path: '/chat/completions',
         body,
+        maxBytes: CHAT_ANSWER_BYTES,
         span,
       })
       assertReadable(completion)
@@ -197,9 +201,9 @@ export function recordChatUsage(
 ): void {
   if (!usage) return
   ctx.usage.tokens(model, {
-    prompt: usage.prompt_tokens,
-    completion: usage.completion_tokens,
-    reasoning: usage.completion_tokens_details?.reasoning_tokens,
-    cached: usage.prompt_tokens_details?.cached_tokens,
+    prompt: countOf(usage.prompt_tokens),
+    completion: countOf(usage.completion_tokens),
+    reasoning: countOf(usage.completion_tokens_details?.reasoning_tokens),
+    cached: countOf(usage.prompt_tokens_details?.cached_tokens),
   })
 }

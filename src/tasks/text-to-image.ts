@@ -5,6 +5,7 @@ import { withDetails } from '../errors.ts'
 import { sniffType } from '../media/base64-media.ts'
 import { NotAcceptableError, type StreamNegotiation, type StreamResult } from '../streaming/stream-result.ts'
 import type { TextToImageInput, TextToImageOutput } from '../generated/task-types.ts'
+import { imagesAnswerBytes } from '../upstream/answer-limits.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 import { refuseProblems } from './field-problems.ts'
 import { isGptImageModel } from './model-families.ts'
@@ -62,11 +63,12 @@ async function generate(input: TextToImageInput, ctx: TaskContext): Promise<Gene
         ...ctx,
         path: '/images/generations',
         body,
+        maxBytes: imagesAnswerBytes(body.n ?? 1),
         span,
       })
       if (!Array.isArray(response?.data)) throw badUpstreamResponse('image response without data')
       const images = response.data.map((image): GeneratedImage => {
-        if (typeof image.b64_json !== 'string') throw badUpstreamResponse('image without b64_json')
+        if (typeof image?.b64_json !== 'string') throw badUpstreamResponse('image without b64_json')
         return { b64: image.b64_json, revisedPrompt: revisedPromptOf(image.revised_prompt) }
       })
       return { response, images }

@@ -3,6 +3,8 @@ import { withDetails } from '../errors.ts'
 import { NotAcceptableError, type StreamNegotiation, type StreamResult } from '../streaming/stream-result.ts'
 import type { TextToSpeechInput, TextToSpeechOutput } from '../generated/task-types.ts'
 import { AUDIO_MIME, isAudioContentType } from '../media/audio-formats.ts'
+import { SPEECH_ANSWER_BYTES } from '../upstream/answer-limits.ts'
+import { refuseDeclaredOversize, relayBounded } from '../upstream/bounded-body.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 import { refuseProblems } from './field-problems.ts'
 import type { TaskContext } from './task-context.ts'
@@ -35,9 +37,9 @@ export function toSpeechRequest(
 }
 
 /** A 502 for a 2xx answer that is not audio, such as a compatible server's JSON. */
-function assertAudio(contentType: string | string[] | undefined): void {
+function assertAudio(contentType: string | string[] | undefined, apiKey: string): void {
   const type = Array.isArray(contentType) ? contentType[0] : contentType
-  if (!isAudioContentType(type)) throw badUpstreamResponse(`the speech answer is ${type}, not audio`)
+  if (!isAudioContentType(type)) throw badUpstreamResponse(`the speech answer is ${type}, not audio`, apiKey)
 }
 
 /**
@@ -73,11 +75,12 @@ export async function streamTextToSpeech(
       span,
     })
     try {
-      assertAudio(res.headers['content-type'])
+      assertAudio(res.headers['content-type'], ctx.credentials.apiKey)
     } catch (err) {
       res.body.dump().catch(() => undefined)
       throw err
     }
+    refuseDeclaredOversize(res, SPEECH_ANSWER_BYTES, 'a speech answer')
     return res
   })
   ctx.usage.speechCharacters(input.model, input.text.length)
@@ -87,7 +90,7 @@ export async function streamTextToSpeech(
   if (typeof length === 'string') headers['content-length'] = length
   // The span goes on until the audio has all been relayed.
   if (span) endWithBody(span, res.body, ctx.signal)
-  return { contentType, body: res.body, headers }
+  return { contentType, body: relayBounded(res.body, SPEECH_ANSWER_BYTES, 'a speech answer'), headers }
 }
 
 function formatOfMime(mime: string): AudioFormat {
@@ -102,8 +105,15 @@ export async function runTextToSpeech(input: TextToSpeechInput, ctx: TaskContext
   const { bytes } = await traceCall(
     span,
     async () => {
-      const answer = await ctx.upstream.postForBytes({ ...ctx, path: '/audio/speech', body, accept: 'audio/*', span })
-      assertAudio(answer.contentType)
+      const answer = await ctx.upstream.postForBytes({
+        ...ctx,
+        path: '/audio/speech',
+        body,
+        accept: 'audio/*',
+        maxBytes: SPEECH_ANSWER_BYTES,
+        span,
+      })
+      assertAudio(answer.contentType, ctx.credentials.apiKey)
       if (answer.bytes.length === 0) throw badUpstreamResponse('speech answer without audio')
       return answer
     },

@@ -7,7 +7,9 @@ import type { UpstreamObserver } from '../metrics/service-metrics.ts'
 import { ClientClosedError, OverloadedError, withDetails } from '../errors.ts'
 import { LogSummary } from '../log-summary.ts'
 import type { AttemptScope } from '../tracing/model-call.ts'
+import { readBounded, refuseDeclaredOversize } from './bounded-body.ts'
 import { retryDelayForResponse, retryDelayForTransport, type RetryOptions } from './retry-policy.ts'
+import { upstreamExcerpt } from './redact-secrets.ts'
 import { badUpstreamResponse, errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.ts'
 
 export interface UpstreamOptions {
@@ -37,6 +39,9 @@ export interface UpstreamCall {
   /** The call's GenAI span, when traced: each HTTP attempt is sent inside it. */
   span?: AttemptScope | undefined
 }
+
+/** A call whose answer is read whole (or relayed) by the service: at most `maxBytes` of it (answer-limits.ts). */
+export type BoundedCall = Omit<UpstreamCall, 'body'> & { body: unknown; maxBytes: number }
 
 const USER_AGENT = 'openai-tasks/0.1'
 
@@ -109,14 +114,14 @@ export class OpenAIUpstream {
         if (call.signal.aborted) throw new ClientClosedError()
         this.#observer?.failure(call.path, (err as { code?: string }).code ?? 'UNKNOWN')
         const delay = retryDelayForTransport(err, attempt, this.#retries)
-        if (delay === undefined) throw errorFromTransport(err)
+        if (delay === undefined) throw errorFromTransport(err, call.credentials.apiKey)
         await this.#beforeRetry(call, attempt, delay, { transportCode: (err as { code?: string }).code })
         continue
       }
       this.#observer?.response(call.path, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9)
       if (res.statusCode >= 200 && res.statusCode < 300) return res
       const delay = retryDelayForResponse(res, attempt, this.#retries)
-      if (delay === undefined) throw await errorFromUpstreamResponse(res)
+      if (delay === undefined) throw await errorFromUpstreamResponse(res, call.credentials.apiKey)
       await res.body.dump().catch(() => undefined)
       await this.#beforeRetry(call, attempt, delay, { status: res.statusCode })
     }
@@ -161,31 +166,45 @@ export class OpenAIUpstream {
   }
 
   /** POSTs a JSON (or multipart) body and parses the JSON answer. */
-  async postJson<T>(call: Omit<UpstreamCall, 'body'> & { body: unknown }): Promise<T> {
-    return parseUpstreamJson<T>(await this.postForText(call), call.path)
+  async postJson<T>(call: BoundedCall): Promise<T> {
+    return parseUpstreamJson<T>(await this.postForText(call), call.path, call.credentials.apiKey)
   }
 
   /** POSTs a JSON (or multipart) body and returns the answer's text, unparsed. */
-  async postForText(call: Omit<UpstreamCall, 'body'> & { body: unknown }): Promise<string> {
-    const res = await this.post({ ...call, body: encode(call.body) })
-    try {
-      return await res.body.text()
-    } catch (err) {
-      throw this.#transportError(err, call.signal)
-    }
+  async postForText(call: BoundedCall): Promise<string> {
+    return textOf(await this.#postAndRead(call))
   }
 
   /** POSTs a JSON body and reads the whole binary answer. */
-  async postForBytes(
-    call: Omit<UpstreamCall, 'body'> & { body: unknown },
-  ): Promise<{ bytes: Buffer; contentType: string | undefined }> {
+  async postForBytes(call: BoundedCall): Promise<{ bytes: Buffer; contentType: string | undefined }> {
+    const { res, bytes } = await this.#postAndRead(call)
+    const contentType = res.headers['content-type']
+    return { bytes, contentType: typeof contentType === 'string' ? contentType : undefined }
+  }
+
+  /**
+   * POSTs for a Server-Sent Events answer and returns it with its body unread. A 2xx that is not
+   * an event stream (a proxy's login page, a JSON answer) or says it is over `maxBytes` is a 502
+   * here, while the caller's answer can still be a JSON error.
+   */
+  async postForEvents(call: BoundedCall): Promise<Dispatcher.ResponseData> {
+    const res = await this.post({ ...call, body: encode(call.body), accept: 'text/event-stream' })
+    const type = res.headers['content-type']
+    if (!isEventStreamType(type)) {
+      res.body.destroy()
+      throw badUpstreamResponse(`the stream answer is ${String(type)}, not text/event-stream`, call.credentials.apiKey)
+    }
+    refuseDeclaredOversize(res, call.maxBytes, `a stream from ${call.path}`)
+    return res
+  }
+
+  async #postAndRead(call: BoundedCall): Promise<{ res: Dispatcher.ResponseData; bytes: Buffer }> {
     const res = await this.post({ ...call, body: encode(call.body) })
     try {
-      const bytes = Buffer.from(await res.body.arrayBuffer())
-      const contentType = res.headers['content-type']
-      return { bytes, contentType: typeof contentType === 'string' ? contentType : undefined }
+      return { res, bytes: await readBounded(res, call.maxBytes, `an answer from ${call.path}`) }
     } catch (err) {
-      throw this.#transportError(err, call.signal)
+      if (isServiceError(err)) throw err
+      throw this.#transportError(err, call)
     }
   }
 
@@ -207,9 +226,9 @@ export class OpenAIUpstream {
     return this.#pool.close()
   }
 
-  #transportError(err: unknown, signal: AbortSignal): Error {
-    if (signal.aborted) return new ClientClosedError()
-    return errorFromTransport(err)
+  #transportError(err: unknown, call: BoundedCall): Error {
+    if (call.signal.aborted) return new ClientClosedError()
+    return errorFromTransport(err, call.credentials.apiKey)
   }
 }
 
@@ -217,10 +236,30 @@ function encode(body: unknown): string | FormData {
   return body instanceof FormData ? body : JSON.stringify(body)
 }
 
-export function parseUpstreamJson<T>(text: string, path: string): T {
+/** The answer as text, without the byte order mark some servers start it with. */
+function textOf({ bytes }: { bytes: Buffer }): string {
+  const start = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0
+  return bytes.toString('utf8', start)
+}
+
+/** An error the service raised on purpose (a bound, a bad answer), rather than the body's own failure. */
+function isServiceError(err: unknown): boolean {
+  return String((err as { code?: unknown } | null)?.code).startsWith('ERR_')
+}
+
+/**
+ * Whether a Content-Type may be an event stream: `text/event-stream` with any parameters
+ * (compatible servers differ on the charset), or none at all (the events themselves are checked).
+ */
+function isEventStreamType(contentType: string | string[] | undefined): boolean {
+  const type = (Array.isArray(contentType) ? contentType[0] : contentType)?.split(';', 1)[0]!.trim().toLowerCase()
+  return !type || type === 'text/event-stream'
+}
+
+export function parseUpstreamJson<T>(text: string, path: string, apiKey: string | undefined): T {
   try {
     return JSON.parse(text) as T
   } catch {
-    throw badUpstreamResponse(`expected JSON from ${path}, got ${JSON.stringify(text.slice(0, 120))}`)
+    throw badUpstreamResponse(`expected JSON from ${path}, got ${JSON.stringify(upstreamExcerpt(text, apiKey, 120))}`)
   }
 }

@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici'
-import { retryAfterFrom } from './upstream-errors.ts'
+import { retryAfterMsFrom } from './upstream-errors.ts'
 
 export interface RetryOptions {
   max: number
@@ -31,9 +31,8 @@ export function retryDelayForResponse(
   const shouldRetry = res.headers['x-should-retry']
   if (shouldRetry === 'false') return undefined
   if (shouldRetry !== 'true' && res.statusCode !== 429 && res.statusCode < 500) return undefined
-  const retryAfter = retryAfterFrom(res.headers)
-  if (retryAfter === undefined) return backoff(attempt, options)
-  const ms = retryAfter * 1000
+  const ms = retryAfterMsFrom(res.headers)
+  if (ms === undefined) return backoff(attempt, options)
   return ms <= options.maxDelayMs ? ms : undefined
 }
 

@@ -15,8 +15,9 @@ import {
   type DetailedError,
   type ErrorDetail,
 } from '../errors.ts'
+import { ERROR_ANSWER_BYTES, formatBound } from './answer-limits.ts'
+import { redactSecrets, upstreamExcerpt } from './redact-secrets.ts'
 
-const MAX_ERROR_BODY_BYTES = 64 * 1024
 const TIMEOUT_CODES = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
@@ -28,9 +29,15 @@ interface OpenAIErrorBody {
   error?: { message?: unknown; type?: unknown; param?: unknown; code?: unknown }
 }
 
-/** Turns a non-2xx answer from OpenAI into the service's error for it, consuming the body. */
-export async function errorFromUpstreamResponse(res: Dispatcher.ResponseData): Promise<DetailedError> {
-  const text = await readLimited(res.body, MAX_ERROR_BODY_BYTES).catch(() => '')
+/**
+ * Turns a non-2xx answer from OpenAI into the service's error for it, consuming the body. What the
+ * answer says is redacted first: the call's `apiKey` and anything shaped like a credential.
+ */
+export async function errorFromUpstreamResponse(
+  res: Dispatcher.ResponseData,
+  apiKey: string | undefined,
+): Promise<DetailedError> {
+  const text = await readLimited(res.body, ERROR_ANSWER_BYTES).catch(() => '')
   let parsed: OpenAIErrorBody | undefined
   try {
     parsed = JSON.parse(text) as OpenAIErrorBody
@@ -38,19 +45,21 @@ export async function errorFromUpstreamResponse(res: Dispatcher.ResponseData): P
     parsed = undefined
   }
   const upstreamError = parsed?.error
+  const redact = (value: string): string => redactSecrets(value, apiKey)
   const message =
     typeof upstreamError?.message === 'string' && upstreamError.message
-      ? upstreamError.message
-      : text.trim().slice(0, 500) || `HTTP ${res.statusCode}`
+      ? redact(upstreamError.message)
+      : upstreamExcerpt(text.trim(), apiKey, 500) || `HTTP ${res.statusCode}`
   const detail: ErrorDetail = { message, 'upstream-status': res.statusCode }
-  if (typeof upstreamError?.type === 'string') detail.type = upstreamError.type
-  if (upstreamError?.param != null) detail.param = String(upstreamError.param)
-  if (upstreamError?.code != null) detail['upstream-code'] = String(upstreamError.code)
+  if (typeof upstreamError?.type === 'string') detail.type = redact(upstreamError.type)
+  if (upstreamError?.param != null) detail.param = redact(String(upstreamError.param))
+  if (upstreamError?.code != null) detail['upstream-code'] = redact(String(upstreamError.code))
   const upstreamRequestId = res.headers['x-request-id']
-  if (typeof upstreamRequestId === 'string') detail['upstream-request-id'] = upstreamRequestId
+  if (typeof upstreamRequestId === 'string') detail['upstream-request-id'] = redact(upstreamRequestId)
 
-  const retryAfterSeconds = retryAfterFrom(res.headers)
-  const extra = retryAfterSeconds === undefined ? {} : { retryAfterSeconds }
+  const retryAfterMs = retryAfterMsFrom(res.headers)
+  // Retry-After, which the caller gets, is whole seconds: a wait of 1 ms is 1 s there.
+  const extra = retryAfterMs === undefined ? {} : { retryAfterSeconds: Math.ceil(retryAfterMs / 1000) }
   const status = res.statusCode
   let error: DetailedError
   if (status === 401) error = new UpstreamUnauthorizedError(message)
@@ -65,41 +74,56 @@ export async function errorFromUpstreamResponse(res: Dispatcher.ResponseData): P
 }
 
 /** Maps a transport failure (refused, reset, timed out) to the service's error for it. */
-export function errorFromTransport(err: unknown): DetailedError {
+export function errorFromTransport(err: unknown, apiKey?: string): DetailedError {
   const code = (err as { code?: string } | null)?.code ?? ''
-  const message = err instanceof Error ? err.message : String(err)
+  const message = redactSecrets(err instanceof Error ? err.message : String(err), apiKey)
   if (TIMEOUT_CODES.has(code)) {
     return withDetails(new UpstreamTimeoutError(message), [{ message, 'transport-code': code }])
   }
   return withDetails(new UpstreamUnreachableError(message), [{ message, 'transport-code': code || 'UNKNOWN' }])
 }
 
-/** An `{"error":{...}}` event inside a stream that had started well. */
-export function errorFromUpstreamBody(payload: object): DetailedError {
+/** An `{"error":{...}}` event inside a stream that had started well, redacted as an error answer is. */
+export function errorFromUpstreamBody(payload: object, apiKey: string | undefined): DetailedError {
   const body = payload as OpenAIErrorBody
-  const message = typeof body.error?.message === 'string' ? body.error.message : 'unknown error'
+  const message = typeof body.error?.message === 'string' ? redactSecrets(body.error.message, apiKey) : 'unknown error'
   const detail: ErrorDetail = { message }
-  if (typeof body.error?.type === 'string') detail.type = body.error.type
-  if (body.error?.code != null) detail['upstream-code'] = String(body.error.code)
+  if (typeof body.error?.type === 'string') detail.type = redactSecrets(body.error.type, apiKey)
+  if (body.error?.code != null) detail['upstream-code'] = redactSecrets(String(body.error.code), apiKey)
   return withDetails(new UpstreamStreamError(message), [detail])
 }
 
-/** An answer with a 2xx status whose body could not be understood. */
-export function badUpstreamResponse(message: string): DetailedError {
-  return withDetails(new UpstreamBadResponseError(message), [{ message }])
+/**
+ * An answer with a 2xx status whose body could not be understood. The message may quote the
+ * answer (an excerpt, a content type): credentials in it are redacted, `apiKey` too when given.
+ */
+export function badUpstreamResponse(message: string, apiKey?: string): DetailedError {
+  const redacted = redactSecrets(message, apiKey)
+  return withDetails(new UpstreamBadResponseError(redacted), [{ message: redacted }])
 }
 
-/** Seconds to wait, from `retry-after-ms`, `retry-after` in seconds, or `retry-after` as a date. */
-export function retryAfterFrom(headers: Dispatcher.ResponseData['headers']): number | undefined {
-  const ms = Number(headers['retry-after-ms'])
-  if (headers['retry-after-ms'] !== undefined && Number.isFinite(ms) && ms >= 0) return Math.ceil(ms / 1000)
+/** An answer, stream or event larger than the service takes in (answer-limits.ts). */
+export function answerTooLarge(what: string, bound: number): DetailedError {
+  return badUpstreamResponse(`${what} over ${formatBound(bound)}, more than this service takes in`)
+}
+
+/**
+ * Milliseconds to wait, from `retry-after-ms`, `retry-after` in seconds, or `retry-after` as a
+ * date: the retry waits exactly that, the caller's Retry-After rounds it up to seconds.
+ */
+export function retryAfterMsFrom(headers: Dispatcher.ResponseData['headers']): number | undefined {
+  const ms = headers['retry-after-ms']
+  if (typeof ms === 'string' && ms.trim() !== '') {
+    const value = Number(ms)
+    if (Number.isFinite(value) && value >= 0) return Math.ceil(value)
+  }
   const value = headers['retry-after']
   if (typeof value !== 'string' || value === '') return undefined
   const seconds = Number(value)
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds)
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000)
   const date = Date.parse(value)
   if (Number.isNaN(date)) return undefined
-  return Math.max(0, Math.ceil((date - Date.now()) / 1000))
+  return Math.max(0, date - Date.now())
 }
 
 async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
@@ -117,15 +141,18 @@ async function readLimited(body: Dispatcher.ResponseData['body'], limit: number)
   return Buffer.concat(chunks).subarray(0, limit).toString('utf8')
 }
 
-/** One upstream SSE event's data as an object: unreadable data is a bad answer, an `error` event OpenAI's error. */
-export function parseStreamEvent(data: string): object {
+/**
+ * One upstream SSE event's data as an object: unreadable data is a bad answer, an `error` event
+ * OpenAI's error; `apiKey` is redacted from what either quotes.
+ */
+export function parseStreamEvent(data: string, apiKey: string | undefined): object {
   let parsed: unknown
   try {
     parsed = JSON.parse(data)
   } catch {
-    throw badUpstreamResponse(`unreadable stream event ${JSON.stringify(data.slice(0, 120))}`)
+    throw badUpstreamResponse(`unreadable stream event ${JSON.stringify(upstreamExcerpt(data, apiKey, 120))}`)
   }
   if (typeof parsed !== 'object' || parsed === null) throw badUpstreamResponse('stream event is not an object')
-  if ('error' in parsed) throw errorFromUpstreamBody(parsed)
+  if ('error' in parsed) throw errorFromUpstreamBody(parsed, apiKey)
   return parsed
 }

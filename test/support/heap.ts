@@ -25,3 +25,28 @@ export async function settledHeap(gc: (() => void) | undefined): Promise<number>
   }
   return least
 }
+
+/** The memory JavaScript holds: the heap, and the buffers outside it (an answer's chunks are those). */
+function memoryInUse(): number {
+  const { heapUsed, arrayBuffers } = process.memoryUsage()
+  return heapUsed + arrayBuffers
+}
+
+/**
+ * How far the memory JavaScript holds (heap and buffers) rose while `work` ran, at its highest,
+ * sampled every few milliseconds: buffering held across many reads of a body shows.
+ */
+export async function peakMemoryGrowth<T>(work: () => Promise<T>): Promise<{ value: T; growth: number }> {
+  const start = memoryInUse()
+  let peak = start
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, memoryInUse())
+  }, 2)
+  try {
+    const value = await work()
+    peak = Math.max(peak, memoryInUse())
+    return { value, growth: peak - start }
+  } finally {
+    clearInterval(sampler)
+  }
+}

@@ -1,6 +1,14 @@
 // Scripted behaviours: the queue `fake.enqueue(...)` fills, and how each behaviour answers a request.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { defaultErrorMessage, openAIError } from './errors.ts'
+import {
+  playEchoCredentials,
+  playHugeIndex,
+  playHugeLine,
+  playMutated,
+  playOversize,
+  playWrongContentType,
+} from './hostile.ts'
 import { JSON_TYPE, bodyReply, type Reply } from './reply.ts'
 import { pathMatches } from './request.ts'
 import type { Behaviour, RecordedRequest, StatusBehaviour } from './types.ts'
@@ -34,6 +42,9 @@ export class BehaviourQueue {
   push(behaviour: Behaviour): void {
     if (behaviour.kind === 'slow' && !(typeof behaviour.delayMs === 'number' && behaviour.delayMs >= 0)) {
       throw new Error('slow needs delayMs')
+    }
+    if (behaviour.kind === 'oversize' && !(typeof behaviour.bytes === 'number' && behaviour.bytes >= 16)) {
+      throw new Error('oversize needs bytes (16 or more)')
     }
     if ((behaviour.kind === undefined || behaviour.kind === 'status') && typeof behaviour.status !== 'number') {
       throw new Error('fake-openai: enqueue needs a status or a kind')
@@ -107,6 +118,19 @@ export async function playBehaviour(b: Behaviour, x: Exchange): Promise<void> {
       return
     case 'malformed-json':
       return playMalformedJson(x)
+    case 'huge-choice-index':
+    case 'huge-tool-call-index':
+      return playHugeIndex(b, x)
+    case 'huge-line':
+      return playHugeLine(b, x)
+    case 'oversize':
+      return playOversize(b, x)
+    case 'wrong-content-type':
+      return playWrongContentType(b, x)
+    case 'echo-credentials':
+      return playEchoCredentials(b, x)
+    case 'mutated':
+      return playMutated(b, x)
     case 'truncated-stream': {
       const r = await x.answer()
       const total = r.chunks.length < 2 ? 2 : r.chunks.length

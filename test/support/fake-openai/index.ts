@@ -7,7 +7,8 @@
  * Breaches get OpenAI's 400/401 and are collected in `fake.violations`, so a test can end with
  * `assert.deepEqual(fake.violations, [])`. Faults are scripted with `fake.enqueue(...)` (FIFO,
  * optionally per path; behaviours.ts); a scripted behaviour wins over the 400/401 a bad request
- * would get (the breach is still recorded).
+ * would get (the breach is still recorded). A hostile upstream's answers are behaviours too
+ * (hostile.ts): `fake.enqueue({ kind: 'huge-line' })`, `{ kind: 'echo-credentials' }`, ….
  *
  *   const fake = await startFakeOpenAI()            // contract loaded + compiled here, once per process
  *   // point the service at fake.url ('http://127.0.0.1:PORT/v1') with any 'Bearer ...' key

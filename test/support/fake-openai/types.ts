@@ -40,6 +40,8 @@ export interface RecordedRequest {
   responseStatus?: number
   responseHeaders?: Record<string, string>
   responseBody?: Buffer
+  /** Bytes written, for a hostile answer too large to keep (hostile.ts), which sets it instead of `responseBody`. */
+  responseBytes?: number
   /** The scripted behaviour that answered this request, if any. */
   behaviour?: Behaviour
   /** The Azure deployment the path named (`/openai/deployments/{name}/...`), if it named one. */
@@ -98,6 +100,68 @@ export interface CustomBehaviour extends BehaviourBase {
   handler: CustomHandler
 }
 
+/** A chat stream with a choice index, or a tool call's, far beyond what was asked for. */
+export interface HugeIndexBehaviour extends BehaviourBase {
+  kind: 'huge-choice-index' | 'huge-tool-call-index'
+  /** Default 50,000,000. */
+  index?: number
+}
+
+/** A 200 event stream whose first line is `bytes` long (default 400 MB), written as it is read. */
+export interface HugeLineBehaviour extends BehaviourBase {
+  kind: 'huge-line'
+  bytes?: number
+  /** A `data:` line (the default), which a parser buffers, or junk it may skip. */
+  field?: 'data' | 'junk'
+  /** End the line, then the stream with [DONE]; by default the body ends in the middle of the line. */
+  terminated?: boolean
+}
+
+/**
+ * A 200 answer of `bytes` in the operation's own type, written as it is read: JSON padded out,
+ * audio bytes, or for a stream request 64 KiB events that never end the stream.
+ */
+export interface OversizeBehaviour extends BehaviourBase {
+  kind: 'oversize'
+  bytes: number
+  /** Send Content-Length: `bytes`; by default the answer is chunked. */
+  declareLength?: boolean
+}
+
+/** A 200 with another Content-Type (default `text/html`): a proxy's login page, or the answer itself relabelled. */
+export interface WrongContentTypeBehaviour extends BehaviourBase {
+  kind: 'wrong-content-type'
+  /** null: no Content-Type at all (with `keepBody`). */
+  contentType?: string | null
+  /** The body (default a login page). */
+  body?: string
+  /** The operation's own answer, only its Content-Type changed. */
+  keepBody?: boolean
+}
+
+/** An answer that repeats the bearer key the request carried, like `Incorrect API key provided: Bearer sk-…`. */
+export interface EchoCredentialsBehaviour extends BehaviourBase {
+  kind: 'echo-credentials'
+  /**
+   * Where: OpenAI's error `message` (the default, status 401), a 500 listing its request `headers`,
+   * a `stream-error` event after a first delta, or an `unreadable` 200 body (or stream event).
+   */
+  echo?: 'message' | 'headers' | 'stream-error' | 'unreadable'
+  status?: number
+  /** Secrets of the stand-in's own, echoed as `Bearer <token>` and `api-key: <token>` too. */
+  tokens?: string[]
+}
+
+/**
+ * The operation's own answer with values replaced (wrong types, huge numbers): each mutation puts
+ * `value` at one node of the JSON answer (of all its SSE events together), the node at `at`
+ * (0 to 1) of the nodes in document order, the root included. Audio answers are left as they are.
+ */
+export interface MutatedBehaviour extends BehaviourBase {
+  kind: 'mutated'
+  mutations: Array<{ at: number; value: unknown }>
+}
+
 export type Behaviour =
   | StatusBehaviour
   | HangBehaviour
@@ -106,6 +170,12 @@ export type Behaviour =
   | TruncatedStreamBehaviour
   | SlowBehaviour
   | CustomBehaviour
+  | HugeIndexBehaviour
+  | HugeLineBehaviour
+  | OversizeBehaviour
+  | WrongContentTypeBehaviour
+  | EchoCredentialsBehaviour
+  | MutatedBehaviour
 
 export interface Violation {
   path: string
