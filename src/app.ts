@@ -18,6 +18,7 @@ import { boundedSchemaCompiler } from './schemas/body-validator.ts'
 import { loadComponentDefinition, loadTaskDefinitions } from './schemas/load-tasks.ts'
 import type { Tracing } from './tracing/tracing.ts'
 import { defaultMaxConcurrentUpstream } from './upstream/capacity.ts'
+import { CIRCUIT, NO_CIRCUIT } from './routing/deployment.ts'
 import { OpenAIUpstream } from './upstream/openai-upstream.ts'
 
 export interface AppOptions {
@@ -39,7 +40,9 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config,
   })
   const metrics = new ServiceMetrics({
     upstreamInFlight: () => upstream?.inFlight ?? 0,
-    knownModels: config.allowedModels,
+    deployments: () => upstream?.deploymentGauges() ?? [],
+    // The deployments' patterns name models too; `*` names none.
+    knownModels: [...config.allowedModels, ...config.deployments.flatMap((d) => d.models).filter((m) => m !== '*')],
   })
   const maxConcurrent = config.maxConcurrentUpstream ?? defaultMaxConcurrentUpstream()
   fastify.log.info(
@@ -47,12 +50,15 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config,
     'OpenAI calls open at most',
   )
   upstream = new OpenAIUpstream({
-    baseUrl: config.openai.baseUrl,
+    deployments: config.deployments,
     ...config.upstream,
     retries: config.retries,
+    // With one deployment there is nowhere else to go: its calls are retried as they always were.
+    circuit: config.deployments.length > 1 ? CIRCUIT : NO_CIRCUIT,
     maxConcurrent,
     observer: metrics.upstream,
     logSummary,
+    log: fastify.log,
   })
   fastify.addHook('onClose', () => upstream.close())
   if (config.idleMemoryReleaseMs) {

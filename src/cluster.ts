@@ -1,7 +1,8 @@
 // One worker per CPU on one host: the primary forks WORKERS processes (default: the number of
 // CPUs) that each run the server and share its port; a worker that dies is replaced. On
 // SIGTERM/SIGINT the primary passes the signal on and exits once every worker has closed
-// gracefully (each one drains as server.ts does).
+// gracefully (each one drains as server.ts does). SIGHUP is passed on too: each worker re-reads
+// CONFIG_FILE.
 import cluster from 'node:cluster'
 import { availableParallelism } from 'node:os'
 
@@ -36,6 +37,10 @@ if (cluster.isPrimary) {
       for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(name)
     })
   }
+  // Each worker reads the configuration file again (server.ts); the primary has none to read.
+  process.on('SIGHUP', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP')
+  })
 } else {
   await import('./server.ts')
 }

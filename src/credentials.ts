@@ -10,13 +10,18 @@ export interface Credentials {
 }
 
 /**
- * Which OpenAI key a request spends: the caller's own only when it may (no server key, or with
- * service tokens ALLOW_CALLER_API_KEYS), else the server's; docs/security.md has the rules.
+ * Which key a request spends: the caller's own only when it may (no server key, or with service
+ * tokens ALLOW_CALLER_API_KEYS), returned; else undefined, and each deployment spends its own
+ * key (docs/security.md has the rules). A request with neither is refused.
  */
-export function resolveCredentials(config: Pick<Config, 'openai' | 'auth'>, headers: IncomingHttpHeaders): Credentials {
+export function resolveCredentials(
+  config: Pick<Config, 'openai' | 'auth'>,
+  headers: IncomingHttpHeaders,
+  serverKeys: boolean,
+): Credentials | undefined {
   const { openai, auth } = config
   const tokensOn = auth.serviceTokens.length > 0
-  const callerMayPay = tokensOn ? auth.allowCallerApiKeys : !openai.apiKey
+  const callerMayPay = tokensOn ? auth.allowCallerApiKeys : !serverKeys
   const callerKey = callerMayPay ? callerApiKey(headers, tokensOn) : undefined
   if (callerKey) {
     return {
@@ -25,7 +30,7 @@ export function resolveCredentials(config: Pick<Config, 'openai' | 'auth'>, head
       project: singleHeader(headers['openai-project']) ?? openai.project,
     }
   }
-  if (openai.apiKey) return { apiKey: openai.apiKey, organization: openai.organization, project: openai.project }
+  if (serverKeys) return undefined
   throw new MissingApiKeyError()
 }
 

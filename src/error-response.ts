@@ -52,7 +52,7 @@ function serviceCodeOf(code: string | undefined, status: number): ServiceCode | 
   return FASTIFY_ERRORS_BY_STATUS[status] ?? { code: 'ERR_BAD_HTTP_REQUEST' }
 }
 
-export type AnyError = FastifyError & Partial<DetailedError>
+export type AnyError = FastifyError & Partial<DetailedError> & { deployment?: unknown }
 
 export interface ErrorBody {
   error: { code: string; message: string; details: ErrorDetail[]; 'omitted-details'?: number; 'request-id': string }

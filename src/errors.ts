@@ -50,6 +50,12 @@ export const ERROR_CODES = {
   },
   ERR_MISSING_API_KEY: { status: 401, meaning: 'Neither the server nor the request holds an OpenAI key.' },
   ERR_MODEL_NOT_ALLOWED: { status: 403, meaning: 'The model is not in `ALLOWED_MODELS`.' },
+  ERR_MODEL_NOT_SERVED: {
+    status: 400,
+    meaning:
+      "No deployment of the configuration file serves the model (for a caller's own key: none marked " +
+      '`caller-keys`); nothing was sent.',
+  },
   ERR_NOT_FOUND: { status: 404, meaning: 'No such route.' },
   ERR_METHOD_NOT_ALLOWED: {
     status: 405,
@@ -94,6 +100,12 @@ export const ERROR_CODES = {
     meaning:
       '`MAX_CONCURRENT_UPSTREAM` OpenAI calls are open, or the event loop lags over ' +
       '`MAX_EVENT_LOOP_DELAY_MS`; retry after `Retry-After`.',
+  },
+  ERR_NO_DEPLOYMENT_AVAILABLE: {
+    status: 503,
+    meaning:
+      'Every deployment that serves the model has its circuit open (failing) or is at its ' +
+      '`max-concurrent`, for longer than `UPSTREAM_RETRY_MAX_DELAY_MS`; `Retry-After` says when one is back.',
   },
   ERR_UPSTREAM_BAD_REQUEST: {
     status: 400,
@@ -144,6 +156,11 @@ export const MissingApiKeyError = defineError(
   'No OpenAI API key: set OPENAI_API_KEY on the server, or send the key as "Authorization: Bearer <key>" or "X-OpenAI-Api-Key: <key>"',
 )
 export const ModelNotAllowedError = defineError('ERR_MODEL_NOT_ALLOWED', 'Model "%s" is not allowed on this server')
+export const ModelNotServedError = defineError('ERR_MODEL_NOT_SERVED', 'Model "%s" is served by no deployment%s')
+export const NoDeploymentAvailableError = defineError(
+  'ERR_NO_DEPLOYMENT_AVAILABLE',
+  'No deployment can take the call now (%s): each is failing or full',
+)
 export const UpstreamBadRequestError = defineError('ERR_UPSTREAM_BAD_REQUEST', 'OpenAI rejected the request: %s')
 export const UpstreamUnauthorizedError = defineError('ERR_UPSTREAM_UNAUTHORIZED', 'OpenAI refused the credentials: %s')
 export const UpstreamForbiddenError = defineError('ERR_UPSTREAM_FORBIDDEN', 'OpenAI denied access: %s')

@@ -30,7 +30,8 @@ await app.register(fp(openaiTasksApp), { config, tracing })
 // to notice) the listener closes, refusing new connections, every response from then on says
 // Connection: close, and requests and streams in flight finish; all within GRACE_PERIOD_MS,
 // after which the process exits regardless.
-closeWithGrace({ delay: config.shutdownDelayMs + config.gracePeriodMs }, async ({ signal, err }) => {
+// SIGHUP is not a shutdown here: it reloads the configuration file (below).
+closeWithGrace({ delay: config.shutdownDelayMs + config.gracePeriodMs, skip: ['SIGHUP'] }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'closing because of an error')
   else app.log.info({ signal, gracePeriodMs: config.gracePeriodMs }, 'closing')
   app.startDraining()
@@ -41,6 +42,24 @@ closeWithGrace({ delay: config.shutdownDelayMs + config.gracePeriodMs }, async (
   app.log.info('closed')
   // Log lines are written asynchronously: let the last ones out before the process exits.
   await new Promise((resolve) => logDestination.once('close', resolve).end())
+})
+
+// SIGHUP re-reads the configuration file (keys rotated in a mounted Secret): new calls go to the
+// deployments it describes, calls in flight finish where they started; a bad file changes nothing.
+process.on('SIGHUP', () => {
+  if (!config.configFile) {
+    app.log.warn('SIGHUP: no CONFIG_FILE to read again')
+    return
+  }
+  let reloaded: Config
+  try {
+    reloaded = loadConfig()
+  } catch (err) {
+    app.log.error({ problem: (err as Error).message }, 'SIGHUP: configuration refused, the running one stays')
+    return
+  }
+  app.upstream.configure(reloaded.deployments)
+  app.log.info({ deployments: reloaded.deployments.map((d) => d.name) }, 'SIGHUP: deployments reloaded')
 })
 
 try {

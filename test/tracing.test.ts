@@ -138,6 +138,8 @@ test("a call continues the caller's trace: SERVER → GenAI CLIENT → HTTP, wit
       'gen_ai.provider.name': 'openai',
       'server.address': '127.0.0.1',
       'server.port': Number(new URL(origin).port),
+      // The environment's one upstream is the deployment named default.
+      'openai_tasks.deployment': 'default',
       'gen_ai.request.model': 'gpt-4o-mini',
       'gen_ai.request.temperature': 0.3,
       'gen_ai.request.top_p': 0.9,

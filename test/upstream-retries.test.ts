@@ -59,7 +59,9 @@ test("the upstream's retry-after-ms sets the wait", async (t) => {
   const res = await app.inject({ method: 'POST', url: '/v1/tasks/text-generation', payload: CHAT })
   assert.equal(res.statusCode, 200)
   const [log] = retryLogs(String(res.headers['x-request-id']))
-  assert.equal(log!.delayMs, 120, 'to the millisecond, not rounded up to the seconds of Retry-After')
+  // What is left of the 120 ms when the wait starts: not rounded up to the seconds of Retry-After.
+  const waited = log!.delayMs as number
+  assert.ok(waited > 100 && waited <= 120, `waited ${waited} ms`)
   const [first, second] = upstream.requests
   assert.ok(second!.receivedAt - first!.receivedAt >= 100)
 })

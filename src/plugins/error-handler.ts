@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { toErrorResponse, type AnyError } from '../error-response.ts'
 import { repeatedKind, type LogSummary } from '../log-summary.ts'
+import { DEPLOYMENT_HEADER } from '../routing/deployment-header.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -36,6 +37,8 @@ async function errorHandler(fastify: FastifyInstance, { logSummary }: ErrorHandl
     } else if (status >= 500) request.log.error({ err: error, status }, 'request failed')
     else request.log.info({ code, status }, 'request refused')
     if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds))
+    // An error a deployment answered (or failed with) names it, as its answers do.
+    if (typeof error.deployment === 'string') reply.header(DEPLOYMENT_HEADER, error.deployment)
     reply.code(status).send(body)
   })
 }

@@ -5,6 +5,7 @@ import { invalidField, ModelNotAllowedError, withDetails } from '../errors.ts'
 import type { TaskName } from '../generated/task-types.ts'
 import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
 import { TASKS } from '../tasks/index.ts'
+import { deploymentHeader } from '../routing/deployment-header.ts'
 import { anyPatternMatches } from '../routing/model-patterns.ts'
 import { RawJson } from '../tasks/raw-json.ts'
 import type { TaskContext, TaskInput, TaskModule } from '../tasks/task-context.ts'
@@ -119,7 +120,9 @@ export function taskContextFactory(
   const usage = metrics.usageFor(def.name)
   return (request, reply) => ({
     upstream,
-    credentials: resolveCredentials(config, request.headers),
+    // The deployments of now: a reloaded file may have changed whose keys there are.
+    credentials: resolveCredentials(config, request.headers, upstream.hasServerKeys),
+    served: deploymentHeader(reply),
     signal: abortOnClientClose(reply),
     requestId: request.id,
     log: request.log,

@@ -10,14 +10,21 @@ export interface DeploymentEvents {
   available(deployment: Deployment, after: Unavailability): void
 }
 
-/** When consecutive failures open a deployment's circuit, and for how long. */
+/** Whether rate limits cool a deployment down, and when consecutive failures open its circuit. */
 export interface CircuitPolicy {
+  /** Whether a rate limit keeps every call off the deployment until it is over. */
+  coolDowns: boolean
   /** Failures in a row that open it; 0: never. */
   failures: number
   /** First time it stays open; each reopening doubles it, up to `maxOpenMs`. */
   openMs: number
   maxOpenMs: number
 }
+
+/** Five failures in a row open the circuit for 5 s, then 10, 20... up to a minute. */
+export const CIRCUIT: CircuitPolicy = { coolDowns: true, failures: 5, openMs: 5_000, maxOpenMs: 60_000 }
+/** One deployment has no alternative: each call waits out its own 429s and failures, as before. */
+export const NO_CIRCUIT: CircuitPolicy = { coolDowns: false, failures: 0, openMs: 0, maxOpenMs: 0 }
 
 /**
  * One deployment's live state: its open calls, a cool-down the rate-limit headers asked for,
@@ -69,6 +76,11 @@ export class Deployment {
     return until > now ? until : 0
   }
 
+  /** Whether its circuit is open now (a probe may be on its way). */
+  circuitOpen(): boolean {
+    return this.#circuitOpenUntil !== 0
+  }
+
   /** Whether it is out for a rate limit (rather than failures), for the status the caller gets. */
   coolingDown(now: number): boolean {
     return now < this.#coolDownUntil
@@ -97,6 +109,7 @@ export class Deployment {
 
   /** Out of requests or tokens (a 429, or a success with nothing left) for `forMs`. */
   rateLimited(now: number, forMs: number, cause: string): void {
+    if (!this.#circuit.coolDowns) return
     const until = now + forMs
     if (until <= this.#coolDownUntil) return
     const wasCooling = now < this.#coolDownUntil

@@ -37,7 +37,7 @@ export async function streamSpeechRecognition(input: SpeechRecognitionInput, ctx
   const span = ctx.tracer?.start(transcriptionCall(input.model, input.temperature, true))
   const maxBytes = TRANSCRIPTION_ANSWER_BYTES
   const res = await traceHeaders(span, () =>
-    ctx.upstream.postForEvents({ ...ctx, path: '/audio/transcriptions', body, maxBytes, span }),
+    ctx.upstream.postForEvents({ ...ctx, path: '/audio/transcriptions', model: input.model, body, maxBytes, span }),
   )
   // The relay ends the span at OpenAI's done event, or with what failed the stream.
   const relay = transcriptionRelay(ctx, input.model, audioBytes, span)
@@ -64,6 +64,7 @@ function transcriptionRelay(
 ): SseRelay {
   const segments: Segment[] = []
   let finished = false
+  const secrets = ctx.upstream.secretsOf(ctx)
   const finish = (done: TranscriptionEvent): string => {
     const output = fromJsonAnswer({ ...done, ...(segments.length && { segments }) })
     finished = true
@@ -77,7 +78,7 @@ function transcriptionRelay(
       // Read to the end after the done event rather than stop: stopping destroys the body with an error.
       if (finished || data === '[DONE]') return ''
       span?.firstChunk()
-      const event = parseStreamEvent(data, ctx.credentials.apiKey) as TranscriptionEvent
+      const event = parseStreamEvent(data, secrets) as TranscriptionEvent
       switch (event.type) {
         case 'transcript.text.delta':
           if (typeof event.delta !== 'string') throw badUpstreamResponse('transcript delta without text')

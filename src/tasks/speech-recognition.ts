@@ -146,7 +146,7 @@ export async function runSpeechRecognition(
   if (TEXT_FORMATS.has(format)) {
     const text = await traceCall(
       span,
-      () => ctx.upstream.postForText({ ...ctx, path, body, accept: 'text/*', maxBytes, span }),
+      () => ctx.upstream.postForText({ ...ctx, path, model: input.model, body, accept: 'text/*', maxBytes, span }),
       (answer) => transcriptionAnswer({ text: answer }, captureContent),
     )
     ctx.usage.audioInput(input.model, audioBytes)
@@ -156,7 +156,14 @@ export async function runSpeechRecognition(
   const [answer, output] = await traceCall(
     span,
     async () => {
-      const answer = await ctx.upstream.postJson<TranscriptionAnswer>({ ...ctx, path, body, maxBytes, span })
+      const answer = await ctx.upstream.postJson<TranscriptionAnswer>({
+        ...ctx,
+        path,
+        model: input.model,
+        body,
+        maxBytes,
+        span,
+      })
       return [answer, fromJsonAnswer(answer)] as const
     },
     ([answer, output]) => transcriptionAnswer({ text: output.text, usage: answer.usage }, captureContent),

@@ -13,7 +13,7 @@ export function streamFailureEvent(ctx: TaskContext, span: ModelCallSpan | undef
     span?.cancelled()
     return ''
   }
-  const error = isServiceError(err) ? err : errorFromTransport(err, ctx.credentials.apiKey)
+  const error = isServiceError(err) ? err : errorFromTransport(err, ctx.upstream.secretsOf(ctx))
   span?.fail(error)
   ctx.log.warn({ err: error }, 'stream failed after it started')
   return sseEvent('error', toErrorResponse(error as AnyError, ctx.requestId).body)

@@ -11,7 +11,10 @@ import type { RawJson } from './raw-json.ts'
 /** What a task needs to carry out one request. */
 export interface TaskContext {
   upstream: OpenAIUpstream
-  credentials: Credentials
+  /** The caller's own key when it spends its own; undefined: the deployments' keys. */
+  credentials: Credentials | undefined
+  /** Told which deployment answered a call: the answer's `x-openai-tasks-deployment`. */
+  served?: ((deployment: string) => void) | undefined
   /** Aborted when the caller disconnects. */
   signal: AbortSignal
   requestId: string

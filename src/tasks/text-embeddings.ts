@@ -44,7 +44,14 @@ async function requestEmbeddings(
     span,
     async () => {
       const maxBytes = embeddingsAnswerBytes(count, body.dimensions)
-      const text = await ctx.upstream.postForText({ ...ctx, path: '/embeddings', body, maxBytes, span })
+      const text = await ctx.upstream.postForText({
+        ...ctx,
+        path: '/embeddings',
+        model: body.model,
+        body,
+        maxBytes,
+        span,
+      })
       return { text, results: embeddingResults(ctx, body, text, count) }
     },
     ({ text }) => embeddingsAnswer(text),
@@ -64,7 +71,7 @@ function embeddingResults(
     ctx.usage.tokens(body.model, { prompt: copied.promptTokens })
     return copied.arrays.map((array) => new RawJson(`{"embedding":${array}}`))
   }
-  const response = parseUpstreamJson<OpenAI.CreateEmbeddingResponse>(text, '/embeddings', ctx.credentials.apiKey)
+  const response = parseUpstreamJson<OpenAI.CreateEmbeddingResponse>(text, '/embeddings', ctx.upstream.secretsOf(ctx))
   if (!Array.isArray(response?.data)) throw badUpstreamResponse('embedding response without data')
   ctx.usage.tokens(body.model, { prompt: countOf(response.usage?.prompt_tokens) })
   const embeddings: Array<number[] | undefined> = new Array(count)

@@ -1,3 +1,4 @@
+import type { KeysInUse } from '../upstream/redact-secrets.ts'
 import type OpenAI from 'openai'
 import type { StreamResult } from '../streaming/stream-result.ts'
 import type { TextGenerationInput, TextGenerationOutput } from '../generated/task-types.ts'
@@ -170,7 +171,14 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
   const body = { ...(await toChatRequest(input)), stream: true, stream_options: { include_usage: true } }
   const span = ctx.tracer?.start(chatCall(body, ctx.tracer.captureContent))
   const res = await traceHeaders(span, () =>
-    ctx.upstream.postForEvents({ ...ctx, path: '/chat/completions', body, maxBytes: CHAT_STREAM_BYTES, span }),
+    ctx.upstream.postForEvents({
+      ...ctx,
+      path: '/chat/completions',
+      model: input.model,
+      body,
+      maxBytes: CHAT_STREAM_BYTES,
+      span,
+    }),
   )
   // The relay ends the span with the stream: with its usage, or with what failed it.
   const relayed = relaySse(res.body, chatRelay(ctx, input.model, input.n ?? 1, span), {
@@ -193,13 +201,14 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
  */
 function chatRelay(ctx: TaskContext, model: string, choices: number, span: ModelCallSpan | undefined): SseRelay {
   const accumulator = new ChatStreamAccumulator(choices)
+  const secrets = ctx.upstream.secretsOf(ctx)
   let finished = false
   return {
     data(data) {
       // Read to the end after [DONE] rather than stop: stopping destroys the body with an error.
       if (finished) return ''
       span?.firstChunk()
-      if (data !== '[DONE]') return accumulator.add(parseChunk(data, ctx.credentials.apiKey))
+      if (data !== '[DONE]') return accumulator.add(parseChunk(data, secrets))
       finished = true
       return ''
     },
@@ -217,7 +226,7 @@ function chatRelay(ctx: TaskContext, model: string, choices: number, span: Model
   }
 }
 
-function parseChunk(data: string, apiKey: string): Chunk {
+function parseChunk(data: string, apiKey: KeysInUse): Chunk {
   const parsed = parseStreamEvent(data, apiKey)
   const { choices } = parsed as { choices?: unknown }
   if (choices != null && !(Array.isArray(choices) && choices.every(isChoice))) {

@@ -166,6 +166,7 @@ export async function runTextGeneration(input: TextGenerationInput, ctx: TaskCon
       const completion = await ctx.upstream.postJson<OpenAI.Chat.ChatCompletion>({
         ...ctx,
         path: '/chat/completions',
+        model: input.model,
         body,
         maxBytes: CHAT_ANSWER_BYTES,
         span,

@@ -62,6 +62,7 @@ async function generate(input: TextToImageInput, ctx: TaskContext): Promise<Gene
       const response = await ctx.upstream.postJson<OpenAI.Images.ImagesResponse>({
         ...ctx,
         path: '/images/generations',
+        model: imageModelOf(input),
         body,
         maxBytes: imagesAnswerBytes(body.n ?? 1),
         span,

@@ -1,3 +1,4 @@
+import type { KeysInUse } from '../upstream/redact-secrets.ts'
 import type OpenAI from 'openai'
 import { withDetails } from '../errors.ts'
 import { NotAcceptableError, type StreamNegotiation, type StreamResult } from '../streaming/stream-result.ts'
@@ -37,7 +38,7 @@ export function toSpeechRequest(
 }
 
 /** A 502 for a 2xx answer that is not audio, such as a compatible server's JSON. */
-function assertAudio(contentType: string | string[] | undefined, apiKey: string): void {
+function assertAudio(contentType: string | string[] | undefined, apiKey: KeysInUse): void {
   const type = Array.isArray(contentType) ? contentType[0] : contentType
   if (!isAudioContentType(type)) throw badUpstreamResponse(`the speech answer is ${type}, not audio`, apiKey)
 }
@@ -70,12 +71,13 @@ export async function streamTextToSpeech(
     const res = await ctx.upstream.post({
       ...ctx,
       path: '/audio/speech',
-      body: JSON.stringify(body),
+      model: input.model,
+      body,
       accept: contentType,
       span,
     })
     try {
-      assertAudio(res.headers['content-type'], ctx.credentials.apiKey)
+      assertAudio(res.headers['content-type'], ctx.upstream.secretsOf(ctx))
     } catch (err) {
       res.body.dump().catch(() => undefined)
       throw err
@@ -108,12 +110,13 @@ export async function runTextToSpeech(input: TextToSpeechInput, ctx: TaskContext
       const answer = await ctx.upstream.postForBytes({
         ...ctx,
         path: '/audio/speech',
+        model: input.model,
         body,
         accept: 'audio/*',
         maxBytes: SPEECH_ANSWER_BYTES,
         span,
       })
-      assertAudio(answer.contentType, ctx.credentials.apiKey)
+      assertAudio(answer.contentType, ctx.upstream.secretsOf(ctx))
       if (answer.bytes.length === 0) throw badUpstreamResponse('speech answer without audio')
       return answer
     },

@@ -10,7 +10,15 @@ import {
   type Tracer,
 } from '@opentelemetry/api'
 import { ClientClosedError, type DetailedError } from '../errors.ts'
-import type { Attributes, BatchTrace, CallTracer, ModelAnswer, ModelCall, ModelCallSpan } from './model-call.ts'
+import type {
+  AttemptTarget,
+  Attributes,
+  BatchTrace,
+  CallTracer,
+  ModelAnswer,
+  ModelCall,
+  ModelCallSpan,
+} from './model-call.ts'
 
 /** Which resend an HTTP attempt is: read by the undici instrumentation's span hook. */
 export const RESEND_COUNT = createContextKey('openai-tasks http.request.resend_count')
@@ -86,7 +94,14 @@ class GenAiSpan implements ModelCallSpan {
     this.#context = spanContext
   }
 
-  attempt<T>(resendCount: number, send: () => T): T {
+  attempt<T>(resendCount: number, send: () => T, where?: AttemptTarget): T {
+    if (where) {
+      this.#span.setAttributes({
+        'openai_tasks.deployment': where.deployment,
+        'server.address': where.serverAddress,
+        'server.port': where.serverPort,
+      })
+    }
     return context.with(resendCount ? this.#context.setValue(RESEND_COUNT, resendCount) : this.#context, send)
   }
 

@@ -27,8 +27,15 @@ export type ModelAnswer = Attributes
 
 /** The HTTP attempts of one call: each runs with the call's span as its parent. */
 export interface AttemptScope {
-  /** Sends attempt `resendCount` (0 for the first) inside the span. */
-  attempt<T>(resendCount: number, send: () => T): T
+  /** Sends attempt `resendCount` (0 for the first) inside the span, to the deployment named. */
+  attempt<T>(resendCount: number, send: () => T, where?: AttemptTarget): T
+}
+
+/** Where an attempt goes: the span says where the call was last sent. */
+export interface AttemptTarget {
+  deployment: string
+  serverAddress: string
+  serverPort: number
 }
 
 /** The GenAI CLIENT span of one OpenAI call; it ends once, by whichever of these comes first. */

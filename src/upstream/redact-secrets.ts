@@ -23,9 +23,15 @@ const FIELD = new RegExp(
 /** Room after an excerpt's end, so that a secret it starts is whole when it is redacted (keys are ~200 characters). */
 const EXCERPT_MARGIN = 1024
 
-/** `text` with the key in use, anything shaped like an OpenAI key and any labelled credential replaced by [redacted]. */
-export function redactSecrets(text: string, apiKey: string | undefined): string {
-  const withoutKey = apiKey && apiKey.length >= MIN_KEY_LENGTH ? text.replaceAll(apiKey, REDACTED) : text
+/** The key in use, or every key a call may have used (the caller's, the deployments'). */
+export type KeysInUse = string | readonly string[] | undefined
+
+/** `text` with the keys in use, anything shaped like an OpenAI key and any labelled credential replaced by [redacted]. */
+export function redactSecrets(text: string, keys: KeysInUse): string {
+  let withoutKey = text
+  for (const key of typeof keys === 'string' ? [keys] : (keys ?? [])) {
+    if (key.length >= MIN_KEY_LENGTH) withoutKey = withoutKey.replaceAll(key, REDACTED)
+  }
   return withoutKey
     .replace(FIELD, (_match, name: string, separator: string) => `${name}${separator}${REDACTED}`)
     .replace(SCHEME, (_match, scheme: string, space: string) => `${scheme}${space}${REDACTED}`)
@@ -33,8 +39,9 @@ export function redactSecrets(text: string, apiKey: string | undefined): string 
 }
 
 /** The first `length` characters of upstream text, redacted before it is cut so that no secret is cut in two first. */
-export function upstreamExcerpt(text: string, apiKey: string | undefined, length: number): string {
-  if (text.length <= length) return redactSecrets(text, apiKey)
-  const window = text.slice(0, length + EXCERPT_MARGIN + (apiKey?.length ?? 0))
-  return redactSecrets(window, apiKey).slice(0, length)
+export function upstreamExcerpt(text: string, keys: KeysInUse, length: number): string {
+  if (text.length <= length) return redactSecrets(text, keys)
+  const longest = typeof keys === 'string' ? keys.length : Math.max(0, ...(keys ?? []).map((k) => k.length))
+  const window = text.slice(0, length + EXCERPT_MARGIN + longest)
+  return redactSecrets(window, keys).slice(0, length)
 }

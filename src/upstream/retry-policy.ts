@@ -1,6 +1,3 @@
-import type { Dispatcher } from 'undici'
-import { retryAfterMsFrom } from './upstream-errors.ts'
-
 export interface RetryOptions {
   max: number
   baseDelayMs: number
@@ -17,29 +14,9 @@ const RETRYABLE_TRANSPORT_CODES = new Set([
   'UND_ERR_CLOSED',
 ])
 
-/**
- * How long to wait before trying again after this answer, or undefined to give up. Follows
- * OpenAI's `x-should-retry` when present; 429 and 5xx are retried, other statuses never.
- * A `Retry-After` longer than the cap is not waited for: the caller gets the 429 with it.
- */
-export function retryDelayForResponse(
-  res: Dispatcher.ResponseData,
-  attempt: number,
-  options: RetryOptions,
-): number | undefined {
-  if (attempt >= options.max) return undefined
-  const shouldRetry = res.headers['x-should-retry']
-  if (shouldRetry === 'false') return undefined
-  if (shouldRetry !== 'true' && res.statusCode !== 429 && res.statusCode < 500) return undefined
-  const ms = retryAfterMsFrom(res.headers)
-  if (ms === undefined) return backoff(attempt, options)
-  return ms <= options.maxDelayMs ? ms : undefined
-}
-
-export function retryDelayForTransport(err: unknown, attempt: number, options: RetryOptions): number | undefined {
-  if (attempt >= options.max) return undefined
-  const code = (err as { code?: string } | null)?.code ?? ''
-  return RETRYABLE_TRANSPORT_CODES.has(code) ? backoff(attempt, options) : undefined
+/** A failure before the deployment took the request: the call may go elsewhere, or again. */
+export function isRetryableTransport(err: unknown): boolean {
+  return RETRYABLE_TRANSPORT_CODES.has((err as { code?: string } | null)?.code ?? '')
 }
 
 /** Exponential backoff with jitter: between half and all of base * 2^attempt, capped. */

@@ -16,7 +16,7 @@ import {
   type ErrorDetail,
 } from '../errors.ts'
 import { ERROR_ANSWER_BYTES, formatBound } from './answer-limits.ts'
-import { redactSecrets, upstreamExcerpt } from './redact-secrets.ts'
+import { redactSecrets, upstreamExcerpt, type KeysInUse } from './redact-secrets.ts'
 
 const TIMEOUT_CODES = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
@@ -35,7 +35,7 @@ interface OpenAIErrorBody {
  */
 export async function errorFromUpstreamResponse(
   res: Dispatcher.ResponseData,
-  apiKey: string | undefined,
+  apiKey: KeysInUse,
 ): Promise<DetailedError> {
   const text = await readLimited(res.body, ERROR_ANSWER_BYTES).catch(() => '')
   let parsed: OpenAIErrorBody | undefined
@@ -74,7 +74,7 @@ export async function errorFromUpstreamResponse(
 }
 
 /** Maps a transport failure (refused, reset, timed out) to the service's error for it. */
-export function errorFromTransport(err: unknown, apiKey?: string): DetailedError {
+export function errorFromTransport(err: unknown, apiKey?: KeysInUse): DetailedError {
   const code = (err as { code?: string } | null)?.code ?? ''
   const message = redactSecrets(err instanceof Error ? err.message : String(err), apiKey)
   if (TIMEOUT_CODES.has(code)) {
@@ -84,7 +84,7 @@ export function errorFromTransport(err: unknown, apiKey?: string): DetailedError
 }
 
 /** An `{"error":{...}}` event inside a stream that had started well, redacted as an error answer is. */
-export function errorFromUpstreamBody(payload: object, apiKey: string | undefined): DetailedError {
+export function errorFromUpstreamBody(payload: object, apiKey: KeysInUse): DetailedError {
   const body = payload as OpenAIErrorBody
   const message = typeof body.error?.message === 'string' ? redactSecrets(body.error.message, apiKey) : 'unknown error'
   const detail: ErrorDetail = { message }
@@ -97,7 +97,7 @@ export function errorFromUpstreamBody(payload: object, apiKey: string | undefine
  * An answer with a 2xx status whose body could not be understood. The message may quote the
  * answer (an excerpt, a content type): credentials in it are redacted, `apiKey` too when given.
  */
-export function badUpstreamResponse(message: string, apiKey?: string): DetailedError {
+export function badUpstreamResponse(message: string, apiKey?: KeysInUse): DetailedError {
   const redacted = redactSecrets(message, apiKey)
   return withDetails(new UpstreamBadResponseError(redacted), [{ message: redacted }])
 }
@@ -145,7 +145,7 @@ async function readLimited(body: Dispatcher.ResponseData['body'], limit: number)
  * One upstream SSE event's data as an object: unreadable data is a bad answer, an `error` event
  * OpenAI's error; `apiKey` is redacted from what either quotes.
  */
-export function parseStreamEvent(data: string, apiKey: string | undefined): object {
+export function parseStreamEvent(data: string, apiKey: KeysInUse): object {
   let parsed: unknown
   try {
     parsed = JSON.parse(data)
