@@ -291,7 +291,9 @@ const KNOWN_ENV = new Set([...Object.keys(ENV_SCHEMA.properties), ...Object.keys
 test('every env var the Deployment and ConfigMap set is one the service reads', () => {
   const known = KNOWN_ENV
   const names = [...effectiveEnv(container).keys()]
-  for (const cm of applied.filter((m): m is ConfigMap => m.kind === 'ConfigMap')) {
+  // The ConfigMaps that become env vars; another (the configuration file) is mounted as a file.
+  const asEnv = new Set((container.envFrom ?? []).map((source) => source.configMapRef?.name))
+  for (const cm of applied.filter((m): m is ConfigMap => m.kind === 'ConfigMap' && asEnv.has(m.metadata.name))) {
     names.push(...Object.keys(cm.data ?? {}))
   }
   const unknown = [...new Set(names)].filter((n) => !known.has(n)).sort()
