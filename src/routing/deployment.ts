@@ -96,6 +96,11 @@ export class Deployment {
     this.inFlight--
   }
 
+  /** The call was dropped before an answer (its caller left): a probe it carried says nothing. */
+  abandoned(): void {
+    this.#probing = false
+  }
+
   /** An answer came (any status but the failures below): the circuit closes. */
   succeeded(): void {
     this.#failures = 0

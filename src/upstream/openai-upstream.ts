@@ -227,7 +227,10 @@ export class OpenAIUpstream {
           : target.pool.request(request))
       } catch (err) {
         deployment.release()
-        if (call.signal.aborted) throw new ClientClosedError()
+        if (call.signal.aborted) {
+          deployment.abandoned()
+          throw new ClientClosedError()
+        }
         const code = (err as { code?: string }).code ?? 'UNKNOWN'
         this.#observer?.failure(call.path, code, deployment.name)
         failure = named(errorFromTransport(err, credentials.apiKey), deployment)
