@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { deploymentsFailover, deploymentsMarkdown } from './deployments.ts'
 import { frozenRedis, sigtermUnderLoad, stalledReaders } from './faults.ts'
 import { concurrentCalls, summarize } from './load.ts'
 import { measured, ROOT, stop, usage } from './processes.ts'
@@ -29,6 +30,7 @@ import { tracingCost, tracingMarkdown } from './tracing.ts'
 
 const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1'
 const tracingOnly = process.argv.includes('--tracing')
+const deploymentsOnly = process.argv.includes('--deployments')
 const plan = quick
   ? {
       levels: [100, 500],
@@ -76,6 +78,26 @@ if (tracingOnly) {
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
   writeFileSync(join(ROOT, 'bench', 'results', 'tracing.md'), report)
   console.log(`\n${report}`)
+  process.exit(0)
+}
+
+// `--deployments`: only the failover comparison (bench/deployments.ts), written beside the results.
+if (deploymentsOnly) {
+  const failoverPlan = {
+    calls: quick ? 400 : 800,
+    rampMs: quick ? 5_000 : 10_000,
+    rateLimitEvery: 3,
+    retryAfterS: 1,
+    jsonMs: [env('JSON_MIN_MS', 1000), env('JSON_MAX_MS', 4000)] as [number, number],
+  }
+  const command = `npm run bench -- --deployments${quick ? ' --quick' : ''}`
+  const failover = await deploymentsFailover(direct, failoverPlan, command, log)
+  await stop(upstreamChild)
+  const dir = join(ROOT, 'bench', 'results')
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, 'deployments.json'), `${JSON.stringify(failover, null, 2)}\n`)
+  writeFileSync(join(dir, 'deployments.md'), deploymentsMarkdown(failover))
+  console.log(`\n${deploymentsMarkdown(failover)}`)
   process.exit(0)
 }
 const results: Results = {

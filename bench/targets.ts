@@ -57,9 +57,12 @@ async function answers(url: string): Promise<boolean> {
   return res.statusCode < 500
 }
 
-/** The stand-in, and the target that calls it directly (which has no proxy process). */
-export async function startUpstream(): Promise<{ direct: Target; child: Child }> {
-  const child = await forkScript('stand-in', 'upstream.ts', {})
+/** The stand-in, and the target that calls it directly (which has no proxy process); `env` adds BENCH_UPSTREAM_* settings. */
+export async function startUpstream(
+  env: Record<string, string> = {},
+  name = 'stand-in',
+): Promise<{ direct: Target; child: Child }> {
+  const child = await forkScript(name, 'upstream.ts', env)
   return { direct: { name: 'direct', origin: origin(child.port), call: openAICall, marks: OPENAI_MARKS }, child }
 }
 

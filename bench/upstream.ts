@@ -9,8 +9,11 @@
  *                              takes them but no faster
  *   GET  /_bench/audio         each speech stream: its id (`bench-audio-ID` in the input), bytes
  *                              sent, when it closed (epoch ms) and whether it finished
+ *   GET  /_bench/chat          chat calls received so far, and how many were answered 429
  *
  * A model whose name ends in `-instant` gets its whole answer at once (throughput and fault runs).
+ * With RATE_LIMIT_EVERY=N (0: never), every Nth chat call, by a counter, is answered at once with
+ * OpenAI's 429 (`Retry-After: RATE_LIMIT_RETRY_AFTER_S`): a deployment whose key is rate limited.
  * Settings are BENCH_UPSTREAM_<NAME> environment variables (defaults in SETTINGS).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
@@ -26,6 +29,8 @@ const SETTINGS = {
   AUDIO_RATE: 2 * 1024 * 1024,
   TICK_MS: 10,
   KEEP_ALIVE_MS: 10_000,
+  RATE_LIMIT_EVERY: 0,
+  RATE_LIMIT_RETRY_AFTER_S: 1,
 }
 const setting = (name: keyof typeof SETTINGS): number => Number(process.env[`BENCH_UPSTREAM_${name}`] ?? SETTINGS[name])
 const jsonMin = setting('JSON_MIN_MS')
@@ -36,6 +41,8 @@ const tokenGap = 1000 / setting('TOKEN_RATE')
 const audioBytes = setting('AUDIO_BYTES')
 const tick = setting('TICK_MS')
 const audioPerTick = Math.max(1, Math.round((setting('AUDIO_RATE') * tick) / 1000))
+const rateLimitEvery = setting('RATE_LIMIT_EVERY')
+const retryAfterS = setting('RATE_LIMIT_RETRY_AFTER_S')
 
 const now = (): number => performance.timeOrigin + performance.now()
 /**
@@ -69,6 +76,12 @@ const DONE = 'data: [DONE]\n\n'
 const COMPLETION = Buffer.from(
   `{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion","created":1741569952,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"${WORDS.join('').trim()}","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":${USAGE},"service_tier":"default","system_fingerprint":"fp_06737a9306"}`,
 )
+// OpenAI's answer when a key is out of requests, with the one header of it the service reads.
+const RATE_LIMITED = Buffer.from(
+  '{"error":{"message":"Rate limit reached for gpt-4o-mini in organization org-bench on requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 1s.","type":"requests","param":null,"code":"rate_limit_exceeded"}}',
+)
+/** Chat calls received, and those answered 429 (every RATE_LIMIT_EVERY-th). */
+const chat = { calls: 0, rateLimited: 0 }
 /** MPEG frame headers over silence: looks like mp3 to anyone peeking. */
 const AUDIO = Buffer.alloc(audioPerTick)
 for (let i = 0; i < AUDIO.length - 4; i += 418) AUDIO.set([0xff, 0xfb, 0x90, 0x64], i)
@@ -128,6 +141,18 @@ function audio(res: ServerResponse, id: string): Answer {
 }
 
 function answer(url: string, body: Buffer, res: ServerResponse): void {
+  const n = url === '/v1/chat/completions' ? ++chat.calls : 0
+  if (rateLimitEvery > 0 && n > 0 && n % rateLimitEvery === 0) {
+    chat.rateLimited++
+    res
+      .writeHead(429, {
+        'content-type': 'application/json',
+        'content-length': RATE_LIMITED.length,
+        'retry-after': String(retryAfterS),
+      })
+      .end(RATE_LIMITED)
+    return
+  }
   const instant = body.includes('-instant"')
   const at = now()
   const next =
@@ -143,6 +168,10 @@ function route(req: IncomingMessage, res: ServerResponse): void {
   const url = req.url ?? '/'
   if (req.method === 'GET' && url === '/_bench/audio') {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(audioLog))
+    return
+  }
+  if (req.method === 'GET' && url === '/_bench/chat') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(chat))
     return
   }
   if (req.method !== 'POST' || (url !== '/v1/chat/completions' && url !== '/v1/audio/speech')) {
