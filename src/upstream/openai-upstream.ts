@@ -1,8 +1,7 @@
 import { finished } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
-import { Pool, type Dispatcher, type FormData } from 'undici'
-import type { Credentials } from '../credentials.ts'
+import { Pool, type Dispatcher } from 'undici'
 import type { DeploymentGauges, UpstreamObserver } from '../metrics/service-metrics.ts'
 import {
   ClientClosedError,
@@ -16,7 +15,7 @@ import {
 import { LogSummary } from '../log-summary.ts'
 import { chooseDeployment, earliestReturn } from '../routing/choose-deployment.ts'
 import { Deployment, type CircuitPolicy, type DeploymentEvents } from '../routing/deployment.ts'
-import { credentialsFor, requestOn } from '../routing/deployment-request.ts'
+import { credentialsFor, requestOn, type OutgoingCall } from '../routing/deployment-request.ts'
 import type { DeploymentSettings } from '../routing/deployment-settings.ts'
 import { exhaustedForMs, rateLimitedForMs } from '../routing/rate-limit-headers.ts'
 import type { AttemptScope, AttemptTarget } from '../tracing/model-call.ts'
@@ -45,19 +44,9 @@ export interface UpstreamOptions {
   log?: FastifyBaseLogger
 }
 
-export interface UpstreamCall {
-  /** Path below the base URL, e.g. `/chat/completions`. */
-  path: string
-  /** The model as the caller named it: which deployments serve the call, and what each calls it. */
-  model: string
-  /** A JSON body as an object, or a multipart form. */
-  body: object | FormData
-  /** The caller's own key when it spends its own; undefined: the deployments' keys. */
-  credentials: Credentials | undefined
-  signal: AbortSignal
-  requestId: string
+/** A call as a task makes it: what it sends (deployment-request.ts), and what watches it. */
+export interface UpstreamCall extends OutgoingCall {
   log?: FastifyBaseLogger
-  accept?: string
   /** The call's GenAI span, when traced: each HTTP attempt is sent inside it. */
   span?: AttemptScope | undefined
   /** Told the deployment whose answer the call got. */
