@@ -27,12 +27,16 @@ export function credentialsFor(call: OutgoingCall, deployment: Deployment): Cred
 }
 
 /**
- * The HTTP request of a call on a deployment: its path below the deployment's base URL, its
- * key in the header its kind expects (Azure's `api-key`, everyone else's bearer token), and the
+ * The HTTP request of a call on a deployment (with `credentialsFor` it): its path below the
+ * deployment's base URL, its key in the header its kind expects (Azure's `api-key`, everyone else's bearer token), and the
  * model under the name the deployment knows it by.
  */
-export function requestOn(deployment: Deployment, basePath: string, call: OutgoingCall): Dispatcher.RequestOptions {
-  const credentials = credentialsFor(call, deployment)
+export function requestOn(
+  deployment: Deployment,
+  basePath: string,
+  call: OutgoingCall,
+  credentials: Credentials,
+): Dispatcher.RequestOptions {
   const headers: Record<string, string> = {
     accept: call.accept ?? 'application/json',
     'user-agent': USER_AGENT,

@@ -1,6 +1,7 @@
-import type { IncomingHttpHeaders } from 'node:http'
+import type { Dispatcher } from 'undici'
+import { retryAfterMsFrom } from '../upstream/upstream-errors.ts'
 
-type Headers = IncomingHttpHeaders | Record<string, string | string[] | undefined>
+type Headers = Dispatcher.ResponseData['headers']
 
 const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 }
 const DURATION_PART = /(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/g
@@ -26,17 +27,6 @@ export function durationMs(value: string | undefined): number | undefined {
   return ms
 }
 
-/** How long an answer asks to wait before the next call: `retry-after-ms`, then `retry-after`. */
-export function retryAfterMs(headers: Headers, now = Date.now()): number | undefined {
-  const ms = header(headers, 'retry-after-ms')
-  if (ms !== undefined && SECONDS.test(ms)) return Number(ms)
-  const after = header(headers, 'retry-after')
-  if (after === undefined) return undefined
-  if (SECONDS.test(after)) return Number(after) * 1000
-  const date = Date.parse(after)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
-}
-
 /** The longer of the request and token windows' resets, when the answer gives one. */
 function resetMs(headers: Headers): number | undefined {
   const requests = durationMs(header(headers, 'x-ratelimit-reset-requests'))
@@ -47,7 +37,7 @@ function resetMs(headers: Headers): number | undefined {
 
 /** How long a 429 says its deployment cannot be used; undefined when it says nothing. */
 export function rateLimitedForMs(headers: Headers): number | undefined {
-  return retryAfterMs(headers) ?? resetMs(headers)
+  return retryAfterMsFrom(headers) ?? resetMs(headers)
 }
 
 /**

@@ -205,7 +205,7 @@ export class OpenAIUpstream {
       tried.add(deployment)
       const target = this.#targets.get(deployment)!
       const credentials = credentialsFor(call, deployment)
-      const request = requestOn(deployment, target.basePath, call)
+      const request = requestOn(deployment, target.basePath, call, credentials)
       deployment.acquire(now)
       let res: Dispatcher.ResponseData
       const started = process.hrtime.bigint()
