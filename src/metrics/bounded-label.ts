@@ -1,3 +1,5 @@
+import { modelPatternMatches } from '../routing/model-patterns.ts'
+
 /**
  * A known label value: exactly this one, a prefix ending in `*` (ALLOWED_MODELS' syntax:
  * `gpt-4o*`), or a test (a model family of src/tasks/model-families.ts).
@@ -8,10 +10,7 @@ export type KnownValue = string | ((value: string) => boolean)
 export const OTHER = 'other'
 
 function matcher(known: KnownValue): (value: string) => boolean {
-  if (typeof known === 'function') return known
-  if (!known.endsWith('*')) return (value) => value === known
-  const prefix = known.slice(0, -1)
-  return (value) => value.startsWith(prefix)
+  return typeof known === 'function' ? known : (value) => modelPatternMatches(known, value)
 }
 
 /**
