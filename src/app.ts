@@ -11,6 +11,8 @@ import clientWriteTimeout from './plugins/client-write-timeout.ts'
 import errorHandler from './plugins/error-handler.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import swaggerPlugin from './plugins/swagger.ts'
+import { documentedSecurity } from './openapi/security.ts'
+import { documentComponents } from './openapi/components.ts'
 import unmatchedRoutes from './plugins/unmatched-routes.ts'
 import healthRoutes from './routes/health.ts'
 import taskRoutes from './routes/tasks.ts'
@@ -85,9 +87,17 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config,
   // Bodies up to the route's limit are refused in milliseconds, whatever their shape.
   fastify.setValidatorCompiler(boundedSchemaCompiler)
   await fastify.register(unmatchedRoutes)
-  await fastify.register(swaggerPlugin, { component })
+  // As enforced at start-up: a reloaded file keeps the kinds of key the service started with.
+  const security = documentedSecurity(config, upstream.hasServerKeys)
+  await fastify.register(swaggerPlugin, {
+    component,
+    schemas: documentComponents(definitions),
+    schemes: security.schemes,
+    publicUrl: config.publicUrl,
+    port: config.port,
+  })
   await fastify.register(errorHandler, { logSummary })
-  await fastify.register(metricsPlugin, { metrics, token: config.metricsToken })
+  await fastify.register(metricsPlugin, { metrics, token: config.metricsToken, security: security.metrics })
   await fastify.register(clientWriteTimeout, {
     timeoutMs: config.clientWriteTimeoutMs,
     onTimeout: (pendingBytes) => {
@@ -112,7 +122,15 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config,
   })
 
   await fastify.register(fp(healthRoutes))
-  await fastify.register(taskRoutes, { config, definitions, component, upstream, metrics, tracer: tracing?.calls })
+  await fastify.register(taskRoutes, {
+    config,
+    definitions,
+    component,
+    upstream,
+    metrics,
+    security,
+    tracer: tracing?.calls,
+  })
 }
 
 declare module 'fastify' {

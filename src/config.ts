@@ -21,6 +21,14 @@ export const ENV_SCHEMA = {
         '`OPENAI_API_KEY` set, needs `SERVICE_TOKENS` or `ALLOW_UNAUTHENTICATED`.',
     },
     PORT: { type: 'integer', default: 8080, minimum: 0, maximum: 65535, description: 'Port to listen on.' },
+    PUBLIC_URL: {
+      type: 'string',
+      default: '',
+      pattern: '^(https?://[^?#]+)?$',
+      description:
+        'Where callers reach the service (such as `https://tasks.example.com` behind an ingress): the ' +
+        '`servers` entry of `/openapi.json`. Empty: the origin each request for the document came to.',
+    },
     LOG_LEVEL: {
       type: 'string',
       default: 'info',
@@ -372,6 +380,8 @@ export interface Config {
   logSummaryIntervalMs: number
   /** When set, GET /metrics needs it as a bearer token. */
   metricsToken: string | undefined
+  /** The document's `servers` URL; unset, each request's own origin. */
+  publicUrl: string | undefined
   /** Batch routes: items per request at most, and items run at once for tasks without a batch runner. */
   batch: { maxItems: number; concurrency: number }
   /** Quiet time after the last OpenAI call before memory is given back; 0: never. */
@@ -422,6 +432,7 @@ interface RawEnv {
   CLIENT_WRITE_TIMEOUT_MS: number
   LOG_SUMMARY_INTERVAL_MS: number
   METRICS_TOKEN: string
+  PUBLIC_URL: string
   BATCH_MAX_ITEMS: number
   BATCH_CONCURRENCY: number
   IDLE_MEMORY_RELEASE_MS: number
@@ -495,6 +506,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     clientWriteTimeoutMs: raw.CLIENT_WRITE_TIMEOUT_MS,
     logSummaryIntervalMs: raw.LOG_SUMMARY_INTERVAL_MS,
     metricsToken: raw.METRICS_TOKEN || undefined,
+    publicUrl: raw.PUBLIC_URL.replace(/\/+$/, '') || undefined,
     batch: { maxItems: raw.BATCH_MAX_ITEMS, concurrency: raw.BATCH_CONCURRENCY },
     idleMemoryReleaseMs: raw.IDLE_MEMORY_RELEASE_MS,
     tracing: {

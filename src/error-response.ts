@@ -134,7 +134,6 @@ function describe(e: ErrorObject): ErrorDetail {
       path += `/${String(params.missingProperty)}`
       message = 'is required'
       break
-    case 'dependencies':
     case 'dependentRequired':
       path += `/${String(params.missingProperty)}`
       message = `is required when ${String(params.property)} is given`
@@ -161,6 +160,8 @@ function describe(e: ErrorObject): ErrorDetail {
       if (fields) {
         path += `/${fields.at(-1)}`
         message = `cannot be combined with ${fields.slice(0, -1).join(', ')}; give one`
+      } else if ((e.schema as { type?: unknown } | undefined)?.type === 'null') {
+        message = 'must not be null'
       }
       break
     }

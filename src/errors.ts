@@ -248,7 +248,7 @@ export function pointerToField(pointer: string): string {
 
 /** JSON Schema of the error body every non-2xx answer carries. */
 export const ERROR_SCHEMA = {
-  $id: 'error-response',
+  $id: 'ErrorResponse',
   title: 'ErrorResponse',
   type: 'object',
   description: 'Body of every non-2xx answer.',
@@ -260,7 +260,8 @@ export const ERROR_SCHEMA = {
       properties: {
         code: {
           type: 'string',
-          description: `Stable machine-readable code, one of ${Object.keys(ERROR_CODES).join(', ')}; docs/errors.md says what each means.`,
+          enum: Object.keys(ERROR_CODES) as ErrorCode[],
+          description: 'Stable machine-readable code; docs/errors.md says what each means.',
         },
         message: { type: 'string', description: 'What went wrong, for people.' },
         details: {

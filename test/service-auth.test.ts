@@ -44,8 +44,14 @@ test('health, docs and the OpenAPI document stay open when tokens are on', async
     assert.equal((await app.inject(url)).statusCode, 200, url)
   }
   const doc = (await app.inject('/openapi.json')).json()
-  assert.equal(doc.components.securitySchemes.bearerAuth.scheme, 'bearer')
-  assert.equal(doc.components.securitySchemes.openaiApiKey.name, 'X-OpenAI-Api-Key')
+  assert.deepEqual(Object.keys(doc.components.securitySchemes), ['serviceToken'])
+  assert.equal(doc.components.securitySchemes.serviceToken.scheme, 'bearer')
+  for (const [path, item] of Object.entries(doc.paths as Record<string, Record<string, { security: unknown }>>)) {
+    const open = ['/healthz', '/readyz', '/metrics'].includes(path)
+    for (const operation of Object.values(item)) {
+      assert.deepEqual(operation.security, open ? [] : [{ serviceToken: [] }], path)
+    }
+  }
 })
 
 test('tokens can come from SERVICE_TOKENS_FILE', async (t) => {

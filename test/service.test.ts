@@ -52,10 +52,13 @@ test('GET /v1/tasks lists the five tasks with the schemas of schemas/tasks.yaml'
 })
 
 test('/openapi.json is the committed openapi/openapi.yaml, and /docs serves Swagger UI', async (t) => {
-  const app = await build(t)
-  const served = (await app.inject('/openapi.json')).json()
+  // Configured as the committed document was rendered: defaults, no server key.
+  const app = await build(t, { OPENAI_API_KEY: '' })
+  const served = (await app.inject({ url: '/openapi.json', headers: { host: 'tasks.test:8443' } })).json()
   const committed = parse(await readFile(new URL('../openapi/openapi.yaml', import.meta.url), 'utf8'))
-  assert.deepEqual(served, committed)
+  assert.deepEqual(served.servers, [{ url: 'http://tasks.test:8443' }], 'the server the document was asked at')
+  assert.deepEqual(committed.servers, [{ url: 'http://localhost:8080' }])
+  assert.deepEqual({ ...served, servers: committed.servers }, committed)
   assert.deepEqual(
     Object.keys(served.paths)
       .filter((p) => /^\/v1\/tasks\/[\w-]+$/.test(p))
@@ -70,7 +73,7 @@ test('/openapi.json is the committed openapi/openapi.yaml, and /docs serves Swag
   )
   const op = served.paths['/v1/tasks/text-generation'].post
   assert.ok(op.requestBody.content['application/json'].examples.recipe, 'spec recipe example')
-  assert.equal(op.responses['4XX'].content['application/json'].schema.$ref, '#/components/schemas/error-response')
+  assert.equal(op.responses['4XX'].content['application/json'].schema.$ref, '#/components/schemas/ErrorResponse')
   const docs = await app.inject('/docs/')
   assert.equal(docs.statusCode, 200)
   assert.match(docs.body, /swagger/i)

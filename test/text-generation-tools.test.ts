@@ -147,8 +147,8 @@ describe('turn shapes', () => {
     })
     assert.deepEqual(problems.sort(), [
       ['/chat-history/0/content', 'is required'],
-      ['/chat-history/1/content', 'must be string or array'],
-      ['/chat-history/2/content', 'must be string or array'],
+      ['/chat-history/1/content', 'must not be null'],
+      ['/chat-history/2/content', 'must not be null'],
     ])
   })
 

@@ -252,22 +252,22 @@ export interface TextGenerationOutput {
    */
   'tool-calls'?: {
     /**
-     * The call's ID, for the `tool` turn that answers it.
+     * The call's ID, for the `tool` turn that answers it (an OpenAI-compatible server may leave it out).
      */
     id?: string
     /**
      * Kind of tool; always `function`.
      */
-    type?: string
-    function?: {
+    type: 'function'
+    function: {
       /**
        * Function to call.
        */
-      name?: string
+      name: string
       /**
        * Arguments as a JSON string written by the model; validate before use.
        */
-      arguments?: string
+      arguments: string
     }
   }[]
   /**
@@ -550,7 +550,7 @@ export interface TextToSpeechOutput {
   /**
    * The spoken text as a data URI whose MIME type matches the chosen format.
    */
-  audio?: string
+  audio: string
 }
 
 export interface TextToImageInput {
@@ -608,11 +608,11 @@ export interface TextToImageOutput {
     /**
      * The image as a data URI: `data:image/webp;base64,` unless `output-format` was given, then in that format.
      */
-    image?: string
+    image: string
     /**
      * The prompt dall-e-3 actually drew from. Always present: empty for the models that do not rewrite prompts (dall-e-2 and the GPT image models).
      */
-    'revised-prompt'?: string
+    'revised-prompt': string
   }[]
 }
 

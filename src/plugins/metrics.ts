@@ -5,11 +5,15 @@ import { parseBearer, tokenMatcher } from '../bearer-token.ts'
 import { ServiceUnauthorizedError } from '../errors.ts'
 import type { ServiceMetrics } from '../metrics/service-metrics.ts'
 import { endStatus } from '../request-end.ts'
+import { errorResponses, REQUEST_ID_HEADERS } from '../openapi/responses.ts'
+import type { SecurityRequirement } from '../openapi/security.ts'
 
 export interface MetricsOptions {
   metrics: ServiceMetrics
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   token: string | undefined
+  /** Who may scrape, for the document. */
+  security: SecurityRequirement[]
 }
 
 const STARTED = Symbol('metrics-started')
@@ -28,7 +32,7 @@ declare module 'node:http' {
 }
 
 /** Request counts and latencies for every route, and the Prometheus endpoint GET /metrics. */
-async function metricsPlugin(fastify: FastifyInstance, { metrics, token }: MetricsOptions): Promise<void> {
+async function metricsPlugin(fastify: FastifyInstance, { metrics, token, security }: MetricsOptions): Promise<void> {
   // Counted when the response closes, which it does once however the request ends: onResponse
   // never runs for a request whose client hung up first. One listener for every response.
   function counted(this: ServerResponse): void {
@@ -49,7 +53,22 @@ async function metricsPlugin(fastify: FastifyInstance, { metrics, token }: Metri
   const scraper = token ? tokenMatcher([token]) : undefined
   fastify.get(
     '/metrics',
-    { schema: { tags: ['operations'], summary: 'Prometheus metrics (text exposition format)' } },
+    {
+      schema: {
+        operationId: 'metrics',
+        tags: ['operations'],
+        summary: 'Prometheus metrics (text exposition format)',
+        security,
+        response: {
+          200: {
+            description: 'Every metric of this process',
+            headers: REQUEST_ID_HEADERS,
+            content: { [metrics.registry.contentType.split(';')[0]!]: { schema: { type: 'string' } } },
+          },
+          ...(token && errorResponses({ refused: 'No valid METRICS_TOKEN', failed: 'The service failed' }, {})),
+        },
+      },
+    },
     async (request, reply) => {
       if (scraper && scraper(parseBearer(request.headers.authorization)) < 0) throw new ServiceUnauthorizedError()
       return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())

@@ -1,15 +1,27 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import type { ComponentDefinition } from '../schemas/load-tasks.ts'
+import { examplesOnRequestBodies } from '../openapi/request-examples.ts'
+import type { DocumentedSecurity } from '../openapi/security.ts'
+import type { ComponentDefinition, JsonSchema } from '../schemas/load-tasks.ts'
 
 export interface SwaggerOptions {
   component: ComponentDefinition
+  /** The document's own component schemas (src/openapi/components.ts). */
+  schemas: Record<string, JsonSchema>
+  /** The security schemes the operations name (src/openapi/security.ts). */
+  schemes: DocumentedSecurity['schemes']
+  /** PUBLIC_URL: the one server of the document; unset, the origin the document was asked at. */
+  publicUrl: string | undefined
+  port: number
 }
 
 /** OpenAPI 3.1 document built from the route schemas, at /openapi.json, and Swagger UI at /docs. */
-async function swaggerPlugin(fastify: FastifyInstance, { component }: SwaggerOptions): Promise<void> {
+async function swaggerPlugin(
+  fastify: FastifyInstance,
+  { component, schemas, schemes, publicUrl, port }: SwaggerOptions,
+): Promise<void> {
   await fastify.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -19,41 +31,34 @@ async function swaggerPlugin(fastify: FastifyInstance, { component }: SwaggerOpt
         description:
           `${component.description}\n\n` +
           'Each task is `POST /v1/tasks/<task>` with the task input as the JSON body. Every non-2xx ' +
-          'answer has the body `{"error":{"code","message","details","request-id"}}`. When the ' +
-          'server holds no OpenAI key, send yours as `Authorization: Bearer <key>` (the Authorize button); ' +
-          'when it requires service tokens, the token goes there and your own key, if allowed, in `X-OpenAI-Api-Key`.',
+          'answer has the body `{"error":{"code","message","details","request-id"}}`. Each operation ' +
+          'says how to authenticate, as this server is configured: a service token, your own OpenAI ' +
+          'key, or nothing.',
+        license: { name: 'MIT', identifier: 'MIT' },
       },
+      // The document as a fresh clone serves it; /openapi.json names the server it is asked at.
+      servers: [{ url: publicUrl ?? `http://localhost:${port}` }],
       tags: [
         { name: 'tasks', description: 'The OpenAI component tasks' },
         { name: 'batch', description: 'Each task for many inputs at once, as pipelines run it' },
-        { name: 'operations', description: 'Health and documentation' },
+        { name: 'operations', description: 'Health and metrics' },
       ],
-      components: {
-        securitySchemes: {
-          bearerAuth: {
-            type: 'http',
-            scheme: 'bearer',
-            description:
-              'The service token when the server requires one (SERVICE_TOKENS); otherwise, when the ' +
-              'server holds no OpenAI key, your OpenAI API key.',
-          },
-          openaiApiKey: {
-            type: 'apiKey',
-            in: 'header',
-            name: 'X-OpenAI-Api-Key',
-            description:
-              'Your own OpenAI API key, used when the server holds none, or when it requires service ' +
-              'tokens and allows callers to bring their own key (ALLOW_CALLER_API_KEYS).',
-          },
-        },
-      },
+      components: { schemas, securitySchemes: schemes },
     },
+    transformObject: (document) => ('openapiObject' in document ? examplesOnRequestBodies(document.openapiObject) : {}),
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`),
     },
   })
-  await fastify.register(swaggerUi, { routePrefix: '/docs' })
-  fastify.get('/openapi.json', { schema: { hide: true } }, async () => fastify.swagger())
+  // Served with the server it is asked at, here and to Swagger UI: try-it-out calls go there.
+  const served = (document: Readonly<Record<string, unknown>>, request: FastifyRequest) =>
+    publicUrl ? document : { ...document, servers: [{ url: `${request.protocol}://${request.host}` }] }
+  await fastify.register(swaggerUi, {
+    routePrefix: '/docs',
+    transformSpecification: served,
+    transformSpecificationClone: false,
+  })
+  fastify.get('/openapi.json', { schema: { hide: true } }, async (request) => served(fastify.swagger(), request))
 }
 
 export default fp(swaggerPlugin, { name: 'swagger' })

@@ -1,9 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import pMap from 'p-map'
 import { toErrorResponse, type AnyError } from '../error-response.ts'
-import { ERROR_SCHEMA } from '../errors.ts'
 import type { TaskName } from '../generated/task-types.ts'
-import type { TaskDefinition } from '../schemas/load-tasks.ts'
+import { ERROR_SCHEMA } from '../errors.ts'
+import { sharedRef } from '../openapi/component-ref.ts'
+import { documentedBatchOperation } from '../openapi/task-operations.ts'
+import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
 import { compileBodyCheck } from '../schemas/body-validator.ts'
 import type { BatchRunner, TaskInput, TaskOutput, TaskRunner } from '../tasks/task-context.ts'
 import { RawJson } from '../tasks/raw-json.ts'
@@ -15,13 +17,6 @@ import {
   taskModule,
   type TaskRouteDeps,
 } from './task-route.ts'
-
-const ITEM_ERROR_SCHEMA = {
-  ...ERROR_SCHEMA,
-  $id: undefined,
-  title: 'BatchItemError',
-  description: 'The error this item met; the other items are unaffected.',
-}
 
 /**
  * `POST /v1/tasks/<task>/batch`: `{"inputs":[..]}` → `{"outputs":[..]}` in the same order. Each
@@ -41,41 +36,32 @@ export function registerBatchRoute<N extends TaskName>(
   const task = taskModule(def.name)
   const batch = task.batch ?? runEachItem(task.run)
 
+  // Items are checked one by one in the handler, so that one bad item is that item's error.
+  const body = (items: JsonSchema): JsonSchema => ({
+    type: 'object',
+    additionalProperties: false,
+    required: ['inputs'],
+    properties: {
+      inputs: {
+        type: 'array',
+        minItems: 1,
+        maxItems: config.batch.maxItems,
+        description: `Inputs of ${def.title.toLowerCase()}, each as the single route takes it.`,
+        items,
+      },
+    },
+  })
+  const documented = documentedBatchOperation(def, body, deps.documented)
+
   fastify.post(
     `/v1/tasks/${def.name}/batch`,
     {
       bodyLimit: config.bodyLimits[def.bodyLimit],
       schema: {
-        operationId: `${def.name}-batch`,
-        tags: ['batch'],
-        summary: `${def.title}, for many inputs`,
-        description: `Runs ${def.title.toLowerCase()} for each input, in order. An item that fails has an \`error\` entry in its place; the others are not affected.`,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['inputs'],
-          properties: {
-            inputs: {
-              type: 'array',
-              minItems: 1,
-              maxItems: config.batch.maxItems,
-              description: `Inputs of ${def.title.toLowerCase()}, each as the single route takes it.`,
-              items: { type: 'object' },
-            },
-          },
-        },
-        response: {
-          200: {
-            description: 'One entry per input, in the same order',
-            type: 'object',
-            properties: {
-              outputs: { type: 'array', items: { anyOf: [def.output, ITEM_ERROR_SCHEMA] } },
-            },
-          },
-          '4XX': { description: 'The batch as a whole was refused', $ref: 'error-response#' },
-          '5XX': { description: 'The service failed', $ref: 'error-response#' },
-        },
+        body: body({ type: 'object' }),
+        response: { '4XX': sharedRef(ERROR_SCHEMA.$id), '5XX': sharedRef(ERROR_SCHEMA.$id) },
       },
+      config: { swaggerTransform: ({ url }) => ({ url, schema: documented }) },
     },
     async (request: FastifyRequest, reply: FastifyReply) => {
       const { inputs } = request.body as { inputs: unknown[] }

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { ComponentDefinition, TaskDefinition } from '../schemas/load-tasks.ts'
+import { answerHeaders, errorResponses, type ResponseOptions } from '../openapi/responses.ts'
+import type { SecurityRequirement } from '../openapi/security.ts'
 import { sendAsIs } from './task-route.ts'
 
 /** `GET /v1/tasks`: the component and its tasks with their schemas, rendered once at start-up. */
@@ -7,7 +9,9 @@ export function registerCatalogueRoute(
   fastify: FastifyInstance,
   component: ComponentDefinition,
   definitions: TaskDefinition[],
+  documented: { security: SecurityRequirement[]; answers: ResponseOptions },
 ): void {
+  const { security, answers } = documented
   const catalogueJson = JSON.stringify({
     component: {
       id: component.id,
@@ -31,17 +35,52 @@ export function registerCatalogueRoute(
     '/v1/tasks',
     {
       schema: {
+        operationId: 'catalogue',
         tags: ['tasks'],
         summary: 'The component and its tasks, with their input and output schemas',
+        security,
         response: {
           200: {
             description: 'The task catalogue',
+            headers: answerHeaders(answers),
             type: 'object',
+            required: ['component', 'tasks'],
             properties: {
-              component: { type: 'object', additionalProperties: true },
-              tasks: { type: 'array', items: { type: 'object', additionalProperties: true } },
+              component: {
+                type: 'object',
+                required: ['id', 'title', 'description', 'version', 'setup'],
+                properties: {
+                  id: { type: 'string' },
+                  title: { type: 'string' },
+                  description: { type: 'string' },
+                  version: { type: 'string' },
+                  setup: { type: 'object', description: 'JSON Schema of the component setup.' },
+                },
+              },
+              tasks: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['name', 'task', 'title', 'description', 'path', 'input', 'output', 'streams'],
+                  properties: {
+                    name: { type: 'string', examples: ['text-generation'] },
+                    task: { type: 'string', examples: ['TASK_TEXT_GENERATION'] },
+                    title: { type: 'string' },
+                    description: { type: 'string' },
+                    path: { type: 'string', examples: ['/v1/tasks/text-generation'] },
+                    input: { type: 'object', description: "JSON Schema of the task's input." },
+                    output: { type: 'object', description: "JSON Schema of the task's output." },
+                    streams: {
+                      type: 'array',
+                      description: 'Media types the task can also answer in, by the Accept header.',
+                      items: { type: 'string' },
+                    },
+                  },
+                },
+              },
             },
           },
+          ...errorResponses({ refused: 'Refused: no valid service token', failed: 'The service failed' }, answers),
         },
       },
     },

@@ -1,9 +1,12 @@
 import type { FastifyInstance } from 'fastify'
+import { REQUEST_ID_HEADERS } from '../openapi/responses.ts'
 
-const STATUS_SCHEMA = {
+const status = (...values: string[]) => ({
   type: 'object',
-  properties: { status: { type: 'string' } },
-} as const
+  headers: REQUEST_ID_HEADERS,
+  required: ['status'],
+  properties: { status: { type: 'string', enum: values } },
+})
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,16 +30,29 @@ export default async function healthRoutes(fastify: FastifyInstance): Promise<vo
 
   fastify.get(
     '/healthz',
-    { schema: { tags: ['operations'], summary: 'Liveness: the process answers', response: { 200: STATUS_SCHEMA } } },
+    {
+      schema: {
+        operationId: 'liveness',
+        tags: ['operations'],
+        summary: 'Liveness: the process answers',
+        security: [],
+        response: { 200: { description: 'The process is alive', ...status('ok') } },
+      },
+    },
     async () => ({ status: 'ok' }),
   )
   fastify.get(
     '/readyz',
     {
       schema: {
+        operationId: 'readiness',
         tags: ['operations'],
         summary: 'Readiness: the service takes requests (503 while shutting down)',
-        response: { 200: STATUS_SCHEMA, 503: STATUS_SCHEMA },
+        security: [],
+        response: {
+          200: { description: 'The service takes requests', ...status('ready') },
+          503: { description: 'Shutting down: send requests elsewhere', ...status('draining') },
+        },
       },
     },
     async (_request, reply) => (draining ? reply.code(503).send({ status: 'draining' }) : { status: 'ready' }),

@@ -1,13 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
 import { resolveCredentials } from '../credentials.ts'
-import { invalidField, ModelNotAllowedError, withDetails } from '../errors.ts'
+import { ERROR_SCHEMA, invalidField, ModelNotAllowedError, withDetails } from '../errors.ts'
 import type { TaskName } from '../generated/task-types.ts'
 import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
 import { TASKS } from '../tasks/index.ts'
 import { deploymentHeader } from '../routing/deployment-header.ts'
 import { anyPatternMatches } from '../routing/model-patterns.ts'
 import { RawJson } from '../tasks/raw-json.ts'
+import { sharedRef } from '../openapi/component-ref.ts'
+import { documentedTaskOperation, type OperationContext } from '../openapi/task-operations.ts'
 import type { TaskContext, TaskInput, TaskModule } from '../tasks/task-context.ts'
 import type { ServiceMetrics } from '../metrics/service-metrics.ts'
 import type { CallTracer } from '../tracing/model-call.ts'
@@ -18,15 +20,9 @@ export interface TaskRouteDeps {
   upstream: OpenAIUpstream
   metrics: ServiceMetrics
   tracer?: CallTracer | undefined
+  /** Who may call the task routes and what they answer, for the document. */
+  documented: OperationContext
 }
-
-const ERROR_REF = { $ref: 'error-response#' }
-const SECURITY: Array<Record<string, string[]>> = [
-  {},
-  { bearerAuth: [] },
-  { openaiApiKey: [] },
-  { bearerAuth: [], openaiApiKey: [] },
-]
 
 /** The runners of a task of schemas/tasks.yaml; a task without a module fails at boot. */
 export function taskModule<N extends TaskName>(name: N): TaskModule<N> {
@@ -54,34 +50,28 @@ export function registerTaskRoute<N extends TaskName>(
     throw new Error(`schemas/tasks.yaml: ${def.name} lists streams but has no stream runner`)
   }
 
+  const body = requestBodySchema(def)
+  const documented = documentedTaskOperation(def, body, deps.documented)
+
   fastify.post(
     `/v1/tasks/${def.name}`,
     {
       bodyLimit: config.bodyLimits[def.bodyLimit],
       schema: {
-        operationId: def.name,
-        tags: ['tasks'],
-        summary: def.title,
-        description: def.description,
-        security: SECURITY,
-        body: requestBodySchema(def),
+        body,
         response: {
           200: {
-            description: `${def.title} output`,
             content: {
               'application/json': { schema: def.output },
-              ...Object.fromEntries(
-                Object.entries(def.streams).map(([mediaType, { description }]) => [
-                  mediaType,
-                  { schema: { type: 'string', description } },
-                ]),
-              ),
+              ...Object.fromEntries(streamTypes.map((mediaType) => [mediaType, { schema: { type: 'string' } }])),
             },
           },
-          '4XX': { description: 'The request was refused; see the error code', ...ERROR_REF },
-          '5XX': { description: 'OpenAI failed, or could not be reached in time', ...ERROR_REF },
+          '4XX': sharedRef(ERROR_SCHEMA.$id),
+          '5XX': sharedRef(ERROR_SCHEMA.$id),
         },
       },
+      // The document's view: inputs and outputs by reference to its components, every answer described.
+      config: { swaggerTransform: ({ url }) => ({ url, schema: documented }) },
     },
     async (request: FastifyRequest, reply: FastifyReply) => {
       // Validated against the task's input schema, except that with per-media-type body schemas

@@ -5,6 +5,7 @@ import { OverloadedError } from '../errors.ts'
 import rateLimitPlugin from '../plugins/rate-limit.ts'
 import serviceAuth from '../plugins/service-auth.ts'
 import uploads from '../plugins/uploads.ts'
+import type { DocumentedSecurity } from '../openapi/security.ts'
 import type { ComponentDefinition, TaskDefinition } from '../schemas/load-tasks.ts'
 import type { ServiceMetrics } from '../metrics/service-metrics.ts'
 import type { CallTracer } from '../tracing/model-call.ts'
@@ -21,6 +22,8 @@ export interface TaskRoutesOptions {
   metrics: ServiceMetrics
   /** GenAI spans for OpenAI calls, when tracing is on. */
   tracer?: CallTracer
+  /** Who may call the task routes and the catalogue, for the document. */
+  security: DocumentedSecurity
 }
 
 /** under-pressure builds its error without arguments; this one says what the pressure is. */
@@ -35,7 +38,7 @@ class EventLoopOverloadedError extends OverloadedError {
  * rate limits and load shedding. One route per task of schemas/tasks.yaml, and the catalogue.
  */
 export default async function taskRoutes(fastify: FastifyInstance, options: TaskRoutesOptions): Promise<void> {
-  const { config, definitions, component, upstream, metrics, tracer } = options
+  const { config, definitions, component, upstream, metrics, tracer, security } = options
   await fastify.register(serviceAuth, { tokens: config.auth.serviceTokens })
   await fastify.register(rateLimitPlugin, { rateLimit: config.rateLimit })
   if (config.maxEventLoopDelayMs) {
@@ -46,7 +49,9 @@ export default async function taskRoutes(fastify: FastifyInstance, options: Task
     })
   }
 
-  const deps = { config, upstream, metrics, tracer }
+  const answers = { rateLimited: config.rateLimit.max > 0, shed: config.maxEventLoopDelayMs > 0 }
+  const documented = { security: security.tasks, answers: { ...answers, deployment: true } }
+  const deps = { config, upstream, metrics, tracer, documented }
   for (const def of definitions) {
     if (Object.keys(def.uploads).length) {
       await fastify.register(async (scope) => {
@@ -58,5 +63,5 @@ export default async function taskRoutes(fastify: FastifyInstance, options: Task
     }
     registerBatchRoute(fastify, def, deps)
   }
-  registerCatalogueRoute(fastify, component, definitions)
+  registerCatalogueRoute(fastify, component, definitions, { security: security.catalogue, answers })
 }

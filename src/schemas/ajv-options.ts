@@ -11,8 +11,6 @@ export const BODY_VALIDATION_OPTIONS: Options = {
   removeAdditional: false,
   coerceTypes: false,
   useDefaults: false,
-  // `type: [string, array]`: a chat turn's content that must not be null.
-  allowUnionTypes: true,
   // A failed `not: {required: [..]}` says which fields exclude each other only with its schema.
   verbose: true,
   // OpenAPI-only annotation on the route body schemas.

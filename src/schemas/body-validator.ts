@@ -1,4 +1,5 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import type { ErrorObject, ValidateFunction } from 'ajv'
 import { validationDetails } from '../error-response.ts'
 import type { FastifySchemaCompiler } from 'fastify'
 import { pointerToField, validationFailure, type DetailedError } from '../errors.ts'
@@ -17,9 +18,10 @@ export const BODY_BOUNDS = {
 export const TOO_DEEP = `nests arrays and objects more than ${BODY_BOUNDS.maxDepth} levels deep`
 
 // Stops at the first problem: the cost of refusing a body is that of finding one problem.
-const firstProblem = new Ajv(BODY_VALIDATION_OPTIONS)
+// JSON Schema 2020-12, the dialect of OpenAPI 3.1, so the document and the checks read alike.
+const firstProblem = new Ajv2020(BODY_VALIDATION_OPTIONS)
 // Every problem, for bodies small enough that listing them all costs little.
-const everyProblem = new Ajv({ ...BODY_VALIDATION_OPTIONS, allErrors: true })
+const everyProblem = new Ajv2020({ ...BODY_VALIDATION_OPTIONS, allErrors: true })
 
 /** A body's problems as the 400 to answer with, or undefined when it is valid. */
 export type BodyCheck = (data: unknown) => DetailedError | undefined

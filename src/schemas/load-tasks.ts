@@ -17,9 +17,17 @@ export interface TaskDefinition {
   output: JsonSchema
   examples: Record<string, { summary: string; value: Record<string, unknown> }>
   /** Media types the task can also answer in, by the Accept header, with what they hold. */
-  streams: Record<string, { description: string }>
+  streams: Record<string, StreamDefinition>
   /** Input fields that may arrive as multipart file parts: size limit, and how the file part is described. */
   uploads: Record<string, { maxBytes: number; description?: string }>
+}
+
+export interface StreamDefinition {
+  description: string
+  /** Server-Sent Events only: the task's own events by name, with the schema of their data. */
+  events?: Record<string, JsonSchema>
+  /** Headers this kind of answer carries beyond those of every answer, with their schemas. */
+  headers?: Record<string, JsonSchema>
 }
 
 export interface ComponentDefinition {

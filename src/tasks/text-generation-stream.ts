@@ -140,11 +140,12 @@ export class ChatStreamAccumulator {
 
   output(): TextGenerationOutput {
     const output: TextGenerationOutput = { texts: Array.from(this.#texts, (text) => text ?? '') }
-    const toolCalls = this.#toolCalls.flatMap((calls) => (calls ?? []).filter(Boolean))
+    // Function calls only, as the JSON answer lists them.
+    const toolCalls = this.#toolCalls.flatMap((calls) => (calls ?? []).filter((call) => call?.type === 'function'))
     if (toolCalls.length) {
-      output['tool-calls'] = toolCalls.map(({ id, type, name, arguments: args }) => ({
+      output['tool-calls'] = toolCalls.map(({ id, name, arguments: args }) => ({
         ...(id !== undefined && { id }),
-        type,
+        type: 'function',
         function: { name, arguments: args },
       }))
     }

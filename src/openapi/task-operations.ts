@@ -1,0 +1,84 @@
+import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
+import { componentRef } from './component-ref.ts'
+import { BATCH_ITEM_ERROR, schemaNames } from './components.ts'
+import { answerHeaders, errorResponses, type ResponseOptions } from './responses.ts'
+import type { SecurityRequirement } from './security.ts'
+import { streamContent } from './stream-events.ts'
+
+/** What the document says of every task operation beyond the task itself. */
+export interface OperationContext {
+  security: SecurityRequirement[]
+  answers: ResponseOptions
+}
+
+const TASK_ERRORS = {
+  refused: 'The request was refused; see the error code',
+  failed: 'OpenAI failed, or could not be reached in time',
+}
+
+/**
+ * `POST /v1/tasks/<task>` as the document shows it: input and output by reference to their
+ * components, each stream answer with its media type (and events), every header.
+ * `body` is the route's own body schema, whose JSON part the reference replaces.
+ */
+export function documentedTaskOperation(def: TaskDefinition, body: JsonSchema, context: OperationContext): JsonSchema {
+  const names = schemaNames(def)
+  const json = componentRef(names.input)
+  const streamHeaders = Object.assign({}, ...Object.values(def.streams).map((stream) => stream.headers ?? {}))
+  return {
+    operationId: def.name,
+    tags: ['tasks'],
+    summary: def.title,
+    description: def.description,
+    security: context.security,
+    body: 'content' in body ? { content: { ...(body.content as object), 'application/json': { schema: json } } } : json,
+    response: {
+      200: {
+        description: `${def.title} output`,
+        headers: { ...answerHeaders(context.answers), ...streamHeaders },
+        content: {
+          'application/json': { schema: componentRef(names.output) },
+          ...Object.fromEntries(
+            Object.entries(def.streams).map(([mediaType, { description }]) => [
+              mediaType,
+              streamContent(mediaType, description, names.events),
+            ]),
+          ),
+        },
+      },
+      ...errorResponses(TASK_ERRORS, context.answers),
+    },
+  }
+}
+
+/** `POST /v1/tasks/<task>/batch` as the document shows it: each input and output by reference. */
+export function documentedBatchOperation(
+  def: TaskDefinition,
+  body: (items: JsonSchema) => JsonSchema,
+  context: OperationContext,
+): JsonSchema {
+  const names = schemaNames(def)
+  return {
+    operationId: `${def.name}-batch`,
+    tags: ['batch'],
+    summary: `${def.title}, for many inputs`,
+    description: `Runs ${def.title.toLowerCase()} for each input, in order. An item that fails has an \`error\` entry in its place; the others are not affected.`,
+    security: context.security,
+    body: body(componentRef(names.input)),
+    response: {
+      200: {
+        description: 'One entry per input, in the same order',
+        headers: answerHeaders(context.answers),
+        type: 'object',
+        required: ['outputs'],
+        properties: {
+          outputs: {
+            type: 'array',
+            items: { anyOf: [componentRef(names.output), componentRef(BATCH_ITEM_ERROR)] },
+          },
+        },
+      },
+      ...errorResponses({ refused: 'The batch as a whole was refused', failed: 'The service failed' }, context.answers),
+    },
+  }
+}
