@@ -58,6 +58,8 @@ async function metricsPlugin(fastify: FastifyInstance, { metrics, token, securit
         operationId: 'metrics',
         tags: ['operations'],
         summary: 'Prometheus metrics (text exposition format)',
+        description:
+          "This process's metrics: requests, OpenAI calls, tokens, deployments; docs/observability.md lists them.",
         security,
         response: {
           200: {
@@ -65,7 +67,13 @@ async function metricsPlugin(fastify: FastifyInstance, { metrics, token, securit
             headers: REQUEST_ID_HEADERS,
             content: { [metrics.registry.contentType.split(';')[0]!]: { schema: { type: 'string' } } },
           },
-          ...(token && errorResponses({ refused: 'No valid METRICS_TOKEN', failed: 'The service failed' }, {})),
+          ...errorResponses(
+            {
+              refused: token ? 'No valid METRICS_TOKEN, or a malformed request' : 'A malformed request',
+              failed: 'The service failed',
+            },
+            {},
+          ),
         },
       },
     },

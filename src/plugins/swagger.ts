@@ -51,7 +51,7 @@ async function swaggerPlugin(
     },
   })
   // Served with the server it is asked at, here and to Swagger UI: try-it-out calls go there.
-  const served = (document: Readonly<Record<string, unknown>>, request: FastifyRequest) =>
+  const served = (document: object, request: FastifyRequest) =>
     publicUrl ? document : { ...document, servers: [{ url: `${request.protocol}://${request.host}` }] }
   await fastify.register(swaggerUi, {
     routePrefix: '/docs',

@@ -38,6 +38,8 @@ export function registerCatalogueRoute(
         operationId: 'catalogue',
         tags: ['tasks'],
         summary: 'The component and its tasks, with their input and output schemas',
+        description:
+          'What a pipeline backend reads to list the tasks: their ids, paths, schemas and stream media types.',
         security,
         response: {
           200: {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { REQUEST_ID_HEADERS } from '../openapi/responses.ts'
+import { errorResponses, REQUEST_ID_HEADERS } from '../openapi/responses.ts'
 
 const status = (...values: string[]) => ({
   type: 'object',
@@ -14,6 +14,15 @@ declare module 'fastify' {
     startDraining(): void
   }
 }
+
+// Any route refuses a malformed request; the probes have no other error.
+const MALFORMED = errorResponses(
+  {
+    refused: 'The request itself was refused: malformed, too slow, or its headers too large',
+    failed: 'The service failed',
+  },
+  {},
+)
 
 /**
  * Liveness and readiness. Readiness turns 503 as soon as shutdown starts; liveness stays 200
@@ -35,8 +44,10 @@ export default async function healthRoutes(fastify: FastifyInstance): Promise<vo
         operationId: 'liveness',
         tags: ['operations'],
         summary: 'Liveness: the process answers',
+        description:
+          'Stays 200 until the process exits, draining included, so nothing restarts a pod finishing its work.',
         security: [],
-        response: { 200: { description: 'The process is alive', ...status('ok') } },
+        response: { 200: { description: 'The process is alive', ...status('ok') }, ...MALFORMED },
       },
     },
     async () => ({ status: 'ok' }),
@@ -48,10 +59,12 @@ export default async function healthRoutes(fastify: FastifyInstance): Promise<vo
         operationId: 'readiness',
         tags: ['operations'],
         summary: 'Readiness: the service takes requests (503 while shutting down)',
+        description: 'Turns 503 as soon as shutdown starts, so load balancers send new work elsewhere.',
         security: [],
         response: {
           200: { description: 'The service takes requests', ...status('ready') },
           503: { description: 'Shutting down: send requests elsewhere', ...status('draining') },
+          ...MALFORMED,
         },
       },
     },
