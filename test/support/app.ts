@@ -8,6 +8,7 @@ import openaiTasksApp from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { serverOptions } from '../../src/server-options.ts'
 import { startFakeOpenAI, type FakeOpenAI } from './fake-openai/index.ts'
+import { assertAnswersConform, conformanceMode, recordAnswers } from './response-conformance.ts'
 
 /** Every log line any test app wrote, for the test that checks no secret leaks into logs. */
 export const capturedLogLines: string[] = []
@@ -38,15 +39,22 @@ const TEST_DEFAULTS = {
   RATE_LIMIT_MAX: '0',
 }
 
-/** The app on Fastify's inject, configured from `env` on top of test defaults. */
+/**
+ * The app on Fastify's inject, configured from `env` on top of test defaults. Every answer it sends
+ * is checked against the OpenAPI document it serves (response-conformance.ts).
+ */
 export async function build(t: TestContext, env: Record<string, string> = {}): Promise<FastifyInstance> {
   const config = loadConfig({ ...TEST_DEFAULTS, ...env })
   const app = Fastify(serverOptions(config, { stream: logSink }))
+  const conformance = conformanceMode()
+  // Before the app: a root hook reaches every route the app adds.
+  const answers = conformance === 'off' ? [] : recordAnswers(app)
   await app.register(fp(openaiTasksApp), { config })
   await app.ready()
   t.after(async () => {
     await app.close()
     assertNoSecretsLogged()
+    assertAnswersConform(t, () => app.swagger(), answers, conformance)
   })
   return app
 }
