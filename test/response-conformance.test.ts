@@ -6,13 +6,14 @@ import test from 'node:test'
 import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { answerProblems, type Answer } from './support/openapi-answers.ts'
-import { assertAnswersConform, conformanceMode, recordAnswers } from './support/response-conformance.ts'
+import { assertAnswersConform, conformanceMode, recordAnswers, watchAnswers } from './support/response-conformance.ts'
 
 /** A tiny app documented by @fastify/swagger, recording its answers as build() does. */
 async function tinyApp(t: test.TestContext): Promise<{ app: FastifyInstance; answers: Answer[] }> {
   const app = Fastify()
   t.after(() => app.close())
-  const answers = recordAnswers(app)
+  const answers: Answer[] = []
+  recordAnswers(app, (answer) => answers.push(answer))
   await app.register(swagger, {
     openapi: { openapi: '3.1.0', info: { title: 'tiny', version: '1' } },
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
@@ -71,9 +72,29 @@ test('routes the document hides and requests no route took are not recorded', as
   )
 })
 
+test('watchAnswers judges each answer as it ends, against the document the app serves', async (t) => {
+  const app = Fastify()
+  t.after(() => app.close())
+  const watched = watchAnswers(app)
+  await app.register(swagger, { openapi: { openapi: '3.1.0', info: { title: 'tiny', version: '1' } } })
+  const response = { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } }
+  app.get('/answer', { schema: { response } }, async (_request, reply) =>
+    reply.type('application/json').send('{"ok":"yes"}'),
+  )
+  await app.ready()
+  assert.deepEqual(watched.problems(), [], 'nothing judged before an answer')
+  await app.inject('/answer')
+  await app.inject('/answer')
+  assert.deepEqual(
+    watched.problems().map((p) => `${p.where} ×${p.count}: ${p.what}`),
+    ['GET /answer → 200 ×2: application/json body breaks its schema: /ok must be boolean'],
+  )
+})
+
 test('in fail mode a problem fails the test; in report mode it is a diagnostic', async (t) => {
   const { app, answers } = await tinyApp(t)
   await app.inject('/bad/1')
+  const problems = answerProblems(app.swagger(), answers)
   const diagnostics: string[] = []
   const recorder = {
     diagnostic: (message: string) => {
@@ -81,14 +102,14 @@ test('in fail mode a problem fails the test; in report mode it is a diagnostic',
     },
   }
   assert.throws(
-    () => assertAnswersConform(recorder, () => app.swagger(), [...answers], 'fail'),
+    () => assertAnswersConform(recorder, problems, 'fail'),
     (err: Error) => err.message.includes('GET /bad/:id → 200: application/json body breaks its schema: /n must be'),
   )
-  assertAnswersConform(recorder, () => app.swagger(), [...answers], 'report')
+  assertAnswersConform(recorder, problems, 'report')
   assert.equal(diagnostics.length, 1)
   assert.match(diagnostics[0]!, /GET \/bad\/:id → 200.*\n {4}body: \{"n":"one"\}/)
-  assertAnswersConform(recorder, () => app.swagger(), [...answers], 'off')
-  assert.equal(diagnostics.length, 1, 'off judges nothing')
+  assertAnswersConform(recorder, problems, 'off')
+  assert.equal(diagnostics.length, 1, 'off reports nothing')
 })
 
 /** A hand-written document, for what @fastify/swagger does not write (required headers, response refs). */
@@ -174,6 +195,20 @@ test('a long body is cut to 300 characters in the problem', () => {
   const body = JSON.stringify({ id: 1, padding: 'x'.repeat(1000) })
   const [problem] = answerProblems(DOCUMENT, [answer({ body })])
   assert.equal(problem?.body, body.slice(0, 300))
+})
+
+test('past 50 kinds of problem, further kinds are only counted', () => {
+  const answers = Array.from({ length: 60 }, (_, i) => answer({ route: `/missing-${i}` }))
+  const problems = answerProblems(DOCUMENT, answers)
+  assert.equal(problems.length, 51)
+  assert.deepEqual(problems.at(-1), { where: 'and', what: '10 more of other kinds', count: 1 })
+})
+
+test('a schema Ajv cannot compile is a problem, not a crash', () => {
+  const broken = structuredClone(DOCUMENT) as any
+  broken.components.schemas.item = { $ref: '#/components/schemas/nowhere' }
+  const [problem] = answerProblems(broken, [answer({})])
+  assert.match(problem?.what ?? '', /^could not be judged: can't resolve reference/)
 })
 
 test('RESPONSE_CONFORMANCE is fail, report or off', () => {

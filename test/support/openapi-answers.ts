@@ -216,23 +216,52 @@ function bodyProblem(checker: Checker, answer: Answer, response: Located, status
   return { what: `${media} body breaks its schema: ${describeAjv(validate.errors ?? [])}`, body: answer.body }
 }
 
+/** Distinct problems one judge keeps; more are counted, so a runaway test holds no memory. */
+const MAX_PROBLEMS = 50
+
 /**
- * Every way the answers differ from `document`, one entry per route, status and kind of mismatch.
- * Pass only answers the document should describe (recordAnswers leaves hidden routes out).
+ * Judges answers one by one against `document` and keeps one entry per route, status and kind of
+ * mismatch. Judge only answers the document should describe (recordAnswers leaves hidden routes out).
  */
-export function answerProblems(document: object, answers: Iterable<Answer>): Problem[] {
-  const checker = checkerFor(document as Json)
-  const problems = new Map<string, Problem>()
-  for (const answer of answers) {
-    for (const found of answerProblem(checker, answer)) {
-      const where = `${answer.method} ${answer.route} → ${answer.status}`
-      const key = `${where} ${found.what}`
-      const seen = problems.get(key)
+export class AnswerJudge {
+  readonly #checker: Checker
+  readonly #problems = new Map<string, Problem>()
+  #uncounted = 0
+
+  constructor(document: object) {
+    this.#checker = checkerFor(document as Json)
+  }
+
+  judge(answer: Answer): void {
+    const where = `${answer.method} ${answer.route} → ${answer.status}`
+    let found: Found[]
+    try {
+      found = answerProblem(this.#checker, answer)
+    } catch (err) {
+      // A schema Ajv cannot compile is the document's fault too, and must not crash the process.
+      found = [{ what: `could not be judged: ${(err as Error).message}` }]
+    }
+    for (const problem of found) {
+      const key = `${where} ${problem.what}`
+      const seen = this.#problems.get(key)
       if (seen) seen.count++
-      else problems.set(key, { where, ...found, body: found.body?.slice(0, BODY_EXCERPT), count: 1 })
+      else if (this.#problems.size >= MAX_PROBLEMS) this.#uncounted++
+      else this.#problems.set(key, { where, ...problem, body: problem.body?.slice(0, BODY_EXCERPT), count: 1 })
     }
   }
-  return [...problems.values()]
+
+  get problems(): Problem[] {
+    const problems = [...this.#problems.values()]
+    if (this.#uncounted) problems.push({ where: 'and', what: `${this.#uncounted} more of other kinds`, count: 1 })
+    return problems
+  }
+}
+
+/** Every way the answers differ from `document` (see AnswerJudge). */
+export function answerProblems(document: object, answers: Iterable<Answer>): Problem[] {
+  const judge = new AnswerJudge(document)
+  for (const answer of answers) judge.judge(answer)
+  return judge.problems
 }
 
 /** Problems as lines a test failure or diagnostic can show. */

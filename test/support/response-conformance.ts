@@ -1,10 +1,17 @@
-// Every answer a test app sends, recorded and judged against the OpenAPI document that app serves,
-// so that the document cannot drift from the code (issue 24). RESPONSE_CONFORMANCE picks what a
-// mismatch does: `fail` the test, `report` it as a diagnostic, or `off` (record nothing).
+// Every answer a test app sends, judged against the OpenAPI document that app serves, so that the
+// document cannot drift from the code (issue 24). RESPONSE_CONFORMANCE picks what a mismatch
+// does: `fail` the test, `report` it as a diagnostic, or `off` (nothing is recorded).
 import assert from 'node:assert/strict'
 import type { TestContext } from 'node:test'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { answerProblems, describeProblems, isJsonMedia, mediaTypeOf, type Answer } from './openapi-answers.ts'
+import {
+  AnswerJudge,
+  describeProblems,
+  isJsonMedia,
+  mediaTypeOf,
+  type Answer,
+  type Problem,
+} from './openapi-answers.ts'
 
 export type ConformanceMode = 'fail' | 'report' | 'off'
 
@@ -39,53 +46,68 @@ const headersOf = (reply: FastifyReply): Record<string, unknown> => {
 }
 
 /**
- * Record every answer `app` sends on a route the document describes (not the 404 handler, not
- * routes with `schema.hide`). Add it before the routes, so that the hook reaches all of them.
+ * Call `onAnswer` with every answer `app` sends on a route the document describes (not the 404
+ * handler, not routes with `schema.hide`), once its response has ended, so that headers a stream
+ * adds after onSend are in it. Add it before the routes, so that the hook reaches all of them.
  */
-export function recordAnswers(app: FastifyInstance): Answer[] {
-  const answers: Answer[] = []
-  const recorded = new WeakMap<FastifyRequest, Answer>()
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (request.is404) return payload
+export function recordAnswers(app: FastifyInstance, onAnswer: (answer: Answer) => void): void {
+  const pending = new WeakMap<FastifyRequest, Answer>()
+  // Callback style: an async hook would defer the rest of the request's lifecycle by a tick.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (request.is404) return done(null, payload)
     const { url, method, schema } = request.routeOptions
     const options = schema as { hide?: boolean; tags?: string[] } | undefined
-    if (url === undefined || options?.hide || options?.tags?.includes('X-HIDDEN')) return payload
-    const contentType = reply.getHeader('content-type')
-    const type = contentType === undefined ? undefined : String(contentType)
+    if (url === undefined || options?.hide || options?.tags?.includes('X-HIDDEN')) return done(null, payload)
+    const header = reply.getHeader('content-type')
+    const contentType = header === undefined ? undefined : String(header)
     const answer: Answer = {
       method: String(method ?? request.method),
       route: url,
       status: reply.statusCode,
-      ...(type === undefined ? {} : { contentType: type }),
-      ...sentOf(payload, type),
-      headers: headersOf(reply),
+      ...(contentType === undefined ? {} : { contentType }),
+      ...sentOf(payload, contentType),
+      headers: {},
     }
-    answers.push(answer)
-    recorded.set(request, answer)
-    return payload
+    // A failing onSend sends an error answer in its place: the last one is what went out.
+    const first = !pending.has(request)
+    pending.set(request, answer)
+    if (first) {
+      let ended = false
+      const end = (): void => {
+        if (ended) return
+        ended = true
+        const sent = pending.get(request)!
+        sent.headers = headersOf(reply)
+        onAnswer(sent)
+      }
+      reply.raw.once('finish', end)
+      // A response whose client left never finishes; every response closes.
+      reply.raw.once('close', end)
+    }
+    done(null, payload)
   })
-  // Headers a stream's pipeline adds after onSend went out with the answer too.
-  app.addHook('onResponse', async (request, reply) => {
-    const answer = recorded.get(request)
-    if (answer) answer.headers = headersOf(reply)
-  })
-  return answers
 }
 
 /**
- * Judge `answers` against the document `documentOf` gives (asked only when there are answers, as
- * building one costs milliseconds); fails the test or reports, as `mode` says.
+ * Judge every answer `app` sends as its response ends (so none is kept), against `app.swagger()`,
+ * built at the first answer. `problems()` is what was found so far.
  */
+export function watchAnswers(app: FastifyInstance): { problems: () => Problem[] } {
+  let judge: AnswerJudge | undefined
+  recordAnswers(app, (answer) => {
+    judge ??= new AnswerJudge(app.swagger())
+    judge.judge(answer)
+  })
+  return { problems: () => judge?.problems ?? [] }
+}
+
+/** Fail the test with `problems`, or report them as a diagnostic, as `mode` says. */
 export function assertAnswersConform(
   t: Pick<TestContext, 'diagnostic'>,
-  documentOf: () => object,
-  answers: Answer[],
+  problems: Problem[],
   mode: ConformanceMode = conformanceMode(),
 ): void {
-  if (mode === 'off' || answers.length === 0) return
-  const problems = answerProblems(documentOf(), answers)
-  answers.length = 0
-  if (problems.length === 0) return
+  if (mode === 'off' || problems.length === 0) return
   const text = `answers the OpenAPI document does not describe:\n${describeProblems(problems)}`
   if (mode === 'report') t.diagnostic(text)
   else assert.fail(text)
