@@ -5,6 +5,7 @@ import { Readable } from 'node:stream'
 import test from 'node:test'
 import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { buildWithUpstream } from './support/app.ts'
 import { answerProblems, type Answer } from './support/openapi-answers.ts'
 import { assertAnswersConform, conformanceMode, recordAnswers, watchAnswers } from './support/response-conformance.ts'
 
@@ -211,9 +212,37 @@ test('a schema Ajv cannot compile is a problem, not a crash', () => {
   assert.match(problem?.what ?? '', /^could not be judged: can't resolve reference/)
 })
 
+test("the service's own document: its real answer passes, the same answer altered does not", async (t) => {
+  const { app } = await buildWithUpstream(t)
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/tasks/text-generation',
+    payload: { model: 'gpt-4o-mini', prompt: 'hi' },
+  })
+  assert.equal(res.statusCode, 200)
+  const real: Answer = {
+    method: 'POST',
+    route: '/v1/tasks/text-generation',
+    status: res.statusCode,
+    contentType: String(res.headers['content-type']),
+    sent: 'text',
+    body: res.body,
+    headers: res.headers,
+  }
+  const judged = (fields: Partial<Answer>): string[] =>
+    answerProblems(app.swagger(), [{ ...real, ...fields }]).map((p) => p.what)
+  assert.deepEqual(judged({}), [])
+  assert.deepEqual(judged({ body: JSON.stringify({ ...res.json(), texts: 'hi' }) }), [
+    'application/json body breaks its schema: /texts must be array',
+  ])
+  assert.match(judged({ status: 302 })[0] ?? '', /^status 302 not declared/)
+  assert.match(judged({ contentType: 'text/html' })[0] ?? '', /^content type text\/html not declared/)
+})
+
 test('RESPONSE_CONFORMANCE is fail, report or off', () => {
-  assert.equal(conformanceMode('fail'), 'fail')
+  assert.equal(conformanceMode(undefined), 'fail', 'a mismatch fails the test unless told otherwise')
+  assert.equal(conformanceMode(''), 'fail')
+  assert.equal(conformanceMode('report'), 'report')
   assert.equal(conformanceMode('off'), 'off')
-  assert.equal(conformanceMode(''), conformanceMode(undefined))
   assert.throws(() => conformanceMode('loud'), /must be one of fail, report, off/)
 })

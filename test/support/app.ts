@@ -51,6 +51,7 @@ export async function build(t: TestContext, env: Record<string, string> = {}): P
   const answers = conformance === 'off' ? undefined : watchAnswers(app)
   await app.register(fp(openaiTasksApp), { config })
   await app.ready()
+  answers?.prepare()
   t.after(async () => {
     await app.close()
     assertNoSecretsLogged()

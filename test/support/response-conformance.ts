@@ -17,9 +17,9 @@ export type ConformanceMode = 'fail' | 'report' | 'off'
 
 const MODES: readonly ConformanceMode[] = ['fail', 'report', 'off']
 
-/** RESPONSE_CONFORMANCE, or the default: report until the document covers every answer. */
+/** RESPONSE_CONFORMANCE, `fail` unless set: `report` is for a document being reworked. */
 export function conformanceMode(value = process.env.RESPONSE_CONFORMANCE): ConformanceMode {
-  if (value === undefined || value === '') return 'report'
+  if (value === undefined || value === '') return 'fail'
   if (!(MODES as string[]).includes(value)) throw new Error(`RESPONSE_CONFORMANCE must be one of ${MODES.join(', ')}`)
   return value as ConformanceMode
 }
@@ -88,17 +88,27 @@ export function recordAnswers(app: FastifyInstance, onAnswer: (answer: Answer) =
   })
 }
 
+/** What watchAnswers gives: `prepare` once the app is ready, `problems` found so far. */
+export interface WatchedAnswers {
+  prepare: () => void
+  problems: () => Problem[]
+}
+
 /**
- * Judge every answer `app` sends as its response ends (so none is kept), against `app.swagger()`,
- * built at the first answer. `problems()` is what was found so far.
+ * Judge every answer `app` sends as its response ends (so none is kept), against `app.swagger()`.
+ * `prepare()`, once the app is ready, builds the document and its judge before any request
+ * (else the first answer does, on the event loop of a test that may be timing something).
  */
-export function watchAnswers(app: FastifyInstance): { problems: () => Problem[] } {
+export function watchAnswers(app: FastifyInstance): WatchedAnswers {
   let judge: AnswerJudge | undefined
-  recordAnswers(app, (answer) => {
+  const prepare = (): void => {
     judge ??= new AnswerJudge(app.swagger())
-    judge.judge(answer)
+  }
+  recordAnswers(app, (answer) => {
+    prepare()
+    judge!.judge(answer)
   })
-  return { problems: () => judge?.problems ?? [] }
+  return { prepare, problems: () => judge?.problems ?? [] }
 }
 
 /** Fail the test with `problems`, or report them as a diagnostic, as `mode` says. */
