@@ -469,7 +469,11 @@ test('response-format and response-type together are a 400 naming the second', a
 
 test('the OpenAPI document states that response-format and response-type are alternatives', async () => {
   const doc = YAML.parse(await readFile(new globalThis.URL('../openapi/openapi.yaml', import.meta.url), 'utf8'))
-  const body = (task: string) => doc.paths[`/v1/tasks/${task}`].post.requestBody.content['application/json'].schema
+  // The route's body is its task's input component.
+  const body = (task: string) => {
+    const { $ref } = doc.paths[`/v1/tasks/${task}`].post.requestBody.content['application/json'].schema
+    return doc.components.schemas[$ref.split('/').at(-1)]
+  }
   assert.deepEqual(body('text-generation').not, { required: ['response-format', 'response-type'] })
   for (const field of ['response-format', 'response-type']) {
     assert.match(body('text-generation').properties[field].description, /give one of them, not both/)

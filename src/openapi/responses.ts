@@ -1,6 +1,7 @@
 import { ERROR_SCHEMA } from '../errors.ts'
 import type { JsonSchema } from '../schemas/load-tasks.ts'
 import { sharedRef } from './component-ref.ts'
+import { ALWAYS_SENT } from './required-headers.ts'
 
 type Headers = Record<string, JsonSchema>
 
@@ -8,6 +9,7 @@ type Headers = Record<string, JsonSchema>
 export const REQUEST_ID_HEADERS: Headers = {
   'X-Request-Id': {
     type: 'string',
+    [ALWAYS_SENT]: true,
     description: "The request's id: the caller's own X-Request-Id when it sent a sane one, else a new one.",
   },
 }

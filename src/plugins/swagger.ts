@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { examplesOnRequestBodies } from '../openapi/request-examples.ts'
+import { requiredHeaders } from '../openapi/required-headers.ts'
 import type { DocumentedSecurity } from '../openapi/security.ts'
 import type { ComponentDefinition, JsonSchema } from '../schemas/load-tasks.ts'
 
@@ -45,7 +46,8 @@ async function swaggerPlugin(
       ],
       components: { schemas, securitySchemes: schemes },
     },
-    transformObject: (document) => ('openapiObject' in document ? examplesOnRequestBodies(document.openapiObject) : {}),
+    transformObject: (document) =>
+      'openapiObject' in document ? requiredHeaders(examplesOnRequestBodies(document.openapiObject)) : {},
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`),
     },
