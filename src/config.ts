@@ -227,7 +227,9 @@ export const ENV_SCHEMA = {
       type: 'integer',
       default: 1_000,
       minimum: 0,
-      description: 'Event-loop lag over which task requests are shed with 503 `ERR_OVERLOADED`; 0: never.',
+      description:
+        'Event-loop lag (mean over a second) over which task requests are shed with 503 `ERR_OVERLOADED`, ' +
+        'from two seconds after start-up (before, the lag is the boot compiling schemas); 0: never.',
     },
     SSE_HEARTBEAT_MS: {
       type: 'integer',

@@ -80,10 +80,11 @@ class OneLinePerRequest extends LogController {
 /** The line of a request Fastify wrote none for: its connection closed before the response finished. */
 function logClosedFirst(this: ServerResponse): void {
   const reply = this[UNLOGGED]
-  if (!reply) return
+  // A finished response gets Fastify's line, after any async onResponse hook has run.
+  if (!reply || this.writableFinished) return
   this[UNLOGGED] = undefined
   const { request } = reply
-  const code = (!this.writableFinished && earlyCloseCode(request)) || request.errorCode
+  const code = earlyCloseCode(request) || request.errorCode
   const res = { statusCode: endStatus(request, this) }
   reply.log.info({ req: request, res, responseTime: reply.elapsedTime, code }, 'request completed')
 }

@@ -1,7 +1,6 @@
-import underPressure from '@fastify/under-pressure'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from '../config.ts'
-import { OverloadedError } from '../errors.ts'
+import eventLoopShedding from '../plugins/event-loop-shedding.ts'
 import rateLimitPlugin from '../plugins/rate-limit.ts'
 import serviceAuth from '../plugins/service-auth.ts'
 import uploads from '../plugins/uploads.ts'
@@ -26,13 +25,6 @@ export interface TaskRoutesOptions {
   security: DocumentedSecurity
 }
 
-/** under-pressure builds its error without arguments; this one says what the pressure is. */
-class EventLoopOverloadedError extends OverloadedError {
-  constructor() {
-    super('the event loop lags over MAX_EVENT_LOOP_DELAY_MS')
-  }
-}
-
 /**
  * Everything under /v1/tasks, behind the service's guards: client authentication, per-client
  * rate limits and load shedding. One route per task of schemas/tasks.yaml, and the catalogue.
@@ -41,13 +33,7 @@ export default async function taskRoutes(fastify: FastifyInstance, options: Task
   const { config, definitions, component, upstream, metrics, tracer, security } = options
   await fastify.register(serviceAuth, { tokens: config.auth.serviceTokens })
   await fastify.register(rateLimitPlugin, { rateLimit: config.rateLimit })
-  if (config.maxEventLoopDelayMs) {
-    await fastify.register(underPressure, {
-      maxEventLoopDelay: config.maxEventLoopDelayMs,
-      retryAfter: 1,
-      customError: EventLoopOverloadedError,
-    })
-  }
+  if (config.maxEventLoopDelayMs) await fastify.register(eventLoopShedding, { maxDelayMs: config.maxEventLoopDelayMs })
 
   const answers = { rateLimited: config.rateLimit.max > 0, shed: config.maxEventLoopDelayMs > 0 }
   const documented = { security: security.tasks, answers: { ...answers, deployment: true } }
