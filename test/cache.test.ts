@@ -336,6 +336,7 @@ test('the request span says hit or miss', async (t) => {
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
     OTEL_BSP_SCHEDULE_DELAY: '50',
+    MAX_EVENT_LOOP_DELAY_MS: '0',
   })
   const input = { model: SMALL, text: 'traced', dimensions: 64 }
   await post(server.base, SINGLE, input)

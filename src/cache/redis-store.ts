@@ -17,9 +17,10 @@ export interface RedisStoreOptions {
 
 /**
  * Entries in Redis, shared by every replica: one MGET per lookup, one pipeline of SET … PX per
- * store. A Redis that does not answer within the command timeout makes a lookup all misses and
- * drops the store; a lookup that failed skips the store after it, so a request waits for a
- * frozen Redis once at most. One warning as an outage starts, one as it ends.
+ * store. A Redis that sends nothing for the command timeout makes a lookup all misses and drops
+ * the store (a reply of megabytes still arriving is not silence); a lookup that failed skips the
+ * store after it, so a request waits for a frozen Redis once at most. One warning as an outage
+ * starts, one as it ends.
  */
 export class RedisStore implements CacheStore {
   readonly #connection: WatchedRedis
@@ -38,13 +39,16 @@ export class RedisStore implements CacheStore {
       meanwhile: 'lookups miss and stores are dropped',
       counted: 'operationsMissed',
     })
-    const connection = await connectRedis(url, commandTimeoutMs, { log, outage, name: 'cache store' })
+    // A batch's replies run to megabytes: silence, not their length, says Redis is out.
+    const timeouts = { silenceMs: commandTimeoutMs, longestMs: Math.max(1_000, 10 * commandTimeoutMs) }
+    const connection = await connectRedis(url, timeouts, { log, outage, name: 'cache store' })
     return new RedisStore(connection, outage, failed)
   }
 
   async get(keys: string[]): Promise<Array<CachedEntry | undefined>> {
     try {
-      const raws = await this.#connection.redis.mgetBuffer(...keys.map((key) => REDIS_NAMESPACE + key))
+      const { redis, answered } = this.#connection
+      const raws = await answered(redis.mgetBuffer(...keys.map((key) => REDIS_NAMESPACE + key)))
       this.#outage.up()
       const now = Date.now()
       return raws.map((raw) => {
@@ -65,7 +69,7 @@ export class RedisStore implements CacheStore {
       pipeline.set(REDIS_NAMESPACE + key, encodeEntry(entry), 'PX', Math.max(1, entry.expiresAt - entry.storedAt))
     }
     try {
-      const results = (await pipeline.exec()) ?? []
+      const results = (await this.#connection.answered(pipeline.exec())) ?? []
       const failure = results.find(([err]) => err)?.[0]
       if (failure) throw failure
       this.#outage.up()

@@ -66,11 +66,15 @@ async function rateLimitPlugin(
       meanwhile: 'requests pass unlimited',
       counted: 'requestsPassedUnlimited',
     })
-    const { redis, close } = await connectRedis(settings.redisUrl, settings.redisCommandTimeoutMs, {
-      log: fastify.log,
-      outage,
-      name: 'rate-limit store',
-    })
+    const { redis, close } = await connectRedis(
+      settings.redisUrl,
+      { silenceMs: settings.redisCommandTimeoutMs },
+      {
+        log: fastify.log,
+        outage,
+        name: 'rate-limit store',
+      },
+    )
     fastify.addHook('onClose', close)
     store = class extends WatchedStore {
       constructor() {
