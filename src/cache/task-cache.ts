@@ -33,8 +33,8 @@ export interface RequestCache {
 }
 
 export interface CacheLookup {
-  /** Per body: its output as JSON text from the cache, or undefined when it must go to OpenAI. */
-  readonly hits: ReadonlyArray<string | undefined>
+  /** Per body: its output as JSON (UTF-8) from the cache, or undefined when it must go to OpenAI. */
+  readonly hits: ReadonlyArray<Buffer | undefined>
   /**
    * Keeps what OpenAI answered, per body: the output's JSON text, or undefined (an error, an
    * incomplete answer: never stored; a hit: ignored); then says in `Cache-Status` what the cache did.
@@ -134,7 +134,7 @@ class ScopedCache implements RequestCache {
     const { read, maxAgeMs } = this.#directives
     const entries = read ? await this.#store.get(keys) : []
     const now = Date.now()
-    const hits: Array<string | undefined> = new Array(bodies.length)
+    const hits: Array<Buffer | undefined> = new Array(bodies.length)
     let hitCount = 0
     let staleCount = 0
     let expiresAt = Infinity
@@ -145,7 +145,7 @@ class ScopedCache implements RequestCache {
         staleCount++
         return
       }
-      hits[i] = entry.value.toString()
+      hits[i] = entry.value
       hitCount++
       expiresAt = Math.min(expiresAt, freshUntil)
     })
@@ -173,7 +173,7 @@ class ScopedCache implements RequestCache {
   /** Stores the outputs of the items that missed; true when some were stored. */
   async #keep(
     keys: string[],
-    hits: ReadonlyArray<string | undefined>,
+    hits: ReadonlyArray<Buffer | undefined>,
     outputs: ReadonlyArray<string | undefined>,
   ): Promise<boolean> {
     const ttlMs = Math.min(this.#settings.ttlMs, this.#directives.maxAgeMs ?? Infinity)
@@ -183,11 +183,13 @@ class ScopedCache implements RequestCache {
     let tooLarge = 0
     outputs.forEach((output, i) => {
       if (output === undefined || hits[i] !== undefined) return
-      if (Buffer.byteLength(output) > this.#settings.maxEntryBytes) {
+      // No fewer bytes than characters: most answers too large are known before they are copied.
+      const value = output.length > this.#settings.maxEntryBytes ? undefined : ownBuffer(output)
+      if (!value || value.length > this.#settings.maxEntryBytes) {
         tooLarge++
         return
       }
-      entries.push({ key: keys[i]!, entry: { value: ownBuffer(output), storedAt, expiresAt: storedAt + ttlMs } })
+      entries.push({ key: keys[i]!, entry: { value, storedAt, expiresAt: storedAt + ttlMs } })
     })
     this.#metrics.stores('too-large', tooLarge)
     if (!entries.length) return false

@@ -36,10 +36,11 @@ export async function runTextEmbeddings(
 
 type EmbeddingResult = TextEmbeddingsOutput | RawJson | Error
 
-/** An item's output as the cache keeps it: its JSON text; none for an error. */
+/** An item's output as the cache keeps it: its JSON text; none for an error, or for what came from the cache. */
 function outputText(result: EmbeddingResult | undefined): string | undefined {
   if (result === undefined || result instanceof Error) return undefined
-  return result instanceof RawJson ? result.text : JSON.stringify(result)
+  if (!(result instanceof RawJson)) return JSON.stringify(result)
+  return typeof result.text === 'string' ? result.text : undefined
 }
 
 /**
