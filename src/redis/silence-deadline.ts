@@ -45,7 +45,7 @@ export function silenceDeadline(redis: Redis, silenceMs: number): <T>(command: P
         (err: unknown) => {
           settled = true
           clearTimeout(timer)
-          reject(err as Error)
+          reject(err instanceof Error ? err : new Error(String(err)))
         },
       )
     })
