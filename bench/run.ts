@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { cacheBenchmark, cacheMarkdown } from './cache.ts'
 import { deploymentsFailover, deploymentsMarkdown } from './deployments.ts'
 import { frozenRedis, sigtermUnderLoad, stalledReaders } from './faults.ts'
 import { concurrentCalls, summarize } from './load.ts'
@@ -31,6 +32,7 @@ import { tracingCost, tracingMarkdown } from './tracing.ts'
 const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1'
 const tracingOnly = process.argv.includes('--tracing')
 const deploymentsOnly = process.argv.includes('--deployments')
+const cacheOnly = process.argv.includes('--cache')
 const plan = quick
   ? {
       levels: [100, 500],
@@ -98,6 +100,27 @@ if (deploymentsOnly) {
   writeFileSync(join(dir, 'deployments.json'), `${JSON.stringify(failover, null, 2)}\n`)
   writeFileSync(join(dir, 'deployments.md'), deploymentsMarkdown(failover))
   console.log(`\n${deploymentsMarkdown(failover)}`)
+  process.exit(0)
+}
+// `--cache`: only the embeddings cache's nightly job (bench/cache.ts), written beside the results.
+if (cacheOnly) {
+  await stop(upstreamChild)
+  const cachePlan = {
+    texts: quick ? 2_000 : 10_000,
+    batchSize: 100,
+    concurrency: 4,
+    changedShare: 0.1,
+    dimensions: 1536,
+    latency: { baseMs: 150, perInputMs: 1.5 },
+    singleHits: quick ? 500 : 2_000,
+    rounds: 2,
+  }
+  const report = await cacheBenchmark(cachePlan, `npm run bench -- --cache${quick ? ' --quick' : ''}`, log)
+  const dir = join(ROOT, 'bench', 'results')
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, 'cache.json'), `${JSON.stringify(report, null, 2)}\n`)
+  writeFileSync(join(dir, 'cache.md'), cacheMarkdown(report))
+  console.log(`\n${cacheMarkdown(report)}`)
   process.exit(0)
 }
 const results: Results = {

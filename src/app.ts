@@ -7,6 +7,7 @@ import { ERROR_SCHEMA, UnsupportedContentEncodingError } from './errors.ts'
 import { IdleMemoryRelease } from './idle-memory-release.ts'
 import { LogSummary } from './log-summary.ts'
 import { ServiceMetrics } from './metrics/service-metrics.ts'
+import { TaskCache } from './cache/task-cache.ts'
 import clientWriteTimeout from './plugins/client-write-timeout.ts'
 import errorHandler from './plugins/error-handler.ts'
 import metricsPlugin from './plugins/metrics.ts'
@@ -80,6 +81,8 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config,
     })
   }
   fastify.decorate('upstream', upstream)
+  const cache = await TaskCache.open(config.cache, { log: fastify.log, registry: metrics.registry })
+  fastify.addHook('onClose', () => cache.close())
 
   // Task inputs are JSON; a text/plain body is refused with 415 rather than parsed as a string.
   fastify.removeContentTypeParser('text/plain')
@@ -130,6 +133,7 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config,
     metrics,
     security,
     tracer: tracing?.calls,
+    cache,
   })
 }
 

@@ -186,14 +186,44 @@ export const ENV_SCHEMA = {
       default: '',
       pattern: '^(rediss?://.*)?$',
       description:
-        '`redis://host:6379`: rate-limit counts shared by every replica. Empty: counts per process. ' +
-        'Requests pass uncounted while Redis is down.',
+        '`redis://host:6379`: rate-limit counts and the cache shared by every replica. Empty: both per ' +
+        'process. While Redis is down requests pass uncounted and the cache misses.',
     },
     REDIS_COMMAND_TIMEOUT_MS: {
       type: 'integer',
       default: 100,
       minimum: 1,
-      description: 'A Redis command not answered in this time gives up, and its request passes uncounted.',
+      description:
+        'A Redis command not answered in this time gives up: its request passes uncounted, its cache ' +
+        'lookup misses, its store is dropped.',
+    },
+    CACHE: {
+      type: 'string',
+      default: 'on',
+      enum: ['on', 'memory', 'off'],
+      description:
+        'The cache of text embeddings (docs/cache.md): `on`, in Redis when `REDIS_URL` is set, else in ' +
+        'memory; `memory`, in memory even with `REDIS_URL`; `off`, nothing cached.',
+    },
+    CACHE_TTL_MS: {
+      type: 'integer',
+      default: 86_400_000,
+      minimum: 1,
+      description:
+        "How long a cached answer is kept; a request's `Cache-Control: max-age` shortens it for what it stores.",
+    },
+    CACHE_MAX_BYTES: {
+      type: 'integer',
+      minimum: 1,
+      description:
+        'Bytes the in-memory cache holds at most, the least recently used going first. Unset: ⅛ of the ' +
+        'memory `MAX_CONCURRENT_UPSTREAM` is derived from, within 16 MiB and 1 GiB (`src/cache/cache-size.ts`).',
+    },
+    CACHE_MAX_ENTRY_BYTES: {
+      type: 'integer',
+      default: 1_048_576,
+      minimum: 1,
+      description: 'A single answer larger than this is never cached, in memory or in Redis.',
     },
     UPSTREAM_MAX_RETRIES: {
       type: 'integer',
@@ -329,6 +359,16 @@ export const OTEL_ENV_SCHEMA = {
 /** What loadConfig validates: the service's own variables and OpenTelemetry's. */
 const VALIDATED_ENV = { ...ENV_SCHEMA, properties: { ...ENV_SCHEMA.properties, ...OTEL_ENV_SCHEMA.properties } }
 
+export interface CacheSettings {
+  store: 'off' | 'memory' | 'redis'
+  ttlMs: number
+  /** The in-memory store's bound; unset: derived from the memory limit. */
+  maxBytes: number | undefined
+  maxEntryBytes: number
+  redisUrl: string | undefined
+  redisCommandTimeoutMs: number
+}
+
 export interface Config {
   host: string
   port: number
@@ -369,6 +409,8 @@ export interface Config {
   }
   /** Requests per window per client; 0: no limit. Redis commands give up after `redisCommandTimeoutMs`. */
   rateLimit: { max: number; windowMs: number; redisUrl: string | undefined; redisCommandTimeoutMs: number }
+  /** The embeddings cache: off, in memory, or in Redis; entries live `ttlMs`, none over `maxEntryBytes`. */
+  cache: CacheSettings
   retries: { max: number; baseDelayMs: number; maxDelayMs: number }
   /** OpenAI calls open at most (until their answer's body ends); 0: no cap. Unset: derived from memory. */
   maxConcurrentUpstream: number | undefined
@@ -425,6 +467,10 @@ interface RawEnv {
   RATE_LIMIT_WINDOW_MS: number
   REDIS_URL: string
   REDIS_COMMAND_TIMEOUT_MS: number
+  CACHE: 'on' | 'memory' | 'off'
+  CACHE_TTL_MS: number
+  CACHE_MAX_BYTES?: number
+  CACHE_MAX_ENTRY_BYTES: number
   UPSTREAM_MAX_RETRIES: number
   UPSTREAM_RETRY_BASE_DELAY_MS: number
   UPSTREAM_RETRY_MAX_DELAY_MS: number
@@ -494,6 +540,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimit: {
       max: raw.RATE_LIMIT_MAX,
       windowMs: raw.RATE_LIMIT_WINDOW_MS,
+      redisUrl: raw.REDIS_URL || undefined,
+      redisCommandTimeoutMs: raw.REDIS_COMMAND_TIMEOUT_MS,
+    },
+    cache: {
+      store: raw.CACHE === 'off' ? 'off' : raw.CACHE === 'on' && raw.REDIS_URL ? 'redis' : 'memory',
+      ttlMs: raw.CACHE_TTL_MS,
+      maxBytes: raw.CACHE_MAX_BYTES,
+      maxEntryBytes: raw.CACHE_MAX_ENTRY_BYTES,
       redisUrl: raw.REDIS_URL || undefined,
       redisCommandTimeoutMs: raw.REDIS_COMMAND_TIMEOUT_MS,
     },

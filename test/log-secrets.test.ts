@@ -135,7 +135,13 @@ test('at trace, no log line of any route holds a token, a key or the organizatio
   upstream.enqueue({ status: 401, body: openAIError(401, 'Incorrect API key provided') })
   await call(base, '/v1/tasks/text-generation', post(INPUTS['text-generation']), 401)
   upstream.enqueue({ status: 429, headers: { 'retry-after': '0' }, times: 2 })
-  await call(base, '/v1/tasks/text-embeddings', post(INPUTS['text-embeddings']), 429)
+  // no-cache: embedded above, it would be answered from the cache without asking OpenAI.
+  await call(
+    base,
+    '/v1/tasks/text-embeddings',
+    post(INPUTS['text-embeddings'], { ...JSON_BODY, 'cache-control': 'no-cache' }),
+    429,
+  )
   upstream.enqueue({ status: 500, times: 2 })
   await call(base, '/v1/tasks/text-to-image', post(INPUTS['text-to-image']), 502)
   upstream.enqueue({ kind: 'reset', times: 2 })

@@ -114,7 +114,8 @@ test('an upstream answer with an empty data list is a 502', async (t) => {
 })
 
 test('the embedding is copied exactly from any well-formed answer layout, and a malformed one is a 502', async (t) => {
-  const { app, upstream } = await buildWithUpstream(t, { UPSTREAM_MAX_RETRIES: '0' })
+  // The same input each time, each answered afresh: no cache.
+  const { app, upstream } = await buildWithUpstream(t, { UPSTREAM_MAX_RETRIES: '0', CACHE: 'off' })
   const answers = [
     '{\n  "object": "list",\n  "data": [\n    {\n      "object": "embedding",\n      "index": 0,\n      "embedding": [ -1.5e-7, 0.25 , 3E+2, 0 ]\n    }\n  ],\n  "model": "m",\n  "usage": { "prompt_tokens": 3, "total_tokens": 3 }\n}\n',
     '{"data":[{"embedding":[0.1],"index":0,"object":"embedding"},{"embedding":[0.2],"index":1,"object":"embedding"}],"object":"list","model":"m","usage":{"prompt_tokens":1,"total_tokens":1}}',

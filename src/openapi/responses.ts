@@ -22,6 +22,17 @@ const DEPLOYMENT_HEADERS: Headers = {
   },
 }
 
+/** On the answers of a cached task's routes (src/cache/cache-status.ts). */
+const CACHE_STATUS_HEADERS: Headers = {
+  'Cache-Status': {
+    type: 'string',
+    description:
+      'What the cache did (RFC 9211): a hit and the seconds it stays fresh, or why the request went to ' +
+      'OpenAI and whether the answer was stored; for a batch, how many items hit. docs/cache.md lists every value.',
+    examples: ['openai-tasks; hit; ttl=86391', 'openai-tasks; fwd=partial; stored; detail="4 of 10 items"'],
+  },
+}
+
 const RETRY_AFTER: Headers = {
   'Retry-After': { type: 'integer', minimum: 0, description: 'Seconds to wait before trying again.' },
 }
@@ -40,13 +51,16 @@ export interface ResponseOptions {
   rateLimited?: boolean
   /** The route sheds load with a 503 when the event loop lags (MAX_EVENT_LOOP_DELAY_MS). */
   shed?: boolean
+  /** The route's task is cached: its answers say what the cache did. */
+  cached?: boolean
 }
 
 /** The headers of a route's answers, whatever their status. */
-export function answerHeaders({ deployment = false, rateLimited = false }: ResponseOptions): Headers {
+export function answerHeaders({ deployment = false, rateLimited = false, cached = false }: ResponseOptions): Headers {
   return {
     ...REQUEST_ID_HEADERS,
     ...(deployment && DEPLOYMENT_HEADERS),
+    ...(cached && CACHE_STATUS_HEADERS),
     ...(rateLimited && RATE_LIMIT_HEADERS),
   }
 }

@@ -1,3 +1,4 @@
+import { CACHED_TASKS } from '../cache/cached-tasks.ts'
 import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
 import { componentRef } from './component-ref.ts'
 import { BATCH_ITEM_ERROR, schemaNames } from './components.ts'
@@ -16,6 +17,27 @@ const TASK_ERRORS = {
   failed: 'OpenAI failed, or could not be reached in time',
 }
 
+/** The request header a cached task's routes take (docs/cache.md). */
+const CACHE_CONTROL_HEADER: JsonSchema = {
+  type: 'object',
+  properties: {
+    'Cache-Control': {
+      type: 'string',
+      description:
+        '`no-cache`: ask OpenAI afresh (and store the answer); `no-store`: neither read nor store; ' +
+        '`max-age=<seconds>`: take only cached answers at most that old, and keep what is stored no longer. ' +
+        'Other directives are ignored.',
+      examples: ['max-age=3600'],
+    },
+  },
+}
+
+/** The caching parts of a task's operations: its request header, and the answers' header. */
+function caching(def: TaskDefinition, context: OperationContext): { answers: ResponseOptions; headers?: JsonSchema } {
+  if (!CACHED_TASKS.has(def.name)) return { answers: context.answers }
+  return { answers: { ...context.answers, cached: true }, headers: CACHE_CONTROL_HEADER }
+}
+
 /**
  * `POST /v1/tasks/<task>` as the document shows it: input and output by reference to their
  * components, each stream answer with its media type (and events), every header.
@@ -25,17 +47,19 @@ export function documentedTaskOperation(def: TaskDefinition, body: JsonSchema, c
   const names = schemaNames(def)
   const json = componentRef(names.input)
   const streamHeaders = Object.assign({}, ...Object.values(def.streams).map((stream) => stream.headers ?? {}))
+  const { answers, headers } = caching(def, context)
   return {
     operationId: def.name,
     tags: ['tasks'],
     summary: def.title,
     description: def.description,
     security: context.security,
+    ...(headers && { headers }),
     body: 'content' in body ? { content: { ...(body.content as object), 'application/json': { schema: json } } } : json,
     response: {
       200: {
         description: `${def.title} output`,
-        headers: { ...answerHeaders(context.answers), ...streamHeaders },
+        headers: { ...answerHeaders(answers), ...streamHeaders },
         content: {
           'application/json': { schema: componentRef(names.output) },
           ...Object.fromEntries(
@@ -46,7 +70,7 @@ export function documentedTaskOperation(def: TaskDefinition, body: JsonSchema, c
           ),
         },
       },
-      ...errorResponses(TASK_ERRORS, context.answers),
+      ...errorResponses(TASK_ERRORS, answers),
     },
   }
 }
@@ -58,17 +82,19 @@ export function documentedBatchOperation(
   context: OperationContext,
 ): JsonSchema {
   const names = schemaNames(def)
+  const { answers, headers } = caching(def, context)
   return {
     operationId: `${def.name}-batch`,
     tags: ['batch'],
     summary: `${def.title}, for many inputs`,
     description: `Runs ${def.title.toLowerCase()} for each input, in order. An item that fails has an \`error\` entry in its place; the others are not affected.`,
     security: context.security,
+    ...(headers && { headers }),
     body: body(componentRef(names.input)),
     response: {
       200: {
         description: 'One entry per input, in the same order',
-        headers: answerHeaders(context.answers),
+        headers: answerHeaders(answers),
         type: 'object',
         required: ['outputs'],
         properties: {
@@ -78,7 +104,7 @@ export function documentedBatchOperation(
           },
         },
       },
-      ...errorResponses({ refused: 'The batch as a whole was refused', failed: 'The service failed' }, context.answers),
+      ...errorResponses({ refused: 'The batch as a whole was refused', failed: 'The service failed' }, answers),
     },
   }
 }

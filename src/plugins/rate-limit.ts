@@ -1,10 +1,12 @@
 import { createRequire } from 'node:module'
 import rateLimit, { type FastifyRateLimitStore } from '@fastify/rate-limit'
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type { Config } from '../config.ts'
 import { RateLimitedError } from '../errors.ts'
+import { outageLog, type OutageLog } from '../redis/outage-log.ts'
+import { connectRedis } from '../redis/redis-client.ts'
 
 type RedisStoreCtor = new (
   continueExceeding: boolean,
@@ -17,42 +19,6 @@ type RedisStoreCtor = new (
 const RedisStore = createRequire(import.meta.url)('@fastify/rate-limit/store/RedisStore.js') as RedisStoreCtor
 
 const NAMESPACE = 'openai-tasks-rate-limit:'
-
-/**
- * Says once when the shared counts stop answering and once when they answer again, with how
- * long that lasted and how many requests passed unlimited meanwhile, however many commands and
- * reconnect attempts fail in between.
- */
-function outageLog(log: FastifyBaseLogger) {
-  let outage: { since: number; requestsPassed: number } | undefined
-  const down = (err: Error) => {
-    if (!outage) {
-      outage = { since: Date.now(), requestsPassed: 0 }
-      log.warn({ err: { message: err.message } }, 'rate-limit store unavailable: requests pass unlimited')
-    }
-    return outage
-  }
-  return {
-    /** A connection attempt or a command failed. */
-    down,
-    /** A count failed, so its request passed without one. */
-    passedUnlimited(err: Error): void {
-      down(err).requestsPassed++
-    },
-    /** A count answered, or the connection is ready again. */
-    up(): void {
-      if (!outage) return
-      // At warn too, so that a log kept at warnings shows the end and the toll of the outage.
-      log.warn(
-        { outageMs: Date.now() - outage.since, requestsPassedUnlimited: outage.requestsPassed },
-        'rate-limit store available again',
-      )
-      outage = undefined
-    },
-  }
-}
-
-type OutageLog = ReturnType<typeof outageLog>
 
 /** A store that tells `outage` of every count that failed (the request then passes) or answered. */
 class WatchedStore implements FastifyRateLimitStore {
@@ -68,7 +34,7 @@ class WatchedStore implements FastifyRateLimitStore {
     this.#store.incr(
       key,
       (err, result) => {
-        if (err) this.#outage.passedUnlimited(err)
+        if (err) this.#outage.missed(err)
         else this.#outage.up()
         callback(err, result)
       },
@@ -95,38 +61,21 @@ async function rateLimitPlugin(
   if (settings.max === 0) return
   let store: (new () => FastifyRateLimitStore) | undefined
   if (settings.redisUrl) {
-    const timeout = settings.redisCommandTimeoutMs
-    const redis = new Redis(settings.redisUrl, {
-      lazyConnect: true,
-      // Every command, the connection handshake's too, gives up after this.
-      commandTimeout: timeout,
-      // A frozen Redis keeps its connection open: drop one that stays silent while commands wait, or they pile up.
-      socketTimeout: Math.max(1_000, 10 * timeout),
-      // A command is answered now or never: not queued while disconnected, not resent after.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      connectTimeout: 2_000,
-      // A peer that does not close its end of the connection in this time is not going to.
-      disconnectTimeout: timeout,
-      // Never give up, but retry at most a second apart, so the counts are shared again soon after Redis is.
-      retryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
+    const outage = outageLog(fastify.log, {
+      store: 'rate-limit store',
+      meanwhile: 'requests pass unlimited',
+      counted: 'requestsPassedUnlimited',
     })
-    const outage = outageLog(fastify.log)
-    let closing = false
-    redis.on('error', (err: Error) => {
-      if (closing) return
-      fastify.log.debug({ err: { message: err.message } }, 'rate-limit store connection error')
-      outage.down(err)
-    })
-    redis.on('ready', () => outage.up())
-    // Start with the shared counts when Redis is there; start anyway (and keep retrying) when not.
-    await redis.connect().catch(() => undefined)
-    fastify.addHook('onClose', async () => {
-      closing = true
-      // QUIT gives up after the command timeout too (a frozen Redis never answers it).
-      await redis.quit().catch(() => redis.disconnect())
-    })
+    const { redis, close } = await connectRedis(
+      settings.redisUrl,
+      { silenceMs: settings.redisCommandTimeoutMs },
+      {
+        log: fastify.log,
+        outage,
+        name: 'rate-limit store',
+      },
+    )
+    fastify.addHook('onClose', close)
     store = class extends WatchedStore {
       constructor() {
         super(new RedisStore(false, false, redis, NAMESPACE), outage)

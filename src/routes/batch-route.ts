@@ -8,7 +8,7 @@ import { documentedBatchOperation } from '../openapi/task-operations.ts'
 import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
 import { compileBodyCheck } from '../schemas/body-validator.ts'
 import type { BatchRunner, TaskInput, TaskOutput, TaskRunner } from '../tasks/task-context.ts'
-import { RawJson } from '../tasks/raw-json.ts'
+import { outputsJson, RawJson } from '../tasks/raw-json.ts'
 import {
   assertModelAllowed,
   modelByDefault,
@@ -91,10 +91,7 @@ export function registerBatchRoute<N extends TaskName>(
       // Written by hand: items may be JSON copied from OpenAI's answer (RawJson), and a schema
       // serializer would check each item against "output or error" for nothing.
       const json = outputs.map((output) => (output instanceof RawJson ? output.text : JSON.stringify(output)))
-      return reply
-        .type('application/json; charset=utf-8')
-        .serializer(sendAsIs)
-        .send(`{"outputs":[${json.join(',')}]}`)
+      return reply.type('application/json; charset=utf-8').serializer(sendAsIs).send(outputsJson(json))
     },
   )
 }

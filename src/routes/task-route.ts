@@ -6,6 +6,9 @@ import type { TaskName } from '../generated/task-types.ts'
 import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
 import { TASKS } from '../tasks/index.ts'
 import { deploymentHeader } from '../routing/deployment-header.ts'
+import { CACHED_TASKS } from '../cache/cached-tasks.ts'
+import { cacheStatusHeader } from '../cache/cache-status.ts'
+import type { TaskCache } from '../cache/task-cache.ts'
 import { anyPatternMatches } from '../routing/model-patterns.ts'
 import { RawJson } from '../tasks/raw-json.ts'
 import { sharedRef } from '../openapi/component-ref.ts'
@@ -22,6 +25,8 @@ export interface TaskRouteDeps {
   tracer?: CallTracer | undefined
   /** Who may call the task routes and what they answer, for the document. */
   documented: OperationContext
+  /** The cache of the tasks src/cache/cached-tasks.ts names. */
+  cache?: TaskCache | undefined
 }
 
 /** The runners of a task of schemas/tasks.yaml; a task without a module fails at boot. */
@@ -103,24 +108,36 @@ export function sendAsIs(payload: unknown): string {
 
 /** Builds what a task needs for one request: credentials, the abort signal, where usage counts. */
 export function taskContextFactory(
-  { config, upstream, metrics, tracer }: TaskRouteDeps,
+  { config, upstream, metrics, tracer, cache }: TaskRouteDeps,
   def: TaskDefinition,
 ): (request: FastifyRequest, reply: FastifyReply) => TaskContext {
   const settings = { sseHeartbeatMs: config.sseHeartbeatMs }
   const usage = metrics.usageFor(def.name)
-  return (request, reply) => ({
-    upstream,
+  const cached = cache && CACHED_TASKS.has(def.name) ? cache : undefined
+  const tokensOn = config.auth.serviceTokens.length > 0
+  return (request, reply) => {
     // The deployments of now: a reloaded file may have changed whose keys there are.
-    credentials: resolveCredentials(config, request.headers, upstream.hasServerKeys),
-    served: deploymentHeader(reply),
-    signal: abortOnClientClose(reply),
-    requestId: request.id,
-    log: request.log,
-    settings,
-    uploads: request.uploads ?? {},
-    usage,
-    tracer,
-  })
+    const credentials = resolveCredentials(config, request.headers, upstream.hasServerKeys)
+    return {
+      upstream,
+      credentials,
+      served: deploymentHeader(reply),
+      signal: abortOnClientClose(reply),
+      requestId: request.id,
+      log: request.log,
+      settings,
+      uploads: request.uploads ?? {},
+      usage,
+      tracer,
+      cache: cached?.forRequest(def.name, {
+        tokenId: tokensOn ? request.clientId : undefined,
+        credentials,
+        cacheControl: request.headers['cache-control'],
+        status: cacheStatusHeader(reply),
+        tracer,
+      }),
+    }
+  }
 }
 
 /** JSON, and for tasks with uploads also multipart/form-data where those fields are files. */

@@ -7,6 +7,7 @@ import uploads from '../plugins/uploads.ts'
 import type { DocumentedSecurity } from '../openapi/security.ts'
 import type { ComponentDefinition, TaskDefinition } from '../schemas/load-tasks.ts'
 import type { ServiceMetrics } from '../metrics/service-metrics.ts'
+import type { TaskCache } from '../cache/task-cache.ts'
 import type { CallTracer } from '../tracing/model-call.ts'
 import type { OpenAIUpstream } from '../upstream/openai-upstream.ts'
 import { registerBatchRoute } from './batch-route.ts'
@@ -23,6 +24,8 @@ export interface TaskRoutesOptions {
   tracer?: CallTracer
   /** Who may call the task routes and the catalogue, for the document. */
   security: DocumentedSecurity
+  /** The cache of the tasks that have one. */
+  cache?: TaskCache | undefined
 }
 
 /**
@@ -30,14 +33,14 @@ export interface TaskRoutesOptions {
  * rate limits and load shedding. One route per task of schemas/tasks.yaml, and the catalogue.
  */
 export default async function taskRoutes(fastify: FastifyInstance, options: TaskRoutesOptions): Promise<void> {
-  const { config, definitions, component, upstream, metrics, tracer, security } = options
+  const { config, definitions, component, upstream, metrics, tracer, security, cache } = options
   await fastify.register(serviceAuth, { tokens: config.auth.serviceTokens })
   await fastify.register(rateLimitPlugin, { rateLimit: config.rateLimit })
   if (config.maxEventLoopDelayMs) await fastify.register(eventLoopShedding, { maxDelayMs: config.maxEventLoopDelayMs })
 
   const answers = { rateLimited: config.rateLimit.max > 0, shed: config.maxEventLoopDelayMs > 0 }
   const documented = { security: security.tasks, answers: { ...answers, deployment: true } }
-  const deps = { config, upstream, metrics, tracer, documented }
+  const deps = { config, upstream, metrics, tracer, documented, cache }
   for (const def of definitions) {
     if (Object.keys(def.uploads).length) {
       await fastify.register(async (scope) => {

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { RequestCache } from '../cache/task-cache.ts'
 import type { TaskName, TaskTypes } from '../generated/task-types.ts'
 import type { Credentials } from '../credentials.ts'
 import type { UsageRecorder } from '../metrics/service-metrics.ts'
@@ -28,6 +29,8 @@ export interface TaskContext {
   tracer?: CallTracer | undefined
   /** In a traced batch: the items' spans. */
   batch?: BatchTrace | undefined
+  /** The task's cache for this caller, when the task is cached (src/cache/). */
+  cache?: RequestCache | undefined
 }
 
 export type TaskRunner<I, O> = (input: I, ctx: TaskContext) => Promise<O>

@@ -19,16 +19,29 @@ export function toEmbeddingRequest(input: TextEmbeddingsInput): OpenAI.Embedding
   }
 }
 
+/** One embedding: from the cache when this caller asked for it before, else from OpenAI (then kept). */
 export async function runTextEmbeddings(
   input: TextEmbeddingsInput,
   ctx: TaskContext,
 ): Promise<TextEmbeddingsOutput | RawJson> {
-  const [result] = await requestEmbeddings(ctx, toEmbeddingRequest(input), 1)
+  const body = toEmbeddingRequest(input)
+  const lookup = await ctx.cache?.lookup([body])
+  const hit = lookup?.hits[0]
+  if (hit !== undefined) return new RawJson(hit)
+  const [result] = await requestEmbeddings(ctx, body, 1)
   if (result instanceof Error) throw result
+  await lookup?.keep([outputText(result)])
   return result!
 }
 
 type EmbeddingResult = TextEmbeddingsOutput | RawJson | Error
+
+/** An item's output as the cache keeps it: its JSON text; none for an error, or for what came from the cache. */
+function outputText(result: EmbeddingResult | undefined): string | undefined {
+  if (result === undefined || result instanceof Error) return undefined
+  if (!(result instanceof RawJson)) return JSON.stringify(result)
+  return typeof result.text === 'string' ? result.text : undefined
+}
 
 /**
  * One embeddings request for `count` inputs, and each input's output: copied from OpenAI's
@@ -133,9 +146,9 @@ const MAX_INPUTS_PER_REQUEST = 2048
 const MAX_CHARACTERS_PER_REQUEST = 1_000_000
 
 /**
- * A batch of embeddings as few OpenAI requests as the limits allow: items that share model and
- * dimensions go together as one `input` array, split at OpenAI's caps. A failed request fails
- * only the items it carried.
+ * A batch of embeddings as few OpenAI requests as the limits allow: the items the cache has are
+ * answered from it; the others that share model and dimensions go together as one `input`
+ * array, split at OpenAI's caps. A failed request fails only the items it carried.
  */
 export async function runTextEmbeddingsBatch(
   inputs: TextEmbeddingsInput[],
@@ -143,8 +156,15 @@ export async function runTextEmbeddingsBatch(
   concurrency: number,
 ): Promise<EmbeddingResult[]> {
   const results: EmbeddingResult[] = new Array(inputs.length)
+  const lookup = inputs.length ? await ctx.cache?.lookup(inputs.map(toEmbeddingRequest), true) : undefined
+  const missing: number[] = []
+  inputs.forEach((_input, i) => {
+    const hit = lookup?.hits[i]
+    if (hit === undefined) missing.push(i)
+    else results[i] = new RawJson(hit)
+  })
   await pMap(
-    requestGroups(inputs),
+    requestGroups(inputs, missing),
     async (indexes) => {
       const body = { ...toEmbeddingRequest(inputs[indexes[0]!]!), input: indexes.map((i) => inputs[i]!.text) }
       // Traced, the call serves these items together: its span links to theirs.
@@ -158,17 +178,20 @@ export async function runTextEmbeddingsBatch(
     },
     { concurrency },
   )
+  await lookup?.keep(results.map(outputText))
   return results
 }
 
-function requestGroups(inputs: TextEmbeddingsInput[]): number[][] {
+/** The OpenAI requests for the items at `indexes`: by model and dimensions, within OpenAI's caps. */
+function requestGroups(inputs: TextEmbeddingsInput[], wanted: number[]): number[][] {
   const byParams = new Map<string, number[]>()
-  inputs.forEach((input, i) => {
+  for (const i of wanted) {
+    const input = inputs[i]!
     const key = `${input.model}\u0000${input.dimensions ?? ''}`
     const group = byParams.get(key)
     if (group) group.push(i)
     else byParams.set(key, [i])
-  })
+  }
   const requests: number[][] = []
   for (const indexes of byParams.values()) {
     let current: number[] = []

@@ -72,6 +72,10 @@ export class GenAiTracer implements CallTracer {
     return new GenAiSpan(span, trace.setSpan(parent, span))
   }
 
+  annotate(attributes: Attributes): void {
+    trace.getActiveSpan()?.setAttributes(attributes as Record<string, string | number | boolean>)
+  }
+
   batch(indexes: number[]): BatchTrace {
     return new BatchItems(this.#tracer, this, indexes)
   }

@@ -53,6 +53,8 @@ export interface CallTracer {
   /** OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT asked for prompts and completions. */
   readonly captureContent: boolean
   start(call: ModelCall): ModelCallSpan
+  /** Adds attributes to the active span: the request's (what the cache did, say). */
+  annotate(attributes: Attributes): void
   /** Spans for the items of a batch, `indexes` being their places in the request. */
   batch(indexes: number[]): BatchTrace
 }

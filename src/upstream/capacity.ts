@@ -27,10 +27,15 @@ export interface ProcessLimits {
  * (MAX_EVENT_LOOP_DELAY_MS sheds load when the event loop lags).
  */
 export function defaultMaxConcurrentUpstream(limits: ProcessLimits = processLimits()): number {
-  const byMemory = Math.floor((limits.memoryBytes * MEMORY_SHARE - BASELINE_BYTES) / BYTES_PER_OPEN_CALL)
+  const byMemory = Math.floor(openCallsBudgetBytes(limits) / BYTES_PER_OPEN_CALL)
   const byFiles =
     limits.openFiles === undefined ? Infinity : Math.floor((limits.openFiles - RESERVED_FILES) / FILES_PER_OPEN_CALL)
   return Math.max(64, Math.min(byMemory, byFiles))
+}
+
+/** The memory open calls may take: three quarters of the limit, less the baseline. */
+export function openCallsBudgetBytes(limits: ProcessLimits = processLimits()): number {
+  return limits.memoryBytes * MEMORY_SHARE - BASELINE_BYTES
 }
 
 export function processLimits(): ProcessLimits {
