@@ -89,6 +89,21 @@ describe('balancing', () => {
     for (let i = 0; i < 20; i++) assert.equal((await chat(base)).deployment, 'a')
     assert.equal(b.requests.length, 0)
   })
+  test('a batch that both deployments served names each once in its header', async (t) => {
+    const [a, b] = [await standIn(t), await standIn(t)]
+    const base = await serve(t, twoDeployments(a, b), KEYS)
+    const inputs = Array.from({ length: 4 }, (_, i) => ({ model: 'gpt-4o-mini', prompt: `item ${i}` }))
+    const res = await fetch(`${base}${CHAT}/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs }),
+    })
+    assert.equal(res.status, 200, await res.clone().text())
+    assert.equal(a.requests.length + b.requests.length, 4)
+    assert.ok(a.requests.length > 0 && b.requests.length > 0, 'equal weights share the items')
+    const named = res.headers.get('x-openai-tasks-deployment')!.split(', ')
+    assert.deepEqual(named.toSorted(), ['a', 'b'])
+  })
 })
 
 describe('rate limits', () => {

@@ -295,6 +295,18 @@ describe('finding 7: indexes, lines and sizes from the upstream are bounded', ()
     assert.ok(growthMiB < 200, `memory rose by ${growthMiB.toFixed(1)} MiB`)
   })
 
+  test('a JSON answer cut off after its headers is a 502 at once, not a wait', async (t) => {
+    const svc = await serve(t)
+    svc.upstream.setHandler('/chat/completions', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' })
+      res.write('{"id":"chatcmpl-cut","object":"chat.completion","choices":[')
+      setTimeout(() => res.socket?.destroy(), 20)
+    })
+    const answer = await post(svc, 'text-generation')
+    assert.match(errorOf(answer, 502, 'ERR_UPSTREAM_UNREACHABLE').message, /other side closed/)
+    assert.ok(answer.ms < 5_000, `answered after ${answer.ms} ms`)
+  })
+
   test('the embeddings bound follows the inputs asked for', async (t) => {
     const svc = await serve(t)
     svc.upstream.enqueue({ kind: 'oversize', bytes: 4 * MiB })

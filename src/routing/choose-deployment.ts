@@ -8,19 +8,24 @@ import type { Deployment } from './deployment.ts'
  */
 export function chooseDeployment(
   candidates: readonly Deployment[],
-  tried: ReadonlySet<Deployment>,
+  tried: readonly Deployment[],
   now: number,
 ): Deployment | undefined {
+  // The environment's single upstream: the round-robin below would leave its score as it was.
+  if (candidates.length === 1) {
+    const only = candidates[0]!
+    return !tried.includes(only) && only.available(now) ? only : undefined
+  }
   let priority = Infinity
   for (const d of candidates) {
-    if (d.settings.priority < priority && !tried.has(d) && d.available(now)) priority = d.settings.priority
+    if (d.settings.priority < priority && !tried.includes(d) && d.available(now)) priority = d.settings.priority
   }
   if (priority === Infinity) return undefined
   let chosen: Deployment | undefined
   let least: Deployment | undefined
   let total = 0
   for (const d of candidates) {
-    if (d.settings.priority !== priority || tried.has(d) || !d.available(now)) continue
+    if (d.settings.priority !== priority || tried.includes(d) || !d.available(now)) continue
     d.current += d.settings.weight
     total += d.settings.weight
     if (!chosen || d.current > chosen.current) chosen = d

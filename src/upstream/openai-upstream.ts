@@ -85,6 +85,8 @@ export class OpenAIUpstream {
   /** Every key a deployment holds, to keep out of text the upstreams send back. */
   #serverKeys: readonly string[] = []
   #targets = new Map<Deployment, Target>()
+  /** The candidates by kind of key, when every deployment serves every model. */
+  #anyModel: { callerKey: readonly Deployment[]; serverKey: readonly Deployment[] } | undefined
   #inFlight = 0
   #calls = 0
 
@@ -117,6 +119,13 @@ export class OpenAIUpstream {
     this.#deployments = settings.map((s) => new Deployment(s, this.#circuit, this.#events))
     this.#targets = new Map(this.#deployments.map((d) => [d, this.#targetFor(d)]))
     this.#serverKeys = settings.flatMap((s) => (s.apiKey ? [s.apiKey] : []))
+    // Every deployment of the environment's setup serves any model: its candidates are fixed.
+    this.#anyModel = this.#deployments.every((d) => d.settings.models.includes('*'))
+      ? {
+          callerKey: this.#deployments.filter((d) => takesKey(d, true)),
+          serverKey: this.#deployments.filter((d) => takesKey(d, false)),
+        }
+      : undefined
     for (const d of previous) d.close()
   }
 
@@ -152,10 +161,9 @@ export class OpenAIUpstream {
   }
 
   /** The deployments that can take a call for the model with these credentials. */
-  candidates(model: string, callerKey: boolean): Deployment[] {
-    return this.#deployments.filter(
-      (d) => d.serves(model) && (callerKey ? d.settings.callerKeys : d.settings.apiKey !== undefined),
-    )
+  candidates(model: string, callerKey: boolean): readonly Deployment[] {
+    if (this.#anyModel) return callerKey ? this.#anyModel.callerKey : this.#anyModel.serverKey
+    return this.#deployments.filter((d) => d.serves(model) && takesKey(d, callerKey))
   }
 
   /**
@@ -171,19 +179,27 @@ export class OpenAIUpstream {
     }
     this.#inFlight++
     this.#calls++
-    let res: Dispatcher.ResponseData
+    let answered: Answered
     try {
-      res = await this.#postWithFailover(call, candidates)
+      answered = await this.#postWithFailover(call, candidates)
     } catch (err) {
       this.#inFlight--
       throw err
     }
-    finished(res.body, () => this.#inFlight--)
+    const { res, deployment } = answered
+    // One listener for both counts: each finished() adds several listeners to every answer.
+    finished(res.body, () => {
+      deployment.release()
+      this.#inFlight--
+    })
+    call.served?.(deployment.name)
     return res
   }
 
-  async #postWithFailover(call: UpstreamCall, candidates: Deployment[]): Promise<Dispatcher.ResponseData> {
-    const tried = new Set<Deployment>()
+  /** The 2xx answer and the deployment that gave it, which holds the call until its body ends. */
+  async #postWithFailover(call: UpstreamCall, candidates: readonly Deployment[]): Promise<Answered> {
+    // The deployments this round has tried: a few at most, where an array costs less than a Set.
+    const tried: Deployment[] = []
     let failure: DeploymentError | undefined
     // How long the last 429 asked this call to wait (deployments that do not cool down).
     let askedWait: number | undefined
@@ -197,12 +213,12 @@ export class OpenAIUpstream {
         const delay = this.#waitBeforeRound(candidates, now, waits, failure, askedWait)
         await this.#beforeRetry(call, attempt, delay, failure)
         waits++
-        tried.clear()
+        tried.length = 0
         continue
       }
       // Sent again, elsewhere at once or after a wait: counted against the deployment that failed.
       if (failure) this.#observer?.retry(call.path, failure.deployment ?? deployment.name)
-      tried.add(deployment)
+      tried.push(deployment)
       const target = this.#targets.get(deployment)!
       const credentials = credentialsFor(call, deployment)
       const request = requestOn(deployment, target.basePath, call, credentials)
@@ -227,7 +243,7 @@ export class OpenAIUpstream {
         if (!retryable && !FAILOVER_ONLY_CODES.has(code)) throw failure
         deployment.failed(Date.now(), code)
         // A timeout is waited out once: another deployment may answer, this one is not tried again.
-        if (!retryable && !candidates.some((d) => !tried.has(d) && d.available(Date.now()))) throw failure
+        if (!retryable && !candidates.some((d) => !tried.includes(d) && d.available(Date.now()))) throw failure
         continue
       }
       this.#observer?.response(
@@ -241,9 +257,7 @@ export class OpenAIUpstream {
         deployment.succeeded()
         const exhausted = exhaustedForMs(res.headers)
         if (exhausted !== undefined) deployment.rateLimited(Date.now(), exhausted, 'nothing left in its window')
-        finished(res.body, () => deployment.release())
-        call.served?.(deployment.name)
-        return res
+        return { res, deployment }
       }
       deployment.release()
       const verdict = retryVerdict(res)
@@ -265,7 +279,7 @@ export class OpenAIUpstream {
    * last failure, or a 429/503 naming the wait, when that is past the retry policy.
    */
   #waitBeforeRound(
-    candidates: Deployment[],
+    candidates: readonly Deployment[],
     now: number,
     waits: number,
     failure: DeploymentError | undefined,
@@ -392,11 +406,21 @@ export class OpenAIUpstream {
   }
 }
 
+interface Answered {
+  res: Dispatcher.ResponseData
+  deployment: Deployment
+}
+
 interface Target {
   pool: Pool
   basePath: string
   /** What the call's span says of an attempt there. */
   where: AttemptTarget
+}
+
+/** Whether a call spending the caller's key (or else the deployment's own) may go there. */
+function takesKey(d: Deployment, callerKey: boolean): boolean {
+  return callerKey ? d.settings.callerKeys : d.settings.apiKey !== undefined
 }
 
 function named(error: DetailedError, deployment: Deployment): DeploymentError {
@@ -420,7 +444,7 @@ function modelNotServed(call: UpstreamCall): DetailedError {
 
 /** Every candidate is out (cool-down, open circuit, at its max-concurrent) past the wait allowed. */
 function noDeploymentAvailable(
-  candidates: Deployment[],
+  candidates: readonly Deployment[],
   back: { at: number; rateLimited: boolean } | undefined,
   retryAfterSeconds: number | undefined,
 ): DetailedError {
