@@ -9,6 +9,7 @@ import { startFakeOpenAI, type FakeOpenAI } from './support/fake-openai/index.ts
 import { needs } from './support/needs.ts'
 import { redisServerAvailable, startRedis, type RedisServer } from './support/redis-server.ts'
 import { startServerProcess } from './support/server-process.ts'
+import { within } from './support/within.ts'
 
 const skip = needs('redis-server', redisServerAvailable(), 'apt-get install redis-server')
 const SINGLE = '/v1/tasks/text-embeddings'
@@ -29,19 +30,6 @@ async function post(base: string, path: string, body: unknown): Promise<Answer> 
     body: JSON.stringify(body),
   })
   return { status: res.status, cacheStatus: res.headers.get('cache-status'), body: await res.json() }
-}
-
-/** `promise`, or a failure once `ms` have passed: a bound on a hang, not a speed check. */
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const hang = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)
-  })
-  try {
-    return await Promise.race([promise, hang])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 async function redisAndUpstream(t: TestContext): Promise<{ redis: RedisServer; upstream: FakeOpenAI }> {

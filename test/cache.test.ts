@@ -7,6 +7,7 @@ import { serveWithUpstream, TEST_API_KEY, type Served } from './support/app.ts'
 import { openAIError, startFakeOpenAI } from './support/fake-openai/index.ts'
 import { SpanKind, startOtlpReceiver } from './support/otlp-receiver.ts'
 import { startServerProcess } from './support/server-process.ts'
+import { metricSample } from './support/metric-sample.ts'
 
 const SINGLE = '/v1/tasks/text-embeddings'
 const BATCH = '/v1/tasks/text-embeddings/batch'
@@ -40,14 +41,7 @@ function callsSince(served: Served, from: number): any[] {
 
 /** One sample of the service's /metrics, 0 when absent. */
 async function sample(served: Served, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(`${served.base}/metrics`)).text()
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (!match || match[1] !== name) continue
-    const present = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
-    if (Object.entries(labels).every(([k, v]) => present[k] === v)) return Number(match[3])
-  }
-  return 0
+  return metricSample(await (await fetch(`${served.base}/metrics`)).text(), name, labels)
 }
 
 /** The `ttl` a hit's Cache-Status gives. */

@@ -2,17 +2,11 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { buildWithUpstream } from './support/app.ts'
+import { metricSample } from './support/metric-sample.ts'
 
 /** The value of one sample of the exposition text, 0 when absent. */
 async function sample(app: FastifyInstance, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = (await app.inject('/metrics')).body
-  for (const line of text.split('\n')) {
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (!match || match[1] !== name) continue
-    const present = Object.fromEntries([...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
-    if (Object.entries(labels).every(([k, v]) => present[k] === v)) return Number(match[3])
-  }
-  return 0
+  return metricSample((await app.inject('/metrics')).body, name, labels)
 }
 
 test('a text-generation request moves the request, upstream and token counters', async (t) => {

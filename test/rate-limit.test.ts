@@ -10,6 +10,7 @@ import { build, buildWithUpstream, capturedLogLines, TEST_API_KEY } from './supp
 import { startFakeOpenAI } from './support/fake-openai/index.ts'
 import { needs } from './support/needs.ts'
 import { redisServerAvailable, startRedis } from './support/redis-server.ts'
+import { within } from './support/within.ts'
 
 const CHAT = { model: 'gpt-4o-mini', prompt: 'hi' }
 const RATE_LIMIT_HEADERS = ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'retry-after']
@@ -21,19 +22,6 @@ function chat(app: FastifyInstance, token?: string) {
     headers: token ? { authorization: `Bearer ${token}` } : {},
     payload: CHAT,
   })
-}
-
-/** `promise`, or a failure once `ms` have passed: a bound on a hang, not a speed check. */
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const hang = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)
-  })
-  try {
-    return await Promise.race([promise, hang])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 async function waitFor(condition: () => boolean, what: string): Promise<void> {
