@@ -8,6 +8,7 @@ import { IdleMemoryRelease } from './idle-memory-release.ts'
 import { LogSummary } from './log-summary.ts'
 import { ServiceMetrics } from './metrics/service-metrics.ts'
 import { TaskCache } from './cache/task-cache.ts'
+import { Spend } from './spend/spend.ts'
 import clientWriteTimeout from './plugins/client-write-timeout.ts'
 import errorHandler from './plugins/error-handler.ts'
 import metricsPlugin from './plugins/metrics.ts'
@@ -46,6 +47,7 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config,
     deployments: () => upstream?.deploymentGauges() ?? [],
     // The deployments' patterns name models too; `*` names none.
     knownModels: [...config.allowedModels, ...config.deployments.flatMap((d) => d.models).filter((m) => m !== '*')],
+    knownCallers: config.auth.callers.map((caller) => caller.name),
   })
   const maxConcurrent = config.maxConcurrentUpstream ?? defaultMaxConcurrentUpstream()
   fastify.log.info(
@@ -83,6 +85,8 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config,
   fastify.decorate('upstream', upstream)
   const cache = await TaskCache.open(config.cache, { log: fastify.log, registry: metrics.registry })
   fastify.addHook('onClose', () => cache.close())
+  const spend = await Spend.open(config, { log: fastify.log, metrics })
+  fastify.addHook('onClose', () => spend.close())
 
   // Task inputs are JSON; a text/plain body is refused with 415 rather than parsed as a string.
   fastify.removeContentTypeParser('text/plain')
@@ -134,6 +138,7 @@ export default async function openaiTasksApp(fastify: FastifyInstance, { config,
     security,
     tracer: tracing?.calls,
     cache,
+    spend,
   })
 }
 

@@ -17,7 +17,11 @@ export function tokenDigest(token: string): Buffer {
  * constant time, so neither the length nor the position of a match shows in the timing.
  */
 export function tokenMatcher(tokens: readonly string[]): (presented: string | undefined) => number {
-  const digests = tokens.map(tokenDigest)
+  return digestMatcher(tokens.map(tokenDigest))
+}
+
+/** As tokenMatcher, for tokens known by their SHA-256 digests. */
+export function digestMatcher(digests: readonly Buffer[]): (presented: string | undefined) => number {
   return (presented) => {
     if (presented === undefined) return -1
     const digest = tokenDigest(presented)

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs'
 import envSchema from 'env-schema'
-import { readConfigFile } from './config-file/read-config-file.ts'
+import { ConfigFileError, readConfigFile } from './config-file/read-config-file.ts'
+import { tokenDigest } from './bearer-token.ts'
+import type { Price } from './generated/config-file-types.ts'
+import { callersFrom, type CallerSettings } from './spend/callers.ts'
 import {
   deploymentFromEnvironment,
   deploymentsFromFile,
@@ -402,13 +405,19 @@ export interface Config {
   /** Time allowed to receive a whole request, and its headers, from a client. */
   clientTimeouts: { requestMs: number; headersMs: number }
   auth: {
-    /** Bearer tokens callers must present; empty: no client authentication. */
+    /** SERVICE_TOKENS: bearer tokens callers must present, besides the file's callers. */
     serviceTokens: string[]
+    /** Every caller, the file's and SERVICE_TOKENS'; empty: no client authentication. */
+    callers: CallerSettings[]
+    /** SHA-256 of the file's `admin-tokens`, which read every caller's usage. */
+    adminDigests: Buffer[]
     /** With tokens on, may a caller bill its own OpenAI key via X-OpenAI-Api-Key? */
     allowCallerApiKeys: boolean
   }
   /** Requests per window per client; 0: no limit. Redis commands give up after `redisCommandTimeoutMs`. */
   rateLimit: { max: number; windowMs: number; redisUrl: string | undefined; redisCommandTimeoutMs: number }
+  /** The file's `prices:`, over the shipped table (schemas/prices.yaml). */
+  prices: Record<string, Price>
   /** The embeddings cache: off, in memory, or in Redis; entries live `ttlMs`, none over `maxEntryBytes`. */
   cache: CacheSettings
   retries: { max: number; baseDelayMs: number; maxDelayMs: number }
@@ -505,6 +514,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     .filter(Boolean)
   const configFile = raw.CONFIG_FILE || undefined
   const file = configFile ? readConfigFile(configFile, env) : undefined
+  const tokens = [...new Set(serviceTokens(raw.SERVICE_TOKENS, raw.SERVICE_TOKENS_FILE))]
+  const { callers, problems } = callersFrom(file?.callers, tokens)
+  if (problems.length) throw new ConfigFileError(configFile ?? 'SERVICE_TOKENS', problems)
   const config: Config = {
     host: raw.HOST,
     port: raw.PORT,
@@ -534,7 +546,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       headersMs: Math.min(raw.HEADERS_TIMEOUT_MS, raw.REQUEST_TIMEOUT_MS),
     },
     auth: {
-      serviceTokens: serviceTokens(raw.SERVICE_TOKENS, raw.SERVICE_TOKENS_FILE),
+      serviceTokens: tokens,
+      callers,
+      adminDigests: (file?.['admin-tokens'] ?? []).map(tokenDigest),
       allowCallerApiKeys: raw.ALLOW_CALLER_API_KEYS,
     },
     rateLimit: {
@@ -543,6 +557,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       redisUrl: raw.REDIS_URL || undefined,
       redisCommandTimeoutMs: raw.REDIS_COMMAND_TIMEOUT_MS,
     },
+    prices: file?.prices ?? {},
     cache: {
       store: raw.CACHE === 'off' ? 'off' : raw.CACHE === 'on' && raw.REDIS_URL ? 'redis' : 'memory',
       ttlMs: raw.CACHE_TTL_MS,
@@ -620,12 +635,7 @@ export function isLoopbackHost(host: string): boolean {
  * nothing, spends its owner's money for anyone who finds it.
  */
 function refuseOpenProxy(config: Config, allowUnauthenticated: boolean): void {
-  if (
-    !config.openai.apiKey ||
-    config.auth.serviceTokens.length ||
-    isLoopbackHost(config.host) ||
-    allowUnauthenticated
-  ) {
+  if (!config.openai.apiKey || config.auth.callers.length || isLoopbackHost(config.host) || allowUnauthenticated) {
     return
   }
   throw new Error(

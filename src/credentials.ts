@@ -20,7 +20,7 @@ export function resolveCredentials(
   serverKeys: boolean,
 ): Credentials | undefined {
   const { openai, auth } = config
-  const tokensOn = auth.serviceTokens.length > 0
+  const tokensOn = auth.callers.length > 0
   const callerMayPay = tokensOn ? auth.allowCallerApiKeys : !serverKeys
   const callerKey = callerMayPay ? callerApiKey(headers, tokensOn) : undefined
   if (callerKey) {

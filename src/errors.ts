@@ -49,7 +49,10 @@ export const ERROR_CODES = {
       '`/metrics` with `METRICS_TOKEN`).',
   },
   ERR_MISSING_API_KEY: { status: 401, meaning: 'Neither the server nor the request holds an OpenAI key.' },
-  ERR_MODEL_NOT_ALLOWED: { status: 403, meaning: 'The model is not in `ALLOWED_MODELS`.' },
+  ERR_MODEL_NOT_ALLOWED: {
+    status: 403,
+    meaning: "The model is not in `ALLOWED_MODELS`, or not in the caller's `models` (configuration file).",
+  },
   ERR_MODEL_NOT_SERVED: {
     status: 400,
     meaning:
@@ -86,6 +89,12 @@ export const ERROR_CODES = {
     status: 429,
     meaning:
       "This service's own per-client limit (`RATE_LIMIT_MAX`); `Retry-After` and `RateLimit-*` " + 'headers say when.',
+  },
+  ERR_BUDGET_EXCEEDED: {
+    status: 429,
+    meaning:
+      "The caller's spend of the UTC day or month has reached its `budget` (configuration file); " +
+      'nothing was sent to OpenAI. `Retry-After` says when the period ends.',
   },
   ERR_HEADERS_TOO_LARGE: { status: 431, meaning: "The request headers are over Node's limit." },
   ERR_CLIENT_CLOSED: {
@@ -156,6 +165,10 @@ export const MissingApiKeyError = defineError(
   'No OpenAI API key: set OPENAI_API_KEY on the server, or send the key as "Authorization: Bearer <key>" or "X-OpenAI-Api-Key: <key>"',
 )
 export const ModelNotAllowedError = defineError('ERR_MODEL_NOT_ALLOWED', 'Model "%s" is not allowed on this server')
+export const CallerModelNotAllowedError = defineError(
+  'ERR_MODEL_NOT_ALLOWED',
+  'Model "%s" is not one of the models caller "%s" may use',
+)
 export const ModelNotServedError = defineError('ERR_MODEL_NOT_SERVED', 'Model "%s" is served by no deployment%s')
 export const NoDeploymentAvailableError = defineError(
   'ERR_NO_DEPLOYMENT_AVAILABLE',
@@ -188,6 +201,7 @@ export const ServiceUnauthorizedError = defineError(
   'This service needs "Authorization: Bearer <service token>"',
 )
 export const RateLimitedError = defineError('ERR_RATE_LIMITED', 'Too many requests: %s')
+export const BudgetExceededError = defineError('ERR_BUDGET_EXCEEDED', 'Caller "%s" has reached its budget: %s')
 export const NotAcceptableError = defineError('ERR_NOT_ACCEPTABLE', 'Cannot answer in the requested media type: %s')
 export const MediaTooLargeError = defineError('ERR_MEDIA_TOO_LARGE', 'The media is too large: %s')
 export const MalformedMultipartError = defineError(

@@ -62,7 +62,7 @@ class OneLinePerRequest extends LogController {
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return
     reply.raw[UNLOGGED] = undefined
-    const entry = { req: request, res: reply, responseTime: reply.elapsedTime }
+    const entry = withSpend(request, { req: request, res: reply, responseTime: reply.elapsedTime })
     const code = request.errorCode
     // Only a failed write to the client or a failing onResponse hook gets here with an error.
     if (error) reply.log.error({ ...entry, err: error }, 'request errored')
@@ -86,7 +86,13 @@ function logClosedFirst(this: ServerResponse): void {
   const { request } = reply
   const code = earlyCloseCode(request) || request.errorCode
   const res = { statusCode: endStatus(request, this) }
-  reply.log.info({ req: request, res, responseTime: reply.elapsedTime, code }, 'request completed')
+  reply.log.info(withSpend(request, { req: request, res, responseTime: reply.elapsedTime, code }), 'request completed')
+}
+
+/** A task request's line says who spent what: the caller and the cost in dollars (or `unknown`). */
+function withSpend<E extends object>(request: FastifyRequest, entry: E): E {
+  const bill = request.bill
+  return bill ? { ...entry, caller: bill.spender, costUsd: bill.costText } : entry
 }
 
 /**

@@ -100,7 +100,7 @@ test('a client that reads slowly is not cut off', { timeout: 30_000 }, async (t)
   // Reads a little at a time, with pauses shorter than the timeout, for longer than the timeout
   // in all; never near the answer's size limit, however fast the machine reads.
   for (let i = 0; i < 12; i++) {
-    for (let taken = 0; taken < 256 * 1024; ) {
+    for (let taken = 0; taken < 256 * 1024;) {
       const chunk = reader.read() as Buffer | null
       if (!chunk) break
       taken += chunk.length

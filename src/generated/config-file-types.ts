@@ -8,6 +8,26 @@ export interface ConfigFile {
    * @maxItems 64
    */
   deployments?: [Deployment, ...Deployment[]]
+  /**
+   * Who may call the service, by name: each has its tokens (`Authorization: Bearer <token>`), and optionally the models it may use and a budget. The name is the `caller` label of the spend metrics, logs, spans and `/v1/usage`. `SERVICE_TOKENS` keeps working beside this section: each of its tokens is a caller named `token-` and the first 12 hex digits of its SHA-256.
+   *
+   * @minItems 1
+   * @maxItems 1000
+   */
+  callers?: [Caller, ...Caller[]]
+  /**
+   * Tokens that see every caller's spend on `GET /v1/usage` (any other token sees its own caller's); write them as `${VARIABLE}`. They call nothing else.
+   *
+   * @minItems 1
+   * @maxItems 16
+   */
+  'admin-tokens'?: [string, ...string[]]
+  /**
+   * Prices in US dollars by model ID, added to or replacing (model by model) the table the service ships, `schemas/prices.yaml`. A dated snapshot (`gpt-4o-mini-2024-07-18`) is priced as its base model unless it has its own entry. A model with no price is counted with cost unknown, never as free.
+   */
+  prices?: {
+    [k: string]: Price
+  }
 }
 export interface Deployment {
   /**
@@ -63,4 +83,96 @@ export interface Deployment {
    * Whether a caller's own OpenAI key (where the security model takes one) may be sent here. Off by default: a caller's key never reaches Azure or a compatible server unless their deployment says so.
    */
   'caller-keys'?: boolean
+}
+export interface Caller {
+  /**
+   * Unique; lower-case letters, digits and dashes. It needs at least one token, under `token`, `tokens` or `token-sha256`.
+   */
+  name: string
+  /**
+   * The caller's bearer token; write it as `${VARIABLE}`.
+   */
+  token?: string
+  /**
+   * Several tokens of one caller, e.g. the old and the new one while rotating.
+   *
+   * @minItems 1
+   * @maxItems 16
+   */
+  tokens?: [string, ...string[]]
+  /**
+   * Tokens by their SHA-256 in lower-case hex (`printf %s "$TOKEN" | sha256sum`), so that the file holds no secret at all.
+   *
+   * @minItems 1
+   * @maxItems 16
+   */
+  'token-sha256'?: [string, ...string[]]
+  /**
+   * The models it may use: exact IDs, or prefixes ending in `*`. Any other model is a 403 `ERR_MODEL_NOT_ALLOWED` naming it. Unset: every model the service serves.
+   *
+   * @minItems 1
+   * @maxItems 256
+   */
+  models?: [string, ...string[]]
+  /**
+   * What it may spend, in US dollars, per UTC day and per UTC month; once its spend of the period reaches the amount, its calls get 429 `ERR_BUDGET_EXCEEDED` until the period ends. 0 blocks it. Calls that spend the caller's own OpenAI key are not counted here.
+   */
+  budget?: {
+    /**
+     * Dollars per UTC day.
+     */
+    'usd-per-day'?: number
+    /**
+     * Dollars per UTC month.
+     */
+    'usd-per-month'?: number
+  }
+}
+export interface Price {
+  /**
+   * Input (prompt) tokens, text; per million.
+   */
+  'input-per-1m-tokens'?: number
+  /**
+   * Input tokens read from OpenAI's prompt cache; unset: as input.
+   */
+  'cached-input-per-1m-tokens'?: number
+  /**
+   * Audio input tokens (transcription); unset: as input.
+   */
+  'audio-input-per-1m-tokens'?: number
+  /**
+   * Image input tokens (image models); unset: as input.
+   */
+  'image-input-per-1m-tokens'?: number
+  /**
+   * Output tokens, whatever they are (text, reasoning, audio, image); per million.
+   */
+  'output-per-1m-tokens'?: number
+  /**
+   * Minutes of audio transcribed, when the answer has no tokens.
+   */
+  'per-minute'?: number
+  /**
+   * Characters spoken (text to speech), when the answer has no tokens.
+   */
+  'per-1m-characters'?: number
+  /**
+   * Each image by size (`{1024x1024: 0.02}`), or by quality and then size (`{standard: {1024x1024: 0.04}, hd: {...}}`), when the answer has no tokens.
+   */
+  'per-image'?: {
+    [k: string]:
+      | number
+      | {
+          [k: string]: number
+        }
+  }
+  /**
+   * Where the price was read (the shipped table gives one for each entry).
+   */
+  source?: string
+  /**
+   * The day it was read, YYYY-MM-DD.
+   */
+  date?: string
 }

@@ -275,6 +275,10 @@ export interface TextGenerationOutput {
    */
   usage?: {
     /**
+     * What the call cost in US dollars, at the service's prices; in a stream's `output` event only (a JSON answer says it in `X-OpenAI-Tasks-Cost-USD`), and only when the model has a price.
+     */
+    'cost-usd'?: number
+    /**
      * Prompt and completion tokens together.
      */
     'total-tokens'?: number

@@ -1,16 +1,30 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { TaskName } from '../generated/task-types.ts'
 import { TASK_FAMILIES } from '../tasks/model-families.ts'
+import { ANONYMOUS } from '../spend/callers.ts'
+import type { UnitCounts } from '../spend/spend-units.ts'
 import { BoundedLabel, OTHER, type KnownValue } from './bounded-label.ts'
 
-export type TokenKind = 'prompt' | 'completion' | 'reasoning' | 'cached'
+/** `audio` and `image` are the parts of `prompt` that were audio or images; `reasoning` is part of `completion`. */
+export type TokenKind = 'prompt' | 'completion' | 'reasoning' | 'cached' | 'audio' | 'image'
 
-/** What a task reports about the work it had OpenAI do. */
+export type TokenCounts = Partial<Record<TokenKind, number | undefined>>
+
+/** How images were drawn, for their price: the size and quality used, the tokens where reported. */
+export interface ImageSettings {
+  size: string
+  quality: string | undefined
+  tokens?: TokenCounts | undefined
+}
+
+/** What a task reports about the work it had OpenAI do, once per OpenAI call. */
 export interface UsageRecorder {
-  tokens(model: string, counts: Partial<Record<TokenKind, number>>): void
-  speechCharacters(model: string, characters: number): void
-  audioInput(model: string, bytes: number, seconds?: number): void
-  images(model: string, count: number): void
+  tokens(model: string, counts: TokenCounts): void
+  /** Text spoken; the tokens where the answer reports them. */
+  speechCharacters(model: string, characters: number, tokens?: TokenCounts): void
+  /** Audio transcribed: its seconds and tokens where the answer reports them. */
+  audioInput(model: string, bytes: number, seconds?: number, tokens?: TokenCounts): void
+  images(model: string, count: number, settings?: ImageSettings): void
 }
 
 /** Called by the upstream client for every OpenAI call, with the deployment it went to. */
@@ -34,6 +48,8 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 
 /** Distinct models a task's metrics name at most; more (a compatible server takes any name) are `other`. */
 export const MAX_MODELS_PER_TASK = 100
+/** Distinct callers the spend metrics name at most; callers paying with their own keys past it are `other`. */
+const MAX_CALLERS = 1_100
 /** Distinct transport error codes named at most: Node's and undici's are a few dozen. */
 const MAX_TRANSPORT_CODES = 50
 // Node's and undici's error codes (ECONNRESET, EAI_AGAIN, UND_ERR_SOCKET, ERR_INVALID_URL, ABORT_ERR).
@@ -59,7 +75,12 @@ export interface ServiceMetricsOptions {
   deployments?: () => DeploymentGauges[]
   /** Models named besides each task's families (src/tasks/model-families.ts): ALLOWED_MODELS' entries. */
   knownModels?: KnownValue[]
+  /** The callers the configuration names. */
+  knownCallers?: string[]
 }
+
+/** Counts one call's spend: `nanoUsd` undefined when its cost is unknown. */
+export type SpendObserver = (spender: string, model: string, units: UnitCounts, nanoUsd: number | undefined) => void
 
 /**
  * The service's Prometheus metrics, in a registry of its own (several apps can live in one
@@ -81,13 +102,24 @@ export class ServiceMetrics {
   readonly #images: Counter<'model'>
   readonly #clientWriteTimeouts: Counter
   readonly #knownModels: KnownValue[]
+  readonly #spenders: BoundedLabel
+  readonly #costUsd: Counter<'caller' | 'task' | 'model'>
+  readonly #usage: Counter<'caller' | 'task' | 'model' | 'unit'>
+  readonly #unpricedCalls: Counter<'caller' | 'task' | 'model'>
   readonly #modelLabels = new Map<TaskName, BoundedLabel>()
   // Values from callers and from the upstream, bounded (bounded-label.ts).
   readonly #methods = new BoundedLabel(HTTP_METHODS, HTTP_METHODS.length)
   readonly #transportCodes = new BoundedLabel([(code) => TRANSPORT_CODE.test(code)], MAX_TRANSPORT_CODES)
 
-  constructor({ upstreamInFlight, deployments = () => [], knownModels = [] }: ServiceMetricsOptions) {
+  constructor({
+    upstreamInFlight,
+    deployments = () => [],
+    knownModels = [],
+    knownCallers = [],
+  }: ServiceMetricsOptions) {
     this.#knownModels = knownModels
+    // Named callers are bounded by the configuration; callers paying with their own keys are not.
+    this.#spenders = new BoundedLabel([...knownCallers, ANONYMOUS, (name) => name.startsWith('own-key:')], MAX_CALLERS)
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
     this.#requests = new Counter({
@@ -195,6 +227,24 @@ export class ServiceMetrics {
       help: 'Connections cut off because their client stopped reading for CLIENT_WRITE_TIMEOUT_MS',
       registers,
     })
+    this.#costUsd = new Counter({
+      name: 'openai_tasks_cost_usd_total',
+      help: 'What OpenAI calls cost, in US dollars, by caller, task and model (calls of unpriced models not included)',
+      labelNames: ['caller', 'task', 'model'],
+      registers,
+    })
+    this.#usage = new Counter({
+      name: 'openai_tasks_usage_total',
+      help: 'What OpenAI calls used, by caller, task, model and unit (input_tokens include cached ones, output_tokens reasoning ones)',
+      labelNames: ['caller', 'task', 'model', 'unit'],
+      registers,
+    })
+    this.#unpricedCalls = new Counter({
+      name: 'openai_tasks_unpriced_calls_total',
+      help: 'OpenAI calls whose cost is unknown (the model has no price, or the answer did not say what it used)',
+      labelNames: ['caller', 'task', 'model'],
+      registers,
+    })
     this.#images = new Counter({
       name: 'openai_tasks_images_generated_total',
       help: 'Images generated, by model',
@@ -233,25 +283,51 @@ export class ServiceMetrics {
 
   /** Where a task counts its usage; models outside its families and `knownModels` are `other`. */
   usageFor(task: TaskName): UsageRecorder {
+    const models = this.#modelsOf(task)
+    const tokens = (model: string, counts: TokenCounts) => {
+      const label = models.of(model)
+      for (const [kind, count] of Object.entries(counts)) {
+        if (count) this.#tokens.inc({ task, model: label, kind }, count)
+      }
+    }
+    return {
+      tokens,
+      speechCharacters: (model, characters, counts) => {
+        this.#speechCharacters.inc({ model: models.of(model) }, characters)
+        if (counts) tokens(model, counts)
+      },
+      audioInput: (model, bytes, seconds, counts) => {
+        const labels = { model: models.of(model) }
+        this.#audioBytes.inc(labels, bytes)
+        if (seconds) this.#audioSeconds.inc(labels, seconds)
+        if (counts) tokens(model, counts)
+      },
+      images: (model, count, settings) => {
+        this.#images.inc({ model: models.of(model) }, count)
+        if (settings?.tokens) tokens(model, settings.tokens)
+      },
+    }
+  }
+
+  #modelsOf(task: TaskName): BoundedLabel {
     let models = this.#modelLabels.get(task)
     if (!models) {
       models = new BoundedLabel([TASK_FAMILIES[task], ...this.#knownModels], MAX_MODELS_PER_TASK)
       this.#modelLabels.set(task, models)
     }
-    return {
-      tokens: (model, counts) => {
-        const label = models.of(model)
-        for (const [kind, count] of Object.entries(counts)) {
-          if (count) this.#tokens.inc({ task, model: label, kind }, count)
-        }
-      },
-      speechCharacters: (model, characters) => this.#speechCharacters.inc({ model: models.of(model) }, characters),
-      audioInput: (model, bytes, seconds) => {
-        const labels = { model: models.of(model) }
-        this.#audioBytes.inc(labels, bytes)
-        if (seconds) this.#audioSeconds.inc(labels, seconds)
-      },
-      images: (model, count) => this.#images.inc({ model: models.of(model) }, count),
+    return models
+  }
+
+  /** Where a task's spend is counted: by caller (bounded), model (as its usage) and unit. */
+  spendFor(task: TaskName): SpendObserver {
+    const models = this.#modelsOf(task)
+    return (spender, model, units, nanoUsd) => {
+      const labels = { caller: this.#spenders.of(spender), task, model: models.of(model) }
+      if (nanoUsd === undefined) this.#unpricedCalls.inc(labels)
+      else if (nanoUsd > 0) this.#costUsd.inc(labels, nanoUsd / 1e9)
+      for (const [unit, value] of Object.entries(units)) {
+        if (value) this.#usage.inc({ ...labels, unit }, value)
+      }
     }
   }
 }

@@ -20,6 +20,13 @@ const DEPLOYMENT_HEADERS: Headers = {
     type: 'string',
     description: 'The deployments that served the request, comma-separated (a batch may use several).',
   },
+  'X-OpenAI-Tasks-Cost-USD': {
+    type: 'string',
+    pattern: '^(?:\\d+(?:\\.\\d{1,9})?|unknown)$',
+    description:
+      "What the request's OpenAI calls cost in US dollars at the service's prices (`0` for a cache hit), " +
+      'or `unknown` when a model has no price; on JSON and media answers (docs/spend.md).',
+  },
 }
 
 /** On the answers of a cached task's routes (src/cache/cache-status.ts). */

@@ -52,8 +52,8 @@ export function documentedSecurity(
   config: Pick<Config, 'auth' | 'metricsToken'>,
   serverKeys: boolean,
 ): DocumentedSecurity {
-  const { serviceTokens, allowCallerApiKeys } = config.auth
-  const tokensOn = serviceTokens.length > 0
+  const { callers, allowCallerApiKeys } = config.auth
+  const tokensOn = callers.length > 0
   let tasks: Array<Partial<Record<SchemeName, string[]>>>
   if (tokensOn) {
     tasks = allowCallerApiKeys ? [{ serviceToken: [] }, { serviceToken: [], openaiApiKey: [] }] : [{ serviceToken: [] }]

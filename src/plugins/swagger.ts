@@ -42,6 +42,7 @@ async function swaggerPlugin(
       tags: [
         { name: 'tasks', description: 'The OpenAI component tasks' },
         { name: 'batch', description: 'Each task for many inputs at once, as pipelines run it' },
+        { name: 'usage', description: "What each caller spent, at the service's prices" },
         { name: 'operations', description: 'Health and metrics' },
       ],
       components: { schemas, securitySchemes: schemes },

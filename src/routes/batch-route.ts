@@ -10,7 +10,9 @@ import { compileBodyCheck } from '../schemas/body-validator.ts'
 import type { BatchRunner, TaskInput, TaskOutput, TaskRunner } from '../tasks/task-context.ts'
 import { outputsJson, RawJson } from '../tasks/raw-json.ts'
 import {
+  assertCallerMayUse,
   assertModelAllowed,
+  COST_HEADER,
   modelByDefault,
   sendAsIs,
   taskContextFactory,
@@ -66,6 +68,7 @@ export function registerBatchRoute<N extends TaskName>(
     async (request: FastifyRequest, reply: FastifyReply) => {
       const { inputs } = request.body as { inputs: unknown[] }
       const ctx = contextFor(request, reply)
+      if (request.caller?.budget && !ctx.credentials) await deps.spend.ledger.admit(request.caller)
       const outputs: unknown[] = new Array(inputs.length)
       const runnable: number[] = []
       const valid: Array<TaskInput<N>> = []
@@ -75,6 +78,7 @@ export function registerBatchRoute<N extends TaskName>(
           if (problems) throw problems
           const input = item as TaskInput<N>
           assertModelAllowed(config.allowedModels, input.model ?? defaultModel)
+          assertCallerMayUse(request.caller, input.model ?? defaultModel)
           runnable.push(i)
           valid.push(input)
         } catch (err) {
@@ -91,7 +95,11 @@ export function registerBatchRoute<N extends TaskName>(
       // Written by hand: items may be JSON copied from OpenAI's answer (RawJson), and a schema
       // serializer would check each item against "output or error" for nothing.
       const json = outputs.map((output) => (output instanceof RawJson ? output.text : JSON.stringify(output)))
-      return reply.type('application/json; charset=utf-8').serializer(sendAsIs).send(outputsJson(json))
+      return reply
+        .header(COST_HEADER, ctx.usage.costText)
+        .type('application/json; charset=utf-8')
+        .serializer(sendAsIs)
+        .send(outputsJson(json))
     },
   )
 }

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
 import { resolveCredentials } from '../credentials.ts'
-import { ERROR_SCHEMA, invalidField, ModelNotAllowedError, withDetails } from '../errors.ts'
+import { CallerModelNotAllowedError, ERROR_SCHEMA, invalidField, ModelNotAllowedError, withDetails } from '../errors.ts'
 import type { TaskName } from '../generated/task-types.ts'
 import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
 import { TASKS } from '../tasks/index.ts'
@@ -17,6 +17,9 @@ import type { TaskContext, TaskInput, TaskModule } from '../tasks/task-context.t
 import type { ServiceMetrics } from '../metrics/service-metrics.ts'
 import type { CallTracer } from '../tracing/model-call.ts'
 import type { OpenAIUpstream } from '../upstream/openai-upstream.ts'
+import type { CallBill } from '../spend/call-bill.ts'
+import { spenderOf, type CallerSettings } from '../spend/callers.ts'
+import type { Spend } from '../spend/spend.ts'
 
 export interface TaskRouteDeps {
   config: Config
@@ -27,6 +30,17 @@ export interface TaskRouteDeps {
   documented: OperationContext
   /** The cache of the tasks src/cache/cached-tasks.ts names. */
   cache?: TaskCache | undefined
+  spend: Spend
+}
+
+/** The answer header with what the request's OpenAI calls cost, in US dollars (or `unknown`). */
+export const COST_HEADER = 'x-openai-tasks-cost-usd'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The request's spend, for its log line. */
+    bill: CallBill | undefined
+  }
 }
 
 /** The runners of a task of schemas/tasks.yaml; a task without a module fails at boot. */
@@ -83,16 +97,23 @@ export function registerTaskRoute<N extends TaskName>(
       // Fastify validates nothing when there is no body at all.
       const input = request.body as TaskInput<N> | undefined
       if (typeof input !== 'object' || input === null) throw invalidField('', 'is required: send the task input')
-      assertModelAllowed(config.allowedModels, input.model ?? defaultModel)
+      const model = input.model ?? defaultModel
+      assertModelAllowed(config.allowedModels, model)
+      assertCallerMayUse(request.caller, model)
       const ctx = contextFor(request, reply)
+      // The caller's own key spends its own money: its budget is for the service's keys.
+      if (request.caller?.budget && !ctx.credentials) await deps.spend.ledger.admit(request.caller)
       const mediaType = stream && request.headers.accept ? negotiate(request, streamTypes) : undefined
       if (!mediaType || !stream) {
         const output = await run(input, ctx)
+        reply.header(COST_HEADER, ctx.usage.costText)
         if (!(output instanceof RawJson)) return output
         return reply.type('application/json; charset=utf-8').serializer(sendAsIs).send(output.text)
       }
       const accepts = (type: string): boolean => request.accepts().type(type) !== false
       const result = await stream(input, ctx, { mediaType, accepts })
+      // Media is paid for before its bytes flow; an event stream says its cost in its `output` event.
+      if (!result.contentType.startsWith('text/event-stream')) reply.header(COST_HEADER, ctx.usage.costText)
       return reply
         .headers(result.headers ?? {})
         .type(result.contentType)
@@ -108,16 +129,18 @@ export function sendAsIs(payload: unknown): string {
 
 /** Builds what a task needs for one request: credentials, the abort signal, where usage counts. */
 export function taskContextFactory(
-  { config, upstream, metrics, tracer, cache }: TaskRouteDeps,
+  { config, upstream, tracer, cache, spend }: TaskRouteDeps,
   def: TaskDefinition,
 ): (request: FastifyRequest, reply: FastifyReply) => TaskContext {
   const settings = { sseHeartbeatMs: config.sseHeartbeatMs }
-  const usage = metrics.usageFor(def.name)
+  const billFor = spend.billsFor(def.name)
   const cached = cache && CACHED_TASKS.has(def.name) ? cache : undefined
-  const tokensOn = config.auth.serviceTokens.length > 0
+  const tokensOn = config.auth.callers.length > 0
   return (request, reply) => {
     // The deployments of now: a reloaded file may have changed whose keys there are.
     const credentials = resolveCredentials(config, request.headers, upstream.hasServerKeys)
+    const usage = billFor(spenderOf(request.caller, credentials))
+    request.bill = usage
     return {
       upstream,
       credentials,
@@ -177,6 +200,18 @@ function negotiate(request: FastifyRequest, streamTypes: string[]): string | und
 export function modelByDefault(def: TaskDefinition): string | undefined {
   const model = (def.input.properties as Record<string, JsonSchema> | undefined)?.model
   return typeof model?.default === 'string' ? model.default : undefined
+}
+
+/** A caller with a `models` list may use those models only. */
+export function assertCallerMayUse(caller: CallerSettings | undefined, model: string | undefined): void {
+  if (!caller?.models || model === undefined || anyPatternMatches(caller.models, model)) return
+  throw withDetails(new CallerModelNotAllowedError(model, caller.name), [
+    {
+      field: 'model',
+      path: '/model',
+      message: `is not one of the models this caller may use: ${caller.models.join(', ')}`,
+    },
+  ])
 }
 
 export function assertModelAllowed(allowed: string[], model: string | undefined): void {

@@ -11,8 +11,13 @@ import { transcriptionStreamProblems } from './speech-recognition-checks.ts'
 import { checkedTranscriptionForm } from './speech-recognition.ts'
 import { streamFailureEvent } from './stream-failure.ts'
 import type { TaskContext } from './task-context.ts'
-import { amountOf } from './upstream-counts.ts'
-import { fromJsonAnswer, toSegment, type Segment, type TranscriptionAnswer } from './transcription-answer.ts'
+import {
+  fromJsonAnswer,
+  toSegment,
+  transcriptionUsage,
+  type Segment,
+  type TranscriptionAnswer,
+} from './transcription-answer.ts'
 
 /** What the service reads of OpenAI's transcription stream events. */
 interface TranscriptionEvent extends TranscriptionAnswer {
@@ -68,8 +73,8 @@ function transcriptionRelay(
   const finish = (done: TranscriptionEvent): string => {
     const output = fromJsonAnswer({ ...done, ...(segments.length && { segments }) })
     finished = true
-    const seconds = done.usage?.type === 'duration' ? done.usage.seconds : undefined
-    ctx.usage.audioInput(model, audioBytes, amountOf(seconds))
+    const { seconds, tokens } = transcriptionUsage(done.usage)
+    ctx.usage.audioInput(model, audioBytes, seconds, tokens)
     span?.end(transcriptionAnswer({ text: output.text, usage: done.usage }, ctx.tracer?.captureContent === true))
     return sseEvent('output', output) + sseEvent('done', {})
   }

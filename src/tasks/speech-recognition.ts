@@ -18,9 +18,13 @@ import { refuseProblems, type FieldProblem } from './field-problems.ts'
 import { isDiarizeModel } from './model-families.ts'
 import { readSpeakerReferences } from './speaker-references.ts'
 import { transcriptionInputProblems } from './speech-recognition-checks.ts'
-import { fromJsonAnswer, type TranscriptionAnswer } from './transcription-answer.ts'
+import {
+  fromJsonAnswer,
+  subtitleSeconds,
+  transcriptionUsage,
+  type TranscriptionAnswer,
+} from './transcription-answer.ts'
 import type { TaskContext } from './task-context.ts'
-import { amountOf } from './upstream-counts.ts'
 import { transcriptionAnswer, transcriptionCall } from '../tracing/genai-attributes.ts'
 import { traceCall } from '../tracing/model-call.ts'
 import { TRANSCRIPTION_ANSWER_BYTES } from '../upstream/answer-limits.ts'
@@ -149,7 +153,8 @@ export async function runSpeechRecognition(
       () => ctx.upstream.postForText({ ...ctx, path, model: input.model, body, accept: 'text/*', maxBytes, span }),
       (answer) => transcriptionAnswer({ text: answer }, captureContent),
     )
-    ctx.usage.audioInput(input.model, audioBytes)
+    // Subtitles say how long the audio ran; plain text does not (its cost is then unknown).
+    ctx.usage.audioInput(input.model, audioBytes, format === 'text' ? undefined : subtitleSeconds(text))
     // `text` ends in a line break that the JSON formats' text does not have; subtitles keep theirs.
     return { text: format === 'text' ? text.replace(/\r?\n$/, '') : text }
   }
@@ -168,7 +173,7 @@ export async function runSpeechRecognition(
     },
     ([answer, output]) => transcriptionAnswer({ text: output.text, usage: answer.usage }, captureContent),
   )
-  const seconds = answer.usage?.type === 'duration' ? answer.usage.seconds : output.duration
-  ctx.usage.audioInput(input.model, audioBytes, amountOf(seconds))
+  const { seconds, tokens } = transcriptionUsage(answer.usage, output.duration)
+  ctx.usage.audioInput(input.model, audioBytes, seconds, tokens)
   return output
 }

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { RequestCache } from '../cache/task-cache.ts'
 import type { TaskName, TaskTypes } from '../generated/task-types.ts'
 import type { Credentials } from '../credentials.ts'
-import type { UsageRecorder } from '../metrics/service-metrics.ts'
+import type { CallBill } from '../spend/call-bill.ts'
 import type { UploadedFile } from '../plugins/uploads.ts'
 import type { StreamNegotiation, StreamResult } from '../streaming/stream-result.ts'
 import type { BatchTrace, CallTracer } from '../tracing/model-call.ts'
@@ -23,8 +23,8 @@ export interface TaskContext {
   settings: { sseHeartbeatMs: number }
   /** Input fields that arrived as multipart file parts, spooled to disk. */
   uploads: Record<string, UploadedFile>
-  /** Where the task reports tokens, characters, audio and images for the metrics. */
-  usage: UsageRecorder
+  /** Where the task reports tokens, characters, audio and images: the metrics and the request's bill. */
+  usage: CallBill
   /** GenAI spans for the OpenAI calls; undefined when tracing is off. */
   tracer?: CallTracer | undefined
   /** In a traced batch: the items' spans. */

@@ -9,7 +9,7 @@ import { CHAT_STREAM_BYTES, TOOL_CALLS_PER_CHOICE } from '../upstream/answer-lim
 import { badUpstreamResponse, parseStreamEvent } from '../upstream/upstream-errors.ts'
 import { streamFailureEvent } from './stream-failure.ts'
 import type { TaskContext } from './task-context.ts'
-import { fromUsage, recordChatUsage, toChatRequest } from './text-generation.ts'
+import { fromUsage, recordChatUsage, toChatRequest, withCost } from './text-generation.ts'
 
 type Chunk = OpenAI.Chat.ChatCompletionChunk
 type ToolCallFragment = NonNullable<Chunk['choices'][number]['delta']['tool_calls']>[number]
@@ -182,12 +182,16 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
     }),
   )
   // The relay ends the span with the stream: with its usage, or with what failed it.
-  const relayed = relaySse(res.body, chatRelay(ctx, input.model, input.n ?? 1, span), {
+  const relay = chatRelay(ctx, input.model, input.n ?? 1, span, () => estimatedTokens(body.messages))
+  const relayed = relaySse(res.body, relay, {
     heartbeatMs: ctx.settings.sseHeartbeatMs,
     maxBytes: CHAT_STREAM_BYTES,
   })
-  // Neither ended nor failed when the caller hung up: the span ends then.
-  if (span) relayed.once('close', () => span.cancelled())
+  // Neither ended nor failed when the caller hung up: the span ends then, and what arrived is counted.
+  relayed.once('close', () => {
+    relay.count()
+    span?.cancelled()
+  })
   return {
     contentType: 'text/event-stream; charset=utf-8',
     body: relayed,
@@ -200,31 +204,57 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
  * body ended cleanly after every choice finished (OpenAI-compatible servers may send no [DONE]);
  * `error` otherwise.
  */
-function chatRelay(ctx: TaskContext, model: string, choices: number, span: ModelCallSpan | undefined): SseRelay {
+function chatRelay(
+  ctx: TaskContext,
+  model: string,
+  choices: number,
+  span: ModelCallSpan | undefined,
+  promptTokens: () => number,
+): SseRelay & { count(): void } {
   const accumulator = new ChatStreamAccumulator(choices)
   const secrets = ctx.upstream.secretsOf(ctx)
   let finished = false
+  let chunks = 0
+  let counted = false
+  // Once: OpenAI's usage when it came; for a stream cut short, the prompt estimated and a token per chunk.
+  const count = () => {
+    if (counted) return
+    counted = true
+    if (accumulator.usage) recordChatUsage(ctx, model, accumulator.usage)
+    else if (chunks) ctx.usage.tokens(model, { prompt: promptTokens(), completion: chunks })
+  }
   return {
+    count,
     data(data) {
       // Read to the end after [DONE] rather than stop: stopping destroys the body with an error.
       if (finished) return ''
       span?.firstChunk()
-      if (data !== '[DONE]') return accumulator.add(parseChunk(data, secrets))
-      finished = true
-      return ''
+      if (data === '[DONE]') {
+        finished = true
+        return ''
+      }
+      chunks++
+      return accumulator.add(parseChunk(data, secrets))
     },
     end() {
       if (!finished && !accumulator.finished()) {
         throw badUpstreamResponse('the stream ended before OpenAI finished it')
       }
-      recordChatUsage(ctx, model, accumulator.usage)
+      counted = true
+      const cost = recordChatUsage(ctx, model, accumulator.usage)
       span?.end(chatStreamAnswer(accumulator.streamed(), ctx.tracer?.captureContent === true))
-      return sseEvent('output', accumulator.output()) + sseEvent('done', {})
+      return sseEvent('output', withCost(accumulator.output(), cost)) + sseEvent('done', {})
     },
     fail(err) {
+      count()
       return streamFailureEvent(ctx, span, err)
     },
   }
+}
+
+/** About four characters a token: what a stream cut short before OpenAI's usage is counted with. */
+function estimatedTokens(messages: unknown): number {
+  return Math.ceil(JSON.stringify(messages ?? '').length / 4)
 }
 
 function parseChunk(data: string, apiKey: KeysInUse): Chunk {

@@ -176,8 +176,14 @@ export async function runTextGeneration(input: TextGenerationInput, ctx: TaskCon
     },
     (completion) => chatAnswer(completion, ctx.tracer?.captureContent === true),
   )
-  recordChatUsage(ctx, input.model, completion.usage)
-  return fromChatCompletion(completion)
+  const cost = recordChatUsage(ctx, input.model, completion.usage)
+  return withCost(fromChatCompletion(completion), cost)
+}
+
+/** The call's cost in dollars in its usage, where the model has a price; the stream's `output` says it too. */
+export function withCost(output: TextGenerationOutput, costUsd: number | undefined): TextGenerationOutput {
+  if (output.usage && costUsd !== undefined) output.usage['cost-usd'] = costUsd
+  return output
 }
 
 /** The shape the mapping reads; anything else from OpenAI or a compatible server is a 502, not a crash. */
@@ -199,12 +205,12 @@ export function recordChatUsage(
   ctx: TaskContext,
   model: string,
   usage: OpenAI.CompletionUsage | null | undefined,
-): void {
-  if (!usage) return
-  ctx.usage.tokens(model, {
-    prompt: countOf(usage.prompt_tokens),
-    completion: countOf(usage.completion_tokens),
-    reasoning: countOf(usage.completion_tokens_details?.reasoning_tokens),
-    cached: countOf(usage.prompt_tokens_details?.cached_tokens),
+): number | undefined {
+  // No usage is counted too: the call's cost is then unknown, not nothing.
+  return ctx.usage.tokens(model, {
+    prompt: countOf(usage?.prompt_tokens),
+    completion: countOf(usage?.completion_tokens),
+    reasoning: countOf(usage?.completion_tokens_details?.reasoning_tokens),
+    cached: countOf(usage?.prompt_tokens_details?.cached_tokens),
   })
 }

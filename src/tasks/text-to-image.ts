@@ -8,7 +8,9 @@ import type { TextToImageInput, TextToImageOutput } from '../generated/task-type
 import { imagesAnswerBytes } from '../upstream/answer-limits.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 import { refuseProblems } from './field-problems.ts'
-import { isGptImageModel } from './model-families.ts'
+import type { ImageSettings } from '../metrics/service-metrics.ts'
+import { isDallE3, isGptImageModel } from './model-families.ts'
+import { countOf } from './upstream-counts.ts'
 import type { TaskContext } from './task-context.ts'
 import { imageInputProblems, imageModelOf } from './text-to-image-checks.ts'
 import { imageAnswer, imageCall } from '../tracing/genai-attributes.ts'
@@ -56,7 +58,7 @@ const MAX_REVISED_PROMPT_HEADER_BYTES = 8 * 1024
 async function generate(input: TextToImageInput, ctx: TaskContext): Promise<GeneratedImage[]> {
   const body = toImageRequest(input)
   const span = ctx.tracer?.start(imageCall(imageModelOf(input), body, ctx.tracer.captureContent))
-  const { images } = await traceCall(
+  const { response, images } = await traceCall(
     span,
     async () => {
       const response = await ctx.upstream.postJson<OpenAI.Images.ImagesResponse>({
@@ -76,8 +78,28 @@ async function generate(input: TextToImageInput, ctx: TaskContext): Promise<Gene
     },
     ({ response }) => imageAnswer(response),
   )
-  ctx.usage.images(imageModelOf(input), images.length)
+  ctx.usage.images(imageModelOf(input), images.length, drawnWith(input, response))
   return images
+}
+
+/** The size and quality the images were drawn at (the answer says for GPT image models), and their tokens. */
+function drawnWith(input: TextToImageInput, response: OpenAI.Images.ImagesResponse): ImageSettings {
+  const model = imageModelOf(input)
+  const usage = response.usage
+  return {
+    size: stringOr(response.size, input.size ?? '1024x1024'),
+    // dall-e-3 draws `standard` unless told; dall-e-2 has one quality.
+    quality: stringOr(response.quality, input.quality ?? (isDallE3(model) ? 'standard' : undefined)),
+    tokens: usage && {
+      prompt: countOf(usage.input_tokens),
+      image: countOf(usage.input_tokens_details?.image_tokens),
+      completion: countOf(usage.output_tokens),
+    },
+  }
+}
+
+function stringOr<T extends string | undefined>(value: unknown, fallback: T): string | T {
+  return typeof value === 'string' && value !== 'auto' ? value : fallback
 }
 
 /** OpenAI's revised prompt as text the header and the JSON answer can carry: lone surrogates become U+FFFD. */

@@ -1,5 +1,7 @@
 import type { SpeechRecognitionOutput } from '../generated/task-types.ts'
+import type { TokenCounts } from '../metrics/service-metrics.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
+import { amountOf, countOf } from './upstream-counts.ts'
 
 export type Segment = NonNullable<SpeechRecognitionOutput['segments']>[number]
 type Word = NonNullable<SpeechRecognitionOutput['words']>[number]
@@ -14,7 +16,45 @@ export interface TranscriptionAnswer {
   words?: unknown
   languages?: unknown
   logprobs?: unknown
-  usage?: { type?: string; seconds?: number; input_tokens?: number; output_tokens?: number }
+  usage?: TranscriptionUsage
+}
+
+/** OpenAI's `usage`: seconds for whisper-1 and diarize, tokens for the gpt-4o transcribe models. */
+export interface TranscriptionUsage {
+  type?: string
+  seconds?: number
+  input_tokens?: number
+  output_tokens?: number
+  input_token_details?: { audio_tokens?: number; text_tokens?: number }
+}
+
+/** What the answer says the call used: seconds of audio and tokens, each where it says so. */
+export function transcriptionUsage(
+  usage: TranscriptionUsage | undefined,
+  duration?: unknown,
+): { seconds: number | undefined; tokens: TokenCounts | undefined } {
+  const seconds = amountOf(usage?.type === 'duration' ? usage.seconds : duration)
+  if (usage?.type !== 'tokens') return { seconds, tokens: undefined }
+  return {
+    seconds,
+    tokens: {
+      prompt: countOf(usage.input_tokens),
+      audio: countOf(usage.input_token_details?.audio_tokens),
+      completion: countOf(usage.output_tokens),
+    },
+  }
+}
+
+// `00:01:02,500 --> 00:01:05,120` (SRT) or `01:02.500 --> 01:05.120` (WebVTT): the last cue's end.
+const CUE_END = /-->\s*(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{3})/g
+
+/** How long subtitled audio ran, by its last cue's end; undefined for plain text. */
+export function subtitleSeconds(text: string): number | undefined {
+  let seconds: number | undefined
+  for (const [, h, m, s, ms] of text.matchAll(CUE_END)) {
+    seconds = Number(h ?? 0) * 3600 + Number(m) * 60 + Number(s) + Number(ms) / 1000
+  }
+  return seconds
 }
 
 /**

@@ -1,0 +1,251 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { BudgetExceededError, withDetails } from '../errors.ts'
+import { outageLog, type OutageLog } from '../redis/outage-log.ts'
+import { connectRedis, type WatchedRedis } from '../redis/redis-client.ts'
+import type { CallerSettings } from './callers.ts'
+import { LocalSpend, MAX_ROWS, type SpenderTotals, type SpendRecord, type SpendRow } from './local-spend.ts'
+import { periodsAt, type Periods } from './periods.ts'
+import { UNITS, type UnitCounts } from './spend-units.ts'
+
+/** Every key the ledger writes in Redis starts with this. */
+export const SPEND_NAMESPACE = 'openai-tasks-spend:'
+const NANO = 1e9
+// Kept a day past their period, so that yesterday's and last month's spend can still be read.
+const KEEP_AFTER_PERIOD_S = 86_400
+/** Records kept while Redis does not answer, replayed when it does again. */
+const MAX_UNSENT = 10_000
+
+export interface SpendLedgerOptions {
+  redisUrl: string | undefined
+  redisCommandTimeoutMs: number
+  log: FastifyBaseLogger
+}
+
+export interface UsageReport {
+  period: string
+  spenders: Map<string, SpenderTotals>
+}
+
+/**
+ * What each caller spent today and this month. With Redis, every replica's spend in one place
+ * (HINCRBY of integer nano-dollars per caller and period, keys that expire after it); without,
+ * this process's. Budgets are checked against it before a call; a Redis that does not answer
+ * lets calls pass, checked and counted locally, and what it missed is sent when it is back.
+ */
+export class SpendLedger {
+  readonly #local = new LocalSpend()
+  readonly #redis: WatchedRedis | undefined
+  readonly #outage: OutageLog | undefined
+  #unsent: Array<{ record: SpendRecord; periods: Periods }> = []
+  #current = ''
+
+  private constructor(redis: WatchedRedis | undefined, outage: OutageLog | undefined) {
+    this.#redis = redis
+    this.#outage = outage
+  }
+
+  static async open({ redisUrl, redisCommandTimeoutMs, log }: SpendLedgerOptions): Promise<SpendLedger> {
+    if (!redisUrl) return new SpendLedger(undefined, undefined)
+    const outage = outageLog(log, {
+      store: 'spend store',
+      meanwhile: 'budgets are checked and spend counted in this process only',
+      counted: 'recordsKeptLocally',
+    })
+    const redis = await connectRedis(
+      redisUrl,
+      { silenceMs: redisCommandTimeoutMs },
+      { log, outage, name: 'spend store' },
+    )
+    return new SpendLedger(redis, outage)
+  }
+
+  /** Whether the ledger is shared by the replicas (Redis) or this process's own. */
+  get shared(): boolean {
+    return this.#redis !== undefined
+  }
+
+  /** Throws ERR_BUDGET_EXCEEDED when the caller's spend of today or this month has reached its budget. */
+  async admit(caller: CallerSettings | undefined): Promise<void> {
+    const budget = caller?.budget
+    if (!caller || !budget) return
+    const periods = this.#periods()
+    const [day, month] = await this.#totals(caller.name, periods)
+    const now = Date.now()
+    if (budget.usdPerDay !== undefined && day >= budget.usdPerDay * NANO) {
+      throw exceeded(caller.name, `$${budget.usdPerDay} for UTC day ${periods.day}`, periods.dayEndsAt - now)
+    }
+    if (budget.usdPerMonth !== undefined && month >= budget.usdPerMonth * NANO) {
+      throw exceeded(caller.name, `$${budget.usdPerMonth} for UTC month ${periods.month}`, periods.monthEndsAt - now)
+    }
+  }
+
+  /** Counts one call's spend, here and (without waiting) in Redis. */
+  record(record: SpendRecord): void {
+    const periods = this.#periods()
+    this.#local.add(dayOf(periods), record)
+    this.#local.add(monthOf(periods), record)
+    if (!this.#redis) return
+    const batch = [...this.#unsent.splice(0), { record, periods }]
+    this.#send(batch).catch(() => undefined)
+  }
+
+  /** Today's and this month's spend of the spenders named, or of every spender. */
+  async report(spenders: string[] | undefined): Promise<{ day: UsageReport; month: UsageReport; shared: boolean }> {
+    const periods = this.#periods()
+    const [day, month] = await Promise.all([
+      this.#report(dayOf(periods), spenders),
+      this.#report(monthOf(periods), spenders),
+    ])
+    return { day, month, shared: day.shared && month.shared }
+  }
+
+  async close(): Promise<void> {
+    await this.#redis?.close()
+  }
+
+  #periods(): Periods {
+    const periods = periodsAt(Date.now())
+    if (periods.day !== this.#current) {
+      this.#current = periods.day
+      this.#local.keepOnly([dayOf(periods), monthOf(periods)])
+    }
+    return periods
+  }
+
+  async #totals(spender: string, periods: Periods): Promise<[number, number]> {
+    const local = (): [number, number] => [
+      this.#local.total(dayOf(periods), spender),
+      this.#local.total(monthOf(periods), spender),
+    ]
+    const connection = this.#redis
+    if (!connection || !this.#outage?.available) return local()
+    try {
+      const { redis, answered } = connection
+      const replies = await answered(
+        redis
+          .pipeline()
+          .hget(keyOf(dayOf(periods), spender), 'total')
+          .hget(keyOf(monthOf(periods), spender), 'total')
+          .exec(),
+      )
+      const totals = (replies ?? []).map(([err, value]) => {
+        if (err) throw err
+        return Number(value ?? 0)
+      })
+      this.#outage.up()
+      // Spend this process could not send yet counts too.
+      const unsent = this.#unsentTotal(spender)
+      return [(totals[0] ?? 0) + unsent, (totals[1] ?? 0) + unsent]
+    } catch (err) {
+      this.#outage.missed(err as Error)
+      return local()
+    }
+  }
+
+  async #send(batch: Array<{ record: SpendRecord; periods: Periods }>): Promise<void> {
+    const { redis, answered } = this.#redis!
+    const pipeline = redis.pipeline()
+    for (const { record, periods } of batch) {
+      writeRecord(pipeline, dayOf(periods), periods.dayEndsAt, record)
+      writeRecord(pipeline, monthOf(periods), periods.monthEndsAt, record)
+    }
+    try {
+      const replies = await answered(pipeline.exec())
+      const failed = replies?.find(([err]) => err)
+      if (failed) throw failed[0]
+      this.#outage!.up()
+    } catch (err) {
+      this.#outage!.missed(err as Error)
+      // Replayed with the next record that reaches Redis; the oldest go first when too many wait.
+      this.#unsent = [...batch, ...this.#unsent].slice(0, MAX_UNSENT)
+    }
+  }
+
+  #unsentTotal(spender: string): number {
+    let total = 0
+    for (const { record } of this.#unsent) if (record.spender === spender) total += record.nanoUsd ?? 0
+    return total
+  }
+
+  async #report(period: string, spenders: string[] | undefined): Promise<UsageReport & { shared: boolean }> {
+    const connection = this.#redis
+    const local = { period, spenders: this.#local.report(period, spenders), shared: false }
+    if (!connection) return local
+    try {
+      const { redis, answered } = connection
+      const names = spenders ?? (await answered(redis.smembers(`${SPEND_NAMESPACE}${period}`))).slice(0, 10_000)
+      const pipeline = redis.pipeline()
+      for (const name of names) pipeline.hgetall(keyOf(period, name))
+      const replies = names.length ? await answered(pipeline.exec()) : []
+      const out = new Map<string, SpenderTotals>()
+      names.forEach((name, i) => {
+        const [err, hash] = replies?.[i] ?? [null, {}]
+        if (err) throw err
+        out.set(name, totalsOf(hash as Record<string, string>))
+      })
+      this.#outage!.up()
+      return { period, spenders: out, shared: true }
+    } catch (err) {
+      this.#outage!.missed(err as Error)
+      return local
+    }
+  }
+}
+
+function exceeded(caller: string, what: string, msLeft: number): Error {
+  const seconds = Math.max(1, Math.ceil(msLeft / 1000))
+  return withDetails(new BudgetExceededError(caller, `${what} spent`), [], { retryAfterSeconds: seconds })
+}
+
+const dayOf = (p: Periods) => `day:${p.day}`
+const monthOf = (p: Periods) => `month:${p.month}`
+const keyOf = (period: string, spender: string) => `${SPEND_NAMESPACE}${period}:${spender}`
+// `|` separates a field's parts; a model ID never needs one.
+const fieldModel = (model: string) => model.replaceAll('|', '_')
+
+type Pipeline = ReturnType<WatchedRedis['redis']['pipeline']>
+
+function writeRecord(pipeline: Pipeline, period: string, endsAt: number, record: SpendRecord): void {
+  const key = keyOf(period, record.spender)
+  const row = `${record.task}|${fieldModel(record.model)}|`
+  const expireAt = Math.ceil(endsAt / 1000) + KEEP_AFTER_PERIOD_S
+  pipeline.hincrby(key, `${row}calls`, 1)
+  if (record.nanoUsd === undefined) pipeline.hincrby(key, `${row}unpriced`, 1)
+  else {
+    pipeline.hincrby(key, 'total', record.nanoUsd)
+    pipeline.hincrby(key, `${row}nano_usd`, record.nanoUsd)
+  }
+  for (const [unit, value] of Object.entries(record.units)) {
+    if (Number.isInteger(value)) pipeline.hincrby(key, row + unit, value)
+    else pipeline.hincrbyfloat(key, row + unit, value)
+  }
+  pipeline.expireat(key, expireAt)
+  pipeline.sadd(`${SPEND_NAMESPACE}${period}`, record.spender)
+  pipeline.expireat(`${SPEND_NAMESPACE}${period}`, expireAt)
+}
+
+/** A spender's hash read back as rows. */
+function totalsOf(hash: Record<string, string>): SpenderTotals {
+  const rows = new Map<string, SpendRow>()
+  for (const [field, text] of Object.entries(hash)) {
+    const at = field.lastIndexOf('|')
+    const first = field.indexOf('|')
+    if (at < 0 || first === at) continue
+    const task = field.slice(0, first)
+    const model = field.slice(first + 1, at)
+    const name = field.slice(at + 1)
+    const key = `${task}|${model}`
+    let row = rows.get(key)
+    if (!row) {
+      if (rows.size >= MAX_ROWS) continue
+      row = { task, model, calls: 0, unpricedCalls: 0, nanoUsd: 0, units: {} }
+      rows.set(key, row)
+    }
+    const value = Number(text)
+    if (name === 'calls') row.calls = value
+    else if (name === 'unpriced') row.unpricedCalls = value
+    else if (name === 'nano_usd') row.nanoUsd = value
+    else if ((UNITS as readonly string[]).includes(name)) (row.units as UnitCounts)[name as keyof UnitCounts] = value
+  }
+  return { nanoUsd: Number(hash.total ?? 0), rows: [...rows.values()] }
+}
