@@ -201,7 +201,7 @@ export const ServiceUnauthorizedError = defineError(
   'This service needs "Authorization: Bearer <service token>"',
 )
 export const RateLimitedError = defineError('ERR_RATE_LIMITED', 'Too many requests: %s')
-export const BudgetExceededError = defineError('ERR_BUDGET_EXCEEDED', 'Caller "%s" has reached its budget: %s')
+export const BudgetExceededError = defineError('ERR_BUDGET_EXCEEDED', 'Caller "%s" has spent its budget of %s')
 export const NotAcceptableError = defineError('ERR_NOT_ACCEPTABLE', 'Cannot answer in the requested media type: %s')
 export const MediaTooLargeError = defineError('ERR_MEDIA_TOO_LARGE', 'The media is too large: %s')
 export const MalformedMultipartError = defineError(

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { BudgetExceededError, withDetails } from '../errors.ts'
+import { BudgetExceededError } from '../errors.ts'
 import { outageLog, type OutageLog } from '../redis/outage-log.ts'
 import { connectRedis, type WatchedRedis } from '../redis/redis-client.ts'
 import type { CallerSettings } from './callers.ts'
@@ -194,7 +194,7 @@ export class SpendLedger {
 
 function exceeded(caller: string, what: string, msLeft: number): Error {
   const seconds = Math.max(1, Math.ceil(msLeft / 1000))
-  return withDetails(new BudgetExceededError(caller, `${what} spent`), [], { retryAfterSeconds: seconds })
+  return Object.assign(new BudgetExceededError(caller, what), { retryAfterSeconds: seconds })
 }
 
 const dayOf = (p: Periods) => `day:${p.day}`
