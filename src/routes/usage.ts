@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { answerHeaders, errorResponses, type ResponseOptions } from '../openapi/responses.ts'
 import type { SecurityRequirement } from '../openapi/security.ts'
-import { usdText } from '../spend/call-cost.ts'
+import { usdNumber } from '../spend/call-cost.ts'
 import { ANONYMOUS, type CallerSettings } from '../spend/callers.ts'
 import type { SpenderTotals, SpendRow } from '../spend/local-spend.ts'
 import type { SpendLedger } from '../spend/spend-ledger.ts'
@@ -129,7 +129,7 @@ export function registerUsageRoute(
 function spent(totals: SpenderTotals | undefined) {
   const rows = totals?.rows ?? []
   return {
-    'cost-usd': dollars(totals?.nanoUsd ?? 0),
+    'cost-usd': usdNumber(totals?.nanoUsd ?? 0),
     calls: rows.reduce((n, row) => n + row.calls, 0),
     'unpriced-calls': rows.reduce((n, row) => n + row.unpricedCalls, 0),
     'by-model': rows.map((row: SpendRow) => ({
@@ -137,13 +137,8 @@ function spent(totals: SpenderTotals | undefined) {
       model: row.model,
       calls: row.calls,
       'unpriced-calls': row.unpricedCalls,
-      'cost-usd': dollars(row.nanoUsd),
+      'cost-usd': usdNumber(row.nanoUsd),
       usage: row.units,
     })),
   }
-}
-
-/** Nano-dollars as a JSON number of dollars, exact to the nano-dollar as the header's text. */
-function dollars(nanoUsd: number): number {
-  return Number(usdText(nanoUsd))
 }

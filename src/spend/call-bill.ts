@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { TaskName } from '../generated/task-types.ts'
 import type { ImageSettings, SpendObserver, TokenCounts, UsageRecorder } from '../metrics/service-metrics.ts'
-import { costOf, emptyUsage, usdText, type MeasuredUsage } from './call-cost.ts'
+import { costOf, emptyUsage, usdNumber, usdText, type MeasuredUsage } from './call-cost.ts'
 import type { PriceTable } from './price-table.ts'
 import type { SpendLedger } from './spend-ledger.ts'
 import { unitsOf } from './spend-units.ts'
@@ -38,19 +38,9 @@ export class CallBill implements UsageRecorder {
     return this.#spender
   }
 
-  /** What the request cost so far in nano-dollars; undefined once a call's cost is unknown. */
-  get nanoUsd(): number | undefined {
-    return this.#unknown ? undefined : this.#nanoUsd
-  }
-
   /** The cost as the header and the log show it: dollars, or `unknown`. */
   get costText(): string {
     return this.#unknown ? 'unknown' : usdText(this.#nanoUsd)
-  }
-
-  /** The cost in dollars as a JSON number, undefined when unknown. */
-  get costUsd(): number | undefined {
-    return this.#unknown ? undefined : this.#nanoUsd / 1e9
   }
 
   /** Returns the call's cost in dollars, undefined when unknown. */
@@ -61,7 +51,7 @@ export class CallBill implements UsageRecorder {
         ? 'the answer does not say how many tokens it used'
         : undefined
     const nanoUsd = this.#charge(model, withTokens(emptyUsage(), counts), unmeasured)
-    return nanoUsd === undefined ? undefined : nanoUsd / 1e9
+    return nanoUsd === undefined ? undefined : usdNumber(nanoUsd)
   }
 
   speechCharacters(model: string, characters: number, tokens?: TokenCounts): void {

@@ -111,6 +111,11 @@ function sum(parts: Array<number | undefined>): number | undefined {
   return total
 }
 
+/** Nano-dollars as a JSON number of dollars, exact to the nano-dollar as the header's text. */
+export function usdNumber(nanoUsd: number): number {
+  return Number(usdText(nanoUsd))
+}
+
 /** Nano-dollars as the decimal dollars a header or a JSON answer shows: `0.000123`. */
 export function usdText(nanoUsd: number): string {
   const whole = Math.floor(nanoUsd / NANO)

@@ -59,11 +59,6 @@ export class SpendLedger {
     return new SpendLedger(redis, outage)
   }
 
-  /** Whether the ledger is shared by the replicas (Redis) or this process's own. */
-  get shared(): boolean {
-    return this.#redis !== undefined
-  }
-
   /** Throws ERR_BUDGET_EXCEEDED when the caller's spend of today or this month has reached its budget. */
   async admit(caller: CallerSettings | undefined): Promise<void> {
     const budget = caller?.budget
