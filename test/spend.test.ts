@@ -273,6 +273,7 @@ ${PRICES}`
   assert.equal(blocked.res.status, 429)
   assert.equal(blocked.body.error.code, 'ERR_BUDGET_EXCEEDED')
   assert.match(blocked.body.error.message, /month/)
+  assert.equal(blocked.res.headers.get('x-openai-tasks-cost-usd'), '0', 'a refusal says it cost nothing')
   assert.equal(upstream.requests.length, 0, 'nothing reached OpenAI')
 
   const first = await call(base, 'text-generation', { model: 'gpt-4o-mini', prompt: 'hi' }, 'token-of-the-small-one')

@@ -4,6 +4,9 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { TEST_API_KEY } from './support/app.ts'
 import { startFakeOpenAI, type FakeOpenAI } from './support/fake-openai/index.ts'
@@ -125,6 +128,11 @@ test("a call continues the caller's trace: SERVER → GenAI CLIENT → HTTP, wit
   assert.equal(request.name, 'POST /v1/tasks/text-generation')
   assert.equal(request.attributes['http.route'], '/v1/tasks/text-generation')
   assert.equal(request.attributes['http.response.status_code'], 200)
+  assert.equal(request.attributes['openai_tasks.caller'], 'anonymous', 'no service tokens: the caller is anonymous')
+  const cost = Number(res.headers.get('x-openai-tasks-cost-usd'))
+  assert.ok(cost > 0, 'gpt-4o-mini has a price')
+  assert.equal(request.attributes['openai_tasks.cost_usd'], cost, "the request's span says what the header says")
+  assert.equal(request.attributes['openai_tasks.cost_unknown'], undefined)
 
   const call = only(childrenOf(spans, request), isGenAi, 'GenAI')
   assert.equal(call.name, 'chat gpt-4o-mini')
@@ -140,6 +148,7 @@ test("a call continues the caller's trace: SERVER → GenAI CLIENT → HTTP, wit
       'server.port': Number(new URL(origin).port),
       // The environment's one upstream is the deployment named default.
       'openai_tasks.deployment': 'default',
+      'openai_tasks.caller': 'anonymous',
       'gen_ai.request.model': 'gpt-4o-mini',
       'gen_ai.request.temperature': 0.3,
       'gen_ai.request.top_p': 0.9,
@@ -200,6 +209,8 @@ test("a streamed answer's span ends with the stream, with its token counts; a ha
   const output = JSON.parse(/event: output\ndata: (.*)\n/.exec(text)![1]!) as { usage: Record<string, number> }
   const spans = await receiver.waitForSpans((s) => s.traceId === caller.traceId, 3)
   const call = only(spans, isGenAi, 'GenAI')
+  assert.ok(output.usage['cost-usd']! > 0)
+  assert.equal(call.attributes['openai_tasks.cost_usd'], output.usage['cost-usd'], "the stream's cost, on its span")
   const http = only(childrenOf(spans, call), isHttp, 'HTTP')
   assert.equal(call.name, 'chat gpt-4o')
   assert.equal(call.attributes['gen_ai.request.stream'], true)
@@ -413,6 +424,37 @@ test("every task's call is named for its operation and model", async (t) => {
     assert.equal(attributes['gen_ai.provider.name'], 'openai')
     assert.equal(attributes['gen_ai.input.messages'], undefined)
   }
+})
+
+test('a named caller is on the request span and each GenAI span; a model without a price makes the cost unknown', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tracing-callers-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const token = 'pipeline-a-token-0123456789'
+  writeFileSync(join(dir, 'config.yaml'), `callers:\n  - { name: pipeline-a, token: ${token} }\n`)
+  const { receiver, server } = await tracedService(t, { CONFIG_FILE: join(dir, 'config.yaml') })
+  const headers = { authorization: `Bearer ${token}` }
+  const spansOf = async (body: unknown) => {
+    const { res, trace } = await postInTrace(server, '/v1/tasks/text-generation', body, headers)
+    assert.equal(res.status, 200)
+    await res.arrayBuffer()
+    const spans = await receiver.waitForSpans((s) => s.traceId === trace.traceId, 3)
+    return {
+      header: res.headers.get('x-openai-tasks-cost-usd'),
+      request: only(spans, isServer, 'SERVER'),
+      call: only(spans, isGenAi, 'GenAI'),
+    }
+  }
+
+  const priced = await spansOf({ model: 'gpt-4o-mini', prompt: 'priced' })
+  assert.equal(priced.request.attributes['openai_tasks.caller'], 'pipeline-a')
+  assert.equal(priced.call.attributes['openai_tasks.caller'], 'pipeline-a')
+  assert.equal(priced.request.attributes['openai_tasks.cost_usd'], Number(priced.header))
+
+  const unpriced = await spansOf({ model: 'a-model-without-a-price', prompt: 'unpriced' })
+  assert.equal(unpriced.header, 'unknown')
+  assert.equal(unpriced.request.attributes['openai_tasks.caller'], 'pipeline-a')
+  assert.equal(unpriced.call.attributes['openai_tasks.caller'], 'pipeline-a')
+  assert.equal(unpriced.request.attributes['openai_tasks.cost_unknown'], true)
 })
 
 test("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true records the chat's input and output messages", async (t) => {

@@ -25,7 +25,7 @@ const DEPLOYMENT_HEADERS: Headers = {
     pattern: '^(?:\\d+(?:\\.\\d{1,9})?|unknown)$',
     description:
       "What the request's OpenAI calls cost in US dollars at the service's prices (`0` for a cache hit), " +
-      'or `unknown` when a model has no price; on JSON and media answers (docs/spend.md).',
+      'or `unknown` when a model has no price; on JSON and media answers and on errors after the route began (docs/spend.md).',
   },
 }
 

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { toErrorResponse, type AnyError } from '../error-response.ts'
 import { repeatedKind, type LogSummary } from '../log-summary.ts'
 import { DEPLOYMENT_HEADER } from '../routing/deployment-header.ts'
+import { COST_HEADER } from '../spend/call-bill.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -39,6 +40,8 @@ async function errorHandler(fastify: FastifyInstance, { logSummary }: ErrorHandl
     if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds))
     // An error a deployment answered (or failed with) names it, as its answers do.
     if (typeof error.deployment === 'string') reply.header(DEPLOYMENT_HEADER, error.deployment)
+    // What the calls made before the failure cost (0 for a refusal): spend is counted either way.
+    if (request.bill) reply.header(COST_HEADER, request.bill.costText)
     reply.code(status).send(body)
   })
 }

@@ -8,11 +8,11 @@ import { documentedBatchOperation } from '../openapi/task-operations.ts'
 import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
 import { compileBodyCheck } from '../schemas/body-validator.ts'
 import type { BatchRunner, TaskInput, TaskOutput, TaskRunner } from '../tasks/task-context.ts'
+import { COST_HEADER } from '../spend/call-bill.ts'
 import { outputsJson, RawJson } from '../tasks/raw-json.ts'
 import {
   assertCallerMayUse,
   assertModelAllowed,
-  COST_HEADER,
   modelByDefault,
   sendAsIs,
   taskContextFactory,

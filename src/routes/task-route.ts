@@ -17,7 +17,7 @@ import type { TaskContext, TaskInput, TaskModule } from '../tasks/task-context.t
 import type { ServiceMetrics } from '../metrics/service-metrics.ts'
 import type { CallTracer } from '../tracing/model-call.ts'
 import type { OpenAIUpstream } from '../upstream/openai-upstream.ts'
-import type { CallBill } from '../spend/call-bill.ts'
+import { COST_HEADER, type CallBill } from '../spend/call-bill.ts'
 import { spenderOf, type CallerSettings } from '../spend/callers.ts'
 import type { Spend } from '../spend/spend.ts'
 
@@ -32,9 +32,6 @@ export interface TaskRouteDeps {
   cache?: TaskCache | undefined
   spend: Spend
 }
-
-/** The answer header with what the request's OpenAI calls cost, in US dollars (or `unknown`). */
-export const COST_HEADER = 'x-openai-tasks-cost-usd'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -141,6 +138,9 @@ export function taskContextFactory(
     const credentials = resolveCredentials(config, request.headers, upstream.hasServerKeys)
     const usage = billFor(spenderOf(request.caller, credentials))
     request.bill = usage
+    // Traced: the request's span and each GenAI span name the caller; the request's span says the cost.
+    const traced = tracer?.forCaller(usage.spender)
+    if (tracer) usage.traceOn(tracer.annotator())
     return {
       upstream,
       credentials,
@@ -151,13 +151,13 @@ export function taskContextFactory(
       settings,
       uploads: request.uploads ?? {},
       usage,
-      tracer,
+      tracer: traced,
       cache: cached?.forRequest(def.name, {
         tokenId: tokensOn ? request.clientId : undefined,
         credentials,
         cacheControl: request.headers['cache-control'],
         status: cacheStatusHeader(reply),
-        tracer,
+        tracer: traced,
       }),
     }
   }

@@ -3,8 +3,12 @@ import type { TaskName } from '../generated/task-types.ts'
 import type { ImageSettings, SpendObserver, TokenCounts, UsageRecorder } from '../metrics/service-metrics.ts'
 import { costOf, emptyUsage, usdNumber, usdText, type MeasuredUsage } from './call-cost.ts'
 import type { PriceTable } from './price-table.ts'
+import type { Attributes } from '../tracing/model-call.ts'
 import type { SpendLedger } from './spend-ledger.ts'
 import { unitsOf } from './spend-units.ts'
+
+/** The answer's header saying what the request's OpenAI calls cost. */
+export const COST_HEADER = 'x-openai-tasks-cost-usd'
 
 /** What a bill needs from the app: prices, where spend is counted, and whom to warn once. */
 export interface BillingDeps {
@@ -26,6 +30,7 @@ export class CallBill implements UsageRecorder {
   readonly #deps: BillingDeps
   #nanoUsd = 0
   #unknown = false
+  #note: ((attributes: Attributes) => void) | undefined
 
   constructor(task: TaskName, spender: string, usage: UsageRecorder, deps: BillingDeps) {
     this.#task = task
@@ -36,6 +41,12 @@ export class CallBill implements UsageRecorder {
 
   get spender(): string {
     return this.#spender
+  }
+
+  /** Names the caller on the request's span now, and its cost there after each call. */
+  traceOn(note: (attributes: Attributes) => void): void {
+    this.#note = note
+    note({ 'openai_tasks.caller': this.#spender, 'openai_tasks.cost_usd': 0 })
   }
 
   /** The cost as the header and the log show it: dollars, or `unknown`. */
@@ -61,12 +72,14 @@ export class CallBill implements UsageRecorder {
     this.#charge(model, usage)
   }
 
-  audioInput(model: string, bytes: number, seconds?: number, tokens?: TokenCounts): void {
+  /** Returns the call's cost in dollars, undefined when unknown. */
+  audioInput(model: string, bytes: number, seconds?: number, tokens?: TokenCounts): number | undefined {
     this.#usage.audioInput(model, bytes, seconds, tokens)
     const usage = withTokens(emptyUsage(), tokens)
     usage.audioSeconds = seconds ?? 0
     const measured = seconds !== undefined || (tokens && (tokens.prompt || tokens.completion))
-    this.#charge(model, usage, measured ? undefined : 'the answer does not say how long the audio was')
+    const nanoUsd = this.#charge(model, usage, measured ? undefined : 'the answer does not say how long the audio was')
+    return nanoUsd === undefined ? undefined : usdNumber(nanoUsd)
   }
 
   images(model: string, count: number, settings?: ImageSettings): void {
@@ -89,6 +102,11 @@ export class CallBill implements UsageRecorder {
     } else {
       this.#nanoUsd += nanoUsd
     }
+    // The known part in dollars; a call without a price marks the whole cost unknown.
+    this.#note?.({
+      'openai_tasks.cost_usd': usdNumber(this.#nanoUsd),
+      'openai_tasks.cost_unknown': this.#unknown || undefined,
+    })
     const units = unitsOf(usage)
     this.#deps.observe(this.#spender, model, units, nanoUsd)
     this.#deps.ledger.record({ spender: this.#spender, task: this.#task, model, nanoUsd, units })

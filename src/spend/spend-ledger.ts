@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
+import type { Result } from 'ioredis'
 import { BudgetExceededError } from '../errors.ts'
 import { outageLog, type OutageLog } from '../redis/outage-log.ts'
 import { connectRedis, type WatchedRedis } from '../redis/redis-client.ts'
@@ -12,8 +14,45 @@ export const SPEND_NAMESPACE = 'openai-tasks-spend:'
 const NANO = 1e9
 // Kept a day past their period, so that yesterday's and last month's spend can still be read.
 const KEEP_AFTER_PERIOD_S = 86_400
-/** Records kept while Redis does not answer, replayed when it does again. */
+/** Records kept while Redis does not answer, sent when it does again. */
 const MAX_UNSENT = 10_000
+/** Records sent to Redis in one round trip at most. */
+const SEND_AT_ONCE = 500
+// A record's mark outlives any replay of it: a command Redis ran late ran when Redis came back.
+const RECORD_MARK_TTL_S = 3_600
+/** How often a Redis known to be out is asked whether it is back. */
+const PROBE_EVERY_MS = 1_000
+
+// Applies one record at most once: a replay of a record whose reply was lost finds its mark.
+// KEYS: mark, day hash, month hash, day spenders, month spenders; ARGV: mark TTL, day and month
+// expiry, spender, then field and increment pairs (an increment with a `.` is a float).
+const RECORD_SPEND_LUA = `
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+for i = 5, #ARGV, 2 do
+  local command = string.find(ARGV[i + 1], '.', 1, true) and 'HINCRBYFLOAT' or 'HINCRBY'
+  redis.call(command, KEYS[2], ARGV[i], ARGV[i + 1])
+  redis.call(command, KEYS[3], ARGV[i], ARGV[i + 1])
+end
+for period = 0, 1 do
+  redis.call('EXPIREAT', KEYS[2 + period], ARGV[2 + period])
+  redis.call('SADD', KEYS[4 + period], ARGV[4])
+  redis.call('EXPIREAT', KEYS[4 + period], ARGV[2 + period])
+end
+return 1
+`
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    recordSpend(...keysThenArgs: Array<string | number>): Result<number, Context>
+  }
+}
+
+interface UnsentRecord {
+  /** Unique to the record, the same on every attempt to send it. */
+  id: string
+  record: SpendRecord
+  periods: Periods
+}
 
 export interface SpendLedgerOptions {
   redisUrl: string | undefined
@@ -30,18 +69,27 @@ export interface UsageReport {
  * What each caller spent today and this month. With Redis, every replica's spend in one place
  * (HINCRBY of integer nano-dollars per caller and period, keys that expire after it); without,
  * this process's. Budgets are checked against it before a call; a Redis that does not answer
- * lets calls pass, checked and counted locally, and what it missed is sent when it is back.
+ * lets calls pass, checked and counted locally, and what it missed is sent, each record once,
+ * as soon as it answers again.
  */
 export class SpendLedger {
   readonly #local = new LocalSpend()
   readonly #redis: WatchedRedis | undefined
   readonly #outage: OutageLog | undefined
-  #unsent: Array<{ record: SpendRecord; periods: Periods }> = []
+  /** Counted here, not yet known to be in Redis, oldest first. */
+  #unsent: UnsentRecord[] = []
+  readonly #idPrefix = randomUUID()
+  #recorded = 0
+  #flushing = false
+  #probe: NodeJS.Timeout | undefined
   #current = ''
 
   private constructor(redis: WatchedRedis | undefined, outage: OutageLog | undefined) {
     this.#redis = redis
     this.#outage = outage
+    if (!redis) return
+    redis.redis.defineCommand('recordSpend', { numberOfKeys: 5, lua: RECORD_SPEND_LUA })
+    redis.redis.on('ready', () => this.#flush())
   }
 
   static async open({ redisUrl, redisCommandTimeoutMs, log }: SpendLedgerOptions): Promise<SpendLedger> {
@@ -80,8 +128,15 @@ export class SpendLedger {
     this.#local.add(dayOf(periods), record)
     this.#local.add(monthOf(periods), record)
     if (!this.#redis) return
-    const batch = [...this.#unsent.splice(0), { record, periods }]
-    this.#send(batch).catch(() => undefined)
+    // Beyond this many, an outage's records are counted in this process only.
+    if (this.#unsent.length >= MAX_UNSENT) return this.#outage!.missed(new Error('too many records unsent'))
+    const unsent = { id: `${this.#idPrefix}:${this.#recorded++}`, record, periods }
+    // Sent at once, so that the next call's check (on any replica) sees it.
+    if (this.#outage!.available) this.#send([unsent]).catch(() => undefined)
+    else {
+      this.#unsent.push(unsent)
+      this.#probeSoon()
+    }
   }
 
   /** Today's and this month's spend of the spenders named, or of every spender. */
@@ -95,6 +150,7 @@ export class SpendLedger {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#probe)
     await this.#redis?.close()
   }
 
@@ -127,7 +183,7 @@ export class SpendLedger {
         if (err) throw err
         return Number(value ?? 0)
       })
-      this.#outage.up()
+      this.#heard()
       // Spend this process could not send yet counts too.
       const unsent = this.#unsentTotal(spender)
       return [(totals[0] ?? 0) + unsent, (totals[1] ?? 0) + unsent]
@@ -137,23 +193,53 @@ export class SpendLedger {
     }
   }
 
-  async #send(batch: Array<{ record: SpendRecord; periods: Periods }>): Promise<void> {
+  /** Sends what waited for Redis, a round trip at a time, until none is left or Redis fails one. */
+  #flush(): void {
+    if (this.#flushing || !this.#unsent.length) return
+    this.#flushing = true
+    const next = (): Promise<void> => {
+      const batch = this.#unsent.splice(0, SEND_AT_ONCE)
+      return batch.length ? this.#send(batch).then(next) : Promise.resolve()
+    }
+    next()
+      .catch(() => undefined)
+      .finally(() => (this.#flushing = false))
+  }
+
+  async #send(batch: UnsentRecord[]): Promise<void> {
     const { redis, answered } = this.#redis!
     const pipeline = redis.pipeline()
-    for (const { record, periods } of batch) {
-      writeRecord(pipeline, dayOf(periods), periods.dayEndsAt, record)
-      writeRecord(pipeline, monthOf(periods), periods.monthEndsAt, record)
-    }
+    for (const unsent of batch) pipeline.recordSpend(...recordArguments(unsent))
     try {
       const replies = await answered(pipeline.exec())
       const failed = replies?.find(([err]) => err)
       if (failed) throw failed[0]
-      this.#outage!.up()
     } catch (err) {
+      // Kept, and sent again with the same marks: a record Redis ran anyway is not counted twice.
+      this.#unsent.unshift(...batch.slice(0, Math.max(0, MAX_UNSENT - this.#unsent.length)))
       this.#outage!.missed(err as Error)
-      // Replayed with the next record that reaches Redis; the oldest go first when too many wait.
-      this.#unsent = [...batch, ...this.#unsent].slice(0, MAX_UNSENT)
+      this.#probeSoon()
+      throw err
     }
+    this.#heard()
+  }
+
+  /** Redis answered: the outage, if there was one, is over, and what waited can go. */
+  #heard(): void {
+    this.#outage!.up()
+    this.#flush()
+  }
+
+  #probeSoon(): void {
+    if (this.#probe) return
+    this.#probe = setTimeout(() => {
+      this.#probe = undefined
+      const { redis, answered } = this.#redis!
+      answered(redis.ping()).then(
+        () => this.#heard(),
+        () => this.#probeSoon(),
+      )
+    }, PROBE_EVERY_MS).unref()
   }
 
   #unsentTotal(spender: string): number {
@@ -178,7 +264,7 @@ export class SpendLedger {
         if (err) throw err
         out.set(name, totalsOf(hash as Record<string, string>))
       })
-      this.#outage!.up()
+      this.#heard()
       return { period, spenders: out, shared: true }
     } catch (err) {
       this.#outage!.missed(err as Error)
@@ -198,25 +284,30 @@ const keyOf = (period: string, spender: string) => `${SPEND_NAMESPACE}${period}:
 // `|` separates a field's parts; a model ID never needs one.
 const fieldModel = (model: string) => model.replaceAll('|', '_')
 
-type Pipeline = ReturnType<WatchedRedis['redis']['pipeline']>
-
-function writeRecord(pipeline: Pipeline, period: string, endsAt: number, record: SpendRecord): void {
-  const key = keyOf(period, record.spender)
+/** The keys and arguments of RECORD_SPEND_LUA for one record. */
+function recordArguments({ id, record, periods }: UnsentRecord): Array<string | number> {
+  const day = dayOf(periods)
+  const month = monthOf(periods)
   const row = `${record.task}|${fieldModel(record.model)}|`
-  const expireAt = Math.ceil(endsAt / 1000) + KEEP_AFTER_PERIOD_S
-  pipeline.hincrby(key, `${row}calls`, 1)
-  if (record.nanoUsd === undefined) pipeline.hincrby(key, `${row}unpriced`, 1)
-  else {
-    pipeline.hincrby(key, 'total', record.nanoUsd)
-    pipeline.hincrby(key, `${row}nano_usd`, record.nanoUsd)
-  }
+  const increments: Array<string | number> = [`${row}calls`, 1]
+  if (record.nanoUsd === undefined) increments.push(`${row}unpriced`, 1)
+  else increments.push('total', record.nanoUsd, `${row}nano_usd`, record.nanoUsd)
   for (const [unit, value] of Object.entries(record.units)) {
-    if (Number.isInteger(value)) pipeline.hincrby(key, row + unit, value)
-    else pipeline.hincrbyfloat(key, row + unit, value)
+    increments.push(row + unit, Number.isInteger(value) ? value : value.toFixed(6))
   }
-  pipeline.expireat(key, expireAt)
-  pipeline.sadd(`${SPEND_NAMESPACE}${period}`, record.spender)
-  pipeline.expireat(`${SPEND_NAMESPACE}${period}`, expireAt)
+  const expiry = (endsAt: number) => Math.ceil(endsAt / 1000) + KEEP_AFTER_PERIOD_S
+  return [
+    `${SPEND_NAMESPACE}record:${id}`,
+    keyOf(day, record.spender),
+    keyOf(month, record.spender),
+    `${SPEND_NAMESPACE}${day}`,
+    `${SPEND_NAMESPACE}${month}`,
+    RECORD_MARK_TTL_S,
+    expiry(periods.dayEndsAt),
+    expiry(periods.monthEndsAt),
+    record.spender,
+    ...increments,
+  ]
 }
 
 /** A spender's hash read back as rows. */

@@ -74,8 +74,12 @@ function transcriptionRelay(
     const output = fromJsonAnswer({ ...done, ...(segments.length && { segments }) })
     finished = true
     const { seconds, tokens } = transcriptionUsage(done.usage)
-    ctx.usage.audioInput(model, audioBytes, seconds, tokens)
-    span?.end(transcriptionAnswer({ text: output.text, usage: done.usage }, ctx.tracer?.captureContent === true))
+    const cost = ctx.usage.audioInput(model, audioBytes, seconds, tokens)
+    span?.end({
+      ...transcriptionAnswer({ text: output.text, usage: done.usage }, ctx.tracer?.captureContent === true),
+      // The request's span has ended when a stream starts: its call's span says what it cost.
+      'openai_tasks.cost_usd': cost,
+    })
     return sseEvent('output', output) + sseEvent('done', {})
   }
   return {

@@ -242,7 +242,11 @@ function chatRelay(
       }
       counted = true
       const cost = recordChatUsage(ctx, model, accumulator.usage)
-      span?.end(chatStreamAnswer(accumulator.streamed(), ctx.tracer?.captureContent === true))
+      span?.end({
+        ...chatStreamAnswer(accumulator.streamed(), ctx.tracer?.captureContent === true),
+        // The request's span has ended when a stream starts: its call's span says what it cost.
+        'openai_tasks.cost_usd': cost,
+      })
       return sseEvent('output', withCost(accumulator.output(), cost)) + sseEvent('done', {})
     },
     fail(err) {

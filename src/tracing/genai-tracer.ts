@@ -40,12 +40,12 @@ export class GenAiTracer implements CallTracer {
   readonly #common: Attributes
   readonly #links: Link[] | undefined
 
-  constructor(tracer: Tracer, options: GenAiTracerOptions, links?: Link[]) {
+  constructor(tracer: Tracer, options: GenAiTracerOptions, links?: Link[], common?: Attributes) {
     this.#tracer = tracer
     this.#options = options
     this.captureContent = options.captureContent
     const url = new URL(options.upstreamBaseUrl)
-    this.#common = {
+    this.#common = common ?? {
       'gen_ai.provider.name': 'openai',
       'server.address': url.hostname,
       'server.port': Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
@@ -76,13 +76,22 @@ export class GenAiTracer implements CallTracer {
     trace.getActiveSpan()?.setAttributes(attributes as Record<string, string | number | boolean>)
   }
 
+  annotator(): (attributes: Attributes) => void {
+    const span = trace.getActiveSpan()
+    return (attributes) => span?.setAttributes(attributes as Record<string, string | number | boolean>)
+  }
+
+  forCaller(caller: string): GenAiTracer {
+    return new GenAiTracer(this.#tracer, this.#options, this.#links, { ...this.#common, 'openai_tasks.caller': caller })
+  }
+
   batch(indexes: number[]): BatchTrace {
     return new BatchItems(this.#tracer, this, indexes)
   }
 
   /** The same tracer, its spans linked to `links`. */
   linkedTo(links: Link[]): GenAiTracer {
-    return new GenAiTracer(this.#tracer, this.#options, links)
+    return new GenAiTracer(this.#tracer, this.#options, links, this.#common)
   }
 }
 

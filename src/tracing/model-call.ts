@@ -55,6 +55,10 @@ export interface CallTracer {
   start(call: ModelCall): ModelCallSpan
   /** Adds attributes to the active span: the request's (what the cache did, say). */
   annotate(attributes: Attributes): void
+  /** Adds attributes to the span active now, whenever called later (a stream's end, say). */
+  annotator(): (attributes: Attributes) => void
+  /** The same tracer, its GenAI spans naming the caller (`openai_tasks.caller`). */
+  forCaller(caller: string): CallTracer
   /** Spans for the items of a batch, `indexes` being their places in the request. */
   batch(indexes: number[]): BatchTrace
 }
