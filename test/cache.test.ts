@@ -84,7 +84,7 @@ test('the second identical call reaches OpenAI 0 times and answers the same vect
 
   // Not cached yet: the other tasks, which carry no Cache-Status.
   for (let i = 0; i < 2; i++) {
-    const res = await post(served.base, '/v1/tasks/text-generation', { model: 'gpt-4o-mini', prompt: 'hi' })
+    const res = await post(served.base, '/v1/tasks/text-to-image', { prompt: 'a red circle', size: '256x256' })
     assert.equal(res.status, 200)
     assert.equal(res.cacheStatus, null)
   }

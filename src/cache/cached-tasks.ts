@@ -1,7 +1,19 @@
 import type { TaskName } from '../generated/task-types.ts'
 
 /**
- * The tasks whose answers are cached by default, per item: their routes answer with
- * `Cache-Status` and take `Cache-Control`. The other tasks are not cached yet (docs/cache.md).
+ * How a route's answers are cached: `by-default` unless the request says `no-store`;
+ * `when-asked` only for a request with `Cache-Control: max-age` (an answer that may rightly
+ * differ each time is kept only for a caller who says how long a repeat is good for).
  */
-export const CACHED_TASKS: ReadonlySet<TaskName> = new Set<TaskName>(['text-embeddings'])
+export type CachePolicy = 'by-default' | 'when-asked'
+
+/** Routes not named here are not cached: their answers carry no `Cache-Status` (docs/cache.md). */
+const POLICIES: Partial<Record<TaskName, { single: CachePolicy; batch?: CachePolicy }>> = {
+  'text-embeddings': { single: 'by-default', batch: 'by-default' },
+  'text-generation': { single: 'when-asked' },
+}
+
+/** The cache policy of a task's single route, or of its batch route. */
+export function cachePolicyOf(task: TaskName, route: 'single' | 'batch'): CachePolicy | undefined {
+  return POLICIES[task]?.[route]
+}

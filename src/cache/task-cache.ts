@@ -21,6 +21,8 @@ export interface CachedRequest {
   credentials: Credentials | undefined
   /** The request's `Cache-Control`. */
   cacheControl: string | string[] | undefined
+  /** The route caches only for a request with `max-age` (cached-tasks.ts). */
+  whenAsked: boolean
   /** Sets the answer's `Cache-Status` (while its headers are not sent). */
   status: (value: string) => void
   tracer: CallTracer | undefined
@@ -65,7 +67,7 @@ export class TaskCache {
     let store: CacheStore | undefined
     if (settings.store === 'memory') {
       const maxBytes = settings.maxBytes ?? defaultCacheMaxBytes()
-      log.info({ cacheMaxBytes: maxBytes, derived: settings.maxBytes === undefined }, 'embeddings cache in memory')
+      log.info({ cacheMaxBytes: maxBytes, derived: settings.maxBytes === undefined }, 'cache in memory')
       store = memory = new MemoryStore({ maxBytes, evicted: () => metrics.evicted() })
     } else if (settings.store === 'redis' && settings.redisUrl) {
       store = await RedisStore.connect({
@@ -85,7 +87,9 @@ export class TaskCache {
   /** `task`'s cache for one request. */
   forRequest(task: string, request: CachedRequest): RequestCache {
     const directives = this.#store ? cacheDirectives(request.cacheControl) : undefined
-    if (!directives?.store) return bypass(task, request, this.#metrics)
+    if (!directives?.store || (request.whenAsked && directives.maxAgeMs === undefined)) {
+      return bypass(task, request, this.#metrics)
+    }
     return new ScopedCache(task, request, directives, this.#store!, this.#settings, this.#metrics)
   }
 }

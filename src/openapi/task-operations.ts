@@ -1,4 +1,4 @@
-import { CACHED_TASKS } from '../cache/cached-tasks.ts'
+import { cachePolicyOf, type CachePolicy } from '../cache/cached-tasks.ts'
 import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
 import { componentRef } from './component-ref.ts'
 import { BATCH_ITEM_ERROR, schemaNames } from './components.ts'
@@ -18,24 +18,36 @@ const TASK_ERRORS = {
 }
 
 /** The request header a cached task's routes take (docs/cache.md). */
-const CACHE_CONTROL_HEADER: JsonSchema = {
-  type: 'object',
-  properties: {
-    'Cache-Control': {
-      type: 'string',
-      description:
-        '`no-cache`: ask OpenAI afresh (and store the answer); `no-store`: neither read nor store; ' +
-        '`max-age=<seconds>`: take only cached answers at most that old, and keep what is stored no longer. ' +
-        'Other directives are ignored.',
-      examples: ['max-age=3600'],
+function cacheControlHeader(policy: CachePolicy): JsonSchema {
+  const optIn =
+    policy === 'when-asked'
+      ? 'This route caches only when asked: without `max-age` its answers are neither read from the cache nor stored. '
+      : ''
+  return {
+    type: 'object',
+    properties: {
+      'Cache-Control': {
+        type: 'string',
+        description:
+          optIn +
+          '`no-cache`: ask OpenAI afresh (and store the answer); `no-store`: neither read nor store; ' +
+          '`max-age=<seconds>`: take only cached answers at most that old, and keep what is stored no longer. ' +
+          'Other directives are ignored.',
+        examples: ['max-age=3600'],
+      },
     },
-  },
+  }
 }
 
 /** The caching parts of a task's operations: its request header, and the answers' header. */
-function caching(def: TaskDefinition, context: OperationContext): { answers: ResponseOptions; headers?: JsonSchema } {
-  if (!CACHED_TASKS.has(def.name)) return { answers: context.answers }
-  return { answers: { ...context.answers, cached: true }, headers: CACHE_CONTROL_HEADER }
+function caching(
+  def: TaskDefinition,
+  context: OperationContext,
+  route: 'single' | 'batch',
+): { answers: ResponseOptions; headers?: JsonSchema } {
+  const policy = cachePolicyOf(def.name, route)
+  if (!policy) return { answers: context.answers }
+  return { answers: { ...context.answers, cached: true }, headers: cacheControlHeader(policy) }
 }
 
 /**
@@ -47,7 +59,7 @@ export function documentedTaskOperation(def: TaskDefinition, body: JsonSchema, c
   const names = schemaNames(def)
   const json = componentRef(names.input)
   const streamHeaders = Object.assign({}, ...Object.values(def.streams).map((stream) => stream.headers ?? {}))
-  const { answers, headers } = caching(def, context)
+  const { answers, headers } = caching(def, context, 'single')
   return {
     operationId: def.name,
     tags: ['tasks'],
@@ -82,7 +94,7 @@ export function documentedBatchOperation(
   context: OperationContext,
 ): JsonSchema {
   const names = schemaNames(def)
-  const { answers, headers } = caching(def, context)
+  const { answers, headers } = caching(def, context, 'batch')
   return {
     operationId: `${def.name}-batch`,
     tags: ['batch'],

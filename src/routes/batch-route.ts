@@ -34,7 +34,7 @@ export function registerBatchRoute<N extends TaskName>(
   const { config } = deps
   const check = compileBodyCheck(def.input, 'item')
   const defaultModel = modelByDefault(def)
-  const contextFor = taskContextFactory(deps, def)
+  const contextFor = taskContextFactory(deps, def, 'batch')
   const task = taskModule(def.name)
   const batch = task.batch ?? runEachItem(task.run)
 

@@ -6,7 +6,7 @@ import type { TaskName } from '../generated/task-types.ts'
 import type { JsonSchema, TaskDefinition } from '../schemas/load-tasks.ts'
 import { TASKS } from '../tasks/index.ts'
 import { deploymentHeader } from '../routing/deployment-header.ts'
-import { CACHED_TASKS } from '../cache/cached-tasks.ts'
+import { cachePolicyOf } from '../cache/cached-tasks.ts'
 import { cacheStatusHeader } from '../cache/cache-status.ts'
 import type { TaskCache } from '../cache/task-cache.ts'
 import { anyPatternMatches } from '../routing/model-patterns.ts'
@@ -58,7 +58,7 @@ export function registerTaskRoute<N extends TaskName>(
   deps: TaskRouteDeps,
 ): void {
   const { config } = deps
-  const contextFor = taskContextFactory(deps, def)
+  const contextFor = taskContextFactory(deps, def, 'single')
   const { run, stream } = taskModule(def.name)
   const defaultModel = modelByDefault(def)
   const streamTypes = Object.keys(def.streams)
@@ -128,10 +128,12 @@ export function sendAsIs(payload: unknown): string {
 export function taskContextFactory(
   { config, upstream, tracer, cache, spend }: TaskRouteDeps,
   def: TaskDefinition,
+  route: 'single' | 'batch',
 ): (request: FastifyRequest, reply: FastifyReply) => TaskContext {
   const settings = { sseHeartbeatMs: config.sseHeartbeatMs }
   const billFor = spend.billsFor(def.name)
-  const cached = cache && CACHED_TASKS.has(def.name) ? cache : undefined
+  const policy = cachePolicyOf(def.name, route)
+  const cached = policy ? cache : undefined
   const tokensOn = config.auth.callers.length > 0
   return (request, reply) => {
     // The deployments of now: a reloaded file may have changed whose keys there are.
@@ -156,6 +158,7 @@ export function taskContextFactory(
         tokenId: tokensOn ? request.clientId : undefined,
         credentials,
         cacheControl: request.headers['cache-control'],
+        whenAsked: policy === 'when-asked',
         status: cacheStatusHeader(reply),
         tracer: traced,
       }),

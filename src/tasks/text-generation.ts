@@ -157,8 +157,13 @@ export function fromUsage(usage: OpenAI.CompletionUsage): NonNullable<TextGenera
   return result
 }
 
+/** A chat answer: from the cache when the caller asked for one (`max-age`) and it is there, else from OpenAI. */
 export async function runTextGeneration(input: TextGenerationInput, ctx: TaskContext): Promise<TextGenerationOutput> {
   const body = await toChatRequest(input)
+  const lookup = await ctx.cache?.lookup([body])
+  const hit = lookup?.hits[0]
+  // A hit cost nothing this time; its usage says what the answer took when it was made.
+  if (hit !== undefined) return withCost(JSON.parse(hit.toString()) as TextGenerationOutput, 0)
   const span = ctx.tracer?.start(chatCall(body, ctx.tracer.captureContent))
   const completion = await traceCall(
     span,
@@ -177,7 +182,20 @@ export async function runTextGeneration(input: TextGenerationInput, ctx: TaskCon
     (completion) => chatAnswer(completion, ctx.tracer?.captureContent === true),
   )
   const cost = recordChatUsage(ctx, input.model, completion.usage)
-  return withCost(fromChatCompletion(completion), cost)
+  const output = fromChatCompletion(completion)
+  await lookup?.keep([finishedAnswer(completion) ? JSON.stringify(output) : undefined])
+  return withCost(output, cost)
+}
+
+/** An answer worth giving again: every choice ended by itself or with tool calls; no refusal, no cut. */
+function finishedAnswer(completion: OpenAI.Chat.ChatCompletion): boolean {
+  return (
+    completion.choices.length > 0 &&
+    completion.choices.every(
+      (choice) =>
+        (choice.finish_reason === 'stop' || choice.finish_reason === 'tool_calls') && !choice.message?.refusal,
+    )
+  )
 }
 
 /** The call's cost in dollars in its usage, where the model has a price; the stream's `output` says it too. */
