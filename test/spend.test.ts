@@ -121,6 +121,11 @@ test("each task costs what its usage and the file's prices say, in the answer he
   // whisper-1 by the minute: 90 s at $0.01.
   answerOnce(upstream, '/audio/transcriptions', { text: 'hello', usage: { type: 'duration', seconds: 90 } })
   assert.equal(await cost('speech-recognition', { model: 'whisper-1', audio: wav() }), '0.015')
+  // A plain-text answer says nothing of the length: the file's own, 12 s of 8 kHz PCM, at $0.01 a minute.
+  const twelveSeconds = Buffer.alloc(12 * 8000 * 2)
+  const wav12 = Buffer.concat([wavHeader(twelveSeconds.length, 8000), twelveSeconds]).toString('base64')
+  const text = { model: 'whisper-1', audio: `data:audio/wav;base64,${wav12}`, 'response-format': 'text' }
+  assert.equal(await cost('speech-recognition', text), '0.002')
 
   // gpt-4o-transcribe by tokens, though it has a per-minute price: 100 text × $2 + 900 audio × $6 + 50 × $10.
   answerOnce(upstream, '/audio/transcriptions', {

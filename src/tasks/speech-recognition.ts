@@ -12,6 +12,7 @@ import {
   unsupportedType,
   type MediaType,
 } from '../media/base64-media.ts'
+import { audioDuration } from '../media/audio-duration.ts'
 import { TRANSCRIPTION_FORMATS, transcriptionExtension } from '../media/transcription-audio.ts'
 import type { UploadedFile } from '../plugins/uploads.ts'
 import { refuseProblems, type FieldProblem } from './field-problems.ts'
@@ -148,13 +149,15 @@ export async function runSpeechRecognition(
   const span = ctx.tracer?.start(transcriptionCall(input.model, input.temperature))
   const captureContent = ctx.tracer?.captureContent === true
   if (TEXT_FORMATS.has(format)) {
+    // Plain text says nothing of the audio's length, which per-minute prices need: read from the file, meanwhile.
+    const duration = format === 'text' ? audioDuration(body.get('file') as Blob) : undefined
     const text = await traceCall(
       span,
       () => ctx.upstream.postForText({ ...ctx, path, model: input.model, body, accept: 'text/*', maxBytes, span }),
       (answer) => transcriptionAnswer({ text: answer }, captureContent),
     )
-    // Subtitles say how long the audio ran; plain text does not (its cost is then unknown).
-    ctx.usage.audioInput(input.model, audioBytes, format === 'text' ? undefined : subtitleSeconds(text))
+    // Subtitles say how long the audio ran; for plain text, the file's own length.
+    ctx.usage.audioInput(input.model, audioBytes, duration ? await duration : subtitleSeconds(text))
     // `text` ends in a line break that the JSON formats' text does not have; subtitles keep theirs.
     return { text: format === 'text' ? text.replace(/\r?\n$/, '') : text }
   }
