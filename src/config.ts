@@ -24,6 +24,14 @@ export const ENV_SCHEMA = {
         '`OPENAI_API_KEY` set, needs `SERVICE_TOKENS` or `ALLOW_UNAUTHENTICATED`.',
     },
     PORT: { type: 'integer', default: 8080, minimum: 0, maximum: 65535, description: 'Port to listen on.' },
+    LISTEN_BACKLOG: {
+      type: 'integer',
+      default: 4096,
+      minimum: 1,
+      description:
+        'Connections the kernel holds for the service before it accepts them (capped by `net.core.somaxconn`). ' +
+        "A burst past it waits for the client's SYN retries, one second and more each.",
+    },
     PUBLIC_URL: {
       type: 'string',
       default: '',
@@ -375,6 +383,7 @@ export interface CacheSettings {
 export interface Config {
   host: string
   port: number
+  listenBacklog: number
   logLevel: string
   openai: {
     apiKey: string | undefined
@@ -450,6 +459,7 @@ export interface Config {
 interface RawEnv {
   HOST: string
   PORT: number
+  LISTEN_BACKLOG: number
   LOG_LEVEL: string
   OPENAI_API_KEY: string
   OPENAI_ORGANIZATION: string
@@ -520,6 +530,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config: Config = {
     host: raw.HOST,
     port: raw.PORT,
+    listenBacklog: raw.LISTEN_BACKLOG,
     logLevel: raw.LOG_LEVEL,
     openai,
     configFile,

@@ -63,7 +63,7 @@ process.on('SIGHUP', () => {
 })
 
 try {
-  await app.listen({ host: config.host, port: config.port })
+  await app.listen({ host: config.host, port: config.port, backlog: config.listenBacklog })
 } catch (err) {
   app.log.error({ err }, 'could not listen')
   process.exit(1)

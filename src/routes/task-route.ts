@@ -18,6 +18,7 @@ import type { ServiceMetrics } from '../metrics/service-metrics.ts'
 import type { CallTracer } from '../tracing/model-call.ts'
 import type { OpenAIUpstream } from '../upstream/openai-upstream.ts'
 import { COST_HEADER, type CallBill } from '../spend/call-bill.ts'
+import { sendEvents } from '../streaming/send-events.ts'
 import { spenderOf, type CallerSettings } from '../spend/callers.ts'
 import type { Spend } from '../spend/spend.ts'
 
@@ -111,6 +112,7 @@ export function registerTaskRoute<N extends TaskName>(
       const result = await stream(input, ctx, { mediaType, accepts })
       // Media is paid for before its bytes flow; an event stream says its cost in its `output` event.
       if (!result.contentType.startsWith('text/event-stream')) reply.header(COST_HEADER, ctx.usage.costText)
+      if ('into' in result.body) return sendEvents(reply, { ...result, body: result.body })
       return reply
         .headers(result.headers ?? {})
         .type(result.contentType)

@@ -1,4 +1,5 @@
-import { finished, Readable } from 'node:stream'
+import type { ServerResponse } from 'node:http'
+import { finished, type Readable } from 'node:stream'
 import { createParser, type ParseError } from 'eventsource-parser'
 import { SSE_EVENT_CHARACTERS } from '../upstream/answer-limits.ts'
 import { answerTooLarge, badUpstreamResponse } from '../upstream/upstream-errors.ts'
@@ -40,17 +41,28 @@ function onParseError(error: ParseError): void {
   }
 }
 
+/** An event stream relayed straight into the response, with no stream of its own in between. */
+export interface SseStream {
+  /** Writes the events into `res`, whose headers are set, and ends it with them. */
+  into(res: ServerResponse): void
+  /** Called once, when the response closes, however it ended (the caller may have hung up). */
+  onClose(listener: () => void): void
+}
+
 /**
- * Relays an upstream SSE body as our own event stream: what each read of the body completes goes
- * out as one write, the body pauses while the client is behind, and a keep-alive comment follows
- * `heartbeatMs` of silence. An event over SSE_EVENT_CHARACTERS or a body over `maxBytes` fails
- * the stream. Destroying the returned stream (the caller hung up) destroys the body, which
- * aborts the upstream call.
+ * Relays an upstream SSE body as our own event stream, written into the response as it comes:
+ * what each read of the body completes goes out as one write, the body pauses while the client
+ * is behind (until the response drains), and a keep-alive comment follows `heartbeatMs` of
+ * silence. An event over SSE_EVENT_CHARACTERS or a body over `maxBytes` fails the stream. A
+ * response that closes first (the caller hung up) destroys the body, which aborts the upstream call.
  */
-export function relaySse(body: Readable, relay: SseRelay, { heartbeatMs, maxBytes }: RelayOptions): Readable {
+export function relaySse(body: Readable, relay: SseRelay, { heartbeatMs, maxBytes }: RelayOptions): SseStream {
+  let res: ServerResponse | undefined
   let events = ''
   let closed = false
   let received = 0
+  let heartbeat: NodeJS.Timeout | undefined
+  const closeListeners: Array<() => void> = []
   const parser = createParser({
     // A line or event that never ends is cut off there, not buffered on.
     maxBufferSize: SSE_EVENT_CHARACTERS,
@@ -60,31 +72,23 @@ export function relaySse(body: Readable, relay: SseRelay, { heartbeatMs, maxByte
     },
   })
   const decoder = new TextDecoder()
-  const out = new Readable({
-    read: () => {
-      body.resume()
-    },
-    destroy: (err, callback) => {
-      if (!closed) {
-        stop()
-        body.destroy()
-      }
-      callback(err)
-    },
-  })
-  const heartbeat = setTimeout(() => send(SSE_KEEP_ALIVE), heartbeatMs)
+  const resume = (): void => {
+    body.resume()
+  }
 
   const send = (text: string): void => {
-    heartbeat.refresh()
-    if (!out.push(text)) body.pause()
+    heartbeat?.refresh()
+    if (!res!.write(text)) {
+      body.pause()
+      res!.once('drain', resume)
+    }
   }
   const stop = (): void => {
     closed = true
     clearTimeout(heartbeat)
   }
   const end = (last: string): void => {
-    if (last) out.push(last)
-    out.push(null)
+    res!.end(last || undefined)
   }
   const fail = (err: unknown): void => {
     if (closed) return
@@ -94,14 +98,14 @@ export function relaySse(body: Readable, relay: SseRelay, { heartbeatMs, maxByte
     try {
       // Events taken from the read that failed still go out, before the failure's own.
       last = events + relay.fail(err)
-    } catch (failure) {
-      out.destroy(failure as Error)
+    } catch {
+      // No event can say what went wrong: the connection is cut, so the caller sees a failure.
+      res!.destroy()
       return
     }
     end(last)
   }
-
-  body.on('data', (chunk: Uint8Array) => {
+  const onData = (chunk: Uint8Array): void => {
     if (closed) return
     received += chunk.length
     if (received > maxBytes) {
@@ -118,8 +122,8 @@ export function relaySse(body: Readable, relay: SseRelay, { heartbeatMs, maxByte
     const text = events
     events = ''
     send(text)
-  })
-  body.on('end', () => {
+  }
+  const onEnd = (): void => {
     if (closed) return
     let last: string
     try {
@@ -130,8 +134,27 @@ export function relaySse(body: Readable, relay: SseRelay, { heartbeatMs, maxByte
     }
     stop()
     end(last)
-  })
-  // Its error, or a close before its end (destroyed without a reason): a failure either way.
-  finished(body, { writable: false }, (err) => err && fail(err))
-  return out
+  }
+
+  return {
+    into(response) {
+      res = response
+      heartbeat = setTimeout(() => send(SSE_KEEP_ALIVE), heartbeatMs)
+      // Closed before the stream's end: the caller left, and OpenAI's answer is not wanted any more.
+      response.once('close', () => {
+        if (!closed) {
+          stop()
+          body.destroy()
+        }
+        for (const listener of closeListeners) listener()
+      })
+      body.on('data', onData)
+      body.on('end', onEnd)
+      // Its error, or a close before its end (destroyed without a reason): a failure either way.
+      finished(body, { writable: false }, (err) => err && fail(err))
+    },
+    onClose(listener) {
+      closeListeners.push(listener)
+    },
+  }
 }

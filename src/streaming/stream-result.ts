@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import type { SseStream } from './sse.ts'
 
 // Task modules take the 406 from here, with the stream types it goes with.
 export { NotAcceptableError } from '../errors.ts'
@@ -6,7 +7,8 @@ export { NotAcceptableError } from '../errors.ts'
 /** A task answer sent as bytes rather than JSON. */
 export interface StreamResult {
   contentType: string
-  body: Readable
+  /** Bytes for Fastify to send (media), or events the relay writes into the response itself. */
+  body: Readable | SseStream
   headers?: Record<string, string>
 }
 

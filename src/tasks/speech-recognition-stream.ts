@@ -48,7 +48,7 @@ export async function streamSpeechRecognition(input: SpeechRecognitionInput, ctx
   const relay = transcriptionRelay(ctx, input.model, audioBytes, span)
   const relayed = relaySse(res.body, relay, { heartbeatMs: ctx.settings.sseHeartbeatMs, maxBytes })
   // Neither finished nor failed when the caller hung up: the span ends then.
-  if (span) relayed.once('close', () => span.cancelled())
+  if (span) relayed.onClose(() => span.cancelled())
   return {
     contentType: 'text/event-stream; charset=utf-8',
     body: relayed,

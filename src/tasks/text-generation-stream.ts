@@ -188,7 +188,7 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
     maxBytes: CHAT_STREAM_BYTES,
   })
   // Neither ended nor failed when the caller hung up: the span ends then, and what arrived is counted.
-  relayed.once('close', () => {
+  relayed.onClose(() => {
     relay.count()
     span?.cancelled()
   })
