@@ -4,6 +4,7 @@ import { TASK_FAMILIES } from '../tasks/model-families.ts'
 import { ANONYMOUS } from '../spend/callers.ts'
 import type { UnitCounts } from '../spend/spend-units.ts'
 import { BoundedLabel, OTHER, type KnownValue } from './bounded-label.ts'
+import { SummedCounter } from './summed-counter.ts'
 
 /** `audio` and `image` are the parts of `prompt` that were audio or images; `reasoning` is part of `completion`. */
 export type TokenKind = 'prompt' | 'completion' | 'reasoning' | 'cached' | 'audio' | 'image'
@@ -88,14 +89,14 @@ export type SpendObserver = (spender: string, model: string, units: UnitCounts, 
  */
 export class ServiceMetrics {
   readonly registry = new Registry()
-  readonly #requests: Counter<'route' | 'method' | 'status'>
+  readonly #requests: SummedCounter<'route' | 'method' | 'status'>
   readonly #requestSeconds: Histogram<'route' | 'method' | 'status'>
   readonly #inFlight: Gauge
   readonly #upstreamSeconds: Histogram<'operation' | 'status' | 'deployment'>
   readonly #upstreamErrors: Counter<'operation' | 'status' | 'deployment'>
   readonly #upstreamRetries: Counter<'operation' | 'deployment'>
   readonly #unavailable: Counter<'deployment' | 'reason'>
-  readonly #tokens: Counter<'task' | 'model' | 'kind'>
+  readonly #tokens: SummedCounter<'task' | 'model' | 'kind'>
   readonly #speechCharacters: Counter<'model'>
   readonly #audioBytes: Counter<'model'>
   readonly #audioSeconds: Counter<'model'>
@@ -103,9 +104,9 @@ export class ServiceMetrics {
   readonly #clientWriteTimeouts: Counter
   readonly #knownModels: KnownValue[]
   readonly #spenders: BoundedLabel
-  readonly #costUsd: Counter<'caller' | 'task' | 'model'>
-  readonly #usage: Counter<'caller' | 'task' | 'model' | 'unit'>
-  readonly #unpricedCalls: Counter<'caller' | 'task' | 'model'>
+  readonly #costNanoUsd: SummedCounter<'caller' | 'task' | 'model'>
+  readonly #usage: SummedCounter<'caller' | 'task' | 'model' | 'unit'>
+  readonly #unpricedCalls: SummedCounter<'caller' | 'task' | 'model'>
   readonly #modelLabels = new Map<TaskName, BoundedLabel>()
   // Values from callers and from the upstream, bounded (bounded-label.ts).
   readonly #methods = new BoundedLabel(HTTP_METHODS, HTTP_METHODS.length)
@@ -122,7 +123,7 @@ export class ServiceMetrics {
     this.#spenders = new BoundedLabel([...knownCallers, ANONYMOUS, (name) => name.startsWith('own-key:')], MAX_CALLERS)
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
-    this.#requests = new Counter({
+    this.#requests = new SummedCounter({
       name: 'openai_tasks_http_requests_total',
       help: 'HTTP requests answered, by route, method and status',
       labelNames: ['route', 'method', 'status'],
@@ -198,7 +199,7 @@ export class ServiceMetrics {
       "Whether a deployment's circuit is open (1) after consecutive failures",
       (d) => Number(d.circuitOpen),
     )
-    this.#tokens = new Counter({
+    this.#tokens = new SummedCounter({
       name: 'openai_tasks_tokens_total',
       help: 'Tokens OpenAI reported, by task, model and kind (prompt, completion, reasoning, cached)',
       labelNames: ['task', 'model', 'kind'],
@@ -227,19 +228,21 @@ export class ServiceMetrics {
       help: 'Connections cut off because their client stopped reading for CLIENT_WRITE_TIMEOUT_MS',
       registers,
     })
-    this.#costUsd = new Counter({
+    // Summed in integer nano-dollars, as the bills count them; dollars when scraped.
+    this.#costNanoUsd = new SummedCounter({
       name: 'openai_tasks_cost_usd_total',
       help: 'What OpenAI calls cost, in US dollars, by caller, task and model (calls of unpriced models not included)',
       labelNames: ['caller', 'task', 'model'],
       registers,
+      divisor: 1e9,
     })
-    this.#usage = new Counter({
+    this.#usage = new SummedCounter({
       name: 'openai_tasks_usage_total',
       help: 'What OpenAI calls used, by caller, task, model and unit (input_tokens include cached ones, output_tokens reasoning ones)',
       labelNames: ['caller', 'task', 'model', 'unit'],
       registers,
     })
-    this.#unpricedCalls = new Counter({
+    this.#unpricedCalls = new SummedCounter({
       name: 'openai_tasks_unpriced_calls_total',
       help: 'OpenAI calls whose cost is unknown (the model has no price, or the answer did not say what it used)',
       labelNames: ['caller', 'task', 'model'],
@@ -264,7 +267,7 @@ export class ServiceMetrics {
   requestFinished(route: string, method: string, status: number, seconds: number): void {
     this.#inFlight.dec()
     const labels = { route, method: this.#methods.of(method), status: String(status) }
-    this.#requests.inc(labels)
+    this.#requests.add(`${route}\n${labels.method}\n${status}`, 1, () => labels)
     this.#requestSeconds.observe(labels, seconds)
   }
 
@@ -286,8 +289,9 @@ export class ServiceMetrics {
     const models = this.#modelsOf(task)
     const tokens = (model: string, counts: TokenCounts) => {
       const label = models.of(model)
-      for (const [kind, count] of Object.entries(counts)) {
-        if (count) this.#tokens.inc({ task, model: label, kind }, count)
+      for (const kind in counts) {
+        const count = counts[kind as TokenKind]
+        if (count) this.#tokens.add(`${label}\n${kind}`, count, () => ({ task, model: label, kind }))
       }
     }
     return {
@@ -322,11 +326,15 @@ export class ServiceMetrics {
   spendFor(task: TaskName): SpendObserver {
     const models = this.#modelsOf(task)
     return (spender, model, units, nanoUsd) => {
-      const labels = { caller: this.#spenders.of(spender), task, model: models.of(model) }
-      if (nanoUsd === undefined) this.#unpricedCalls.inc(labels)
-      else if (nanoUsd > 0) this.#costUsd.inc(labels, nanoUsd / 1e9)
-      for (const [unit, value] of Object.entries(units)) {
-        if (value) this.#usage.inc({ ...labels, unit }, value)
+      const caller = this.#spenders.of(spender)
+      const label = models.of(model)
+      const key = `${caller}\n${label}`
+      const labels = () => ({ caller, task, model: label })
+      if (nanoUsd === undefined) this.#unpricedCalls.add(key, 1, labels)
+      else if (nanoUsd > 0) this.#costNanoUsd.add(key, nanoUsd, labels)
+      for (const unit in units) {
+        const value = units[unit as keyof UnitCounts]
+        if (value) this.#usage.add(`${key}\n${unit}`, value, () => ({ caller, task, model: label, unit }))
       }
     }
   }

@@ -8,6 +8,9 @@ export interface Periods {
   dayEndsAt: number
   /** When this month ends (the first of the next at UTC midnight). */
   monthEndsAt: number
+  /** The ledger's names for the two: `day:2026-12-07`, `month:2026-12`. */
+  dayKey: string
+  monthKey: string
 }
 
 export function periodsAt(now: number): Periods {
@@ -19,6 +22,8 @@ export function periodsAt(now: number): Periods {
   return {
     day: iso.slice(0, 10),
     month: iso.slice(0, 7),
+    dayKey: `day:${iso.slice(0, 10)}`,
+    monthKey: `month:${iso.slice(0, 7)}`,
     dayEndsAt: Date.UTC(year, month, day + 1),
     monthEndsAt: Date.UTC(year, month + 1, 1),
   }

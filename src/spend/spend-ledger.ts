@@ -82,7 +82,7 @@ export class SpendLedger {
   #recorded = 0
   #flushing = false
   #probe: NodeJS.Timeout | undefined
-  #current = ''
+  #current: Periods | undefined
 
   private constructor(redis: WatchedRedis | undefined, outage: OutageLog | undefined) {
     this.#redis = redis
@@ -125,8 +125,8 @@ export class SpendLedger {
   /** Counts one call's spend, here and (without waiting) in Redis. */
   record(record: SpendRecord): void {
     const periods = this.#periods()
-    this.#local.add(dayOf(periods), record)
-    this.#local.add(monthOf(periods), record)
+    this.#local.add(periods.dayKey, record)
+    this.#local.add(periods.monthKey, record)
     if (!this.#redis) return
     // Beyond this many, an outage's records are counted in this process only.
     if (this.#unsent.length >= MAX_UNSENT) return this.#outage!.missed(new Error('too many records unsent'))
@@ -143,8 +143,8 @@ export class SpendLedger {
   async report(spenders: string[] | undefined): Promise<{ day: UsageReport; month: UsageReport; shared: boolean }> {
     const periods = this.#periods()
     const [day, month] = await Promise.all([
-      this.#report(dayOf(periods), spenders),
-      this.#report(monthOf(periods), spenders),
+      this.#report(periods.dayKey, spenders),
+      this.#report(periods.monthKey, spenders),
     ])
     return { day, month, shared: day.shared && month.shared }
   }
@@ -154,19 +154,20 @@ export class SpendLedger {
     await this.#redis?.close()
   }
 
+  /** Today's periods, worked out again only once today has ended. */
   #periods(): Periods {
-    const periods = periodsAt(Date.now())
-    if (periods.day !== this.#current) {
-      this.#current = periods.day
-      this.#local.keepOnly([dayOf(periods), monthOf(periods)])
-    }
+    const now = Date.now()
+    if (this.#current && now < this.#current.dayEndsAt) return this.#current
+    const periods = periodsAt(now)
+    this.#current = periods
+    this.#local.keepOnly([periods.dayKey, periods.monthKey])
     return periods
   }
 
   async #totals(spender: string, periods: Periods): Promise<[number, number]> {
     const local = (): [number, number] => [
-      this.#local.total(dayOf(periods), spender),
-      this.#local.total(monthOf(periods), spender),
+      this.#local.total(periods.dayKey, spender),
+      this.#local.total(periods.monthKey, spender),
     ]
     const connection = this.#redis
     if (!connection || !this.#outage?.available) return local()
@@ -175,8 +176,8 @@ export class SpendLedger {
       const replies = await answered(
         redis
           .pipeline()
-          .hget(keyOf(dayOf(periods), spender), 'total')
-          .hget(keyOf(monthOf(periods), spender), 'total')
+          .hget(keyOf(periods.dayKey, spender), 'total')
+          .hget(keyOf(periods.monthKey, spender), 'total')
           .exec(),
       )
       const totals = (replies ?? []).map(([err, value]) => {
@@ -278,16 +279,14 @@ function exceeded(caller: string, what: string, msLeft: number): Error {
   return Object.assign(new BudgetExceededError(caller, what), { retryAfterSeconds: seconds })
 }
 
-const dayOf = (p: Periods) => `day:${p.day}`
-const monthOf = (p: Periods) => `month:${p.month}`
 const keyOf = (period: string, spender: string) => `${SPEND_NAMESPACE}${period}:${spender}`
 // `|` separates a field's parts; a model ID never needs one.
 const fieldModel = (model: string) => model.replaceAll('|', '_')
 
 /** The keys and arguments of RECORD_SPEND_LUA for one record. */
 function recordArguments({ id, record, periods }: UnsentRecord): Array<string | number> {
-  const day = dayOf(periods)
-  const month = monthOf(periods)
+  const day = periods.dayKey
+  const month = periods.monthKey
   const row = `${record.task}|${fieldModel(record.model)}|`
   const increments: Array<string | number> = [`${row}calls`, 1]
   if (record.nanoUsd === undefined) increments.push(`${row}unpriced`, 1)
