@@ -1,7 +1,7 @@
 /**
  * The least a Node gateway can do, as the floor to read the service against: node:http in, one
  * undici Pool (no connection cap) out, the request body forwarded, the answer's bytes piped back
- * as they come. Run as a child process with UPSTREAM_ORIGIN; reports `{ port }` over IPC.
+ * as they come. Run as a child process with UPSTREAM_ORIGIN (and LISTEN_BACKLOG); reports `{ port }` over IPC.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -44,8 +44,9 @@ const server = createServer((req, res) => {
     } else res.destroy()
   })
 })
-// Node's default listen backlog, as the service has: the floor differs from it in code, not settings.
-server.listen({ port: 0, host: '127.0.0.1' }, () => {
+// The service's listen backlog (LISTEN_BACKLOG, its default from startForwarder), not Node's 511:
+// the floor differs from the service in code, not settings.
+server.listen({ port: 0, host: '127.0.0.1', backlog: Number(process.env.LISTEN_BACKLOG ?? 4096) }, () => {
   const { port } = server.address() as AddressInfo
   if (process.send) process.send({ port })
   else console.log(`forwarder on http://127.0.0.1:${port} -> ${origin}`)

@@ -74,7 +74,7 @@ export async function forkScript(
   return adopt(name, proc, port, log.path)
 }
 
-/** A server started as a command; ready once `ready()` resolves true (polled for up to 60 s). */
+/** A server started as a command; ready once `ready()` resolves true (polled every 20 ms for up to 60 s). */
 export async function spawnServer(
   name: string,
   command: string,
@@ -84,7 +84,7 @@ export async function spawnServer(
   const log = logFile(name)
   const proc = spawn(command, args, { env: options.env, cwd: options.cwd ?? ROOT, stdio: ['ignore', log.fd, log.fd] })
   const child = adopt(name, proc, options.port, log.path)
-  for (const until = Date.now() + 60_000; Date.now() < until; await sleep(100)) {
+  for (const until = Date.now() + 60_000; Date.now() < until; await sleep(20)) {
     if (exited(proc)) throw new Error(`${name} exited before answering:\n  ${tail(log.path)}`)
     if (await options.ready().catch(() => false)) return child
   }

@@ -3,6 +3,7 @@ import type { Calls, Sigterm, StalledReaders } from './faults.ts'
 import type { Summary } from './load.ts'
 import type { Kind, TargetName } from './targets.ts'
 import type { Throughput } from './throughput.ts'
+import type { TracingCost } from './tracing.ts'
 
 export interface ConcurrencyRow {
   kind: Kind
@@ -13,6 +14,26 @@ export interface ConcurrencyRow {
   cpuS?: number
   idleRss?: number
   peakRss?: number
+}
+
+/** One burst of the cold-burst scenario through the service: what the calls saw, and the service's CPU and peak RSS. */
+export interface BurstRun {
+  summary: Summary
+  cpuS?: number
+  peakRss?: number
+}
+
+/**
+ * `streams` streams opened at once (no ramp): direct to the stand-in; then through a service
+ * started for it, the moment its /readyz first answered 200 (`readyAfterMs` after its start);
+ * then again on the same, now warm, process.
+ */
+export interface ColdBurst {
+  streams: number
+  readyAfterMs: number
+  direct: Summary
+  cold: BurstRun
+  warm?: BurstRun
 }
 
 export interface Results {
@@ -33,6 +54,9 @@ export interface Results {
     frozenRedis?: Calls
     sigterm?: Sigterm
   }
+  coldBurst?: ColdBurst
+  /** Tracing off against on, the zero-latency load (bench/tracing.ts). */
+  tracing?: TracingCost
   errors: string[]
 }
 
@@ -66,9 +90,13 @@ export function rssPerCall(r: ConcurrencyRow): number | undefined {
   return r.peakRss === undefined || r.idleRss === undefined ? undefined : (r.peakRss - r.idleRss) / r.level
 }
 
-/** CPU per token event over every stream level together, µs. */
-export function streamCpuPerEventUs(results: Results, via: TargetName): number | undefined {
-  const rows = results.concurrency.filter((r) => r.kind === 'stream' && r.via === via && r.cpuS !== undefined)
-  const tokens = rows.reduce((s, r) => s + r.summary.tokens, 0)
-  return tokens ? (rows.reduce((s, r) => s + r.cpuS!, 0) * 1e6) / tokens : undefined
+/** The service's CPU per token event at one stream level against the forwarder's, µs, and the ratio. */
+export function streamCpuAt(results: Results, level: number): { service?: number; forwarder?: number; ratio?: number } {
+  const at = (via: TargetName): number | undefined => {
+    const x = row(results, 'stream', level, via)
+    return x && cpuPerUnitUs(x)
+  }
+  const service = at('service')
+  const forwarder = at('forwarder')
+  return { service, forwarder, ratio: service !== undefined && forwarder ? service / forwarder : undefined }
 }

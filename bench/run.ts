@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { cacheBenchmark, cacheMarkdown } from './cache.ts'
 import { deploymentsFailover, deploymentsMarkdown } from './deployments.ts'
 import { frozenRedis, sigtermUnderLoad, stalledReaders } from './faults.ts'
-import { concurrentCalls, summarize } from './load.ts'
+import { concurrentCalls, summarize, type Summary } from './load.ts'
 import { measured, ROOT, stop, usage } from './processes.ts'
 import { ENV_SCHEMA } from '../src/config.ts'
 import { chart, markdown } from './report.ts'
@@ -43,6 +43,8 @@ const plan = quick
       windowMs: 8000,
       redisCalls: 5,
       sigtermClients: 50,
+      burst: 500,
+      tracingRounds: 1,
     }
   : {
       levels: [250, 1000, 2000, 5000],
@@ -53,6 +55,8 @@ const plan = quick
       windowMs: 10_000,
       redisCalls: 10,
       sigtermClients: 200,
+      burst: 2000,
+      tracingRounds: 3,
     }
 const env = (name: string, fallback: number): number => Number(process.env[`BENCH_UPSTREAM_${name}`] ?? fallback)
 const TOKENS = env('TOKENS', 40)
@@ -225,10 +229,59 @@ async function zeroLatency(): Promise<void> {
   for (const proxy of proxies) await stop(proxy.child)
 }
 
+/**
+ * `plan.burst` streams opened at once (no ramp): direct, then through a service started for it the
+ * moment its /readyz first answers 200, then again through the same process, warm.
+ */
+async function coldBurst(): Promise<void> {
+  const options = {
+    kind: 'stream' as const,
+    instant: false,
+    count: plan.burst,
+    rampMs: 0,
+    deadlineMs: STREAM_DEADLINE_MS,
+    expectTokens: TOKENS,
+  }
+  const report = (via: string, s: Summary): void => {
+    const failed = Object.entries(s.failures)
+      .map(([k, n]) => `${k} ×${n}`)
+      .join(', ')
+    log(
+      `burst ×${plan.burst} via ${via}: ${s.completed}/${s.sent} done, p99 ${s.duration?.p99.toFixed(0) ?? 'n/a'} ms${failed && `; ${failed}`}`,
+    )
+  }
+  await sleep(plan.pauseMs)
+  const directRun = summarize(await concurrentCalls(direct, options))
+  report('direct', directRun)
+  await sleep(plan.pauseMs)
+  const starting = performance.now()
+  const service = await startService(direct, {}, 'service, cold burst')
+  const readyAfterMs = performance.now() - starting
+  try {
+    const cold = await measured(service.child.pid, () => concurrentCalls(service, options))
+    const burst = { streams: plan.burst, readyAfterMs, direct: directRun }
+    results.coldBurst = { ...burst, cold: { summary: summarize(cold.result), cpuS: cold.cpuS, peakRss: cold.peakRss } }
+    report(`the service, ready ${readyAfterMs.toFixed(0)} ms after its start`, results.coldBurst.cold.summary)
+    await sleep(plan.pauseMs)
+    const warm = await measured(service.child.pid, () => concurrentCalls(service, options))
+    results.coldBurst.warm = { summary: summarize(warm.result), cpuS: warm.cpuS, peakRss: warm.peakRss }
+    report('the service again, warm', results.coldBurst.warm.summary)
+  } finally {
+    await stop(service.child)
+  }
+}
+
 const steps: Array<[string, () => Promise<void>]> = [
   ['streams', () => concurrency('stream')],
   ['JSON calls', () => concurrency('json')],
   ['zero-latency throughput', zeroLatency],
+  ['cold burst', coldBurst],
+  [
+    'tracing',
+    async () => {
+      results.tracing = await tracingCost(direct, plan.throughputS, plan.tracingRounds, log)
+    },
+  ],
   [
     'stalled readers',
     async () => {

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { request } from 'undici'
+import { ENV_SCHEMA } from '../src/config.ts'
 import { imageAllocator } from './allocator.ts'
 import { portkeyEntry } from './portkey.ts'
 import { forkScript, freePort, ROOT, spawnServer, type Child } from './processes.ts'
@@ -51,11 +52,13 @@ function openAICall(kind: Kind, instant: boolean, n?: number, headers: Record<st
 
 const origin = (port: number): string => `http://127.0.0.1:${port}`
 
-async function answers(url: string): Promise<boolean> {
+/** The status `GET url` answers with. */
+async function statusOf(url: string): Promise<number> {
   const res = await request(url, { headersTimeout: 1000, bodyTimeout: 1000 })
   await res.body.dump()
-  return res.statusCode < 500
+  return res.statusCode
 }
+const answers = async (url: string): Promise<boolean> => (await statusOf(url)) < 500
 
 /** The stand-in, and the target that calls it directly (which has no proxy process); `env` adds BENCH_UPSTREAM_* settings. */
 export async function startUpstream(
@@ -85,17 +88,23 @@ export async function buildService(): Promise<void> {
   await promisify(execFile)('npm', ['run', 'build'], { cwd: ROOT })
 }
 
+/** The service's default listen backlog, which the forwarder gets too. */
+const LISTEN_BACKLOG = ENV_SCHEMA.properties.LISTEN_BACKLOG.default
+
 export async function startForwarder(upstream: Target): Promise<Target> {
   const child = await forkScript(
     'forwarder',
     'forwarder.ts',
-    { UPSTREAM_ORIGIN: upstream.origin, ...allocator.env },
+    { UPSTREAM_ORIGIN: upstream.origin, LISTEN_BACKLOG: String(LISTEN_BACKLOG), ...allocator.env },
     productionNodeArgs(),
   )
   return { name: 'forwarder', origin: origin(child.port), child, call: openAICall, marks: OPENAI_MARKS }
 }
 
-/** The built service with its defaults; `env` adds settings for the fault runs only. */
+/**
+ * The built service with its defaults; `env` adds settings for the fault runs only. It is ready,
+ * and returned, once `GET /readyz` first answers 200 (polled every 20 ms): what a load balancer waits for.
+ */
 export async function startService(
   upstream: Target,
   env: Record<string, string> = {},
@@ -114,7 +123,7 @@ export async function startService(
       HOST: '127.0.0.1',
       ...env,
     },
-    ready: () => answers(`${origin(port)}/healthz`),
+    ready: async () => (await statusOf(`${origin(port)}/readyz`)) === 200,
   })
   const call = (kind: Kind, instant: boolean, n?: number): Call => ({
     path: '/v1/tasks/text-generation',

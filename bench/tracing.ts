@@ -1,5 +1,5 @@
 /**
- * What tracing costs (`npm run bench -- --tracing`): the zero-latency throughput load (50
+ * What tracing costs (`npm run bench -- --tracing`, and a step of `npm run bench`): the zero-latency throughput load (50
  * connections, instant text-generation JSON) through the service with tracing off, and on,
  * exporting every span (SERVER, GenAI, HTTP: three per request) with the SDK's defaults
  * (http/protobuf, batched) to a local OTLP endpoint that drops them. Rounds alternate between
@@ -12,6 +12,7 @@ import { startService, type Target } from './targets.ts'
 import { throughput, type Throughput } from './throughput.ts'
 
 export interface TracingCost {
+  rounds: number
   off: Throughput
   on: Throughput
   /** Spans the endpoint received, and their encoded size. */
@@ -49,10 +50,11 @@ export async function tracingCost(
   const received = await request(`${endpoint}/_bench/received`)
   const exported = (await received.body.json()) as TracingCost['exported']
   await stop(sink)
-  return { off: best.off!, on: best.on!, exported }
+  return { rounds, off: best.off!, on: best.on!, exported }
 }
 
-export function tracingMarkdown(cost: TracingCost, command: string): string {
+/** The two sides' table and what tracing adds: tracing.md's body, and a section of latest.md. */
+export function tracingTable(cost: TracingCost): string[] {
   const row = (name: string, t: Throughput): string =>
     `| ${name} | ${t.reqPerS.toFixed(0)} | ${t.cpuPerRequestUs?.toFixed(0) ?? 'n/a'} | ${t.latencyMs.p50} / ${t.latencyMs.p99} | ${t.non2xx + t.errors} |`
   const extra =
@@ -60,16 +62,22 @@ export function tracingMarkdown(cost: TracingCost, command: string): string {
       ? `${(cost.on.cpuPerRequestUs - cost.off.cpuPerRequestUs).toFixed(0)} µs (${((cost.on.cpuPerRequestUs / cost.off.cpuPerRequestUs - 1) * 100).toFixed(0)} %)`
       : 'n/a'
   return [
-    '# Tracing cost',
-    '',
-    `\`${command}\`: zero-latency text-generation JSON, 50 connections; the best of the rounds.`,
-    '',
     '| service | req/s | CPU per answer (µs) | latency p50 / p99 (ms) | failed |',
     '| --- | ---: | ---: | ---: | ---: |',
     row('tracing off', cost.off),
     row('tracing on, every span exported', cost.on),
     '',
     `Tracing on adds ${extra} of CPU per answer; the endpoint took ${cost.exported.exports} exports, ${(cost.exported.bytes / 1e6).toFixed(1)} MB.`,
+  ]
+}
+
+export function tracingMarkdown(cost: TracingCost, command: string): string {
+  return [
+    '# Tracing cost',
+    '',
+    `\`${command}\`: zero-latency text-generation JSON, 50 connections; the best of the rounds.`,
+    '',
+    ...tracingTable(cost),
     '',
   ].join('\n')
 }
