@@ -24,3 +24,11 @@ export function ownBuffer(text: string): Buffer {
   buffer.write(text, bytes === text.length ? 'latin1' : 'utf8')
   return buffer
 }
+
+/** The pieces' bytes, one after another, in a buffer of their own (as ownBuffer's). */
+export function ownJoined(pieces: readonly Buffer[], bytes: number): Buffer {
+  const buffer = Buffer.allocUnsafeSlow(bytes)
+  let offset = 0
+  for (const piece of pieces) offset += piece.copy(buffer, offset)
+  return buffer
+}

@@ -11,6 +11,9 @@ export type CachePolicy = 'by-default' | 'when-asked'
 const POLICIES: Partial<Record<TaskName, { single: CachePolicy; batch?: CachePolicy }>> = {
   'text-embeddings': { single: 'by-default', batch: 'by-default' },
   'text-generation': { single: 'when-asked' },
+  'text-to-speech': { single: 'when-asked' },
+  'text-to-image': { single: 'when-asked' },
+  'speech-recognition': { single: 'when-asked' },
 }
 
 /** The cache policy of a task's single route, or of its batch route. */

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { CacheSettings } from '../config.ts'
@@ -8,10 +9,12 @@ import { cacheDirectives, type CacheDirectives } from './cache-control.ts'
 import { cacheKey } from './cache-key.ts'
 import { defaultCacheMaxBytes } from './cache-size.ts'
 import { cacheStatus, type CacheOutcome, type CacheResult } from './cache-status.ts'
-import { ownBuffer, type CachedEntry, type CacheStore } from './cache-store.ts'
+import { ownBuffer, ownJoined, type CachedEntry, type CacheStore } from './cache-store.ts'
 import { callerScope } from './caller-scope.ts'
+import { mediaEntry } from './media-entry.ts'
 import { MemoryStore } from './memory-store.ts'
 import { RedisStore } from './redis-store.ts'
+import { copyWhileRelaying } from './relayed-copy.ts'
 
 /** What the cache needs to know of one request. */
 export interface CachedRequest {
@@ -30,18 +33,33 @@ export interface CachedRequest {
 
 /** One request's view of the cache, for its task: `ctx.cache`. */
 export interface RequestCache {
+  /**
+   * Nothing is read nor stored (`no-store`, CACHE=off, a when-asked route without `max-age`): a
+   * lookup reads only how many bodies there are, so a body costly to build (a digest of an
+   * upload) may be left out, an empty object in its place.
+   */
+  readonly bypassed: boolean
   /** Looks each OpenAI request body up (one per item); a batch's answer says how many items hit. */
   lookup(bodies: object[], batch?: boolean): Promise<CacheLookup>
 }
 
+/** What an entry holds: an output's JSON text, or bytes in pieces (media-entry.ts), joined when stored. */
+export type CacheOutput = string | readonly Buffer[]
+
 export interface CacheLookup {
-  /** Per body: its output as JSON (UTF-8) from the cache, or undefined when it must go to OpenAI. */
+  /** Per body: its entry's bytes (an output's JSON as UTF-8, or what `keep` was given), or undefined: ask OpenAI. */
   readonly hits: ReadonlyArray<Buffer | undefined>
   /**
-   * Keeps what OpenAI answered, per body: the output's JSON text, or undefined (an error, an
-   * incomplete answer: never stored; a hit: ignored); then says in `Cache-Status` what the cache did.
+   * Keeps what OpenAI answered, per body: the output's JSON text or bytes, or undefined (an error,
+   * an incomplete answer: never stored; a hit: ignored); then says in `Cache-Status` what the cache did.
    */
-  keep(outputs: ReadonlyArray<string | undefined>): Promise<void>
+  keep(outputs: ReadonlyArray<CacheOutput | undefined>): Promise<void>
+  /**
+   * Of a single body: `body` as it is relayed to the caller, its bytes kept as a media entry of
+   * `contentType` once it has ended normally within CACHE_MAX_ENTRY_BYTES; one cut short (the
+   * caller hung up, OpenAI failed) is never kept. `Cache-Status` has gone with the headers by then.
+   */
+  keepRelayed(body: Readable, contentType: string): Readable
 }
 
 /**
@@ -97,18 +115,24 @@ export class TaskCache {
 /** Neither read nor stored: `no-store`, or CACHE=off. */
 function bypass(task: string, request: CachedRequest, metrics: CacheMetrics): RequestCache {
   return {
+    bypassed: true,
     lookup(bodies) {
       const outcome: CacheOutcome = { result: 'bypass', stored: false }
       request.status(cacheStatus(outcome))
       request.tracer?.annotate({ 'openai_tasks.cache': 'bypass' })
       metrics.request(task, 'bypass')
       metrics.items('bypass', bodies.length)
-      return Promise.resolve({ hits: new Array(bodies.length), keep: () => Promise.resolve() })
+      return Promise.resolve({
+        hits: new Array(bodies.length),
+        keep: () => Promise.resolve(),
+        keepRelayed: (body) => body,
+      })
     },
   }
 }
 
 class ScopedCache implements RequestCache {
+  readonly bypassed = false
   readonly #task: string
   readonly #request: CachedRequest
   readonly #directives: CacheDirectives
@@ -164,21 +188,31 @@ class ScopedCache implements RequestCache {
       items: batch ? { hits: hitCount, of: bodies.length } : undefined,
     }
     this.#say(outcome)
+    const keep = async (outputs: ReadonlyArray<CacheOutput | undefined>): Promise<void> => {
+      if (result === 'hit') return
+      outcome.stored = await this.#keep(keys, hits, outputs)
+      this.#say(outcome)
+    }
     return {
       hits,
-      keep: async (outputs) => {
-        if (result === 'hit') return
-        outcome.stored = await this.#keep(keys, hits, outputs)
-        this.#say(outcome)
-      },
+      keep,
+      keepRelayed: (body, contentType) => (result === 'hit' ? body : this.#keepRelayed(body, contentType, keep)),
     }
+  }
+
+  #keepRelayed(body: Readable, contentType: string, keep: (outputs: Buffer[][]) => Promise<void>): Readable {
+    return copyWhileRelaying(body, this.#settings.maxEntryBytes, (chunks) => {
+      if (!chunks) this.#metrics.stores('too-large', 1)
+      // An empty body is no answer worth giving again.
+      else if (chunks.length) keep([mediaEntry(contentType, chunks)]).catch(() => undefined)
+    })
   }
 
   /** Stores the outputs of the items that missed; true when some were stored. */
   async #keep(
     keys: string[],
     hits: ReadonlyArray<Buffer | undefined>,
-    outputs: ReadonlyArray<string | undefined>,
+    outputs: ReadonlyArray<CacheOutput | undefined>,
   ): Promise<boolean> {
     const ttlMs = Math.min(this.#settings.ttlMs, this.#directives.maxAgeMs ?? Infinity)
     if (ttlMs <= 0) return false
@@ -187,9 +221,8 @@ class ScopedCache implements RequestCache {
     let tooLarge = 0
     outputs.forEach((output, i) => {
       if (output === undefined || hits[i] !== undefined) return
-      // No fewer bytes than characters: most answers too large are known before they are copied.
-      const value = output.length > this.#settings.maxEntryBytes ? undefined : ownBuffer(output)
-      if (!value || value.length > this.#settings.maxEntryBytes) {
+      const value = entryValue(output, this.#settings.maxEntryBytes)
+      if (!value) {
         tooLarge++
         return
       }
@@ -212,6 +245,17 @@ class ScopedCache implements RequestCache {
       }),
     })
   }
+}
+
+/** An output's bytes in a buffer of their own; undefined when they are over `maxBytes`. */
+function entryValue(output: CacheOutput, maxBytes: number): Buffer | undefined {
+  if (typeof output !== 'string') {
+    const bytes = output.reduce((sum, piece) => sum + piece.length, 0)
+    return bytes > maxBytes ? undefined : ownJoined(output, bytes)
+  }
+  // No fewer bytes than characters: most answers too large are known before they are copied.
+  const value = output.length > maxBytes ? undefined : ownBuffer(output)
+  return value && value.length <= maxBytes ? value : undefined
 }
 
 function resultOf(read: boolean, items: number, hits: number, stale: number): CacheResult {

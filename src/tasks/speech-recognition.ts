@@ -14,8 +14,11 @@ import {
 } from '../media/base64-media.ts'
 import { audioDuration } from '../media/audio-duration.ts'
 import { TRANSCRIPTION_FORMATS, transcriptionExtension } from '../media/transcription-audio.ts'
+import { formKey } from '../cache/form-key.ts'
+import type { CacheLookup } from '../cache/task-cache.ts'
 import type { UploadedFile } from '../plugins/uploads.ts'
 import { refuseProblems, type FieldProblem } from './field-problems.ts'
+import { RawJson } from './raw-json.ts'
 import { isDiarizeModel } from './model-families.ts'
 import { readSpeakerReferences } from './speaker-references.ts'
 import { transcriptionInputProblems } from './speech-recognition-checks.ts'
@@ -138,11 +141,26 @@ export async function checkedTranscriptionForm(
   return { body, audioBytes: (body.get('file') as Blob).size }
 }
 
+/** Text fields of the form the cache key holds by a digest: audio as data URLs. */
+const DIGESTED_FIELDS: ReadonlySet<string> = new Set(['known_speaker_references[]'])
+
+/** The form looked up in the cache; its key digests the audio, so it is built only when the cache reads or stores. */
+async function lookUpTranscription(form: FormData, ctx: TaskContext): Promise<CacheLookup | undefined> {
+  const { cache } = ctx
+  if (!cache) return undefined
+  return cache.lookup([cache.bypassed ? {} : await formKey(form, DIGESTED_FIELDS)])
+}
+
+/** The transcript: from the cache when the caller asked for one (`max-age`) and it is there, else from OpenAI. */
 export async function runSpeechRecognition(
   input: SpeechRecognitionInput,
   ctx: TaskContext,
-): Promise<SpeechRecognitionOutput> {
+): Promise<SpeechRecognitionOutput | RawJson> {
   const { body, audioBytes } = await checkedTranscriptionForm(input, ctx)
+  const lookup = await lookUpTranscription(body, ctx)
+  const hit = lookup?.hits[0]
+  // A hit cost nothing this time: no audio is counted; its JSON goes out as it was kept.
+  if (hit !== undefined) return new RawJson(hit)
   const format = input['response-format'] ?? 'json'
   const path = '/audio/transcriptions'
   const maxBytes = TRANSCRIPTION_ANSWER_BYTES
@@ -159,7 +177,9 @@ export async function runSpeechRecognition(
     // Subtitles say how long the audio ran; for plain text, the file's own length.
     ctx.usage.audioInput(input.model, audioBytes, duration ? await duration : subtitleSeconds(text))
     // `text` ends in a line break that the JSON formats' text does not have; subtitles keep theirs.
-    return { text: format === 'text' ? text.replace(/\r?\n$/, '') : text }
+    const output = { text: format === 'text' ? text.replace(/\r?\n$/, '') : text }
+    await lookup?.keep([JSON.stringify(output)])
+    return output
   }
   const [answer, output] = await traceCall(
     span,
@@ -178,5 +198,6 @@ export async function runSpeechRecognition(
   )
   const { seconds, tokens } = transcriptionUsage(answer.usage, output.duration)
   ctx.usage.audioInput(input.model, audioBytes, seconds, tokens)
+  await lookup?.keep([JSON.stringify(output)])
   return output
 }

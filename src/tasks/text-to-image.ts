@@ -55,8 +55,27 @@ interface GeneratedImage {
  */
 const MAX_REVISED_PROMPT_HEADER_BYTES = 8 * 1024
 
+/**
+ * OpenAI's images for the input: from the cache when the caller asked for them (`max-age`) and
+ * they are there, else drawn by OpenAI. Both routes keep and read the same entries: OpenAI's
+ * base64 and revised prompts, before any conversion, so a JSON answer and an image body share them.
+ */
 async function generate(input: TextToImageInput, ctx: TaskContext): Promise<GeneratedImage[]> {
   const body = toImageRequest(input)
+  const lookup = await ctx.cache?.lookup([body])
+  const hit = lookup?.hits[0]
+  // A hit cost nothing this time: no images are counted.
+  if (hit !== undefined) return JSON.parse(hit.toString('utf8')) as GeneratedImage[]
+  const images = await draw(input, body, ctx)
+  await lookup?.keep([JSON.stringify(images)])
+  return images
+}
+
+async function draw(
+  input: TextToImageInput,
+  body: OpenAI.Images.ImageGenerateParams,
+  ctx: TaskContext,
+): Promise<GeneratedImage[]> {
   const span = ctx.tracer?.start(imageCall(imageModelOf(input), body, ctx.tracer.captureContent))
   const { response, images } = await traceCall(
     span,

@@ -1,5 +1,7 @@
 import type { KeysInUse } from '../upstream/redact-secrets.ts'
+import { Readable } from 'node:stream'
 import type OpenAI from 'openai'
+import { mediaEntry, mediaOf } from '../cache/media-entry.ts'
 import { withDetails } from '../errors.ts'
 import { NotAcceptableError, type StreamNegotiation, type StreamResult } from '../streaming/stream-result.ts'
 import type { TextToSpeechInput, TextToSpeechOutput } from '../generated/task-types.ts'
@@ -66,6 +68,9 @@ export async function streamTextToSpeech(
   }
   // The format Accept chose is asked for by name: the bytes must be the type the answer says.
   const body = toSpeechRequest(input, format)
+  const lookup = await ctx.cache?.lookup([body])
+  const hit = lookup?.hits[0]
+  if (hit !== undefined) return cachedAudio(hit, format)
   const span = ctx.tracer?.start(speechCall(body, ctx.tracer.captureContent))
   const res = await traceHeaders(span, async () => {
     const res = await ctx.upstream.post({
@@ -87,12 +92,24 @@ export async function streamTextToSpeech(
   })
   ctx.usage.speechCharacters(input.model, input.text.length)
   const length = res.headers['content-length']
-  // An attachment with a file name: browsers (and Swagger UI) offer the clip as a download.
-  const headers: Record<string, string> = { 'content-disposition': `attachment; filename="speech.${format}"` }
+  const headers = audioHeaders(format)
   if (typeof length === 'string') headers['content-length'] = length
   // The span goes on until the audio has all been relayed.
   if (span) endWithBody(span, res.body, ctx.signal)
-  return { contentType, body: relayBounded(res.body, SPEECH_ANSWER_BYTES, 'a speech answer'), headers }
+  const relayed = relayBounded(res.body, SPEECH_ANSWER_BYTES, 'a speech answer')
+  return { contentType, body: lookup ? lookup.keepRelayed(relayed, contentType) : relayed, headers }
+}
+
+/** An attachment with a file name: browsers (and Swagger UI) offer the clip as a download. */
+function audioHeaders(format: AudioFormat): Record<string, string> {
+  return { 'content-disposition': `attachment; filename="speech.${format}"` }
+}
+
+/** The audio of a cache entry, with the headers a relayed answer has. */
+function cachedAudio(entry: Buffer, format: AudioFormat): StreamResult {
+  const { contentType, bytes } = mediaOf(entry)
+  const headers = { ...audioHeaders(format), 'content-length': String(bytes.length) }
+  return { contentType, body: Readable.from([bytes], { objectMode: false }), headers }
 }
 
 function formatOfMime(mime: string): AudioFormat {
@@ -100,9 +117,14 @@ function formatOfMime(mime: string): AudioFormat {
   return (entry?.[0] ?? DEFAULT_AUDIO_FORMAT) as AudioFormat
 }
 
+/** The audio as a data URI: from the cache when the caller asked for one (`max-age`) and it is there, else from OpenAI. */
 export async function runTextToSpeech(input: TextToSpeechInput, ctx: TaskContext): Promise<TextToSpeechOutput> {
   refuseProblems(speechInputProblems(input))
   const body = toSpeechRequest(input)
+  const lookup = await ctx.cache?.lookup([body])
+  const hit = lookup?.hits[0]
+  // A hit cost nothing this time: no characters are counted.
+  if (hit !== undefined) return audioOutput(mediaOf(hit))
   const span = ctx.tracer?.start(speechCall(body, ctx.tracer.captureContent))
   const { bytes } = await traceCall(
     span,
@@ -123,7 +145,12 @@ export async function runTextToSpeech(input: TextToSpeechInput, ctx: TaskContext
     () => ({}),
   )
   ctx.usage.speechCharacters(input.model, input.text.length)
-  return {
-    audio: `data:${AUDIO_MIME[body.response_format ?? DEFAULT_AUDIO_FORMAT]};base64,${bytes.toString('base64')}`,
-  }
+  const contentType = AUDIO_MIME[body.response_format ?? DEFAULT_AUDIO_FORMAT]!
+  // The bytes and their type, the entry the audio route keeps for the same request too.
+  await lookup?.keep([mediaEntry(contentType, [bytes])])
+  return audioOutput({ contentType, bytes })
+}
+
+function audioOutput({ contentType, bytes }: { contentType: string; bytes: Buffer }): TextToSpeechOutput {
+  return { audio: `data:${contentType};base64,${bytes.toString('base64')}` }
 }
