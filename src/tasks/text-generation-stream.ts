@@ -1,5 +1,7 @@
 import type { KeysInUse } from '../upstream/redact-secrets.ts'
+import { Readable } from 'node:stream'
 import type OpenAI from 'openai'
+import type { CacheLookup } from '../cache/task-cache.ts'
 import type { StreamResult } from '../streaming/stream-result.ts'
 import type { TextGenerationInput, TextGenerationOutput } from '../generated/task-types.ts'
 import { relaySse, sseEvent, type SseRelay } from '../streaming/sse.ts'
@@ -51,6 +53,7 @@ export class ChatStreamAccumulator {
   /** Per choice: whether its `finish_reason` came. */
   readonly #finished: boolean[] = []
   readonly #finishReasons: string[] = []
+  #refused = false
   #usage: OpenAI.CompletionUsage | undefined
   #id: string | undefined
   #model: string | undefined
@@ -86,6 +89,7 @@ export class ChatStreamAccumulator {
       this.#finished[index] ||= choice.finish_reason != null
       if (choice.finish_reason) this.#finishReasons[index] = choice.finish_reason
       const text = delta?.content ?? delta?.refusal
+      if (delta?.refusal) this.#refused = true
       if (text) this.#texts[index] += text
       if (delta?.tool_calls?.length) {
         const event: DeltaEvent = { index }
@@ -121,6 +125,16 @@ export class ChatStreamAccumulator {
       event.function = fn
     }
     return event
+  }
+
+  /** An answer worth giving again, as the JSON route's cache has it: every choice stopped by itself or with tool calls, none refused. */
+  givesAgain(): boolean {
+    if (this.#refused || !this.finished()) return false
+    for (let i = 0; i < this.#choices; i++) {
+      const reason = this.#finishReasons[i]
+      if (reason !== 'stop' && reason !== 'tool_calls') return false
+    }
+    return true
   }
 
   /** What the GenAI span records of the whole stream. */
@@ -169,7 +183,12 @@ function positionOf(calls: ToolCall[], id: string | undefined): number {
  * route's answer) and `done`, or an `error` event — never a silent end.
  */
 export async function streamTextGeneration(input: TextGenerationInput, ctx: TaskContext): Promise<StreamResult> {
-  const body = { ...(await toChatRequest(input)), stream: true, stream_options: { include_usage: true } }
+  const request = await toChatRequest(input)
+  // The JSON route's key: a stream and a JSON answer to one chat request share their entry.
+  const lookup = await ctx.cache?.lookup([request])
+  const hit = lookup?.hits[0]
+  if (hit !== undefined) return replayed(JSON.parse(hit.toString()) as TextGenerationOutput)
+  const body = { ...request, stream: true, stream_options: { include_usage: true } }
   const span = ctx.tracer?.start(chatCall(body, ctx.tracer.captureContent))
   const res = await traceHeaders(span, () =>
     ctx.upstream.postForEvents({
@@ -182,7 +201,7 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
     }),
   )
   // The relay ends the span with the stream: with its usage, or with what failed it.
-  const relay = chatRelay(ctx, input.model, input.n ?? 1, span, () => estimatedTokens(body.messages))
+  const relay = chatRelay(ctx, input.model, input.n ?? 1, span, () => estimatedTokens(body.messages), lookup)
   const relayed = relaySse(res.body, relay, {
     heartbeatMs: ctx.settings.sseHeartbeatMs,
     maxBytes: CHAT_STREAM_BYTES,
@@ -192,11 +211,29 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
     relay.count()
     span?.cancelled()
   })
-  return {
-    contentType: 'text/event-stream; charset=utf-8',
-    body: relayed,
-    headers: { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
+  return { contentType: EVENT_STREAM, body: relayed, headers: EVENT_STREAM_HEADERS }
+}
+
+const EVENT_STREAM = 'text/event-stream; charset=utf-8'
+const EVENT_STREAM_HEADERS = { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' }
+
+/**
+ * A cached answer as the stream OpenAI's would have become: one `delta` per choice with its whole
+ * text, the function calls in one `delta` of choice 0 (the answer lists them without their
+ * choice), then `output` at no cost and `done`.
+ */
+function replayed(output: TextGenerationOutput): StreamResult {
+  let events = ''
+  output.texts.forEach((text, index) => {
+    if (text) events += textDelta(index, text)
+  })
+  const calls = output['tool-calls']
+  if (calls?.length) {
+    const fragments = calls.map((call, index) => ({ index, ...call }))
+    events += sseEvent('delta', { index: 0, 'tool-calls': fragments })
   }
+  events += sseEvent('output', withCost(output, 0)) + sseEvent('done', {})
+  return { contentType: EVENT_STREAM, body: Readable.from([events]), headers: EVENT_STREAM_HEADERS }
 }
 
 /**
@@ -210,6 +247,7 @@ function chatRelay(
   choices: number,
   span: ModelCallSpan | undefined,
   promptTokens: () => number,
+  lookup: CacheLookup | undefined,
 ): SseRelay & { count(): void } {
   const accumulator = new ChatStreamAccumulator(choices)
   const secrets = ctx.upstream.secretsOf(ctx)
@@ -247,7 +285,10 @@ function chatRelay(
         // The request's span has ended when a stream starts: its call's span says what it cost.
         'openai_tasks.cost_usd': cost,
       })
-      return sseEvent('output', withCost(accumulator.output(), cost)) + sseEvent('done', {})
+      const output = accumulator.output()
+      // Kept only whole: a stream cut short never gets here.
+      if (lookup && accumulator.givesAgain()) lookup.keep([JSON.stringify(output)]).catch(() => undefined)
+      return sseEvent('output', withCost(output, cost)) + sseEvent('done', {})
     },
     fail(err) {
       count()
