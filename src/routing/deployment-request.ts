@@ -36,7 +36,7 @@ export function requestOn(
   basePath: string,
   call: OutgoingCall,
   credentials: Credentials,
-): Dispatcher.RequestOptions {
+): Dispatcher.DispatchOptions {
   const headers: Record<string, string> = {
     accept: call.accept ?? 'application/json',
     'user-agent': USER_AGENT,
@@ -48,7 +48,7 @@ export function requestOn(
   if (credentials.project) headers['openai-project'] = credentials.project
   const body = bodyOn(deployment, call)
   if (typeof body === 'string') headers['content-type'] = 'application/json'
-  return { method: 'POST', path: basePath + call.path, headers, body, signal: call.signal }
+  return { method: 'POST', path: basePath + call.path, headers, body }
 }
 
 /** The body with the model renamed for the deployment, when it renames it. */

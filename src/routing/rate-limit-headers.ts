@@ -1,7 +1,7 @@
-import type { Dispatcher } from 'undici'
+import type { IncomingHttpHeaders } from 'node:http'
 import { retryAfterMsFrom } from '../upstream/upstream-errors.ts'
 
-type Headers = Dispatcher.ResponseData['headers']
+type Headers = IncomingHttpHeaders
 
 const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 }
 const DURATION_PART = /(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/g

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http'
-import { finished, type Readable } from 'node:stream'
 import { createParser, type ParseError } from 'eventsource-parser'
 import { SSE_EVENT_CHARACTERS } from '../upstream/answer-limits.ts'
+import type { AnswerBody } from '../upstream/upstream-answer.ts'
 import { answerTooLarge, badUpstreamResponse } from '../upstream/upstream-errors.ts'
 
 /** One Server-Sent Event as written on the wire. */
@@ -56,7 +56,7 @@ export interface SseStream {
  * silence. An event over SSE_EVENT_CHARACTERS or a body over `maxBytes` fails the stream. A
  * response that closes first (the caller hung up) destroys the body, which aborts the upstream call.
  */
-export function relaySse(body: Readable, relay: SseRelay, { heartbeatMs, maxBytes }: RelayOptions): SseStream {
+export function relaySse(body: AnswerBody, relay: SseRelay, { heartbeatMs, maxBytes }: RelayOptions): SseStream {
   let res: ServerResponse | undefined
   let events = ''
   let closed = false
@@ -105,7 +105,7 @@ export function relaySse(body: Readable, relay: SseRelay, { heartbeatMs, maxByte
     }
     end(last)
   }
-  const onData = (chunk: Uint8Array): void => {
+  const onData = (chunk: Buffer): void => {
     if (closed) return
     received += chunk.length
     if (received > maxBytes) {
@@ -148,10 +148,7 @@ export function relaySse(body: Readable, relay: SseRelay, { heartbeatMs, maxByte
         }
         for (const listener of closeListeners) listener()
       })
-      body.on('data', onData)
-      body.on('end', onEnd)
-      // Its error, or a close before its end (destroyed without a reason): a failure either way.
-      finished(body, { writable: false }, (err) => err && fail(err))
+      body.consume({ data: onData, end: onEnd, error: fail })
     },
     onClose(listener) {
       closeListeners.push(listener)

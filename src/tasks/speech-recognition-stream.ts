@@ -3,7 +3,7 @@ import { NotAcceptableError, withDetails } from '../errors.ts'
 import { relaySse, sseEvent, type SseRelay } from '../streaming/sse.ts'
 import type { StreamResult } from '../streaming/stream-result.ts'
 import { transcriptionAnswer, transcriptionCall } from '../tracing/genai-attributes.ts'
-import { traceHeaders, type ModelCallSpan } from '../tracing/model-call.ts'
+import { traceHeaders, type ModelAnswer, type ModelCallSpan } from '../tracing/model-call.ts'
 import { TRANSCRIPTION_ANSWER_BYTES } from '../upstream/answer-limits.ts'
 import { badUpstreamResponse, parseStreamEvent } from '../upstream/upstream-errors.ts'
 import { isWhisper1Model } from './model-families.ts'
@@ -47,8 +47,8 @@ export async function streamSpeechRecognition(input: SpeechRecognitionInput, ctx
   // The relay ends the span at OpenAI's done event, or with what failed the stream.
   const relay = transcriptionRelay(ctx, input.model, audioBytes, span)
   const relayed = relaySse(res.body, relay, { heartbeatMs: ctx.settings.sseHeartbeatMs, maxBytes })
-  // Neither finished nor failed when the caller hung up: the span ends then.
-  if (span) relayed.onClose(() => span.cancelled())
+  // Closed before the body ended: the span ends then, cancelled unless the transcript was whole.
+  if (span) relayed.onClose(relay.closed)
   return {
     contentType: 'text/event-stream; charset=utf-8',
     body: relayed,
@@ -66,20 +66,25 @@ function transcriptionRelay(
   model: string,
   audioBytes: number,
   span: ModelCallSpan | undefined,
-): SseRelay {
+): SseRelay & { closed(): void } {
   const segments: Segment[] = []
   let finished = false
+  // What the span ends with once OpenAI's body has ended: undici's HTTP span, beneath it, ends first.
+  let answer: ModelAnswer | undefined
+  const endSpan = (): void => {
+    if (answer) span?.end(answer)
+  }
   const secrets = ctx.upstream.secretsOf(ctx)
   const finish = (done: TranscriptionEvent): string => {
     const output = fromJsonAnswer({ ...done, ...(segments.length && { segments }) })
     finished = true
     const { seconds, tokens } = transcriptionUsage(done.usage)
     const cost = ctx.usage.audioInput(model, audioBytes, seconds, tokens)
-    span?.end({
+    answer = {
       ...transcriptionAnswer({ text: output.text, usage: done.usage }, ctx.tracer?.captureContent === true),
       // The request's span has ended when a stream starts: its call's span says what it cost.
       'openai_tasks.cost_usd': cost,
-    })
+    }
     return sseEvent('output', output) + sseEvent('done', {})
   }
   return {
@@ -106,12 +111,20 @@ function transcriptionRelay(
     },
     end() {
       if (!finished) throw badUpstreamResponse('the stream ended before OpenAI finished the transcript')
+      endSpan()
       return ''
     },
     fail(err) {
       // A body that breaks after the done event still gave the caller the whole answer.
-      if (finished) return ''
+      if (finished) {
+        endSpan()
+        return ''
+      }
       return streamFailureEvent(ctx, span, err)
+    },
+    closed() {
+      if (finished) endSpan()
+      else span?.cancelled()
     },
   }
 }

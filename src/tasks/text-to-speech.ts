@@ -8,6 +8,7 @@ import type { TextToSpeechInput, TextToSpeechOutput } from '../generated/task-ty
 import { AUDIO_MIME, isAudioContentType } from '../media/audio-formats.ts'
 import { SPEECH_ANSWER_BYTES } from '../upstream/answer-limits.ts'
 import { refuseDeclaredOversize, relayBounded } from '../upstream/bounded-body.ts'
+import { bodyStream } from '../upstream/upstream-answer.ts'
 import { badUpstreamResponse } from '../upstream/upstream-errors.ts'
 import { refuseProblems } from './field-problems.ts'
 import type { TaskContext } from './task-context.ts'
@@ -84,7 +85,7 @@ export async function streamTextToSpeech(
     try {
       assertAudio(res.headers['content-type'], ctx.upstream.secretsOf(ctx))
     } catch (err) {
-      res.body.dump().catch(() => undefined)
+      res.body.destroy()
       throw err
     }
     refuseDeclaredOversize(res, SPEECH_ANSWER_BYTES, 'a speech answer')
@@ -94,9 +95,10 @@ export async function streamTextToSpeech(
   const length = res.headers['content-length']
   const headers = audioHeaders(format)
   if (typeof length === 'string') headers['content-length'] = length
+  const audio = bodyStream(res.body)
   // The span goes on until the audio has all been relayed.
-  if (span) endWithBody(span, res.body, ctx.signal)
-  const relayed = relayBounded(res.body, SPEECH_ANSWER_BYTES, 'a speech answer')
+  if (span) endWithBody(span, audio, ctx.signal)
+  const relayed = relayBounded(audio, SPEECH_ANSWER_BYTES, 'a speech answer')
   return { contentType, body: lookup ? lookup.keepRelayed(relayed, contentType) : relayed, headers }
 }
 

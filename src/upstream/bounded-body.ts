@@ -1,16 +1,17 @@
-import { finished, pipeline, Transform, type Readable } from 'node:stream'
-import type { Dispatcher } from 'undici'
+import type { IncomingHttpHeaders } from 'node:http'
+import { pipeline, Transform, type Readable } from 'node:stream'
 import { answerTooLarge } from './upstream-errors.ts'
+import { readWhole, type UpstreamAnswer } from './upstream-answer.ts'
 
 /** The answer's declared Content-Length, when it has a usable one. */
-function declaredLength(headers: Dispatcher.ResponseData['headers']): number | undefined {
+function declaredLength(headers: IncomingHttpHeaders): number | undefined {
   const value = headers['content-length']
   const length = typeof value === 'string' ? Number(value) : NaN
   return Number.isSafeInteger(length) && length >= 0 ? length : undefined
 }
 
 /** A 502 at once, with the body destroyed unread, for an answer that says it is over `maxBytes`. */
-export function refuseDeclaredOversize(res: Dispatcher.ResponseData, maxBytes: number, what: string): void {
+export function refuseDeclaredOversize(res: UpstreamAnswer, maxBytes: number, what: string): void {
   const length = declaredLength(res.headers)
   if (length === undefined || length <= maxBytes) return
   res.body.destroy()
@@ -21,34 +22,9 @@ export function refuseDeclaredOversize(res: Dispatcher.ResponseData, maxBytes: n
  * The whole body, or a 502 once it passes `maxBytes` (the body is destroyed, so nothing more is
  * read). Other failures of the body are thrown as they come.
  */
-export async function readBounded(res: Dispatcher.ResponseData, maxBytes: number, what: string): Promise<Buffer> {
+export async function readBounded(res: UpstreamAnswer, maxBytes: number, what: string): Promise<Buffer> {
   refuseDeclaredOversize(res, maxBytes, what)
-  const { body } = res
-  // Plain listeners: an async iterator, or finished(), allocates about 1 KB on every JSON answer.
-  return new Promise((resolve, reject) => {
-    if (body.destroyed) return failure(body, reject)
-    const chunks: Buffer[] = []
-    let size = 0
-    body.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size <= maxBytes) chunks.push(chunk)
-      else if (!body.destroyed) {
-        body.destroy()
-        reject(answerTooLarge(what, maxBytes))
-      }
-    })
-    body.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)))
-    body.on('error', reject)
-    // Closed before its end without an error (after one, this changes nothing).
-    body.on('close', () => {
-      if (!body.readableEnded) failure(body, reject)
-    })
-  })
-}
-
-/** Why a body failed or was cut off, in the stream helpers' words (a premature close): only off the usual path. */
-function failure(body: Readable, reject: (err: unknown) => void): void {
-  finished(body, (err) => reject(err))
+  return readWhole(res.body, maxBytes, () => answerTooLarge(what, maxBytes))
 }
 
 /**

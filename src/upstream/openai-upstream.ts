@@ -1,7 +1,6 @@
-import { finished } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
-import { Pool, type Dispatcher } from 'undici'
+import { Pool } from 'undici'
 import type { DeploymentGauges, UpstreamObserver } from '../metrics/service-metrics.ts'
 import {
   ClientClosedError,
@@ -22,6 +21,7 @@ import type { AttemptScope, AttemptTarget } from '../tracing/model-call.ts'
 import { readBounded, refuseDeclaredOversize } from './bounded-body.ts'
 import { backoff, isRetryableTransport, type RetryOptions } from './retry-policy.ts'
 import { upstreamExcerpt, type KeysInUse } from './redact-secrets.ts'
+import { dispatchAnswer, type UpstreamAnswer } from './upstream-answer.ts'
 import { badUpstreamResponse, errorFromTransport, errorFromUpstreamResponse } from './upstream-errors.ts'
 
 export interface UpstreamOptions {
@@ -171,7 +171,7 @@ export class OpenAIUpstream {
    * as the class says (nothing has reached the caller yet). The call counts as open until its
    * answer's body ends: a stream holds its place to the end.
    */
-  async post(call: UpstreamCall): Promise<Dispatcher.ResponseData> {
+  async post(call: UpstreamCall): Promise<UpstreamAnswer> {
     const candidates = this.candidates(call.model, call.credentials !== undefined)
     if (!candidates.length) throw modelNotServed(call)
     if (this.#maxConcurrent && this.#inFlight >= this.#maxConcurrent) {
@@ -187,8 +187,7 @@ export class OpenAIUpstream {
       throw err
     }
     const { res, deployment } = answered
-    // One listener for both counts: each finished() adds several listeners to every answer.
-    finished(res.body, () => {
+    res.body.onSettled(() => {
       deployment.release()
       this.#inFlight--
     })
@@ -223,13 +222,12 @@ export class OpenAIUpstream {
       const credentials = credentialsFor(call, deployment)
       const request = requestOn(deployment, target.basePath, call, credentials)
       deployment.acquire(now)
-      let res: Dispatcher.ResponseData
+      let res: UpstreamAnswer
       const started = process.hrtime.bigint()
       const resendCount = attempt++
+      const send = (): Promise<UpstreamAnswer> => dispatchAnswer(target.pool, request, call.signal)
       try {
-        res = await (call.span
-          ? call.span.attempt(resendCount, () => target.pool.request(request), target.where)
-          : target.pool.request(request))
+        res = await (call.span ? call.span.attempt(resendCount, send, target.where) : send())
       } catch (err) {
         deployment.release()
         if (call.signal.aborted) {
@@ -343,7 +341,7 @@ export class OpenAIUpstream {
    * an event stream (a proxy's login page, a JSON answer) or says it is over `maxBytes` is a 502
    * here, while the caller's answer can still be a JSON error.
    */
-  async postForEvents(call: BoundedCall): Promise<Dispatcher.ResponseData> {
+  async postForEvents(call: BoundedCall): Promise<UpstreamAnswer> {
     const res = await this.post({ ...call, accept: 'text/event-stream' })
     const type = res.headers['content-type']
     if (!isEventStreamType(type)) {
@@ -354,7 +352,7 @@ export class OpenAIUpstream {
     return res
   }
 
-  async #postAndRead(call: BoundedCall): Promise<{ res: Dispatcher.ResponseData; bytes: Buffer }> {
+  async #postAndRead(call: BoundedCall): Promise<{ res: UpstreamAnswer; bytes: Buffer }> {
     const res = await this.post(call)
     try {
       return { res, bytes: await readBounded(res, call.maxBytes, `an answer from ${call.path}`) }
@@ -407,7 +405,7 @@ export class OpenAIUpstream {
 }
 
 interface Answered {
-  res: Dispatcher.ResponseData
+  res: UpstreamAnswer
   deployment: Deployment
 }
 
@@ -428,7 +426,7 @@ function named(error: DetailedError, deployment: Deployment): DeploymentError {
 }
 
 /** 429 and 5xx are tried again, elsewhere or later; OpenAI's `x-should-retry` decides when present. */
-function retryVerdict(res: Dispatcher.ResponseData): 'retry' | 'answer' {
+function retryVerdict(res: UpstreamAnswer): 'retry' | 'answer' {
   const shouldRetry = res.headers['x-should-retry']
   if (shouldRetry === 'false') return 'answer'
   if (shouldRetry === 'true' || res.statusCode === 429 || res.statusCode >= 500) return 'retry'

@@ -1,4 +1,4 @@
-import type { Dispatcher } from 'undici'
+import type { IncomingHttpHeaders } from 'node:http'
 import {
   UpstreamBadRequestError,
   UpstreamBadResponseError,
@@ -17,6 +17,7 @@ import {
 } from '../errors.ts'
 import { ERROR_ANSWER_BYTES, formatBound } from './answer-limits.ts'
 import { redactSecrets, upstreamExcerpt, type KeysInUse } from './redact-secrets.ts'
+import { readPrefix, type UpstreamAnswer } from './upstream-answer.ts'
 
 const TIMEOUT_CODES = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
@@ -33,11 +34,8 @@ interface OpenAIErrorBody {
  * Turns a non-2xx answer from OpenAI into the service's error for it, consuming the body. What the
  * answer says is redacted first: the call's `apiKey` and anything shaped like a credential.
  */
-export async function errorFromUpstreamResponse(
-  res: Dispatcher.ResponseData,
-  apiKey: KeysInUse,
-): Promise<DetailedError> {
-  const text = await readLimited(res.body, ERROR_ANSWER_BYTES).catch(() => '')
+export async function errorFromUpstreamResponse(res: UpstreamAnswer, apiKey: KeysInUse): Promise<DetailedError> {
+  const text = await readPrefix(res.body, ERROR_ANSWER_BYTES)
   let parsed: OpenAIErrorBody | undefined
   try {
     parsed = JSON.parse(text) as OpenAIErrorBody
@@ -111,7 +109,7 @@ export function answerTooLarge(what: string, bound: number): DetailedError {
  * Milliseconds to wait, from `retry-after-ms`, `retry-after` in seconds, or `retry-after` as a
  * date: the retry waits exactly that, the caller's Retry-After rounds it up to seconds.
  */
-export function retryAfterMsFrom(headers: Dispatcher.ResponseData['headers']): number | undefined {
+export function retryAfterMsFrom(headers: IncomingHttpHeaders): number | undefined {
   const ms = headers['retry-after-ms']
   if (typeof ms === 'string' && ms.trim() !== '') {
     const value = Number(ms)
@@ -124,21 +122,6 @@ export function retryAfterMsFrom(headers: Dispatcher.ResponseData['headers']): n
   const date = Date.parse(value)
   if (Number.isNaN(date)) return undefined
   return Math.max(0, date - Date.now())
-}
-
-async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of body) {
-    const buf = chunk as Buffer
-    chunks.push(buf)
-    size += buf.length
-    if (size >= limit) {
-      body.destroy()
-      break
-    }
-  }
-  return Buffer.concat(chunks).subarray(0, limit).toString('utf8')
 }
 
 /**
