@@ -1,4 +1,5 @@
 /** What one run measured (written as latest.json), and the figures derived from it. */
+import { bestEventCpu, type EventCpu } from './event-cpu.ts'
 import type { Calls, Sigterm, StalledReaders } from './faults.ts'
 import type { Summary } from './load.ts'
 import type { Kind, TargetName } from './targets.ts'
@@ -55,6 +56,8 @@ export interface Results {
     sigterm?: Sigterm
   }
   coldBurst?: ColdBurst
+  /** CPU per token event, service and forwarder in alternating rounds (bench/event-cpu.ts). */
+  eventCpu?: EventCpu[]
   /** Tracing off against on, the zero-latency load (bench/tracing.ts). */
   tracing?: TracingCost
   errors: string[]
@@ -90,8 +93,13 @@ export function rssPerCall(r: ConcurrencyRow): number | undefined {
   return r.peakRss === undefined || r.idleRss === undefined ? undefined : (r.peakRss - r.idleRss) / r.level
 }
 
-/** The service's CPU per token event at one stream level against the forwarder's, µs, and the ratio. */
+/**
+ * The service's CPU per token event at one stream level against the forwarder's, µs, and the
+ * ratio: the best of the alternating rounds where they ran, else the concurrency rows.
+ */
 export function streamCpuAt(results: Results, level: number): { service?: number; forwarder?: number; ratio?: number } {
+  const rounds = results.eventCpu?.find((run) => run.level === level)
+  if (rounds) return bestEventCpu(rounds)
   const at = (via: TargetName): number | undefined => {
     const x = row(results, 'stream', level, via)
     return x && cpuPerUnitUs(x)

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { cacheBenchmark, cacheMarkdown } from './cache.ts'
 import { deploymentsFailover, deploymentsMarkdown } from './deployments.ts'
+import { eventCpu } from './event-cpu.ts'
 import { frozenRedis, sigtermUnderLoad, stalledReaders } from './faults.ts'
 import { concurrentCalls, summarize, type Summary } from './load.ts'
 import { measured, ROOT, stop, usage } from './processes.ts'
@@ -271,8 +272,31 @@ async function coldBurst(): Promise<void> {
   }
 }
 
+/** The CPU-per-event target's levels that this plan runs, service and forwarder alternating (bench/event-cpu.ts). */
+async function eventCpuRounds(): Promise<void> {
+  const levels = [1000, 2000].filter((level) => plan.levels.includes(level))
+  if (!levels.length) return
+  const service = await startService(direct)
+  const forwarder = await startForwarder(direct)
+  try {
+    for (const target of [service, forwarder]) await warmUp(target)
+    const options = {
+      levels,
+      rounds: plan.rounds + 1,
+      pauseMs: plan.pauseMs,
+      tokens: TOKENS,
+      deadlineMs: STREAM_DEADLINE_MS,
+    }
+    results.eventCpu = await eventCpu({ service, forwarder }, options, log)
+  } finally {
+    await stop(service.child)
+    await stop(forwarder.child)
+  }
+}
+
 const steps: Array<[string, () => Promise<void>]> = [
   ['streams', () => concurrency('stream')],
+  ['CPU per token event', eventCpuRounds],
   ['JSON calls', () => concurrency('json')],
   ['zero-latency throughput', zeroLatency],
   ['cold burst', coldBurst],
