@@ -433,7 +433,6 @@ function handFedBody() {
       give()
     },
     destroy: () => assert.fail('the relay destroys a body it is still reading'),
-    settled: false,
     onSettled: () => undefined,
     push(text) {
       held.push(text === null ? null : Buffer.from(text))

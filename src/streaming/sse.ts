@@ -9,6 +9,10 @@ export function sseEvent(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
 }
 
+/** The type and headers of every event stream the service answers with: no cache or proxy buffers it. */
+export const EVENT_STREAM_TYPE = 'text/event-stream; charset=utf-8'
+export const EVENT_STREAM_HEADERS = { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' }
+
 /** An SSE comment: ignored by clients, keeps proxies from closing an idle connection. */
 export const SSE_KEEP_ALIVE = ': keep-alive\n\n'
 

@@ -1,6 +1,6 @@
 import type { SpeechRecognitionInput } from '../generated/task-types.ts'
 import { NotAcceptableError, withDetails } from '../errors.ts'
-import { relaySse, sseEvent, type SseRelay } from '../streaming/sse.ts'
+import { EVENT_STREAM_HEADERS, EVENT_STREAM_TYPE, relaySse, sseEvent, type SseRelay } from '../streaming/sse.ts'
 import type { StreamResult } from '../streaming/stream-result.ts'
 import { transcriptionAnswer, transcriptionCall } from '../tracing/genai-attributes.ts'
 import { traceHeaders, type ModelAnswer, type ModelCallSpan } from '../tracing/model-call.ts'
@@ -50,9 +50,9 @@ export async function streamSpeechRecognition(input: SpeechRecognitionInput, ctx
   // Closed before the body ended: the span ends then, cancelled unless the transcript was whole.
   if (span) relayed.onClose(relay.closed)
   return {
-    contentType: 'text/event-stream; charset=utf-8',
+    contentType: EVENT_STREAM_TYPE,
     body: relayed,
-    headers: { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' },
+    headers: EVENT_STREAM_HEADERS,
   }
 }
 

@@ -4,7 +4,7 @@ import type OpenAI from 'openai'
 import type { CacheLookup } from '../cache/task-cache.ts'
 import type { StreamResult } from '../streaming/stream-result.ts'
 import type { TextGenerationInput, TextGenerationOutput } from '../generated/task-types.ts'
-import { relaySse, sseEvent, type SseRelay } from '../streaming/sse.ts'
+import { EVENT_STREAM_HEADERS, EVENT_STREAM_TYPE, relaySse, sseEvent, type SseRelay } from '../streaming/sse.ts'
 import { chatCall, chatStreamAnswer, type StreamedChoice } from '../tracing/genai-attributes.ts'
 import { traceHeaders, type ModelCallSpan } from '../tracing/model-call.ts'
 import { CHAT_STREAM_BYTES, TOOL_CALLS_PER_CHOICE } from '../upstream/answer-limits.ts'
@@ -211,11 +211,8 @@ export async function streamTextGeneration(input: TextGenerationInput, ctx: Task
     relay.count()
     span?.cancelled()
   })
-  return { contentType: EVENT_STREAM, body: relayed, headers: EVENT_STREAM_HEADERS }
+  return { contentType: EVENT_STREAM_TYPE, body: relayed, headers: EVENT_STREAM_HEADERS }
 }
-
-const EVENT_STREAM = 'text/event-stream; charset=utf-8'
-const EVENT_STREAM_HEADERS = { 'cache-control': 'no-cache', 'x-accel-buffering': 'no' }
 
 /**
  * A cached answer as the stream OpenAI's would have become: one `delta` per choice with its whole
@@ -233,7 +230,7 @@ function replayed(output: TextGenerationOutput): StreamResult {
     events += sseEvent('delta', { index: 0, 'tool-calls': fragments })
   }
   events += sseEvent('output', withCost(output, 0)) + sseEvent('done', {})
-  return { contentType: EVENT_STREAM, body: Readable.from([events]), headers: EVENT_STREAM_HEADERS }
+  return { contentType: EVENT_STREAM_TYPE, body: Readable.from([events]), headers: EVENT_STREAM_HEADERS }
 }
 
 /**

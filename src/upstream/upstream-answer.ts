@@ -17,8 +17,6 @@ export interface AnswerBody {
   resume(): void
   /** Stops reading: the request is aborted and the sink hears nothing more. */
   destroy(): void
-  /** Whether the body has ended, failed or been destroyed. */
-  readonly settled: boolean
   /** Called once the body is settled, however that came. */
   onSettled(listener: () => void): void
 }
@@ -157,10 +155,6 @@ class AnswerHandler implements Dispatcher.DispatchHandler, AnswerBody {
     if (this.#settled) return
     this.#settle()
     this.#controller?.abort(new errors.RequestAbortedError())
-  }
-
-  get settled(): boolean {
-    return this.#settled
   }
 
   onSettled(listener: () => void): void {
