@@ -319,6 +319,15 @@ export const ENV_SCHEMA = {
         'left behind back to the system; 0: never. The next burst pays for the heap growing back, ' +
         'so traffic with shorter pauses does not trigger it.',
     },
+    WARM_UP_CALLS: {
+      type: 'integer',
+      default: 2_000,
+      minimum: 0,
+      description:
+        'Task calls run at start-up, before the server listens, through a copy of the app against an ' +
+        'instant stand-in of OpenAI on loopback (nothing is sent out, counted or billed), so that a ' +
+        'process that has just turned ready takes a burst at its warm speed; 0: none.',
+    },
     WORKERS: {
       type: 'integer',
       minimum: 1,
@@ -448,6 +457,8 @@ export interface Config {
   batch: { maxItems: number; concurrency: number }
   /** Quiet time after the last OpenAI call before memory is given back; 0: never. */
   idleMemoryReleaseMs: number
+  /** Task calls run through a throwaway copy of the app before listening; 0: none. */
+  warmUpCalls: number
   tracing: {
     /** Spans are exported (OTLP unless OTEL_TRACES_EXPORTER says otherwise); off: no SDK loaded. */
     enabled: boolean
@@ -503,6 +514,7 @@ interface RawEnv {
   BATCH_MAX_ITEMS: number
   BATCH_CONCURRENCY: number
   IDLE_MEMORY_RELEASE_MS: number
+  WARM_UP_CALLS: number
   OTEL_SDK_DISABLED: boolean
   OTEL_TRACES_EXPORTER: string
   OTEL_EXPORTER_OTLP_ENDPOINT: string
@@ -591,6 +603,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: raw.PUBLIC_URL.replace(/\/+$/, '') || undefined,
     batch: { maxItems: raw.BATCH_MAX_ITEMS, concurrency: raw.BATCH_CONCURRENCY },
     idleMemoryReleaseMs: raw.IDLE_MEMORY_RELEASE_MS,
+    warmUpCalls: raw.WARM_UP_CALLS,
     tracing: {
       enabled: tracingEnabled(raw),
       captureMessageContent: CAPTURE_CONTENT.test(raw.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT.trim()),

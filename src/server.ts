@@ -7,6 +7,7 @@ import { loadConfig, type Config } from './config.ts'
 import { keepAliveDrain } from './keep-alive-drain.ts'
 import { serverOptions, stdoutDestination } from './server-options.ts'
 import { startTracing } from './tracing/tracing.ts'
+import { warmUp, type WarmUpResult } from './warm-up/warm-up.ts'
 
 let config: Config
 try {
@@ -15,6 +16,11 @@ try {
   console.error(`openai-tasks: invalid configuration: ${(err as Error).message}`)
   process.exit(1)
 }
+
+// First, on a copy of the app with no tracing, logger or shared state: nothing of it is seen.
+const warmedUp: WarmUpResult | Error | undefined = config.warmUpCalls
+  ? await warmUp(config.warmUpCalls).catch((err: Error) => err)
+  : undefined
 
 // Before the app exists: its plugins and its OpenAI client are traced from the first request.
 const tracing = await startTracing(config)
@@ -25,6 +31,10 @@ const app = Fastify({ ...serverOptions(config, { stream: logDestination }), retu
 tracing?.logTo(app.log)
 keepAliveDrain(app.server)
 await app.register(fp(openaiTasksApp), { config, tracing })
+// A warm-up that failed leaves a colder process, never a stopped one.
+if (warmedUp instanceof Error) app.log.warn({ err: warmedUp }, 'warm-up failed; the process starts cold')
+else if (warmedUp?.failed) app.log.warn(warmedUp, 'warm-up: some calls failed; the process starts colder')
+else if (warmedUp) app.log.info(warmedUp, 'warmed up')
 
 // On SIGTERM/SIGINT: /readyz turns 503 at once; after SHUTDOWN_DELAY_MS (time for load balancers
 // to notice) the listener closes, refusing new connections, every response from then on says

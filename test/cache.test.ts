@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { serveWithUpstream, TEST_API_KEY, type Served } from './support/app.ts'
+import { serveWithUpstream, type Served } from './support/app.ts'
 import { openAIError, startFakeOpenAI } from './support/fake-openai/index.ts'
-import { SpanKind, startOtlpReceiver } from './support/otlp-receiver.ts'
-import { startServerProcess } from './support/server-process.ts'
+import { SpanKind } from './support/otlp-receiver.ts'
+import { startTracedService } from './support/traced-service.ts'
 import { metricSample } from './support/metric-sample.ts'
 
 const SINGLE = '/v1/tasks/text-embeddings'
@@ -321,17 +321,7 @@ test('CACHE=off: every call goes to OpenAI and says fwd=bypass', async (t) => {
 })
 
 test('the request span says hit or miss', async (t) => {
-  const upstream = await startFakeOpenAI()
-  t.after(() => upstream.close())
-  const receiver = await startOtlpReceiver(t)
-  const server = await startServerProcess(t, {
-    OPENAI_BASE_URL: upstream.url,
-    OPENAI_API_KEY: TEST_API_KEY,
-    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-    OTEL_BSP_SCHEDULE_DELAY: '50',
-    MAX_EVENT_LOOP_DELAY_MS: '0',
-  })
+  const { upstream, receiver, server } = await startTracedService(t, { MAX_EVENT_LOOP_DELAY_MS: '0' })
   const input = { model: SMALL, text: 'traced', dimensions: 64 }
   await post(server.base, SINGLE, input)
   await post(server.base, SINGLE, input)

@@ -7,43 +7,14 @@ import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { test, type TestContext } from 'node:test'
-import { TEST_API_KEY } from './support/app.ts'
-import { startFakeOpenAI, type FakeOpenAI } from './support/fake-openai/index.ts'
-import {
-  SpanKind,
-  StatusCode,
-  startOtlpReceiver,
-  type OtlpReceiver,
-  type ReceivedSpan,
-} from './support/otlp-receiver.ts'
-import { startServerProcess, type ServerProcess } from './support/server-process.ts'
+import { test } from 'node:test'
+import type { FakeOpenAI } from './support/fake-openai/index.ts'
+import { SpanKind, StatusCode, type ReceivedSpan } from './support/otlp-receiver.ts'
+import type { ServerProcess } from './support/server-process.ts'
+import { startTracedService } from './support/traced-service.ts'
 
 // Each span anchors its clock on Date.now(), so two spans' times agree to about a millisecond.
 const CLOCK_SKEW_NS = 2_000_000n
-
-interface Traced {
-  upstream: FakeOpenAI
-  receiver: OtlpReceiver
-  server: ServerProcess
-}
-
-/** The stand-in OpenAI, an OTLP endpoint, and the service exporting to it (http/json unless `env` says). */
-async function tracedService(t: TestContext, env: Record<string, string> = {}): Promise<Traced> {
-  const upstream = await startFakeOpenAI()
-  t.after(() => upstream.close())
-  const receiver = await startOtlpReceiver(t)
-  const server = await startServerProcess(t, {
-    OPENAI_BASE_URL: upstream.url,
-    OPENAI_API_KEY: TEST_API_KEY,
-    UPSTREAM_RETRY_BASE_DELAY_MS: '5',
-    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-    OTEL_BSP_SCHEDULE_DELAY: '50',
-    ...env,
-  })
-  return { upstream, receiver, server }
-}
 
 /** A caller's W3C trace context: a fresh trace, a parent span in it, sampled. */
 interface CallerTrace {
@@ -105,7 +76,7 @@ function traceparentAt(upstream: FakeOpenAI, index: number): [string, string] {
 }
 
 test("a call continues the caller's trace: SERVER → GenAI CLIENT → HTTP, with the GenAI attributes, and OpenAI sees the trace", async (t) => {
-  const { upstream, receiver, server } = await tracedService(t)
+  const { upstream, receiver, server } = await startTracedService(t)
   const prompt = 'a prompt nobody may read in a trace'
   const { res, trace: caller } = await postInTrace(server, '/v1/tasks/text-generation', {
     model: 'gpt-4o-mini',
@@ -198,7 +169,7 @@ test("a call continues the caller's trace: SERVER → GenAI CLIENT → HTTP, wit
 })
 
 test("a streamed answer's span ends with the stream, with its token counts; a hang-up ends it too", async (t) => {
-  const { upstream, receiver, server } = await tracedService(t)
+  const { upstream, receiver, server } = await startTracedService(t)
   const { res, trace: caller } = await postInTrace(
     server,
     '/v1/tasks/text-generation',
@@ -259,7 +230,7 @@ test("a streamed answer's span ends with the stream, with its token counts; a ha
 })
 
 test("a streamed transcript's span ends at OpenAI's done event, with its token counts", async (t) => {
-  const { receiver, server } = await tracedService(t)
+  const { receiver, server } = await startTracedService(t)
   const wav = 'UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA='
   const { res, trace: caller } = await postInTrace(
     server,
@@ -281,7 +252,7 @@ test("a streamed transcript's span ends at OpenAI's done event, with its token c
 })
 
 test('retries are HTTP attempts of their own under the one GenAI span; failures carry error.type', async (t) => {
-  const { upstream, receiver, server } = await tracedService(t)
+  const { upstream, receiver, server } = await startTracedService(t)
   upstream.enqueue({ status: 500 })
   const { res: ok, trace: retried } = await postInTrace(server, '/v1/tasks/text-embeddings', {
     model: 'text-embedding-3-small',
@@ -330,7 +301,7 @@ test('retries are HTTP attempts of their own under the one GenAI span; failures 
 })
 
 test('each batch item is a span; items run alone have their calls beneath, a shared call links to its items', async (t) => {
-  const { receiver, server } = await tracedService(t)
+  const { receiver, server } = await startTracedService(t)
   const { res, trace: perItem } = await postInTrace(server, '/v1/tasks/text-generation/batch', {
     inputs: [
       { model: 'gpt-4o-mini', prompt: 'one' },
@@ -374,7 +345,7 @@ test('each batch item is a span; items run alone have their calls beneath, a sha
 })
 
 test("every task's call is named for its operation and model", async (t) => {
-  const { receiver, server } = await tracedService(t)
+  const { receiver, server } = await startTracedService(t)
   const caller = callerTrace()
   const headers = { traceparent: caller.traceparent }
   const wav = 'UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA='
@@ -431,7 +402,7 @@ test('a named caller is on the request span and each GenAI span; a model without
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   const token = 'pipeline-a-token-0123456789'
   writeFileSync(join(dir, 'config.yaml'), `callers:\n  - { name: pipeline-a, token: ${token} }\n`)
-  const { receiver, server } = await tracedService(t, { CONFIG_FILE: join(dir, 'config.yaml') })
+  const { receiver, server } = await startTracedService(t, { CONFIG_FILE: join(dir, 'config.yaml') })
   const headers = { authorization: `Bearer ${token}` }
   const spansOf = async (body: unknown) => {
     const { res, trace } = await postInTrace(server, '/v1/tasks/text-generation', body, headers)
@@ -458,7 +429,9 @@ test('a named caller is on the request span and each GenAI span; a model without
 })
 
 test("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true records the chat's input and output messages", async (t) => {
-  const { receiver, server } = await tracedService(t, { OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true' })
+  const { receiver, server } = await startTracedService(t, {
+    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true',
+  })
   const { res, trace: caller } = await postInTrace(server, '/v1/tasks/text-generation', {
     model: 'gpt-4o-mini',
     prompt: 'Say hi',
@@ -488,7 +461,7 @@ test("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true records the chat's
 })
 
 test('the default protocol is http/protobuf, with OTEL_SERVICE_NAME and OTEL_EXPORTER_OTLP_HEADERS honoured', async (t) => {
-  const { receiver, server } = await tracedService(t, {
+  const { receiver, server } = await startTracedService(t, {
     OTEL_EXPORTER_OTLP_PROTOCOL: '',
     OTEL_SERVICE_NAME: 'tasks-under-test',
     OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-token=collector-secret',
@@ -512,7 +485,7 @@ test('the default protocol is http/protobuf, with OTEL_SERVICE_NAME and OTEL_EXP
 })
 
 test('shutdown exports the spans still buffered', async (t) => {
-  const { receiver, server } = await tracedService(t, { OTEL_BSP_SCHEDULE_DELAY: '600000' })
+  const { receiver, server } = await startTracedService(t, { OTEL_BSP_SCHEDULE_DELAY: '600000' })
   const { res, trace: caller } = await postInTrace(server, '/v1/tasks/text-generation', {
     model: 'gpt-4o-mini',
     prompt: 'hi',
@@ -526,7 +499,7 @@ test('shutdown exports the spans still buffered', async (t) => {
 })
 
 test('OTEL_TRACES_SAMPLER is honoured: nothing recorded, the trace still passed on to OpenAI', async (t) => {
-  const { upstream, receiver, server } = await tracedService(t, { OTEL_TRACES_SAMPLER: 'always_off' })
+  const { upstream, receiver, server } = await startTracedService(t, { OTEL_TRACES_SAMPLER: 'always_off' })
   const { res, trace: caller } = await postInTrace(server, '/v1/tasks/text-generation', {
     model: 'gpt-4o-mini',
     prompt: 'hi',

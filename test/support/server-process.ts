@@ -13,7 +13,8 @@ export interface ServerProcess {
 export async function startServerProcess(t: TestContext, env: Record<string, string>): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['src/server.ts'], {
     cwd: new URL('../..', import.meta.url),
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    // No warm-up unless a test asks: test/warm-up.test.ts checks it, the rest start faster.
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', WARM_UP_CALLS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   t.after(() => {
