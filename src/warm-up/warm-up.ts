@@ -33,11 +33,11 @@ const CALLS = [
 ].map((call) => ({ ...call, body: JSON.stringify(call.body) }))
 
 /**
- * Runs `calls` task requests through a throwaway copy of the app, over loopback sockets, against
- * an instant OpenAI stand-in of its own, before the real app exists: V8 compiles the route,
- * relay and client code, and the heap grows, before the first burst rather than during it
- * (bench/README.md, The cold burst). The copy has no logger, cache or Redis of the real one, and
- * tracing has not started: nothing of it is counted, billed, logged or traced.
+ * Runs `calls` task requests through a throwaway copy of the app, over loopback sockets, against an
+ * instant OpenAI stand-in of its own, before the real app exists: V8 compiles the route, relay and
+ * client code, and the heap grows, before the first burst rather than during it (bench/README.md,
+ * The start-up warm-up). The copy has no logger, cache or Redis of the real one, and tracing has
+ * not started: nothing of it is counted, billed, logged or traced.
  */
 export async function warmUp(calls: number): Promise<WarmUpResult> {
   const started = performance.now()
