@@ -90,15 +90,20 @@ function jsonCpuTarget(r: Results): string {
   )
 }
 
-/** First-token time the proxy adds at 5,000 streams (p50), against what the forwarder adds. */
+/** Calls of a row shed with 503. */
+function shedOf(x: ConcurrencyRow | undefined): number {
+  return x?.summary.failures['503'] ?? 0
+}
+
 /** How many calls the service shed with 503 and why, where it shed any. */
 function shedNote(x: ConcurrencyRow): string {
-  const shed = x.summary.failures['503'] ?? 0
+  const shed = shedOf(x)
   return shed
     ? ` (${int(shed)} shed with 503 \`ERR_OVERLOADED\` while the event loop lagged over MAX_EVENT_LOOP_DELAY_MS)`
     : ''
 }
 
+/** First-token time the proxy adds at 5,000 streams (p50), against what the forwarder adds. */
 function topTtftTarget(r: Results): string {
   const goal = "5,000 concurrent streams: first-token added p50 ≤ 2 × the forwarder's + 50 ms"
   const at = (via: 'service' | 'forwarder'): Percentiles | undefined => {
@@ -109,7 +114,7 @@ function topTtftTarget(r: Results): string {
   if (!service || !forwarder) return target(undefined, goal, undefined)
   const limit = 2 * forwarder.p50 + 50
   // Taken over the streams that got a first token: a shed one has none, so the count goes beside it.
-  const shed = row(r, 'stream', 5000, 'service')?.summary.failures['503'] ?? 0
+  const shed = shedOf(row(r, 'stream', 5000, 'service'))
   return target(
     service.p50 <= limit,
     goal,

@@ -39,7 +39,7 @@ const plan = quick
       levels: [100, 500],
       pauseMs: 1000,
       throughputS: 3,
-      rounds: 1,
+      rounds: 2,
       stalled: 50,
       windowMs: 8000,
       redisCalls: 5,
@@ -51,7 +51,7 @@ const plan = quick
       levels: [250, 1000, 2000, 5000],
       pauseMs: 2000,
       throughputS: 5,
-      rounds: 2,
+      rounds: 3,
       stalled: 300,
       windowMs: 10_000,
       redisCalls: 10,
@@ -79,7 +79,7 @@ const { direct, child: upstreamChild } = await startUpstream()
 
 // `--tracing`: only the tracing cost comparison (bench/tracing.ts), written beside the results.
 if (tracingOnly) {
-  const cost = await tracingCost(direct, plan.throughputS, plan.rounds + 1, log)
+  const cost = await tracingCost(direct, plan.throughputS, plan.rounds, log)
   await stop(upstreamChild)
   const report = tracingMarkdown(cost, `npm run bench -- --tracing${quick ? ' --quick' : ''}`)
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
@@ -219,8 +219,7 @@ async function concurrency(kind: Kind): Promise<void> {
 /** Rounds interleaved across the sides, the best of each kept: other load on the machine only ever slows a run down. */
 async function zeroLatency(): Promise<void> {
   const proxies = await startProxies()
-  // As many rounds as the CPU per token event: two kept the best of a noisy pair.
-  for (let round = 0; round < plan.rounds + 1; round++) {
+  for (let round = 0; round < plan.rounds; round++) {
     for (const target of [direct, ...proxies]) {
       await sleep(plan.pauseMs)
       const result = await throughput(target, plan.throughputS)
@@ -283,7 +282,7 @@ async function eventCpuRounds(): Promise<void> {
     for (const target of [service, forwarder]) await warmUp(target)
     const options = {
       levels,
-      rounds: plan.rounds + 1,
+      rounds: plan.rounds,
       pauseMs: plan.pauseMs,
       tokens: TOKENS,
       deadlineMs: STREAM_DEADLINE_MS,

@@ -21,16 +21,18 @@ const CONCURRENCY = 256
 /** The warm-up gives up after this long: a slow machine starts a little colder, never late. */
 const TIME_LIMIT_MS = 15_000
 
+const CHAT = { path: '/v1/tasks/text-generation', body: JSON.stringify({ model: WARM_UP_MODEL, prompt: 'warm up' }) }
+const EMBEDDINGS = {
+  path: '/v1/tasks/text-embeddings',
+  body: JSON.stringify({ model: 'text-embedding-3-small', text: 'warm up' }),
+}
+/** The mix the calls cycle through: streams most, as they hold a process longest. */
 const CALLS = [
-  { path: '/v1/tasks/text-generation', accept: 'text/event-stream', body: { model: WARM_UP_MODEL, prompt: 'warm up' } },
-  { path: '/v1/tasks/text-generation', accept: 'application/json', body: { model: WARM_UP_MODEL, prompt: 'warm up' } },
-  { path: '/v1/tasks/text-generation', accept: 'text/event-stream', body: { model: WARM_UP_MODEL, prompt: 'warm up' } },
-  {
-    path: '/v1/tasks/text-embeddings',
-    accept: 'application/json',
-    body: { model: 'text-embedding-3-small', text: 'warm up' },
-  },
-].map((call) => ({ ...call, body: JSON.stringify(call.body) }))
+  { ...CHAT, accept: 'text/event-stream' },
+  { ...CHAT, accept: 'application/json' },
+  { ...CHAT, accept: 'text/event-stream' },
+  { ...EMBEDDINGS, accept: 'application/json' },
+]
 
 /**
  * Runs `calls` task requests through a throwaway copy of the app, over loopback sockets, against an
